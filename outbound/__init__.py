@@ -1,0 +1,1 @@
+"""Outbound: outreach email sequences delivered as durable Temporal workflows."""

@@ -1,0 +1,178 @@
+"""The send activity: render, compose and deliver one step, at most once.
+
+Idempotency: the message log row for (enrollment, step) is the key. A retry
+that finds the row already Sent returns the recorded result without touching
+SMTP. The Message-ID is fixed per (enrollment, step), so even a retry after an
+unknown outcome (worker killed between the server's 250 and our commit) reuses
+it and providers discard the duplicate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.message import EmailMessage
+
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+from temporalio import activity
+
+from outbound.domain.sequence import SendStepRequest, SendStepResult
+from outbound.domain.statuses import MessageStatus, ThreadMode, TlsMode
+from outbound.mail.compose import OutgoingMessage, compose, make_message_id, reply_subject
+from outbound.mail.smtp import SmtpAccount, send_message
+from outbound.settings import Settings
+from outbound.store.tables import Campaign, Enrollment, Mailbox, Message, Prospect, Step
+from outbound.templating.context import prospect_context
+from outbound.templating.render import render_message
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A message ready to go, or the record that it already went."""
+
+    account: SmtpAccount | None
+    email: EmailMessage | None
+    result: SendStepResult | None
+
+
+class DeliveryActivities:
+    """Activities that talk to SMTP; given the engine and settings, no globals."""
+
+    def __init__(self, engine: Engine, settings: Settings) -> None:
+        self._engine = engine
+        self._settings = settings
+
+    @activity.defn(name="send_step")
+    async def send_step(self, request: SendStepRequest) -> SendStepResult:
+        """Send step ``request.position`` of an enrollment unless it was already sent."""
+        prepared = await asyncio.to_thread(self._prepare, request)
+        if prepared.result is not None:
+            return prepared.result
+        assert prepared.account is not None and prepared.email is not None
+        try:
+            await send_message(prepared.account, prepared.email)
+        except Exception as error:
+            await asyncio.to_thread(self._record_failure, request, error)
+            raise
+        return await asyncio.to_thread(self._record_sent, request)
+
+    def _prepare(self, request: SendStepRequest) -> _Prepared:
+        with Session(self._engine) as session:
+            logged = _logged_message(session, request)
+            if logged is not None and logged.status == MessageStatus.SENT:
+                assert logged.sent_at is not None
+                return _Prepared(
+                    None,
+                    None,
+                    SendStepResult(
+                        message_id=logged.message_id,
+                        subject=logged.subject,
+                        sent_at=logged.sent_at,
+                        already_sent=True,
+                    ),
+                )
+            enrollment = session.get_one(Enrollment, request.enrollment_id)
+            campaign = session.get_one(Campaign, enrollment.campaign_id)
+            mailbox = session.get_one(Mailbox, campaign.mailbox_id)
+            prospect = session.get_one(Prospect, enrollment.prospect_id)
+            steps = {
+                s.position: s
+                for s in session.exec(select(Step).where(Step.campaign_id == campaign.id))
+            }
+            step = steps[request.position]
+            context = prospect_context(prospect.model_dump(), prospect.fields, request.to_address)
+            rendered = render_message(step.subject, step.body, context)
+            subject = rendered.subject
+            if request.thread_mode is ThreadMode.SAME_THREAD:
+                subject = reply_subject(_thread_subject(session, request, steps, context))
+            message_id = make_message_id(
+                request.enrollment_id, request.position, mailbox.from_address
+            )
+            email = compose(
+                OutgoingMessage(
+                    from_name=mailbox.from_name,
+                    from_address=mailbox.from_address,
+                    to_address=request.to_address,
+                    subject=subject,
+                    body=rendered.body,
+                    message_id=message_id,
+                    date=datetime.now(UTC),
+                    unsubscribe_url=f"{self._settings.public_base_url}/unsubscribe/{message_id.strip('<>')}",
+                    references=request.previous_message_ids,
+                )
+            )
+            if logged is None:
+                logged = Message(
+                    enrollment_id=request.enrollment_id,
+                    position=request.position,
+                    to_address=request.to_address,
+                    message_id=message_id,
+                    status=MessageStatus.SENDING,
+                )
+            logged.subject, logged.to_address = subject, request.to_address
+            logged.status, logged.attempts = MessageStatus.SENDING, logged.attempts + 1
+            logged.failure_reason = None
+            session.add(logged)
+            session.commit()
+            account = SmtpAccount(
+                host=mailbox.smtp_host,
+                port=mailbox.smtp_port,
+                tls_mode=TlsMode(mailbox.tls_mode),
+                username=mailbox.username,
+                password=mailbox.smtp_password,
+            )
+            return _Prepared(account, email, None)
+
+    def _record_sent(self, request: SendStepRequest) -> SendStepResult:
+        with Session(self._engine) as session:
+            logged = _logged_message(session, request)
+            assert logged is not None
+            logged.status, logged.sent_at = MessageStatus.SENT, datetime.now(UTC)
+            session.add(logged)
+            session.commit()
+            assert logged.sent_at is not None
+            return SendStepResult(
+                message_id=logged.message_id, subject=logged.subject, sent_at=logged.sent_at
+            )
+
+    def _record_failure(self, request: SendStepRequest, error: Exception) -> None:
+        with Session(self._engine) as session:
+            logged = _logged_message(session, request)
+            if logged is None:
+                return
+            logged.status = MessageStatus.RETRYING
+            logged.failure_reason = f"{type(error).__name__}: {error}"[:500]
+            session.add(logged)
+            session.commit()
+
+
+def _logged_message(session: Session, request: SendStepRequest) -> Message | None:
+    return session.exec(
+        select(Message).where(
+            Message.enrollment_id == request.enrollment_id, Message.position == request.position
+        )
+    ).first()
+
+
+def _thread_subject(
+    session: Session, request: SendStepRequest, steps: dict[int, Step], context: dict[str, str]
+) -> str:
+    """The subject of the message that opened this thread (the last new-thread step)."""
+    opener = max(
+        (
+            p
+            for p, s in steps.items()
+            if p < request.position and s.thread_mode == ThreadMode.NEW_THREAD
+        ),
+        default=min(steps),
+    )
+    sent = session.exec(
+        select(Message).where(
+            Message.enrollment_id == request.enrollment_id, Message.position == opener
+        )
+    ).first()
+    if sent is not None and sent.subject:
+        return sent.subject
+    return render_message(steps[opener].subject, "", context).subject

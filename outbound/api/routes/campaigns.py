@@ -1,0 +1,227 @@
+"""Campaigns: create with steps, add prospects (JSON or CSV), start, and watch progress."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, UploadFile
+from sqlalchemy import Engine, func
+from sqlmodel import Session, col, select
+
+from outbound.api.deps import SessionDep, SettingsDep, TemporalDep
+from outbound.campaigns import start as campaign_start
+from outbound.campaigns.views import campaign_public, enrollment_summaries
+from outbound.domain.campaigns import CampaignCreate, CampaignPublic, StartCampaign
+from outbound.domain.problems import Problem, ProblemError, conflict, not_found
+from outbound.domain.prospect_csv import parse_prospects_csv
+from outbound.domain.prospects import ProspectCreate
+from outbound.domain.statuses import CampaignStatus, ProspectStatus
+from outbound.domain.views import AddProspectsResult, CampaignDetail, StartResult
+from outbound.store.prospects import upsert_prospects
+from outbound.store.tables import Campaign, Enrollment, Mailbox, Step
+from outbound.templating.render import syntax_error
+
+router = APIRouter(prefix="/campaigns", tags=["campaigns"])
+
+MAX_CSV_BYTES = 20 * 1024 * 1024
+
+
+@router.post("", status_code=201)
+def create_campaign(
+    body: CampaignCreate, session: SessionDep, settings: SettingsDep
+) -> CampaignPublic:
+    """Create a campaign (Draft until it has prospects) with its ordered steps."""
+    if session.get(Mailbox, body.mailbox_id) is None:
+        raise ProblemError(
+            422, [Problem(field="mailbox_id", reason=f"mailbox {body.mailbox_id} not found")]
+        )
+    problems = [
+        Problem(field=f"steps[{index}].{part}", reason=reason)
+        for index, step in enumerate(body.steps)
+        for part, source in (("subject", step.subject), ("body", step.body))
+        if (reason := syntax_error(source)) is not None
+    ]
+    if problems:
+        raise ProblemError(422, problems)
+    grace = body.grace_seconds if body.grace_seconds is not None else settings.default_grace_seconds
+    campaign = Campaign(
+        name=body.name,
+        owner=body.owner,
+        mailbox_id=body.mailbox_id,
+        status=CampaignStatus.DRAFT.value,
+        grace_seconds=grace,
+    )
+    session.add(campaign)
+    session.flush()
+    assert campaign.id is not None
+    for position, step in enumerate(body.steps, start=1):
+        session.add(Step(campaign_id=campaign.id, position=position, **step.model_dump()))
+    session.commit()
+    session.refresh(campaign)
+    return campaign_public(session, campaign)
+
+
+@router.get("")
+def list_campaigns(session: SessionDep) -> list[CampaignPublic]:
+    """All campaigns, newest first."""
+    campaigns = session.exec(select(Campaign).order_by(col(Campaign.id).desc()))
+    return [campaign_public(session, c) for c in campaigns]
+
+
+@router.get("/{campaign_id}")
+def get_campaign(
+    campaign_id: int,
+    session: SessionDep,
+    status: ProspectStatus | None = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> CampaignDetail:
+    """The campaign with each prospect's status and each step's status (paged)."""
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is None:
+        raise not_found("campaign", campaign_id)
+    counts = dict(
+        session.exec(
+            select(Enrollment.status, func.count())
+            .where(Enrollment.campaign_id == campaign_id)
+            .group_by(Enrollment.status)
+        ).all()
+    )
+    return CampaignDetail(
+        campaign=campaign_public(session, campaign),
+        counts={ProspectStatus(k): v for k, v in counts.items()},
+        total_prospects=sum(counts.values()),
+        prospects=enrollment_summaries(
+            session, campaign_id, status=status, offset=offset, limit=limit
+        ),
+    )
+
+
+@router.post("/{campaign_id}/prospects", status_code=201)
+async def add_prospects(
+    campaign_id: int,
+    body: list[ProspectCreate],
+    request: Request,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+) -> AddProspectsResult:
+    """Add prospects to the campaign; those already in it are left as they are."""
+    return await _enroll(request.app.state.engine, temporal, settings, campaign_id, body)
+
+
+@router.post("/{campaign_id}/prospects/csv", status_code=201)
+async def import_prospects_csv(
+    campaign_id: int,
+    file: UploadFile,
+    request: Request,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+) -> AddProspectsResult:
+    """Add prospects from a CSV file (see the README for its columns); all rows or none."""
+    raw = await file.read(MAX_CSV_BYTES + 1)
+    if len(raw) > MAX_CSV_BYTES:
+        raise ProblemError(413, [Problem(field="file", reason="CSV larger than 20 MB")])
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ProblemError(422, [Problem(field="file", reason="CSV must be UTF-8 text")]) from None
+    prospects, problems = parse_prospects_csv(text)
+    if problems:
+        raise ProblemError(
+            422, [Problem(field=f"row {p.row}: {p.field}", reason=p.reason) for p in problems[:100]]
+        )
+    if not prospects:
+        raise ProblemError(422, [Problem(field="file", reason="CSV has no prospect rows")])
+    return await _enroll(request.app.state.engine, temporal, settings, campaign_id, prospects)
+
+
+@router.post("/{campaign_id}/start", status_code=202)
+async def start_campaign(
+    campaign_id: int,
+    body: StartCampaign,
+    request: Request,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+) -> StartResult:
+    """Start sending: requires the consent attestation; first sends after the grace delay."""
+    engine: Engine = request.app.state.engine
+    plan = await asyncio.to_thread(campaign_start.prepare_start, engine, campaign_id, body.consent)
+    started, already = await campaign_start.launch(temporal, settings, plan)
+    await asyncio.to_thread(campaign_start.mark_launched, engine, plan)
+    return StartResult(
+        campaign_id=campaign_id,
+        started_now=started,
+        already_running=already,
+        first_send_not_before=plan.first_send_not_before,
+    )
+
+
+async def _enroll(
+    engine: Engine,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    campaign_id: int,
+    prospects: list[ProspectCreate],
+) -> AddProspectsResult:
+    if not prospects:
+        raise ProblemError(422, [Problem(field="body", reason="no prospects given")])
+    result, plan = await asyncio.to_thread(_store_enrollments, engine, campaign_id, prospects)
+    if plan is not None and plan.inputs:
+        await campaign_start.launch(temporal, settings, plan)
+        await asyncio.to_thread(campaign_start.mark_launched, engine, plan)
+    return result
+
+
+def _store_enrollments(
+    engine: Engine, campaign_id: int, prospects: list[ProspectCreate]
+) -> tuple[AddProspectsResult, campaign_start.LaunchPlan | None]:
+    """Store prospects and enrollments in one transaction; for a running campaign also plan
+    their workflows, refusing the whole request if a template field is missing."""
+    with Session(engine) as session:
+        campaign = session.get(Campaign, campaign_id)
+        if campaign is None:
+            raise not_found("campaign", campaign_id)
+        if campaign.status in (CampaignStatus.STOPPED, CampaignStatus.COMPLETED):
+            raise conflict(
+                "status", f"campaign is {campaign.status}; prospects can no longer be added"
+            )
+        stored = upsert_prospects(session, prospects)
+        ids = list(dict.fromkeys(p.id for p in stored if p.id is not None))
+        enrolled_already = set(
+            session.exec(
+                select(Enrollment.prospect_id).where(
+                    Enrollment.campaign_id == campaign_id, col(Enrollment.prospect_id).in_(ids)
+                )
+            )
+        )
+        new = [
+            Enrollment(
+                campaign_id=campaign_id, prospect_id=pid, status=ProspectStatus.NOT_STARTED.value
+            )
+            for pid in ids
+            if pid not in enrolled_already
+        ]
+        session.add_all(new)
+        if campaign.status == CampaignStatus.DRAFT and new:
+            campaign.status = CampaignStatus.READY.value
+            session.add(campaign)
+        session.flush()
+        plan = None
+        if campaign.status == CampaignStatus.IN_PROGRESS and new:
+            # Joining a running campaign: their own grace delay starts now.
+            plan = campaign_start.enrollment_plan(
+                session,
+                campaign,
+                datetime.now(UTC),
+                only_unstarted=True,
+                enrollment_ids=[e.id for e in new if e.id is not None],
+            )
+        session.commit()
+        return AddProspectsResult(
+            campaign_id=campaign_id,
+            prospect_ids=ids,
+            enrolled=len(new),
+            already_enrolled=len(enrolled_already),
+        ), plan

@@ -1,0 +1,136 @@
+"""One prospect in one campaign: its steps and message log, and the controls.
+
+Controls are signals to the prospect's workflow, which owns the sequence; the
+answer carries the workflow's live state, read by a query right after.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Request
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+from temporalio.client import Client, WorkflowHandle
+from temporalio.service import RPCError, RPCStatusCode
+
+from outbound.api.deps import SessionDep, TemporalDep
+from outbound.campaigns.views import enrollment_detail
+from outbound.domain.problems import conflict, not_found
+from outbound.domain.sequence import EnrollmentState, ManualReply
+from outbound.domain.statuses import ProspectStatus
+from outbound.domain.views import EnrollmentDetail
+from outbound.store.tables import Enrollment
+
+router = APIRouter(
+    prefix="/campaigns/{campaign_id}/prospects/{prospect_id}", tags=["prospects in a campaign"]
+)
+
+QUERY_TIMEOUT = timedelta(seconds=5)
+
+
+@router.get("")
+def get_enrollment(campaign_id: int, prospect_id: int, session: SessionDep) -> EnrollmentDetail:
+    """Status, step statuses and message log of one prospect in the campaign."""
+    return enrollment_detail(session, _enrollment(session, campaign_id, prospect_id))
+
+
+@router.get("/live")
+async def live_state(
+    campaign_id: int, prospect_id: int, request: Request, temporal: TemporalDep
+) -> EnrollmentState:
+    """The workflow's own state, answered by its ``state`` query."""
+    enrollment = await _load(request.app.state.engine, campaign_id, prospect_id)
+    return await _query(_handle(temporal, enrollment))
+
+
+@router.post("/pause")
+async def pause(
+    campaign_id: int, prospect_id: int, request: Request, temporal: TemporalDep
+) -> EnrollmentState:
+    """Hold this prospect's sequence; nothing is sent until resume."""
+    return await _signal(request, temporal, campaign_id, prospect_id, "pause")
+
+
+@router.post("/resume")
+async def resume(
+    campaign_id: int, prospect_id: int, request: Request, temporal: TemporalDep
+) -> EnrollmentState:
+    """Continue a paused sequence."""
+    return await _signal(request, temporal, campaign_id, prospect_id, "resume")
+
+
+@router.post("/stop")
+async def stop(
+    campaign_id: int, prospect_id: int, request: Request, temporal: TemporalDep
+) -> EnrollmentState:
+    """End this prospect's sequence; a send already in flight finishes and is recorded."""
+    return await _signal(request, temporal, campaign_id, prospect_id, "stop")
+
+
+@router.post("/reply")
+async def mark_replied(
+    campaign_id: int,
+    prospect_id: int,
+    request: Request,
+    temporal: TemporalDep,
+    reply: Annotated[ManualReply | None, Body()] = None,
+) -> EnrollmentState:
+    """Record that the prospect replied: the sequence stops (Replied)."""
+    payload = reply or ManualReply(received_at=datetime.now(UTC))
+    return await _signal(request, temporal, campaign_id, prospect_id, "mark_replied", payload)
+
+
+def _enrollment(session: Session, campaign_id: int, prospect_id: int) -> Enrollment:
+    enrollment = session.exec(
+        select(Enrollment).where(
+            Enrollment.campaign_id == campaign_id, Enrollment.prospect_id == prospect_id
+        )
+    ).first()
+    if enrollment is None:
+        raise not_found("prospect", f"{prospect_id} in campaign {campaign_id}")
+    return enrollment
+
+
+async def _load(engine: Engine, campaign_id: int, prospect_id: int) -> Enrollment:
+    def load() -> Enrollment:
+        with Session(engine) as session:
+            return _enrollment(session, campaign_id, prospect_id)
+
+    return await asyncio.to_thread(load)
+
+
+def _handle(temporal: Client, enrollment: Enrollment) -> WorkflowHandle[object, EnrollmentState]:
+    if enrollment.workflow_id is None:
+        raise conflict("status", "the campaign has not started for this prospect (NotStarted)")
+    return temporal.get_workflow_handle(enrollment.workflow_id, result_type=EnrollmentState)
+
+
+async def _signal(
+    request: Request,
+    temporal: Client,
+    campaign_id: int,
+    prospect_id: int,
+    signal: str,
+    argument: object | None = None,
+) -> EnrollmentState:
+    enrollment = await _load(request.app.state.engine, campaign_id, prospect_id)
+    if ProspectStatus(enrollment.status).is_terminal:
+        raise conflict("status", f"the sequence has already ended ({enrollment.status})")
+    handle = _handle(temporal, enrollment)
+    try:
+        if argument is None:
+            await handle.signal(signal)
+        else:
+            await handle.signal(signal, argument)
+    except RPCError as error:
+        if error.status is RPCStatusCode.NOT_FOUND:
+            raise conflict("status", "the sequence has already ended") from None
+        raise
+    return await _query(handle)
+
+
+async def _query(handle: WorkflowHandle[object, EnrollmentState]) -> EnrollmentState:
+    return await handle.query("state", result_type=EnrollmentState, rpc_timeout=QUERY_TIMEOUT)

@@ -1,0 +1,1 @@
+"""Campaign-level operations that span the store and Temporal (start, enroll)."""

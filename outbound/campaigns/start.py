@@ -1,0 +1,197 @@
+"""Start a campaign: check it can run, then start one workflow per enrollment.
+
+Checks come first and change nothing when they fail: a template field that some
+prospect lacks is refused with the field and the prospects' ids, and no
+workflow is started. Starting is idempotent: workflow ids are fixed per
+(campaign, prospect) and "already started" counts as success, so a start that
+was interrupted can simply be repeated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Engine
+from sqlmodel import Session, col, select
+from temporalio.client import Client
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from outbound.domain import search_attributes
+from outbound.domain.campaigns import ConsentAttestation
+from outbound.domain.problems import Problem, ProblemError, conflict, not_found
+from outbound.domain.sequence import EnrollmentInput, StepPlan
+from outbound.domain.statuses import CampaignStatus, ProspectStatus, ThreadMode
+from outbound.settings import Settings
+from outbound.store.prospects import addresses_of, first_choice_address
+from outbound.store.tables import Campaign, Enrollment, Prospect, Step
+from outbound.templating.context import prospect_context
+from outbound.templating.render import find_missing_fields
+
+_START_CONCURRENCY = 32
+
+
+@dataclass(frozen=True)
+class LaunchPlan:
+    """Everything needed to start the workflows, read from the store in one go."""
+
+    campaign_id: int
+    mailbox_id: int
+    inputs: list[EnrollmentInput]
+    first_send_not_before: datetime
+
+
+def step_plans(steps: Sequence[Step]) -> list[StepPlan]:
+    """Scheduling view of a campaign's steps."""
+    return [
+        StepPlan(
+            step_id=s.id or 0,
+            position=s.position,
+            thread_mode=ThreadMode(s.thread_mode),
+            delay=timedelta(days=s.delay_days, minutes=s.delay_minutes),
+        )
+        for s in sorted(steps, key=lambda s: s.position)
+    ]
+
+
+def prepare_start(engine: Engine, campaign_id: int, consent: ConsentAttestation) -> LaunchPlan:
+    """Validate, then mark the campaign InProgress; a ProblemError means nothing changed."""
+    with Session(engine) as session:
+        campaign = session.get(Campaign, campaign_id)
+        if campaign is None:
+            raise not_found("campaign", campaign_id)
+        if campaign.status in (CampaignStatus.STOPPED, CampaignStatus.COMPLETED):
+            raise conflict("status", f"campaign is {campaign.status}; it cannot be started again")
+        if (
+            session.exec(select(Enrollment.id).where(Enrollment.campaign_id == campaign_id)).first()
+            is None
+        ):
+            raise ProblemError(
+                422, [Problem(field="prospects", reason="campaign has no prospects")]
+            )
+        now = datetime.now(UTC)
+        started_at = campaign.started_at or now
+        plan = enrollment_plan(session, campaign, started_at, only_unstarted=True)
+        if campaign.status != CampaignStatus.IN_PROGRESS:
+            campaign.status = CampaignStatus.IN_PROGRESS.value
+            campaign.started_at = started_at
+            campaign.consent_accepted_by = consent.accepted_by
+            campaign.consent_accepted_at = now
+            session.add(campaign)
+            session.commit()
+        return plan
+
+
+def enrollment_plan(
+    session: Session,
+    campaign: Campaign,
+    started_at: datetime,
+    *,
+    only_unstarted: bool,
+    enrollment_ids: Sequence[int] | None = None,
+) -> LaunchPlan:
+    """Workflow inputs for a campaign's enrollments; refuses templates with missing fields."""
+    assert campaign.id is not None
+    steps = list(session.exec(select(Step).where(Step.campaign_id == campaign.id)))
+    query = select(Enrollment, Prospect).join(Prospect).where(Enrollment.campaign_id == campaign.id)
+    if only_unstarted:
+        query = query.where(col(Enrollment.workflow_id).is_(None))
+    if enrollment_ids is not None:
+        query = query.where(col(Enrollment.id).in_(list(enrollment_ids)))
+    rows = list(session.exec(query.order_by(col(Enrollment.id))))
+    addresses = addresses_of(session, [p.id for _, p in rows if p.id is not None])
+    chosen = {p.id: first_choice_address(addresses[p.id]) for _, p in rows if p.id is not None}
+    contexts = {
+        p.id: prospect_context(p.model_dump(), p.fields, chosen[p.id])
+        for _, p in rows
+        if p.id is not None
+    }
+    problems = find_missing_fields([t for s in steps for t in (s.subject, s.body)], contexts)
+    if problems:
+        raise ProblemError(
+            422,
+            [
+                Problem(
+                    field=problem.field,
+                    reason=(
+                        f"templates use {{{{ {problem.field} }}}} but {len(problem.prospect_ids)} "
+                        "prospect(s) have no value for it; add the field or change the template"
+                    ),
+                    prospect_ids=problem.prospect_ids,
+                )
+                for problem in problems
+            ],
+        )
+    plans = step_plans(steps)
+    grace = timedelta(seconds=campaign.grace_seconds)
+    inputs = [
+        EnrollmentInput(
+            enrollment_id=e.id or 0,
+            campaign_id=campaign.id,
+            prospect_id=p.id or 0,
+            mailbox_id=campaign.mailbox_id,
+            started_at=started_at,
+            grace=grace,
+            steps=plans,
+            to_address=chosen[p.id],
+        )
+        for e, p in rows
+    ]
+    return LaunchPlan(campaign.id, campaign.mailbox_id, inputs, started_at + grace)
+
+
+async def launch(client: Client, settings: Settings, plan: LaunchPlan) -> tuple[int, int]:
+    """Start every planned workflow; returns (started now, already running)."""
+    semaphore = asyncio.Semaphore(_START_CONCURRENCY)
+
+    async def start_one(request: EnrollmentInput) -> bool:
+        async with semaphore:
+            try:
+                await client.start_workflow(
+                    "Enrollment",
+                    request,
+                    id=search_attributes.enrollment_workflow_id(
+                        request.campaign_id, request.prospect_id
+                    ),
+                    task_queue=settings.task_queue,
+                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                    search_attributes=TypedSearchAttributes(
+                        [
+                            SearchAttributePair(
+                                search_attributes.CAMPAIGN_ID, str(request.campaign_id)
+                            ),
+                            SearchAttributePair(
+                                search_attributes.MAILBOX_ID, str(request.mailbox_id)
+                            ),
+                            SearchAttributePair(
+                                search_attributes.PROSPECT_STATUS, ProspectStatus.NOT_STARTED.value
+                            ),
+                        ]
+                    ),
+                )
+            except WorkflowAlreadyStartedError:
+                return False
+            return True
+
+    outcomes = await asyncio.gather(*(start_one(r) for r in plan.inputs))
+    started = sum(outcomes)
+    return started, len(outcomes) - started
+
+
+def mark_launched(engine: Engine, plan: LaunchPlan) -> None:
+    """Remember each enrollment's workflow id (after its workflow exists)."""
+    by_id = {r.enrollment_id: r for r in plan.inputs}
+    with Session(engine) as session:
+        for enrollment in session.exec(
+            select(Enrollment).where(col(Enrollment.id).in_(list(by_id)))
+        ):
+            request = by_id[enrollment.id or 0]
+            enrollment.workflow_id = search_attributes.enrollment_workflow_id(
+                request.campaign_id, request.prospect_id
+            )
+            enrollment.to_address = enrollment.to_address or request.to_address
+            session.add(enrollment)
+        session.commit()

@@ -1,0 +1,126 @@
+"""Assemble the read models of campaigns and enrollments from the store."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from sqlmodel import Session, col, select
+
+from outbound.domain.campaigns import CampaignPublic, StepPublic
+from outbound.domain.statuses import CampaignStatus, MessageStatus, ProspectStatus, StepStatus
+from outbound.domain.views import EnrollmentDetail, EnrollmentSummary, MessageLogEntry, StepProgress
+from outbound.store.tables import Campaign, Enrollment, EnrollmentStep, Message, Prospect, Step
+
+
+def campaign_public(session: Session, campaign: Campaign) -> CampaignPublic:
+    """A campaign with its steps."""
+    assert campaign.id is not None
+    steps = session.exec(
+        select(Step).where(Step.campaign_id == campaign.id).order_by(col(Step.position))
+    )
+    return CampaignPublic(
+        id=campaign.id,
+        name=campaign.name,
+        owner=campaign.owner,
+        mailbox_id=campaign.mailbox_id,
+        status=CampaignStatus(campaign.status),
+        grace_seconds=campaign.grace_seconds,
+        created_at=campaign.created_at,
+        started_at=campaign.started_at,
+        consent_accepted_by=campaign.consent_accepted_by,
+        steps=[StepPublic.model_validate(s, from_attributes=True) for s in steps],
+    )
+
+
+def enrollment_summaries(
+    session: Session,
+    campaign_id: int,
+    *,
+    status: ProspectStatus | None,
+    offset: int,
+    limit: int,
+) -> list[EnrollmentSummary]:
+    """One page of the campaign's prospects, each with its step statuses."""
+    query = select(Enrollment, Prospect).join(Prospect).where(Enrollment.campaign_id == campaign_id)
+    if status is not None:
+        query = query.where(Enrollment.status == status.value)
+    rows = list(session.exec(query.order_by(col(Enrollment.id)).offset(offset).limit(limit)))
+    step_count = len(list(session.exec(select(Step.id).where(Step.campaign_id == campaign_id))))
+    progress = _step_progress(session, [e.id for e, _ in rows if e.id is not None])
+    return [_summary(e, p, progress.get(e.id or 0, {}), step_count) for e, p in rows]
+
+
+def enrollment_detail(session: Session, enrollment: Enrollment) -> EnrollmentDetail:
+    """One enrollment with its message log."""
+    assert enrollment.id is not None
+    prospect = session.get_one(Prospect, enrollment.prospect_id)
+    step_count = len(
+        list(session.exec(select(Step.id).where(Step.campaign_id == enrollment.campaign_id)))
+    )
+    progress = _step_progress(session, [enrollment.id]).get(enrollment.id, {})
+    messages = session.exec(
+        select(Message)
+        .where(Message.enrollment_id == enrollment.id)
+        .order_by(col(Message.position))
+    )
+    summary = _summary(enrollment, prospect, progress, step_count)
+    return EnrollmentDetail(
+        **summary.model_dump(),
+        campaign_id=enrollment.campaign_id,
+        replied_at=enrollment.replied_at,
+        messages=[
+            MessageLogEntry(
+                position=m.position,
+                to_address=m.to_address,
+                subject=m.subject,
+                status=MessageStatus(m.status),
+                message_id=m.message_id,
+                scheduled_at=m.scheduled_at,
+                sent_at=m.sent_at,
+                attempts=m.attempts,
+                failure_reason=m.failure_reason,
+            )
+            for m in messages
+        ],
+    )
+
+
+def _step_progress(
+    session: Session, enrollment_ids: list[int]
+) -> dict[int, dict[int, EnrollmentStep]]:
+    by_enrollment: dict[int, dict[int, EnrollmentStep]] = defaultdict(dict)
+    if enrollment_ids:
+        rows = session.exec(
+            select(EnrollmentStep).where(col(EnrollmentStep.enrollment_id).in_(enrollment_ids))
+        )
+        for row in rows:
+            by_enrollment[row.enrollment_id][row.position] = row
+    return by_enrollment
+
+
+def _summary(
+    enrollment: Enrollment, prospect: Prospect, steps: dict[int, EnrollmentStep], step_count: int
+) -> EnrollmentSummary:
+    """Steps the workflow has not reported yet show Pending (campaign not started)."""
+    assert enrollment.id is not None
+    return EnrollmentSummary(
+        prospect_id=enrollment.prospect_id,
+        name=" ".join(part for part in (prospect.first_name, prospect.last_name) if part),
+        email=enrollment.to_address,
+        status=ProspectStatus(enrollment.status),
+        reason=enrollment.reason,
+        current_step=enrollment.current_step,
+        workflow_id=enrollment.workflow_id,
+        steps=[
+            StepProgress(
+                position=position,
+                status=StepStatus(row.status)
+                if (row := steps.get(position))
+                else StepStatus.PENDING,
+                scheduled_at=row.scheduled_at if row else None,
+                sent_at=row.sent_at if row else None,
+                reason=row.reason if row else None,
+            )
+            for position in range(1, step_count + 1)
+        ],
+    )

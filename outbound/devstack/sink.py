@@ -1,0 +1,92 @@
+"""A local SMTP sink (aiosmtpd) that keeps every message it receives.
+
+Each message is written as one ``.eml`` file, with the SMTP envelope recorded
+in ``X-Sink-Envelope-From`` / ``X-Sink-Envelope-To`` headers at the top, so a
+person can open it in any mail reader and a test can check who it went to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import itertools
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from pathlib import Path
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ReceivedMessage:
+    """One message as the sink received it."""
+
+    envelope_from: str
+    envelope_to: list[str]
+    message: EmailMessage
+    path: Path | None
+
+
+class SinkHandler:
+    """aiosmtpd handler: accept everything, remember it in memory and (optionally) on disk."""
+
+    def __init__(self, folder: Path | None = None) -> None:
+        self.folder = folder
+        self.received: list[ReceivedMessage] = []
+        self._counter = itertools.count(1)
+        if folder is not None:
+            folder.mkdir(parents=True, exist_ok=True)
+
+    async def handle_DATA(self, _server: SMTP, _session: Session, envelope: Envelope) -> str:
+        """Store the message and answer 250."""
+        raw = envelope.original_content or envelope.content or b""
+        if isinstance(raw, str):
+            raw = raw.encode()
+        header = (
+            f"X-Sink-Envelope-From: {envelope.mail_from}\r\n"
+            f"X-Sink-Envelope-To: {', '.join(envelope.rcpt_tos)}\r\n"
+        ).encode()
+        path = None
+        if self.folder is not None:
+            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+            path = self.folder / f"{stamp}-{next(self._counter):06d}.eml"
+            await asyncio.to_thread(path.write_bytes, header + raw)
+        parsed = email.message_from_bytes(raw, policy=email.policy.default)
+        assert isinstance(parsed, EmailMessage)
+        self.received.append(
+            ReceivedMessage(str(envelope.mail_from), list(envelope.rcpt_tos), parsed, path)
+        )
+        _log.info("sink received %s for %s", parsed.get("Message-ID"), envelope.rcpt_tos)
+        return "250 Message accepted for delivery"
+
+
+def start_sink(handler: SinkHandler, host: str = "127.0.0.1", port: int = 0) -> Controller:
+    """Start the sink in a background thread; ``port=0`` picks a free port (see ``.port``)."""
+    controller = Controller(handler, hostname=host, port=port or _free_port(host))
+    controller.start()
+    return controller
+
+
+def read_sink_folder(folder: Path) -> list[tuple[Path, EmailMessage]]:
+    """The messages stored in ``folder``, oldest first."""
+    messages = []
+    for path in sorted(folder.glob("*.eml")):
+        parsed = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        assert isinstance(parsed, EmailMessage)
+        messages.append((path, parsed))
+    return messages
+
+
+def _free_port(host: str) -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        port: int = probe.getsockname()[1]
+        return port

@@ -1,0 +1,1 @@
+"""Domain vocabulary shared by the API, the store, workflows and activities."""

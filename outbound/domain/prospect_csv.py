@@ -1,0 +1,83 @@
+"""Read prospects from a CSV file, as exported by an ATS or CRM.
+
+Columns: ``first_name``, ``last_name``, ``company``, ``title``, ``time_zone``;
+address columns ``email``, ``personal_email``, ``work_email``, ``other_email``
+(several addresses in one cell separated by ``;``; relevance follows column
+order, then cell order); ``use_first`` naming one of the row's addresses; any
+other column becomes a template field.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+
+from pydantic import ValidationError
+
+from outbound.domain.prospects import ProspectCreate
+from outbound.domain.statuses import AddressType
+
+_ADDRESS_COLUMNS = {
+    "email": AddressType.OTHER,
+    "personal_email": AddressType.PERSONAL,
+    "work_email": AddressType.WORK,
+    "other_email": AddressType.OTHER,
+}
+_STANDARD = ("first_name", "last_name", "company", "title", "time_zone")
+
+
+@dataclass(frozen=True)
+class CsvProblem:
+    """Why one cell or row of the file was refused (rows count from 2, after the header)."""
+
+    row: int
+    field: str
+    reason: str
+
+
+def parse_prospects_csv(text: str) -> tuple[list[ProspectCreate], list[CsvProblem]]:
+    """Every row as a prospect, or the problems found; callers store nothing if any."""
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    header = [name.strip().lower() for name in reader.fieldnames or []]
+    if not any(name in _ADDRESS_COLUMNS for name in header):
+        return [], [
+            CsvProblem(1, "header", "needs an address column: " + ", ".join(_ADDRESS_COLUMNS))
+        ]
+    prospects: list[ProspectCreate] = []
+    problems: list[CsvProblem] = []
+    for row_number, raw in enumerate(reader, start=2):
+        row = {(k or "").strip().lower(): (v or "").strip() for k, v in raw.items() if k}
+        if not any(row.values()):
+            continue
+        try:
+            prospects.append(ProspectCreate.model_validate(_row_to_prospect(row)))
+        except ValidationError as error:
+            for item in error.errors():
+                location = ".".join(str(p) for p in item["loc"])
+                problems.append(
+                    CsvProblem(row_number, location, item["msg"].removeprefix("Value error, "))
+                )
+    return prospects, problems
+
+
+def _row_to_prospect(row: dict[str, str]) -> dict[str, object]:
+    first = row.get("use_first", "").lower()
+    addresses = [
+        {
+            "address": address,
+            "type": _ADDRESS_COLUMNS[column],
+            "use_first": bool(first) and address.lower() == first,
+        }
+        for column, cell in row.items()
+        if column in _ADDRESS_COLUMNS
+        for address in (a.strip() for a in cell.split(";"))
+        if address
+    ]
+    fields = {
+        name: value
+        for name, value in row.items()
+        if name not in _ADDRESS_COLUMNS and name not in _STANDARD and name != "use_first" and value
+    }
+    standard: dict[str, object] = {name: row[name] for name in _STANDARD if row.get(name)}
+    return {**standard, "addresses": addresses, "fields": fields}

@@ -1,0 +1,62 @@
+"""Request and response shapes of prospects and their addresses."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, Field, field_validator
+
+from outbound.domain.statuses import AddressType
+from outbound.domain.validators import TimeZoneName, email_address, single_line
+
+FieldName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
+
+
+class AddressIn(BaseModel):
+    """One address, in the order of relevance it is listed."""
+
+    address: Annotated[str, AfterValidator(email_address)]
+    type: AddressType = AddressType.OTHER
+    use_first: bool = Field(
+        default=False, description="'Use this address first' (overrides order)."
+    )
+
+
+class ProspectCreate(BaseModel):
+    """A person to contact; ``fields`` holds extra template variables."""
+
+    first_name: Annotated[str, Field(max_length=200), AfterValidator(single_line)] = ""
+    last_name: Annotated[str, Field(max_length=200), AfterValidator(single_line)] = ""
+    company: Annotated[str, Field(max_length=200), AfterValidator(single_line)] = ""
+    title: Annotated[str, Field(max_length=200), AfterValidator(single_line)] = ""
+    time_zone: TimeZoneName | None = None
+    addresses: Annotated[list[AddressIn], Field(min_length=1, max_length=20)]
+    fields: dict[FieldName, str] = Field(default_factory=dict)
+
+    @field_validator("addresses")
+    @classmethod
+    def _one_first_at_most(cls, addresses: list[AddressIn]) -> list[AddressIn]:
+        if sum(a.use_first for a in addresses) > 1:
+            raise ValueError("at most one address can be marked use_first")
+        return addresses
+
+
+class AddressPublic(AddressIn):
+    """A stored address."""
+
+    position: int
+
+
+class ProspectPublic(BaseModel):
+    """A prospect as the API shows it."""
+
+    id: int
+    first_name: str
+    last_name: str
+    company: str
+    title: str
+    time_zone: str | None
+    addresses: list[AddressPublic]
+    fields: dict[str, str]
+    created_at: datetime

@@ -1,0 +1,97 @@
+"""Payloads that cross the Temporal boundary (workflow input, activity I/O, query answers).
+
+These are plain pydantic models, never SQLModel tables: table models skip
+validation, and Temporal histories must hold nothing secret (no SMTP password),
+since operators read them in the Temporal UI.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from pydantic import BaseModel, Field
+
+from outbound.domain.statuses import ProspectStatus, StepStatus, ThreadMode
+
+
+class StepPlan(BaseModel):
+    """What the workflow needs to know of a step to schedule it; content is loaded at send."""
+
+    step_id: int
+    position: int
+    delay: timedelta
+    thread_mode: ThreadMode
+
+
+class EnrollmentInput(BaseModel):
+    """Start arguments of one prospect's sequence."""
+
+    enrollment_id: int
+    campaign_id: int
+    prospect_id: int
+    mailbox_id: int
+    started_at: datetime = Field(description="When the user pressed Start (UTC).")
+    grace: timedelta
+    steps: list[StepPlan]
+    to_address: str | None = Field(description="Address chosen at start; None means NoAddress.")
+    carried_state: EnrollmentState | None = Field(
+        default=None, description="State handed on by continue-as-new."
+    )
+
+
+class StepState(BaseModel):
+    """Live status of one step, as the workflow knows it."""
+
+    position: int
+    status: StepStatus = StepStatus.PENDING
+    scheduled_at: datetime | None = None
+    sent_at: datetime | None = None
+    message_id: str | None = None
+    reason: str | None = None
+
+
+class EnrollmentState(BaseModel):
+    """Everything the workflow knows; answered by the ``state`` query and mirrored to the DB."""
+
+    enrollment_id: int
+    status: ProspectStatus = ProspectStatus.NOT_STARTED
+    reason: str | None = None
+    current_step: int = 0
+    to_address: str | None = None
+    steps: list[StepState] = Field(default_factory=list)
+    replied_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+class SendStepRequest(BaseModel):
+    """Ask the send activity to deliver one step; idempotent per (enrollment, position)."""
+
+    enrollment_id: int
+    position: int
+    to_address: str
+    thread_mode: ThreadMode
+    previous_message_ids: list[str] = Field(
+        default_factory=list, description="Message-IDs of earlier steps, oldest first (threading)."
+    )
+    previous_subject: str | None = None
+
+
+class SendStepResult(BaseModel):
+    """What the SMTP server accepted."""
+
+    message_id: str
+    subject: str
+    sent_at: datetime
+    already_sent: bool = Field(
+        default=False, description="True when a retry found the message already sent."
+    )
+
+
+class ManualReply(BaseModel):
+    """Signal payload: the user (or, later, inbox sync) says the prospect replied."""
+
+    received_at: datetime | None = None
+    snippet: str = ""
+
+
+EnrollmentInput.model_rebuild()

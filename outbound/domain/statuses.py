@@ -1,0 +1,101 @@
+"""The status names users see, exactly as PRODUCT.md spells them."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ProspectStatus(StrEnum):
+    """Status of a prospect within one campaign (one enrollment)."""
+
+    NOT_STARTED = "NotStarted"
+    ACTIVE = "Active"
+    PAUSED = "Paused"
+    MANUAL_TASK = "ManualTask"
+    REPLIED = "Replied"
+    BOUNCED = "Bounced"
+    COMPLETED = "Completed"
+    FAILED = "Failed"
+    STOPPED = "Stopped"
+    OPTED_OUT = "OptedOut"
+    REMOVED = "Removed"
+
+    @property
+    def is_terminal(self) -> bool:
+        """Whether the sequence has ended for good (no message will follow)."""
+        return self in _TERMINAL_PROSPECT
+
+
+_TERMINAL_PROSPECT = frozenset(
+    {
+        ProspectStatus.REPLIED,
+        ProspectStatus.BOUNCED,
+        ProspectStatus.COMPLETED,
+        ProspectStatus.FAILED,
+        ProspectStatus.STOPPED,
+        ProspectStatus.OPTED_OUT,
+        ProspectStatus.REMOVED,
+    }
+)
+
+
+class StepStatus(StrEnum):
+    """Status of one step of one prospect's sequence."""
+
+    PENDING = "Pending"
+    SCHEDULED = "Scheduled"
+    SENDING = "Sending"
+    SENT = "Sent"
+    RETRYING = "Retrying"
+    MANUAL_TASK = "ManualTask"
+    SKIPPED = "Skipped"
+    STOPPED = "Stopped"
+    FAILED = "Failed"
+    CANCELED = "Canceled"
+
+
+class MessageStatus(StrEnum):
+    """Status of one message in the message log."""
+
+    WAITING = "Waiting"
+    SENDING = "Sending"
+    SENT = "Sent"
+    DELIVERED = "Delivered"
+    RETRYING = "Retrying"
+    FAILED = "Failed"
+    BOUNCED = "Bounced"
+    CANCELED = "Canceled"
+    OPTED_OUT = "OptedOut"
+
+
+class CampaignStatus(StrEnum):
+    """Campaign lifecycle: Draft → Ready → InProgress → Stopped / Completed."""
+
+    DRAFT = "Draft"
+    READY = "Ready"
+    IN_PROGRESS = "InProgress"
+    STOPPED = "Stopped"
+    COMPLETED = "Completed"
+
+
+class TlsMode(StrEnum):
+    """How the SMTP connection is secured."""
+
+    NONE = "none"
+    STARTTLS = "starttls"
+    TLS = "tls"
+
+
+class AddressType(StrEnum):
+    """Kind of a prospect's email address (SeekOut's personal / work / other)."""
+
+    PERSONAL = "personal"
+    WORK = "work"
+    OTHER = "other"
+
+
+class ThreadMode(StrEnum):
+    """Whether a follow-up replies in the previous message's thread or starts a new one."""
+
+    SAME_THREAD = "same_thread"
+    NEW_THREAD = "new_thread"

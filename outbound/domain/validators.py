@@ -1,0 +1,51 @@
+"""Field checks shared by every request model, so each rule has one wording."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from email_validator import EmailNotValidError, validate_email
+from pydantic import AfterValidator
+
+
+def single_line(value: str) -> str:
+    """Reject CR/LF: in a header they would let a user inject extra headers."""
+    if "\r" in value or "\n" in value:
+        raise ValueError("must be a single line (no CR or LF characters)")
+    return value
+
+
+def email_address(value: str) -> str:
+    """Normalise an address (syntax only: deliverability is checked at send time)."""
+    try:
+        return validate_email(value.strip(), check_deliverability=False).normalized
+    except EmailNotValidError as error:
+        raise ValueError(f"not a valid email address: {error}") from None
+
+
+def time_zone_name(value: str) -> str:
+    """Accept only IANA names (e.g. Europe/Berlin), which carry DST rules."""
+    if value not in _zone_names():
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r}; use an IANA name like Europe/Berlin"
+            ) from None
+    return value
+
+
+_ZONES: frozenset[str] = frozenset()
+
+
+def _zone_names() -> frozenset[str]:
+    global _ZONES
+    if not _ZONES:
+        _ZONES = frozenset(available_timezones())
+    return _ZONES
+
+
+EmailAddress = Annotated[str, AfterValidator(email_address)]
+SingleLine = Annotated[str, AfterValidator(single_line)]
+TimeZoneName = Annotated[str, AfterValidator(time_zone_name)]

@@ -1,0 +1,82 @@
+"""Read models the API answers with: campaign progress, a prospect's steps, the message log."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel
+
+from outbound.domain.campaigns import CampaignPublic
+from outbound.domain.statuses import MessageStatus, ProspectStatus, StepStatus
+
+
+class StepProgress(BaseModel):
+    """One step of one prospect: e.g. Scheduled with its time, or Sent with its time."""
+
+    position: int
+    status: StepStatus
+    scheduled_at: datetime | None = None
+    sent_at: datetime | None = None
+    reason: str | None = None
+
+
+class EnrollmentSummary(BaseModel):
+    """A prospect's row in the campaign view."""
+
+    prospect_id: int
+    name: str
+    email: str | None
+    status: ProspectStatus
+    reason: str | None
+    current_step: int
+    workflow_id: str | None
+    steps: list[StepProgress]
+
+
+class CampaignDetail(BaseModel):
+    """A campaign with its prospects' statuses (paged) and counts by status."""
+
+    campaign: CampaignPublic
+    counts: dict[ProspectStatus, int]
+    total_prospects: int
+    prospects: list[EnrollmentSummary]
+
+
+class MessageLogEntry(BaseModel):
+    """One message as the log shows it."""
+
+    position: int
+    to_address: str
+    subject: str
+    status: MessageStatus
+    message_id: str
+    scheduled_at: datetime | None
+    sent_at: datetime | None
+    attempts: int
+    failure_reason: str | None
+
+
+class EnrollmentDetail(EnrollmentSummary):
+    """One prospect in one campaign, with its message log."""
+
+    campaign_id: int
+    replied_at: datetime | None
+    messages: list[MessageLogEntry]
+
+
+class StartResult(BaseModel):
+    """Answer to Start: how many sequences were started now and in all."""
+
+    campaign_id: int
+    started_now: int
+    already_running: int
+    first_send_not_before: datetime
+
+
+class AddProspectsResult(BaseModel):
+    """Answer to adding prospects to a campaign."""
+
+    campaign_id: int
+    prospect_ids: list[int]
+    enrolled: int
+    already_enrolled: int

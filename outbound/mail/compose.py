@@ -1,0 +1,68 @@
+"""Compose the exact message a prospect receives, headers included.
+
+Threading follows RFC 5322 §3.6.4: a same-thread follow-up carries
+``In-Reply-To`` (the previous message) and ``References`` (the whole chain), and
+its subject is the thread's subject with one "Re: " in front.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """Everything needed to build one message."""
+
+    from_name: str
+    from_address: str
+    to_address: str
+    subject: str
+    body: str
+    message_id: str
+    date: datetime
+    unsubscribe_url: str
+    references: Sequence[str] = field(default_factory=tuple)
+
+
+def make_message_id(enrollment_id: int, position: int, from_address: str) -> str:
+    """A Message-ID fixed by (enrollment, step), so a retried send reuses it.
+
+    Mail providers drop a second message with a Message-ID they already hold,
+    which makes a retry after an unknown outcome harmless for the recipient.
+    """
+    domain = from_address.rpartition("@")[2] or "outbound.invalid"
+    digest = hashlib.sha256(f"{enrollment_id}:{position}:{from_address}".encode()).hexdigest()[:16]
+    return f"<outbound.{enrollment_id}.{position}.{digest}@{domain}>"
+
+
+def reply_subject(subject: str) -> str:
+    """The subject of a reply in the thread: exactly one leading "Re: "."""
+    stripped = subject.strip()
+    if stripped.lower().startswith("re:"):
+        return stripped
+    return f"Re: {stripped}"
+
+
+def compose(message: OutgoingMessage) -> EmailMessage:
+    """Build the RFC 5322 message."""
+    email = EmailMessage()
+    local, _, domain = message.from_address.rpartition("@")
+    email["From"] = Address(display_name=message.from_name, username=local, domain=domain)
+    email["To"] = message.to_address
+    email["Subject"] = message.subject
+    email["Date"] = format_datetime(message.date)
+    email["Message-ID"] = message.message_id
+    if message.references:
+        email["In-Reply-To"] = message.references[-1]
+        email["References"] = " ".join(message.references)
+    email["List-Unsubscribe"] = f"<{message.unsubscribe_url}>"
+    email["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    email.set_content(message.body)
+    return email

@@ -1,0 +1,48 @@
+"""All configuration in one validated place, read from ``OUTBOUND_*`` environment variables.
+
+docker-compose.yml sets only variables named here (a test checks that), so a typo
+in deployment configuration fails loudly instead of being silently ignored.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Process-wide settings for the API, the worker and the embedded dev stack."""
+
+    model_config = SettingsConfigDict(env_prefix="OUTBOUND_", env_file=".env", extra="ignore")
+
+    database_url: str = Field(
+        default="sqlite:///var/outbound.db",
+        description="SQLAlchemy URL: sqlite:///path or postgresql+psycopg://user:pw@host/db",
+    )
+    temporal_address: str = "localhost:7233"
+    temporal_namespace: str = "default"
+    task_queue: str = "outbound"
+    public_base_url: str = Field(
+        default="http://localhost:8000",
+        description="Base URL recipients reach (unsubscribe links).",
+    )
+    default_grace_seconds: int = Field(default=20 * 60, ge=0)
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    sink_dir: Path | None = Field(
+        default=None,
+        description="Folder of the local SMTP sink's .eml files; enables GET /sink/messages.",
+    )
+    sink_host: str = "127.0.0.1"
+    sink_port: int = 1025
+    temporal_ui_port: int = 8233
+    log_level: str = "INFO"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The settings of this process, read once."""
+    return Settings()

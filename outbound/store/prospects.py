@@ -1,0 +1,100 @@
+"""Storing prospects and choosing which of their addresses a campaign uses."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlmodel import Session, col, select
+
+from outbound.domain.prospects import AddressPublic, ProspectCreate, ProspectPublic
+from outbound.store.tables import Prospect, ProspectAddress
+
+
+def upsert_prospects(session: Session, incoming: Sequence[ProspectCreate]) -> list[Prospect]:
+    """Store each prospect, reusing the existing person when one of its addresses is known.
+
+    Reuse keeps one person from being enrolled twice because they were imported
+    twice; the stored profile is not overwritten by the new upload.
+    """
+    wanted = {a.address for p in incoming for a in p.addresses}
+    known = {
+        row.address: row.prospect_id
+        for row in session.exec(
+            select(ProspectAddress).where(col(ProspectAddress.address).in_(wanted))
+        )
+    }
+    stored: list[Prospect] = []
+    for person in incoming:
+        existing_id = next((known[a.address] for a in person.addresses if a.address in known), None)
+        if existing_id is not None:
+            stored.append(session.get_one(Prospect, existing_id))
+            continue
+        prospect = Prospect(
+            first_name=person.first_name,
+            last_name=person.last_name,
+            company=person.company,
+            title=person.title,
+            time_zone=person.time_zone,
+            fields=dict(person.fields),
+        )
+        session.add(prospect)
+        session.flush()
+        assert prospect.id is not None
+        for position, address in enumerate(person.addresses, start=1):
+            if address.address in known:
+                continue
+            session.add(
+                ProspectAddress(
+                    prospect_id=prospect.id,
+                    position=position,
+                    address=address.address,
+                    type=address.type.value,
+                    use_first=address.use_first,
+                )
+            )
+            known[address.address] = prospect.id
+        stored.append(prospect)
+    session.flush()
+    return stored
+
+
+def addresses_of(session: Session, prospect_ids: Sequence[int]) -> dict[int, list[ProspectAddress]]:
+    """Each prospect's addresses in relevance order."""
+    by_prospect: dict[int, list[ProspectAddress]] = {pid: [] for pid in prospect_ids}
+    rows = session.exec(
+        select(ProspectAddress)
+        .where(col(ProspectAddress.prospect_id).in_(list(prospect_ids)))
+        .order_by(col(ProspectAddress.prospect_id), col(ProspectAddress.position))
+    )
+    for row in rows:
+        by_prospect[row.prospect_id].append(row)
+    return by_prospect
+
+
+def first_choice_address(addresses: Sequence[ProspectAddress]) -> str | None:
+    """'Use this address first' wins; otherwise the most relevant address."""
+    for address in addresses:
+        if address.use_first:
+            return address.address
+    return addresses[0].address if addresses else None
+
+
+def prospect_public(prospect: Prospect, addresses: Sequence[ProspectAddress]) -> ProspectPublic:
+    """The API shape of a stored prospect."""
+    assert prospect.id is not None
+    return ProspectPublic(
+        id=prospect.id,
+        first_name=prospect.first_name,
+        last_name=prospect.last_name,
+        company=prospect.company,
+        title=prospect.title,
+        time_zone=prospect.time_zone,
+        fields=prospect.fields,
+        created_at=prospect.created_at,
+        addresses=[
+            AddressPublic(
+                address=a.address, type=a.type, use_first=a.use_first, position=a.position
+            )
+            for a in addresses
+        ],
+    )

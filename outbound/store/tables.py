@@ -1,0 +1,168 @@
+"""Database tables. Only the store, API handlers and activities touch these classes.
+
+Statuses are stored as their user-facing names (see ``outbound.domain.statuses``).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, Text, TypeDecorator, UniqueConstraint
+from sqlalchemy.engine import Dialect
+from sqlmodel import Field, SQLModel
+
+
+def utc_now() -> datetime:
+    """Timestamps are always timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Store UTC, read back aware datetimes on every backend (SQLite forgets the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; use aware UTC datetimes")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def _when(**kwargs: Any) -> Any:
+    """A timestamp column (aware UTC)."""
+    return Field(sa_type=UtcDateTime, **kwargs)
+
+
+class Mailbox(SQLModel, table=True):
+    """A connected sending account."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    smtp_host: str
+    smtp_port: int
+    tls_mode: str
+    username: str | None = None
+    smtp_password: str | None = Field(default=None, repr=False)
+    from_name: str = ""
+    from_address: str
+    time_zone: str = "UTC"
+    created_at: datetime = _when(default_factory=utc_now)
+
+
+class Campaign(SQLModel, table=True):
+    """A sequence of steps sent from one mailbox."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str
+    owner: str
+    mailbox_id: int = Field(foreign_key="mailbox.id", index=True)
+    status: str = Field(index=True)
+    grace_seconds: int
+    created_at: datetime = _when(default_factory=utc_now)
+    started_at: datetime | None = _when(default=None)
+    consent_accepted_by: str | None = None
+    consent_accepted_at: datetime | None = _when(default=None)
+
+
+class Step(SQLModel, table=True):
+    """One email step of a campaign, at a 1-based position."""
+
+    __table_args__ = (UniqueConstraint("campaign_id", "position"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: int = Field(foreign_key="campaign.id", index=True)
+    position: int
+    subject: str
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    delay_days: int = 0
+    delay_minutes: int = 0
+    thread_mode: str
+
+
+class Prospect(SQLModel, table=True):
+    """A person; extra template fields live in ``fields``."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    first_name: str = ""
+    last_name: str = ""
+    company: str = ""
+    title: str = ""
+    time_zone: str | None = None
+    fields: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = _when(default_factory=utc_now)
+
+
+class ProspectAddress(SQLModel, table=True):
+    """One of a prospect's addresses, in relevance order (``position``)."""
+
+    __table_args__ = (UniqueConstraint("address"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    prospect_id: int = Field(foreign_key="prospect.id", index=True)
+    position: int
+    address: str
+    type: str
+    use_first: bool = False
+
+
+class Enrollment(SQLModel, table=True):
+    """A prospect in a campaign; mirrors the state of its workflow for listing."""
+
+    __table_args__ = (UniqueConstraint("campaign_id", "prospect_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: int = Field(foreign_key="campaign.id", index=True)
+    prospect_id: int = Field(foreign_key="prospect.id", index=True)
+    status: str = Field(index=True)
+    reason: str | None = None
+    current_step: int = 0
+    to_address: str | None = None
+    workflow_id: str | None = None
+    replied_at: datetime | None = _when(default=None)
+    state_version: datetime | None = _when(
+        default=None, description="updated_at of the workflow state last mirrored here."
+    )
+    updated_at: datetime = _when(default_factory=utc_now)
+
+
+class EnrollmentStep(SQLModel, table=True):
+    """Status of one step for one enrollment."""
+
+    __table_args__ = (UniqueConstraint("enrollment_id", "position"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    enrollment_id: int = Field(foreign_key="enrollment.id", index=True)
+    position: int
+    status: str
+    scheduled_at: datetime | None = _when(default=None)
+    sent_at: datetime | None = _when(default=None)
+    reason: str | None = None
+
+
+class Message(SQLModel, table=True):
+    """The message log: one row per message attempted for an (enrollment, step)."""
+
+    __table_args__ = (UniqueConstraint("enrollment_id", "position"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    enrollment_id: int = Field(foreign_key="enrollment.id", index=True)
+    position: int
+    to_address: str
+    subject: str = ""
+    message_id: str = Field(index=True)
+    status: str
+    scheduled_at: datetime | None = _when(default=None)
+    sent_at: datetime | None = _when(default=None)
+    attempts: int = 0
+    failure_reason: str | None = None
+    created_at: datetime = _when(default_factory=utc_now)

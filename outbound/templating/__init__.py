@@ -1,0 +1,1 @@
+"""Personalisation: render step templates from a prospect's fields, refusing blanks."""

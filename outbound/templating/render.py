@@ -1,0 +1,92 @@
+"""Render subjects and bodies in jinja2's sandbox with StrictUndefined.
+
+A field a prospect lacks (or has empty) must never become a blank in a sent
+mail: rendering raises :class:`MissingField`, and :func:`find_missing_fields`
+lets campaign start reject the whole campaign before anything is sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+
+from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, meta
+from jinja2.sandbox import SandboxedEnvironment
+
+_ENVIRONMENT = SandboxedEnvironment(
+    undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True
+)
+
+
+class MissingField(Exception):
+    """A template used a field the prospect does not have."""
+
+    def __init__(self, field: str) -> None:
+        super().__init__(f"template uses field {field!r}, which this prospect lacks")
+        self.field = field
+
+
+@dataclass(frozen=True)
+class RenderedMessage:
+    """Subject and plain-text body after personalisation."""
+
+    subject: str
+    body: str
+
+
+@dataclass(frozen=True)
+class MissingFieldProblem:
+    """One field some prospects lack, for the 422 at campaign start."""
+
+    field: str
+    prospect_ids: list[int]
+
+
+def syntax_error(source: str) -> str | None:
+    """The template's syntax error as a sentence, or None when it parses."""
+    try:
+        _ENVIRONMENT.parse(source)
+    except TemplateSyntaxError as error:
+        return f"template syntax error on line {error.lineno}: {error.message}"
+    return None
+
+
+def fields_used(source: str) -> frozenset[str]:
+    """Top-level variable names a template reads."""
+    return _fields_used(source)
+
+
+@lru_cache(maxsize=1024)
+def _fields_used(source: str) -> frozenset[str]:
+    return frozenset(meta.find_undeclared_variables(_ENVIRONMENT.parse(source)))
+
+
+def render(source: str, context: Mapping[str, object]) -> str:
+    """Render one template; a missing field raises :class:`MissingField`."""
+    try:
+        return _ENVIRONMENT.from_string(source).render(dict(context))
+    except UndefinedError:
+        missing = sorted(fields_used(source) - context.keys())
+        raise MissingField(missing[0] if missing else "unknown") from None
+
+
+def render_message(subject: str, body: str, context: Mapping[str, object]) -> RenderedMessage:
+    """Render a step; the subject is collapsed to one line so it is a safe header."""
+    rendered_subject = " ".join(render(subject, context).split())
+    return RenderedMessage(subject=rendered_subject, body=render(body, context))
+
+
+def find_missing_fields(
+    templates: Iterable[str], contexts: Mapping[int, Mapping[str, object]]
+) -> list[MissingFieldProblem]:
+    """For each field the templates use, the prospects (by id) whose context lacks it."""
+    used: set[str] = set()
+    for source in templates:
+        used |= fields_used(source)
+    problems = []
+    for field in sorted(used):
+        lacking = sorted(pid for pid, context in contexts.items() if field not in context)
+        if lacking:
+            problems.append(MissingFieldProblem(field=field, prospect_ids=lacking))
+    return problems

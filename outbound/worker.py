@@ -1,0 +1,69 @@
+"""The Temporal worker process: runs enrollment workflows and their activities.
+
+Run any number of these against the same task queue to scale out
+(``python -m outbound.worker``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Engine
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from outbound.activities.delivery import DeliveryActivities
+from outbound.activities.records import RecordActivities
+from outbound.settings import Settings, get_settings
+from outbound.store.engine import create_schema, make_engine
+from outbound.temporal_client import connect
+from outbound.workflows.enrollment import EnrollmentWorkflow
+
+WORKFLOWS: Sequence[type] = (EnrollmentWorkflow,)
+
+
+def activities_for(engine: Engine, settings: Settings) -> list[Any]:
+    """Every activity the workflows call, bound to this process's engine and settings."""
+    delivery = DeliveryActivities(engine, settings)
+    records = RecordActivities(engine)
+    return [delivery.send_step, records.record_state]
+
+
+def build_worker(client: Client, engine: Engine, settings: Settings, **options: Any) -> Worker:
+    """A worker for the Outbound task queue (tests pass extra ``options``)."""
+    return Worker(
+        client,
+        task_queue=settings.task_queue,
+        workflows=list(WORKFLOWS),
+        activities=activities_for(engine, settings),
+        **options,
+    )
+
+
+async def run_worker(settings: Settings) -> None:
+    """Run until cancelled (Ctrl-C / SIGTERM)."""
+    engine = make_engine(settings.database_url)
+    create_schema(engine)
+    client = await connect(settings)
+    logging.getLogger(__name__).info(
+        "worker polling task queue %r at %s", settings.task_queue, settings.temporal_address
+    )
+    await build_worker(client, engine, settings).run()
+
+
+def main() -> None:
+    """Entry point of ``python -m outbound.worker``."""
+    settings = get_settings()
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run_worker(settings))
+
+
+if __name__ == "__main__":
+    main()
