@@ -18,7 +18,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 _log = logging.getLogger(__name__)
 
@@ -57,8 +57,7 @@ class SinkHandler:
             stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
             path = self.folder / f"{stamp}-{next(self._counter):06d}.eml"
             await asyncio.to_thread(path.write_bytes, header + raw)
-        parsed = email.message_from_bytes(raw, policy=email.policy.default)
-        assert isinstance(parsed, EmailMessage)
+        parsed = _parse(raw)
         self.received.append(
             ReceivedMessage(str(envelope.mail_from), list(envelope.rcpt_tos), parsed, path)
         )
@@ -66,9 +65,24 @@ class SinkHandler:
         return "250 Message accepted for delivery"
 
 
+def accept_any_login(
+    _server: SMTP, _session: Session, _envelope: Envelope, _mechanism: str, auth_data: object
+) -> AuthResult:
+    """Like a real submission server the sink asks for AUTH, but any credentials pass."""
+    if isinstance(auth_data, LoginPassword):
+        return AuthResult(success=True, auth_data=auth_data.login)
+    return AuthResult(success=True)
+
+
 def start_sink(handler: SinkHandler, host: str = "127.0.0.1", port: int = 0) -> Controller:
     """Start the sink in a background thread; ``port=0`` picks a free port (see ``.port``)."""
-    controller = Controller(handler, hostname=host, port=port or _free_port(host))
+    controller = Controller(
+        handler,
+        hostname=host,
+        port=port or _free_port(host),
+        authenticator=accept_any_login,
+        auth_require_tls=False,
+    )
     controller.start()
     return controller
 
@@ -76,11 +90,14 @@ def start_sink(handler: SinkHandler, host: str = "127.0.0.1", port: int = 0) -> 
 def read_sink_folder(folder: Path) -> list[tuple[Path, EmailMessage]]:
     """The messages stored in ``folder``, oldest first."""
     messages = []
-    for path in sorted(folder.glob("*.eml")):
-        parsed = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
-        assert isinstance(parsed, EmailMessage)
-        messages.append((path, parsed))
-    return messages
+    return [(path, _parse(path.read_bytes())) for path in sorted(folder.glob("*.eml"))]
+
+
+def _parse(raw: bytes) -> EmailMessage:
+    """Parse wire-format (CRLF) bytes into a message with Python's newlines."""
+    parsed = email.message_from_bytes(raw.replace(b"\r\n", b"\n"), policy=email.policy.default)
+    assert isinstance(parsed, EmailMessage)
+    return parsed
 
 
 def _free_port(host: str) -> int:

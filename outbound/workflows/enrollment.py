@@ -128,7 +128,10 @@ class EnrollmentWorkflow:
                 await self._publish()
                 await workflow.wait_condition(lambda: self._changed)
                 continue
-            step.status, step.scheduled_at = StepStatus.SCHEDULED, due
+            # During the grace delay the first step shows Pending (seed 001), with its time.
+            in_grace = workflow.now() < self._request.started_at + self._request.grace
+            step.status = StepStatus.PENDING if in_grace else StepStatus.SCHEDULED
+            step.scheduled_at = due
             self._state.current_step = step.position
             self._state.status = self._running_status()
             await self._publish()
@@ -160,9 +163,11 @@ class EnrollmentWorkflow:
             start_to_close_timeout=SEND_TIMEOUT,
             retry_policy=SEND_RETRY,
         )
+        # Workflow time, not the SMTP server's clock: it anchors the next step's delay
+        # deterministically (the message log keeps the server-side send time).
         step.status, step.sent_at, step.message_id = (
             StepStatus.SENT,
-            result.sent_at,
+            workflow.now(),
             result.message_id,
         )
         if not self._is_terminal:
