@@ -89,7 +89,6 @@ def start_sink(handler: SinkHandler, host: str = "127.0.0.1", port: int = 0) -> 
 
 def read_sink_folder(folder: Path) -> list[tuple[Path, EmailMessage]]:
     """The messages stored in ``folder``, oldest first."""
-    messages = []
     return [(path, _parse(path.read_bytes())) for path in sorted(folder.glob("*.eml"))]
 
 

@@ -11,6 +11,7 @@ import httpx
 import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import Engine
+from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
@@ -56,6 +57,7 @@ class Stack:
     """Everything a user touches: the API client, plus the sink and database to check."""
 
     api: httpx.AsyncClient
+    api_temporal: Client
     sink: SinkHandler
     sink_port: int
     engine: Engine
@@ -87,5 +89,5 @@ async def stack(
             transport=httpx.ASGITransport(app=app), base_url="http://api.test"
         ) as api,
     ):
-        yield Stack(api, handler, controller.port, engine, settings)
+        yield Stack(api, dev_server.client, handler, controller.port, engine, settings)
     engine.dispose()

@@ -74,8 +74,8 @@ THREE_STEPS = [
 ]
 
 
-async def wait_for(predicate: Any, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
+async def wait_for(predicate: Any, seconds: float = 60.0) -> None:
+    deadline = time.monotonic() + seconds
     while not predicate():
         if time.monotonic() > deadline:
             raise AssertionError("timed out waiting")

@@ -1,0 +1,32 @@
+# Two commands on a fresh machine with python3 and make:
+#   make run    everything embedded (Temporal dev server + UI, SMTP sink, worker, API, SQLite)
+#   make test   lint and the whole test suite
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint format clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/outbound dev
+
+test: $(STAMP) lint
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check outbound tests
+	$(BIN)/ruff format --check outbound tests
+
+format: $(STAMP)
+	$(BIN)/ruff format outbound tests
+	$(BIN)/ruff check --fix outbound tests
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""The ``outbound`` command line."""

@@ -1,0 +1,54 @@
+"""``outbound``: run the embedded stack and look at what it sent."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from outbound.devstack.run import DevStackConfig, run_dev_stack
+from outbound.devstack.sink import read_sink_folder
+
+app = typer.Typer(help="Outbound: outreach sequences delivered on Temporal.", no_args_is_help=True)
+console = Console()
+
+
+@app.command()
+def dev(
+    data_dir: Annotated[Path, typer.Option(help="Where databases and sent mail are kept.")] = Path(
+        "var"
+    ),
+    api_port: int = 8000,
+    smtp_port: int = 1025,
+) -> None:
+    """Run everything locally: Temporal dev server + UI, SMTP sink, worker and API."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    config = DevStackConfig(data_dir=data_dir, api_port=api_port, smtp_port=smtp_port)
+    raise typer.Exit(run_dev_stack(config))
+
+
+@app.command()
+def sink(
+    data_dir: Annotated[Path, typer.Option(help="The dev stack's data folder.")] = Path("var"),
+    last: Annotated[int, typer.Option(help="How many of the newest messages to show.")] = 20,
+) -> None:
+    """List the messages the local SMTP sink received, newest first."""
+    folder = data_dir / "sink"
+    table = Table("file", "to", "subject", "message-id", "in-reply-to")
+    for path, message in reversed(read_sink_folder(folder)[-last:] if folder.exists() else []):
+        table.add_row(
+            path.name,
+            str(message["To"]),
+            str(message["Subject"]),
+            str(message["Message-ID"]),
+            str(message.get("In-Reply-To") or ""),
+        )
+    console.print(table)
+
+
+if __name__ == "__main__":
+    app()

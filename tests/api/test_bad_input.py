@@ -1,0 +1,228 @@
+"""Bad input gets a 4xx naming the field and the reason, never a 500, and changes nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+MAILBOX = {
+    "smtp_host": "smtp.example.com",
+    "smtp_port": 587,
+    "tls_mode": "starttls",
+    "username": "ada",
+    "password": "hunter2-secret",
+    "from_name": "Ada Recruiter",
+    "from_address": "ada@example.com",
+    "time_zone": "America/New_York",
+}
+STEP = {"subject": "Hello {{ first_name }}", "body": "Hi {{ first_name }}"}
+
+
+def problems(answer: httpx.Response) -> dict[str, str]:
+    """field → reason of a 4xx answer."""
+    assert 400 <= answer.status_code < 500, answer.text
+    return {p["field"]: p["reason"] for p in answer.json()["detail"]}
+
+
+async def make_mailbox(api: httpx.AsyncClient) -> int:
+    answer = await api.post("/mailboxes", json=MAILBOX)
+    assert answer.status_code == 201, answer.text
+    return int(answer.json()["id"])
+
+
+async def make_campaign(api: httpx.AsyncClient, **overrides: Any) -> int:
+    body = {"name": "Hiring", "mailbox_id": await make_mailbox(api), "steps": [STEP], **overrides}
+    answer = await api.post("/campaigns", json=body)
+    assert answer.status_code == 201, answer.text
+    return int(answer.json()["id"])
+
+
+async def test_the_mailbox_password_is_write_only(api: httpx.AsyncClient) -> None:
+    created = await api.post("/mailboxes", json=MAILBOX)
+    listed = await api.get("/mailboxes")
+    shown = await api.get(f"/mailboxes/{created.json()['id']}")
+    refused = await api.post("/mailboxes", json={**MAILBOX, "smtp_port": 0})
+
+    for answer in (created, listed, shown, refused):
+        assert "hunter2" not in answer.text
+    assert shown.json()["has_password"] is True
+    assert "smtp_port" in problems(refused)
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "reason"),
+    [
+        ({"from_address": "ada-at-example.com"}, "from_address", "not a valid email address"),
+        ({"time_zone": "Mars/Olympus_Mons"}, "time_zone", "unknown time zone"),
+        ({"from_name": "Ada\r\nBcc: all@example.com"}, "from_name", "single line"),
+        ({"tls_mode": "ssl3"}, "tls_mode", "Input should be"),
+        ({"smtp_port": 70000}, "smtp_port", "less than or equal to 65535"),
+    ],
+)
+async def test_bad_mailbox_fields_are_named(
+    api: httpx.AsyncClient, change: dict[str, Any], field: str, reason: str
+) -> None:
+    answer = await api.post("/mailboxes", json={**MAILBOX, **change})
+
+    assert answer.status_code == 422
+    assert reason in problems(answer)[field]
+    assert (await api.get("/mailboxes")).json() == []
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "reason"),
+    [
+        ({"steps": []}, "steps", "at least 1 item"),
+        (
+            {"steps": [STEP, {**STEP, "delay_days": -1}]},
+            "steps[1].delay_days",
+            "greater than or equal to 0",
+        ),
+        (
+            {"steps": [{**STEP, "subject": "Hi\r\nBcc: x@example.com"}]},
+            "steps[0].subject",
+            "single line",
+        ),
+        ({"steps": [{**STEP, "body": "Hi {{ first_name"}]}, "steps[0].body", "syntax error"),
+        ({"steps": [{**STEP, "thread_mode": "same_thread"}]}, "steps", "no thread to reply in"),
+        ({"mailbox_id": 999}, "mailbox_id", "mailbox 999 not found"),
+        ({"grace_seconds": -5}, "grace_seconds", "greater than or equal to 0"),
+        ({"name": ""}, "name", "at least 1 character"),
+    ],
+)
+async def test_bad_campaign_fields_are_named(
+    api: httpx.AsyncClient, change: dict[str, Any], field: str, reason: str
+) -> None:
+    body = {"name": "Hiring", "mailbox_id": await make_mailbox(api), "steps": [STEP], **change}
+
+    answer = await api.post("/campaigns", json=body)
+
+    assert answer.status_code == 422
+    assert reason in problems(answer)[field]
+    assert (await api.get("/campaigns")).json() == []
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "field"),
+    [
+        ("GET", "/mailboxes/999", 404, "mailbox_id"),
+        ("GET", "/campaigns/999", 404, "campaign_id"),
+        ("POST", "/campaigns/999/prospects", 404, "campaign_id"),
+        ("GET", "/campaigns/999/prospects/5", 404, "prospect_id"),
+        ("POST", "/campaigns/999/prospects/5/pause", 404, "prospect_id"),
+        ("GET", "/campaigns/abc", 422, "campaign_id"),
+    ],
+)
+async def test_unknown_ids_are_named(
+    api: httpx.AsyncClient, method: str, path: str, status: int, field: str
+) -> None:
+    body = [{"addresses": [{"address": "a@example.com"}]}] if method == "POST" else None
+    answer = await api.request(method, path, json=body)
+
+    assert answer.status_code == status
+    assert field in problems(answer)
+
+
+async def test_start_of_an_unknown_campaign_is_404(api: httpx.AsyncClient) -> None:
+    consent = {
+        "recipients_consented": True,
+        "lawful_content": True,
+        "opt_out_included": True,
+        "opted_out_excluded": True,
+        "accepted_by": "Ada",
+    }
+    answer = await api.post("/campaigns/999/start", json={"consent": consent})
+
+    assert answer.status_code == 404
+    assert "campaign 999 not found" in problems(answer)["campaign_id"]
+
+
+async def test_start_needs_every_consent_statement_accepted(api: httpx.AsyncClient) -> None:
+    campaign_id = await make_campaign(api)
+    consent = {
+        "recipients_consented": True,
+        "lawful_content": False,
+        "opt_out_included": True,
+        "opted_out_excluded": True,
+        "accepted_by": "Ada",
+    }
+    answer = await api.post(f"/campaigns/{campaign_id}/start", json={"consent": consent})
+
+    assert answer.status_code == 422
+    assert "must be accepted" in problems(answer)["consent.lawful_content"]
+    assert (await api.get(f"/campaigns/{campaign_id}")).json()["campaign"]["status"] == "Draft"
+
+
+async def test_start_without_prospects_is_refused(api: httpx.AsyncClient) -> None:
+    campaign_id = await make_campaign(api)
+    consent = {
+        "recipients_consented": True,
+        "lawful_content": True,
+        "opt_out_included": True,
+        "opted_out_excluded": True,
+        "accepted_by": "Ada",
+    }
+    answer = await api.post(f"/campaigns/{campaign_id}/start", json={"consent": consent})
+
+    assert answer.status_code == 422
+    assert problems(answer) == {"prospects": "campaign has no prospects"}
+
+
+async def test_a_malformed_prospect_address_is_named_and_nothing_is_stored(
+    api: httpx.AsyncClient,
+) -> None:
+    campaign_id = await make_campaign(api)
+    body = [
+        {"first_name": "Ann", "addresses": [{"address": "ann@example.com"}]},
+        {"first_name": "Bob", "addresses": [{"address": "bob(at)example.com"}]},
+    ]
+    answer = await api.post(f"/campaigns/{campaign_id}/prospects", json=body)
+
+    assert answer.status_code == 422
+    assert "not a valid email address" in problems(answer)["[1].addresses[0].address"]
+    assert (await api.get(f"/campaigns/{campaign_id}")).json()["total_prospects"] == 0
+
+
+async def test_a_bad_csv_row_is_named_and_loses_nothing_already_stored(
+    api: httpx.AsyncClient,
+) -> None:
+    campaign_id = await make_campaign(api)
+    good = "first_name,work_email\nAnn,ann@example.com\n"
+    assert (
+        await api.post(
+            f"/campaigns/{campaign_id}/prospects/csv", files={"file": ("p.csv", good, "text/csv")}
+        )
+    ).status_code == 201
+    bad = "first_name,work_email\nBob,bob@example.com\nCem,not an address\n"
+
+    answer = await api.post(
+        f"/campaigns/{campaign_id}/prospects/csv", files={"file": ("p.csv", bad, "text/csv")}
+    )
+
+    assert answer.status_code == 422
+    assert "not a valid email address" in problems(answer)["row 3: addresses.0.address"]
+    view = (await api.get(f"/campaigns/{campaign_id}")).json()
+    assert view["total_prospects"] == 1
+    assert view["prospects"][0]["name"] == "Ann"
+
+
+async def test_csv_must_be_utf8_text_with_an_address_column(api: httpx.AsyncClient) -> None:
+    campaign_id = await make_campaign(api)
+    url = f"/campaigns/{campaign_id}/prospects/csv"
+
+    binary = await api.post(url, files={"file": ("p.csv", b"\xff\xfe\x00bad", "text/csv")})
+    no_address = await api.post(url, files={"file": ("p.csv", "first_name\nAnn\n", "text/csv")})
+
+    assert "UTF-8" in problems(binary)["file"]
+    assert "needs an address column" in problems(no_address)["row 1: header"]
+
+
+async def test_malformed_json_is_a_422(api: httpx.AsyncClient) -> None:
+    answer = await api.post(
+        "/mailboxes", content=b"{not json", headers={"content-type": "application/json"}
+    )
+
+    assert answer.status_code == 422
+    assert problems(answer)
