@@ -1,0 +1,61 @@
+"""Message headers: identity, threading and unsubscribe, exactly as receivers expect."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from email import message_from_bytes, policy
+
+from outbound.mail.compose import OutgoingMessage, compose, make_message_id, reply_subject
+
+
+def outgoing(**overrides: object) -> OutgoingMessage:
+    values: dict[str, object] = {
+        "from_name": "Ada Lovelace, Recruiter",
+        "from_address": "ada@example.com",
+        "to_address": "bob@example.org",
+        "subject": "Role at Acme",
+        "body": "Hi Bob,\nä role for you.\n",
+        "message_id": make_message_id(7, 1, "ada@example.com"),
+        "date": datetime(2026, 11, 23, 9, 30, tzinfo=UTC),
+        "unsubscribe_url": "https://out.example.com/unsubscribe/abc",
+        "references": (),
+    }
+    values.update(overrides)
+    return OutgoingMessage(**values)  # type: ignore[arg-type]
+
+
+def test_headers_survive_the_wire() -> None:
+    wire = compose(outgoing()).as_bytes()
+    received = message_from_bytes(wire, policy=policy.default)
+
+    assert received["From"].addresses[0].display_name == "Ada Lovelace, Recruiter"
+    assert received["From"].addresses[0].addr_spec == "ada@example.com"
+    assert received["To"] == "bob@example.org"
+    assert received["Date"].datetime == datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
+    assert received["Message-ID"] == make_message_id(7, 1, "ada@example.com")
+    assert received["List-Unsubscribe"] == "<https://out.example.com/unsubscribe/abc>"
+    assert received["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert received["In-Reply-To"] is None and received["References"] is None
+    assert received.get_content() == "Hi Bob,\nä role for you.\n"
+
+
+def test_a_follow_up_in_the_thread_references_the_whole_chain() -> None:
+    chain = ("<one@example.com>", "<two@example.com>")
+
+    received = compose(outgoing(references=chain, subject="Re: Role at Acme"))
+
+    assert received["In-Reply-To"] == "<two@example.com>"
+    assert received["References"] == "<one@example.com> <two@example.com>"
+
+
+def test_message_ids_are_stable_per_step_and_distinct_across_steps() -> None:
+    assert make_message_id(7, 1, "a@example.com") == make_message_id(7, 1, "a@example.com")
+    ids = {make_message_id(e, p, "a@example.com") for e in (1, 2) for p in (1, 2)}
+    assert len(ids) == 4
+    assert make_message_id(7, 1, "a@example.com").endswith("@example.com>")
+
+
+def test_reply_subject_has_exactly_one_re() -> None:
+    assert reply_subject("Role at Acme") == "Re: Role at Acme"
+    assert reply_subject("Re: Role at Acme") == "Re: Role at Acme"
+    assert reply_subject("RE: Role") == "RE: Role"
