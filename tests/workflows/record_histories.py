@@ -1,0 +1,94 @@
+"""Record enrollment workflow histories for the replay test.
+
+Run ``python -m tests.workflows.record_histories`` when a workflow version is
+released; commit the JSON files. The replay test then fails on any change that
+would break the workflows already running in production (use
+``workflow.patched`` for such changes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
+
+from temporalio.client import WorkflowHandle
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from outbound.domain.sequence import EnrollmentState, ManualReply
+from outbound.workflows.enrollment import EnrollmentWorkflow
+from tests.support.temporal import binary, register_search_attributes
+from tests.workflows.test_enrollment_workflow import FakeActivities, Harness
+
+HISTORIES = Path(__file__).parent / "histories"
+Handle = WorkflowHandle[EnrollmentWorkflow, EnrollmentState]
+
+
+async def completed(harness: Harness) -> Handle:
+    return await harness.start(timedelta(0), timedelta(days=3), timedelta(days=2))
+
+
+async def paused_and_resumed(harness: Harness) -> Handle:
+    handle = await harness.start(timedelta(0), timedelta(days=1))
+    await harness.env.sleep(timedelta(minutes=5))
+    await handle.signal(EnrollmentWorkflow.pause)
+    await harness.env.sleep(timedelta(days=2))
+    await handle.signal(EnrollmentWorkflow.resume)
+    return handle
+
+
+async def stopped(harness: Harness) -> Handle:
+    handle = await harness.start(timedelta(0), timedelta(days=3))
+    await harness.env.sleep(timedelta(days=1))
+    await handle.signal(EnrollmentWorkflow.stop)
+    return handle
+
+
+async def replied(harness: Harness) -> Handle:
+    handle = await harness.start(timedelta(0), timedelta(days=3))
+    await harness.env.sleep(timedelta(days=1))
+    await handle.signal(EnrollmentWorkflow.mark_replied, ManualReply(snippet="Sounds good"))
+    return handle
+
+
+SCENARIOS: dict[str, Callable[[Harness], Awaitable[Handle]]] = {
+    "completed": completed,
+    "paused_and_resumed": paused_and_resumed,
+    "stopped": stopped,
+    "replied": replied,
+}
+
+
+async def record(version: str) -> None:
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=binary("temporal-test-server"),
+        data_converter=pydantic_data_converter,
+    )
+    try:
+        await register_search_attributes(env.client)
+        fakes = FakeActivities()
+        task_queue = f"record-{uuid.uuid4()}"
+        async with Worker(
+            env.client,
+            task_queue=task_queue,
+            workflows=[EnrollmentWorkflow],
+            activities=[fakes.send_step, fakes.record_state],
+        ):
+            harness = Harness(env, fakes, task_queue)
+            for name, scenario in SCENARIOS.items():
+                handle = await scenario(harness)
+                await handle.result()
+                history = await handle.fetch_history()
+                path = HISTORIES / f"enrollment-{version}-{name}.json"
+                path.write_text(history.to_json())
+                print(f"wrote {path}")
+    finally:
+        await env.shutdown()
+
+
+if __name__ == "__main__":
+    asyncio.run(record("v1"))
