@@ -112,6 +112,7 @@ class DeliveryActivities:
                     status=MessageStatus.SENDING,
                 )
             logged.subject, logged.to_address = subject, request.to_address
+            logged.scheduled_at = request.scheduled_at
             logged.status, logged.attempts = MessageStatus.SENDING, logged.attempts + 1
             logged.failure_reason = None
             session.add(logged)

@@ -73,7 +73,9 @@ class SendStepRequest(BaseModel):
     previous_message_ids: list[str] = Field(
         default_factory=list, description="Message-IDs of earlier steps, oldest first (threading)."
     )
-    previous_subject: str | None = None
+    scheduled_at: datetime | None = Field(
+        default=None, description="When the workflow planned this send (for the message log)."
+    )
 
 
 class SendStepResult(BaseModel):

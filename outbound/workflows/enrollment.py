@@ -158,6 +158,7 @@ class EnrollmentWorkflow:
                 to_address=self._state.to_address,
                 thread_mode=plan.thread_mode,
                 previous_message_ids=self._thread_so_far(index),
+                scheduled_at=step.scheduled_at,
             ),
             result_type=SendStepResult,
             start_to_close_timeout=SEND_TIMEOUT,
