@@ -163,6 +163,13 @@ async def test_three_step_campaign_reaches_five_prospects_with_threading(stack: 
         sent_ids = {m["message_id"] for m in detail["messages"]}
         assert sent_ids == {str(m["Message-ID"]) for m in by_recipient[prospect["email"]]}
 
+    # Operators read histories in the Temporal UI: the SMTP password is never in one.
+    for prospect in view["prospects"]:
+        history = await stack.api_temporal.get_workflow_handle(
+            prospect["workflow_id"]
+        ).fetch_history()
+        assert "s3cret-pass" not in history.to_json()
+
 
 async def test_stop_and_reply_through_the_api_end_those_sequences(stack: Stack) -> None:
     mailbox_id = await create_mailbox(stack)

@@ -1,0 +1,41 @@
+"""What crosses the Temporal boundary is plain pydantic, never a SQLModel table."""
+
+from __future__ import annotations
+
+import inspect
+import typing
+
+import pytest
+from pydantic import BaseModel
+from sqlmodel import SQLModel
+
+from outbound.settings import Settings
+from outbound.store.engine import make_engine
+from outbound.worker import WORKFLOWS, activities_for
+from outbound.workflows.enrollment import EnrollmentWorkflow
+
+
+def payload_types() -> list[tuple[str, object]]:
+    engine = make_engine("sqlite://")
+    found: list[tuple[str, object]] = []
+    functions = [*activities_for(engine, Settings()), EnrollmentWorkflow.run]
+    functions += [
+        member
+        for workflow in WORKFLOWS
+        for _, member in inspect.getmembers(workflow, inspect.isfunction)
+        if hasattr(member, "__temporal_signal_definition")
+    ]
+    for function in functions:
+        hints = typing.get_type_hints(function)
+        found += [(f"{function.__qualname__}:{name}", hint) for name, hint in hints.items()]
+    return found
+
+
+@pytest.mark.parametrize(("where", "hint"), payload_types(), ids=lambda v: str(v))
+def test_payload_is_plain_pydantic(where: str, hint: object) -> None:
+    for argument in (hint, *typing.get_args(hint)):
+        if inspect.isclass(argument) and issubclass(argument, BaseModel):
+            is_table = (
+                issubclass(argument, SQLModel) and getattr(argument, "__table__", None) is not None
+            )
+            assert not is_table, f"{where} uses the table model {argument.__name__}"
