@@ -1,0 +1,101 @@
+"""Properties of mailbox slots over random settings and random ready times."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime, time, timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from outbound.scheduling.slots import MailboxCalendar, MailboxLimits
+from outbound.scheduling.windows import SendWindow, local_date
+
+ZONES = [
+    "UTC",
+    "Europe/Berlin",
+    "America/New_York",
+    "Pacific/Auckland",
+    "Asia/Kolkata",
+    "Australia/Lord_Howe",
+]
+EPOCH = datetime(2026, 3, 1, tzinfo=UTC)  # spans both DST changes of the northern spring
+
+
+@st.composite
+def mailbox_limits(draw: st.DrawFn) -> MailboxLimits:
+    zone_name = draw(st.sampled_from(ZONES))
+    weekdays = frozenset(draw(st.sets(st.integers(0, 6), min_size=1)))
+    start_hour = draw(st.integers(0, 22))
+    end_hour = draw(st.integers(start_hour + 1, 23))
+    window = SendWindow(
+        zone_name, weekdays, time(start_hour), time(end_hour, draw(st.sampled_from([0, 30, 59])))
+    )
+    return MailboxLimits(
+        zone_name=zone_name,
+        daily_limit=draw(st.integers(1, 80)),
+        min_gap=timedelta(minutes=draw(st.integers(0, 90))),
+        window=window,
+    )
+
+
+ready_offsets = st.lists(st.integers(0, 60 * 24 * 240), min_size=1, max_size=120)
+
+
+def allocate(
+    limits: MailboxLimits, offsets: list[int], existing: list[int]
+) -> tuple[MailboxCalendar, list[datetime]]:
+    calendar = MailboxCalendar.of(limits, [])
+    for minutes in existing:  # slots taken earlier, e.g. by another campaign
+        calendar.reserve(EPOCH + timedelta(minutes=minutes))
+    ready = sorted(EPOCH + timedelta(minutes=m) for m in offsets)
+    return calendar, [calendar.reserve(at) for at in ready]
+
+
+@settings(max_examples=150, deadline=None)
+@given(mailbox_limits(), ready_offsets, st.lists(st.integers(0, 60 * 24 * 30), max_size=40))
+def test_slots_respect_window_gap_limit_and_readiness(
+    limits: MailboxLimits, offsets: list[int], existing: list[int]
+) -> None:
+    calendar, slots = allocate(limits, offsets, existing)
+    ready = sorted(EPOCH + timedelta(minutes=m) for m in offsets)
+    everything = sorted(calendar.taken)
+
+    # every request gets a slot, never before it is due
+    assert len(slots) == len(ready)
+    assert all(slot >= due for slot, due in zip(slots, ready, strict=True))
+    # no slot outside the window
+    assert all(limits.window.contains(slot) for slot in everything)
+    # no two slots of the mailbox closer than the gap (nor the spreading distance)
+    gaps = [b - a for a, b in zip(everything, everything[1:], strict=False)]
+    assert all(gap >= limits.min_gap for gap in gaps)
+    assert all(gap >= limits.spacing for gap in gaps)
+    # no mailbox calendar day over the limit
+    per_day = Counter(local_date(slot, limits.zone_name) for slot in everything)
+    assert max(per_day.values()) <= limits.daily_limit
+    # served in readiness order
+    assert slots == sorted(slots)
+
+
+def test_requests_that_do_not_fit_today_move_to_the_next_day_with_room() -> None:
+    limits = MailboxLimits(
+        "Europe/Berlin",
+        50,
+        timedelta(minutes=5),
+        SendWindow("Europe/Berlin", frozenset(range(5)), time(9), time(17)),
+    )
+    thursday_morning = datetime(2026, 11, 26, 7, 0, tzinfo=UTC)
+    calendar = MailboxCalendar.of(limits, [])
+
+    slots = [calendar.reserve(thursday_morning) for _ in range(120)]
+
+    per_day = Counter(local_date(slot, "Europe/Berlin").isoformat() for slot in slots)
+    assert per_day == {
+        "2026-11-26": 50,
+        "2026-11-27": 50,
+        "2026-11-30": 20,
+    }  # Thu, Fri, then Monday
+    first_day = sorted(s for s in slots if local_date(s, "Europe/Berlin").day == 26)
+    assert first_day[0] == datetime(2026, 11, 26, 8, 0, tzinfo=UTC)  # 09:00 Berlin
+    assert first_day[-1] <= datetime(2026, 11, 26, 16, 0, tzinfo=UTC)  # spread up to 17:00 Berlin
+    assert first_day[-1] >= datetime(2026, 11, 26, 15, 30, tzinfo=UTC)  # not bunched at the start
