@@ -49,7 +49,7 @@ class SendWindow:
             raise ValueError("the window must start before it ends (same day)")
 
     def bounds(self, day: date) -> tuple[datetime, datetime] | None:
-        """UTC opening and closing of the window on local ``day``; None if the day is not allowed."""
+        """UTC opening and closing on local ``day``; None if the day is not allowed."""
         if day.weekday() not in self.weekdays:
             return None
         return (

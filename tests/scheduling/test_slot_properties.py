@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from datetime import UTC, datetime, time, timedelta
 
@@ -67,7 +68,7 @@ def test_slots_respect_window_gap_limit_and_readiness(
     # no slot outside the window
     assert all(limits.window.contains(slot) for slot in everything)
     # no two slots of the mailbox closer than the gap (nor the spreading distance)
-    gaps = [b - a for a, b in zip(everything, everything[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(everything)]
     assert all(gap >= limits.min_gap for gap in gaps)
     assert all(gap >= limits.spacing for gap in gaps)
     # no mailbox calendar day over the limit

@@ -118,7 +118,7 @@ def test_best_time_afternoon_follow_ups_go_between_7_and_9(
 
 
 def test_follow_up_days_are_local_calendar_days_across_dst() -> None:
-    # Chicago falls back on Sun 1 Nov 2026: a 2-day delay from Fri 30 Oct 09:00 CDT is Sun 09:00 CST,
+    # Chicago falls back on Sun 1 Nov 2026: 2 days from Fri 30 Oct 09:00 CDT is Sun 09:00 CST,
     # 49 hours later in UTC, not 48.
     sent = datetime(2026, 10, 30, 9, 0, tzinfo=zone(ZONE)).astimezone(UTC)
 
