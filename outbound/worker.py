@@ -18,6 +18,7 @@ from temporalio.worker import Worker
 
 from outbound.activities.delivery import DeliveryActivities
 from outbound.activities.records import RecordActivities
+from outbound.activities.slots import SlotActivities
 from outbound.settings import Settings, get_settings
 from outbound.store.engine import create_schema, make_engine
 from outbound.temporal_client import connect
@@ -30,7 +31,8 @@ def activities_for(engine: Engine, settings: Settings) -> list[Any]:
     """Every activity the workflows call, bound to this process's engine and settings."""
     delivery = DeliveryActivities(engine, settings)
     records = RecordActivities(engine)
-    return [delivery.send_step, records.record_state]
+    slots = SlotActivities(engine)
+    return [delivery.send_step, records.record_state, slots.reserve_slot, slots.release_slot]
 
 
 def build_worker(client: Client, engine: Engine, settings: Settings, **options: Any) -> Worker:

@@ -1,5 +1,10 @@
 """The send activity: render, compose and deliver one step, at most once.
 
+Limits: a send more than ``LATE_TOLERANCE`` after its slot, or on another
+mailbox day, is refused as ``SlotMissed`` (the workflow takes a new slot), so
+a worker outage never turns into a burst; and the gap between two sends of a
+mailbox is enforced at send time (``outbound.store.send_turns``).
+
 Idempotency: the message log row for (enrollment, step) is the key. A retry
 that finds the row already Sent returns the recorded result without touching
 SMTP. The Message-ID is fixed per (enrollment, step), so even a retry after an
@@ -11,21 +16,34 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from outbound.domain.sequence import SendStepRequest, SendStepResult
 from outbound.domain.statuses import MessageStatus, ThreadMode, TlsMode
 from outbound.mail.compose import OutgoingMessage, compose, make_message_id, reply_subject
 from outbound.mail.smtp import SmtpAccount, send_message
+from outbound.scheduling.slots import MailboxLimits
+from outbound.scheduling.windows import local_date
 from outbound.settings import Settings
+from outbound.store.send_turns import claim_send_turn
+from outbound.store.slots import mailbox_limits
 from outbound.store.tables import Campaign, Enrollment, Mailbox, Message, Prospect, Step
 from outbound.templating.context import prospect_context
 from outbound.templating.render import render_message
+
+LATE_TOLERANCE = timedelta(minutes=2)
+SLOT_MISSED = "SlotMissed"
+
+
+def slot_missed(reason: str) -> ApplicationError:
+    """Non-retryable: the workflow must reserve a new slot, not retry this one."""
+    return ApplicationError(reason, type=SLOT_MISSED, non_retryable=True)
 
 
 @dataclass(frozen=True)
@@ -35,6 +53,8 @@ class _Prepared:
     account: SmtpAccount | None
     email: EmailMessage | None
     result: SendStepResult | None
+    limits: MailboxLimits | None = None
+    mailbox_id: int = 0
 
 
 class DeliveryActivities:
@@ -51,6 +71,9 @@ class DeliveryActivities:
         if prepared.result is not None:
             return prepared.result
         assert prepared.account is not None and prepared.email is not None
+        if request.scheduled_at is not None:
+            await self._take_turn(request, prepared)
+        await asyncio.to_thread(self._mark_sending, request)
         try:
             await send_message(prepared.account, prepared.email)
         except Exception as error:
@@ -109,12 +132,10 @@ class DeliveryActivities:
                     position=request.position,
                     to_address=request.to_address,
                     message_id=message_id,
-                    status=MessageStatus.SENDING,
+                    status=MessageStatus.WAITING,
                 )
             logged.subject, logged.to_address = subject, request.to_address
             logged.scheduled_at = request.scheduled_at
-            logged.status, logged.attempts = MessageStatus.SENDING, logged.attempts + 1
-            logged.failure_reason = None
             session.add(logged)
             session.commit()
             account = SmtpAccount(
@@ -124,7 +145,43 @@ class DeliveryActivities:
                 username=mailbox.username,
                 password=mailbox.smtp_password,
             )
-            return _Prepared(account, email, None)
+            return _Prepared(account, email, None, mailbox_limits(mailbox), mailbox.id or 0)
+
+    async def _take_turn(self, request: SendStepRequest, prepared: _Prepared) -> None:
+        """Refuse a missed slot; wait out the gap if the previous send was just now."""
+        assert request.scheduled_at is not None and prepared.limits is not None
+        zone_name = prepared.limits.zone_name
+        key = request.slot_key or f"{request.enrollment_id}:{request.position}"
+        while True:
+            now = datetime.now(UTC)
+            late = now - request.scheduled_at
+            if late > LATE_TOLERANCE or local_date(now, zone_name) != local_date(
+                request.scheduled_at, zone_name
+            ):
+                raise slot_missed(f"send started {late} after its slot")
+            allowed_at = await asyncio.to_thread(
+                claim_send_turn,
+                self._engine,
+                prepared.mailbox_id,
+                key,
+                now,
+                prepared.limits.min_gap,
+            )
+            if allowed_at is None:
+                return
+            wait = (allowed_at - now).total_seconds()
+            if allowed_at - request.scheduled_at > LATE_TOLERANCE:
+                raise slot_missed("another send of this mailbox is too close to this slot")
+            await asyncio.sleep(max(wait, 0.0))
+
+    def _mark_sending(self, request: SendStepRequest) -> None:
+        with Session(self._engine) as session:
+            logged = _logged_message(session, request)
+            assert logged is not None
+            logged.status, logged.attempts = MessageStatus.SENDING, logged.attempts + 1
+            logged.failure_reason = None
+            session.add(logged)
+            session.commit()
 
     def _record_sent(self, request: SendStepRequest) -> SendStepResult:
         with Session(self._engine) as session:

@@ -23,11 +23,13 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from outbound.domain import search_attributes
 from outbound.domain.campaigns import ConsentAttestation
 from outbound.domain.problems import Problem, ProblemError, conflict, not_found
+from outbound.domain.schedule import ScheduleSpec, TimeZoneSource, parse_clock, window_from
 from outbound.domain.sequence import EnrollmentInput, StepPlan
 from outbound.domain.statuses import CampaignStatus, ProspectStatus, ThreadMode
+from outbound.scheduling.when_to_send import WhenToSend
 from outbound.settings import Settings
 from outbound.store.prospects import addresses_of, first_choice_address
-from outbound.store.tables import Campaign, Enrollment, Prospect, Step
+from outbound.store.tables import Campaign, Enrollment, Mailbox, Prospect, Step
 from outbound.templating.context import prospect_context
 from outbound.templating.render import find_missing_fields
 
@@ -55,6 +57,27 @@ def step_plans(steps: Sequence[Step]) -> list[StepPlan]:
         )
         for s in sorted(steps, key=lambda s: s.position)
     ]
+
+
+def schedule_for(campaign: Campaign, mailbox: Mailbox, prospect: Prospect) -> ScheduleSpec:
+    """The campaign's window (else the mailbox's), in the mailbox's or the prospect's zone.
+
+    A prospect without a known time zone falls back to the mailbox's: never unscheduled.
+    """
+    zone_name = mailbox.time_zone
+    if campaign.time_zone_source == TimeZoneSource.PROSPECT and prospect.time_zone:
+        zone_name = prospect.time_zone
+    window = window_from(
+        campaign.send_days or mailbox.send_days,
+        campaign.send_start or mailbox.send_start,
+        campaign.send_end or mailbox.send_end,
+        zone_name,
+    )
+    return ScheduleSpec(
+        window=window,
+        when_to_send=WhenToSend(campaign.when_to_send),
+        specific_time=parse_clock(campaign.specific_time) if campaign.specific_time else None,
+    )
 
 
 def prepare_start(engine: Engine, campaign_id: int, consent: ConsentAttestation) -> LaunchPlan:
@@ -127,6 +150,7 @@ def enrollment_plan(
         )
     plans = step_plans(steps)
     grace = timedelta(seconds=campaign.grace_seconds)
+    mailbox = session.get_one(Mailbox, campaign.mailbox_id)
     inputs = [
         EnrollmentInput(
             enrollment_id=e.id or 0,
@@ -137,6 +161,7 @@ def enrollment_plan(
             grace=grace,
             steps=plans,
             to_address=chosen[p.id],
+            schedule=schedule_for(campaign, mailbox, p),
         )
         for e, p in rows
     ]

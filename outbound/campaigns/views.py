@@ -7,9 +7,13 @@ from collections import defaultdict
 from sqlmodel import Session, col, select
 
 from outbound.domain.campaigns import CampaignPublic, StepPublic
+from outbound.domain.schedule import TimeZoneSource, Weekday
 from outbound.domain.statuses import CampaignStatus, MessageStatus, ProspectStatus, StepStatus
 from outbound.domain.views import EnrollmentDetail, EnrollmentSummary, MessageLogEntry, StepProgress
+from outbound.scheduling.when_to_send import WhenToSend
 from outbound.store.tables import Campaign, Enrollment, EnrollmentStep, Message, Prospect, Step
+
+_DAY_NAMES = [day.value for day in Weekday]
 
 
 def campaign_public(session: Session, campaign: Campaign) -> CampaignPublic:
@@ -28,6 +32,14 @@ def campaign_public(session: Session, campaign: Campaign) -> CampaignPublic:
         created_at=campaign.created_at,
         started_at=campaign.started_at,
         consent_accepted_by=campaign.consent_accepted_by,
+        send_days=[Weekday(_DAY_NAMES[d]) for d in campaign.send_days]
+        if campaign.send_days
+        else None,
+        send_start=campaign.send_start,
+        send_end=campaign.send_end,
+        time_zone_source=TimeZoneSource(campaign.time_zone_source),
+        when_to_send=WhenToSend(campaign.when_to_send),
+        specific_time=campaign.specific_time,
         steps=[StepPublic.model_validate(s, from_attributes=True) for s in steps],
     )
 

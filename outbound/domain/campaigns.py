@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, Field, field_validator
+from pydantic import AfterValidator, BaseModel, Field, field_validator, model_validator
 
+from outbound.domain.schedule import ClockTime, SendDays, TimeZoneSource, check_window
 from outbound.domain.statuses import CampaignStatus, ThreadMode
 from outbound.domain.validators import single_line
+from outbound.scheduling.when_to_send import WhenToSend
 
 SubjectTemplate = Annotated[str, Field(min_length=1, max_length=998), AfterValidator(single_line)]
 
@@ -23,7 +25,33 @@ class StepCreate(BaseModel):
     thread_mode: ThreadMode = ThreadMode.NEW_THREAD
 
 
-class CampaignCreate(BaseModel):
+class CampaignSchedule(BaseModel):
+    """When a campaign sends; unset days and hours follow the mailbox's."""
+
+    send_days: SendDays | None = None
+    send_start: ClockTime | None = None
+    send_end: ClockTime | None = None
+    time_zone_source: TimeZoneSource = Field(
+        default=TimeZoneSource.MAILBOX,
+        description="'prospect': follow each prospect's own time zone when known.",
+    )
+    when_to_send: WhenToSend = WhenToSend.WHEN_STARTED
+    specific_time: ClockTime | None = Field(
+        default=None, description="Required for when_to_send = specific_time."
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CampaignSchedule:
+        if (self.send_start is None) != (self.send_end is None):
+            raise ValueError("give both send_start and send_end, or neither")
+        if self.send_start is not None and self.send_end is not None:
+            check_window(self.send_start, self.send_end)
+        if self.when_to_send is WhenToSend.SPECIFIC_TIME and self.specific_time is None:
+            raise ValueError("when_to_send = specific_time needs specific_time (HH:MM)")
+        return self
+
+
+class CampaignCreate(CampaignSchedule):
     """A new campaign with its ordered steps."""
 
     name: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(single_line)]
@@ -50,7 +78,7 @@ class StepPublic(StepCreate):
     position: int
 
 
-class CampaignPublic(BaseModel):
+class CampaignPublic(CampaignSchedule):
     """A campaign as the API shows it."""
 
     id: int

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
+from outbound.domain.schedule import WORKDAYS, ClockTime, SendDays, check_window
 from outbound.domain.statuses import TlsMode
 from outbound.domain.validators import EmailAddress, SingleLine, TimeZoneName
 
@@ -21,6 +22,20 @@ class MailboxBase(BaseModel):
     from_name: Annotated[SingleLine, Field(max_length=200)] = ""
     from_address: EmailAddress
     time_zone: TimeZoneName = "UTC"
+    daily_limit: Annotated[int, Field(ge=1, le=1_000_000)] = Field(
+        default=50, description="Most messages per calendar day (mailbox time zone), all campaigns."
+    )
+    min_gap_seconds: Annotated[int, Field(ge=0, le=86_400)] = Field(
+        default=300, description="Least time between two sends from this mailbox."
+    )
+    send_days: SendDays = Field(default_factory=lambda: list(WORKDAYS))
+    send_start: ClockTime = "09:00"
+    send_end: ClockTime = "17:00"
+
+    @model_validator(mode="after")
+    def _window_opens_before_it_closes(self) -> MailboxBase:
+        check_window(self.send_start, self.send_end)
+        return self
 
 
 class MailboxCreate(MailboxBase):
@@ -36,6 +51,11 @@ class MailboxCreate(MailboxBase):
                     "from_name": "Ada Recruiter",
                     "from_address": "ada@example.com",
                     "time_zone": "Europe/Berlin",
+                    "daily_limit": 50,
+                    "min_gap_seconds": 300,
+                    "send_days": ["mon", "tue", "wed", "thu", "fri"],
+                    "send_start": "09:00",
+                    "send_end": "17:00",
                 }
             ]
         }

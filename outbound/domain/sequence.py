@@ -11,7 +11,8 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel, Field
 
-from outbound.domain.statuses import ProspectStatus, StepStatus, ThreadMode
+from outbound.domain.schedule import ScheduleSpec, WindowSpec
+from outbound.domain.statuses import MessageStatus, ProspectStatus, StepStatus, ThreadMode
 
 
 class StepPlan(BaseModel):
@@ -34,6 +35,7 @@ class EnrollmentInput(BaseModel):
     grace: timedelta
     steps: list[StepPlan]
     to_address: str | None = Field(description="Address chosen at start; None means NoAddress.")
+    schedule: ScheduleSpec
     carried_state: EnrollmentState | None = Field(
         default=None, description="State handed on by continue-as-new."
     )
@@ -43,6 +45,9 @@ class StepState(BaseModel):
     """Live status of one step, as the workflow knows it."""
 
     position: int
+    due_at: datetime | None = Field(default=None, description="When-to-send time, before slots.")
+    slot_key: str | None = Field(default=None, description="The slot reservation held, if any.")
+    reservations: int = Field(default=0, description="Slots reserved so far (names the next key).")
     status: StepStatus = StepStatus.PENDING
     scheduled_at: datetime | None = None
     sent_at: datetime | None = None
@@ -61,6 +66,8 @@ class EnrollmentState(BaseModel):
     steps: list[StepState] = Field(default_factory=list)
     replied_at: datetime | None = None
     updated_at: datetime | None = None
+    first_sent_at: datetime | None = None
+    jitter_seed: float | None = None
 
 
 class SendStepRequest(BaseModel):
@@ -74,8 +81,9 @@ class SendStepRequest(BaseModel):
         default_factory=list, description="Message-IDs of earlier steps, oldest first (threading)."
     )
     scheduled_at: datetime | None = Field(
-        default=None, description="When the workflow planned this send (for the message log)."
+        default=None, description="The reserved slot: the send is refused if far past it."
     )
+    slot_key: str | None = None
 
 
 class SendStepResult(BaseModel):
@@ -97,3 +105,30 @@ class ManualReply(BaseModel):
 
 
 EnrollmentInput.model_rebuild()
+
+
+class ReserveSlotRequest(BaseModel):
+    """Ask for the mailbox's earliest free slot at or after ``not_before``.
+
+    ``key`` names this reservation attempt (enrollment, step, attempt number);
+    asking again with the same key returns the same slot.
+    """
+
+    key: str
+    enrollment_id: int
+    position: int
+    mailbox_id: int
+    to_address: str
+    not_before: datetime
+    window: WindowSpec
+
+
+class ReleaseSlotRequest(BaseModel):
+    """Give a slot back (pause, stop, reply, cancel, missed slot)."""
+
+    key: str
+    enrollment_id: int
+    position: int
+    message_status: MessageStatus | None = Field(
+        default=None, description="New message-log status for the step, if it changes."
+    )

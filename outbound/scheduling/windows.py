@@ -35,7 +35,10 @@ def local_date(at: datetime, zone_name: str) -> date:
 
 @dataclass(frozen=True)
 class SendWindow:
-    """Allowed weekdays (0 = Monday) and [start, end) hours, in ``zone_name``."""
+    """Allowed weekdays (0 = Monday) and [start, end) hours, in ``zone_name``.
+
+    ``end = time(0)`` means midnight at the end of the day (24:00).
+    """
 
     zone_name: str = "UTC"
     weekdays: frozenset[int] = MONDAY_TO_FRIDAY
@@ -45,17 +48,17 @@ class SendWindow:
     def __post_init__(self) -> None:
         if not self.weekdays or not self.weekdays <= EVERY_DAY:
             raise ValueError("weekdays must be a non-empty subset of 0 (Monday) … 6 (Sunday)")
-        if self.start >= self.end:
+        if self.end != time(0) and self.start >= self.end:
             raise ValueError("the window must start before it ends (same day)")
 
     def bounds(self, day: date) -> tuple[datetime, datetime] | None:
         """UTC opening and closing on local ``day``; None if the day is not allowed."""
         if day.weekday() not in self.weekdays:
             return None
-        return (
-            local_datetime(day, self.start, self.zone_name),
-            local_datetime(day, self.end, self.zone_name),
-        )
+        opening = local_datetime(day, self.start, self.zone_name)
+        if self.end == time(0):
+            return opening, local_datetime(day + timedelta(days=1), time(0), self.zone_name)
+        return opening, local_datetime(day, self.end, self.zone_name)
 
     def contains(self, at: datetime) -> bool:
         """Whether ``at`` is inside the window (judged in local time)."""
@@ -74,4 +77,5 @@ class SendWindow:
     def length(self) -> timedelta:
         """Nominal length of one day's window (wall-clock hours)."""
         start = datetime.combine(date(2001, 1, 1), self.start)
-        return datetime.combine(date(2001, 1, 1), self.end) - start
+        end_day = date(2001, 1, 2) if self.end == time(0) else date(2001, 1, 1)
+        return datetime.combine(end_day, self.end) - start

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Text, TypeDecorator, UniqueConstraint
+from sqlalchemy import JSON, Column, DateTime, Index, Text, TypeDecorator, UniqueConstraint
 from sqlalchemy.engine import Dialect
 from sqlmodel import Field, SQLModel
 
@@ -56,6 +56,18 @@ class Mailbox(SQLModel, table=True):
     from_name: str = ""
     from_address: str
     time_zone: str = "UTC"
+    daily_limit: int = 50
+    min_gap_seconds: int = 300
+    send_days: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4], sa_column=Column(JSON))
+    send_start: str = "09:00"
+    send_end: str = "17:00"
+    reservation_version: int = Field(
+        default=0, description="Bumped by every slot reservation: serialises them per mailbox."
+    )
+    last_send_at: datetime | None = _when(default=None)
+    last_send_key: str | None = Field(
+        default=None, description="Slot key of the last send started (its retries may go on)."
+    )
     created_at: datetime = _when(default_factory=utc_now)
 
 
@@ -68,6 +80,12 @@ class Campaign(SQLModel, table=True):
     mailbox_id: int = Field(foreign_key="mailbox.id", index=True)
     status: str = Field(index=True)
     grace_seconds: int
+    send_days: list[int] | None = Field(default=None, sa_column=Column(JSON))
+    send_start: str | None = None
+    send_end: str | None = None
+    time_zone_source: str = "mailbox"
+    when_to_send: str = "when_started"
+    specific_time: str | None = None
     created_at: datetime = _when(default_factory=utc_now)
     started_at: datetime | None = _when(default=None)
     consent_accepted_by: str | None = None
@@ -166,3 +184,26 @@ class Message(SQLModel, table=True):
     attempts: int = 0
     failure_reason: str | None = None
     created_at: datetime = _when(default_factory=utc_now)
+
+
+class SlotReservation(SQLModel, table=True):
+    """A send slot of a mailbox, held for one (enrollment, step) attempt.
+
+    ``key`` makes reservation idempotent: a retried activity finds its slot.
+    Released slots (pause, stop, reply, cancel) no longer count; used and held
+    ones count towards the daily limit and the gap.
+    """
+
+    __table_args__ = (
+        UniqueConstraint("key"),
+        Index("ix_slot_mailbox_time", "mailbox_id", "slot_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str
+    mailbox_id: int = Field(foreign_key="mailbox.id")
+    enrollment_id: int = Field(foreign_key="enrollment.id", index=True)
+    position: int
+    slot_at: datetime = _when()
+    reserved_at: datetime = _when(default_factory=utc_now)
+    released_at: datetime | None = _when(default=None)

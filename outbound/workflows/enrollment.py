@@ -1,9 +1,12 @@
 """One prospect's sequence in one campaign, as a durable Temporal workflow.
 
-The workflow is the single source of truth for where the sequence stands: it
-waits out the grace delay and each step's delay with timers, asks an activity to
-send each step, and reacts to pause / resume / stop / reply signals. The
-database mirrors its state (through the ``record_state`` activity) for listing.
+The workflow is the single source of truth for where the sequence stands. For
+each step it works out when the step is due (when-to-send rules, pure code),
+reserves a mailbox slot at or after that time (an activity: limits are shared
+by every campaign of the mailbox), sleeps until the slot, and asks an activity
+to send. Pause, stop and reply give the slot back; resume takes a new one; a
+send refused because it missed its slot takes a new one too. The database
+mirrors the state (``record_state``) for listing.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from outbound.domain import search_attributes
@@ -19,18 +23,24 @@ with workflow.unsafe.imports_passed_through():
         EnrollmentInput,
         EnrollmentState,
         ManualReply,
+        ReleaseSlotRequest,
+        ReserveSlotRequest,
         SendStepRequest,
         SendStepResult,
         StepState,
     )
-    from outbound.domain.statuses import ProspectStatus, StepStatus, ThreadMode
+    from outbound.domain.statuses import MessageStatus, ProspectStatus, StepStatus, ThreadMode
+    from outbound.scheduling.when_to_send import first_send, follow_up
 
-SEND_TIMEOUT = timedelta(minutes=2)
+SEND_TIMEOUT = timedelta(minutes=5)
 SEND_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=30), backoff_coefficient=2.0, maximum_attempts=3
+    initial_interval=timedelta(seconds=30),
+    backoff_coefficient=2.0,
+    maximum_attempts=3,
+    non_retryable_error_types=["SlotMissed"],
 )
-RECORD_TIMEOUT = timedelta(seconds=30)
-RECORD_RETRY = RetryPolicy(
+STORE_TIMEOUT = timedelta(seconds=30)
+STORE_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1)
 )
 
@@ -58,14 +68,11 @@ class EnrollmentWorkflow:
         """Walk the steps; return the final state."""
         if request.to_address is None and not self._is_terminal:
             self._finish(ProspectStatus.FAILED, reason="NoAddress")
-        for index, plan in enumerate(request.steps):
+        for index in range(len(request.steps)):
             if self._state.steps[index].status in _DONE_STEP:
                 continue
-            if self._is_terminal:
+            if self._is_terminal or not await self._deliver(index):
                 break
-            if not await self._wait_until_due(index, self._due_time(index, plan.delay)):
-                break
-            await self._send(index)
         if not self._is_terminal:
             self._finish(ProspectStatus.COMPLETED)
         await self._publish()
@@ -82,7 +89,7 @@ class EnrollmentWorkflow:
 
     @workflow.signal
     def resume(self) -> None:
-        """Continue a paused sequence; a step that came due meanwhile goes out now."""
+        """Continue a paused sequence; a step that came due meanwhile gets a new slot."""
         if self._paused and not self._is_terminal:
             self._paused = False
             self._state.status = self._running_status()
@@ -104,45 +111,118 @@ class EnrollmentWorkflow:
         """Live state for the API and operators."""
         return self._state
 
-    # -- waiting ---------------------------------------------------------------------------
+    # -- one step ----------------------------------------------------------------------------
 
-    def _due_time(self, index: int, delay: timedelta) -> datetime:
-        """Step 1: grace after Start. Later steps: their delay after the previous send."""
-        if index == 0:
-            return self._request.started_at + self._request.grace
-        previous = self._state.steps[index - 1]
-        anchor = previous.sent_at or workflow.now()
-        return anchor + delay
-
-    async def _wait_until_due(self, index: int, due: datetime) -> bool:
-        """Sleep until ``due`` unless paused or ended; False means the sequence ended."""
+    async def _deliver(self, index: int) -> bool:
+        """Reserve a slot, wait for it, send. False means the sequence ended first."""
         step = self._state.steps[index]
+        if step.due_at is None:
+            step.due_at = self._due_time(index)
         while True:
+            self._changed = False
             if self._is_terminal:
+                await self._release(step, MessageStatus.CANCELED)
                 return False
             if workflow.info().is_continue_as_new_suggested():
                 await self._continue_as_new()
-            self._changed = False
             if self._paused:
-                step.status, step.scheduled_at = StepStatus.PENDING, None
+                await self._release(step, MessageStatus.WAITING)
+                step.status = StepStatus.PENDING
                 await self._publish()
                 await workflow.wait_condition(lambda: self._changed)
                 continue
-            # During the grace delay the first step shows Pending (seed 001), with its time.
-            in_grace = workflow.now() < self._request.started_at + self._request.grace
-            step.status = StepStatus.PENDING if in_grace else StepStatus.SCHEDULED
-            step.scheduled_at = due
-            self._state.current_step = step.position
-            self._state.status = self._running_status()
+            if step.slot_key is None:
+                await self._reserve(step, not_before=max(step.due_at, workflow.now()))
+                continue  # signals may have arrived meanwhile
+            slot = step.scheduled_at
+            assert slot is not None
+            self._show_scheduled(step)
             await self._publish()
-            remaining = due - workflow.now()
-            if remaining <= timedelta(0):
-                return not self._is_terminal
+            # A signal during the publish (e.g. stop) may have changed everything.
+            if not await self._sleep_until(slot):
+                continue
             try:
-                await workflow.wait_condition(lambda: self._changed, timeout=remaining)
-            except TimeoutError:
-                if not self._changed:
-                    return not self._is_terminal
+                await self._send(index)
+            except ActivityError as error:
+                if not _is_slot_missed(error):
+                    raise
+                await self._release(step, None)  # missed: the next pass takes a new slot
+                continue
+            return True
+
+    def _due_time(self, index: int) -> datetime:
+        """When-to-send time of a step (before windows and limits), with its 0–20 min jitter."""
+        schedule, zone_name = self._request.schedule, self._request.schedule.window.zone_name
+        jitter = workflow.random().random()
+        first = first_send(
+            self._request.started_at,
+            self._request.grace,
+            schedule.when_to_send,
+            zone_name,
+            jitter,
+            schedule.specific_time,
+        )
+        if index == 0:
+            return first.due
+        previous = self._state.steps[index - 1].sent_at or workflow.now()
+        anchor = self._state.first_sent_at or previous
+        delay = self._request.steps[index].delay
+        return follow_up(previous, anchor, delay, first.follow_up, zone_name, jitter)
+
+    def _show_scheduled(self, step: StepState) -> None:
+        # During the grace delay the first step shows Pending (seed 001), with its time.
+        in_grace = workflow.now() < self._request.started_at + self._request.grace
+        step.status = StepStatus.PENDING if in_grace else StepStatus.SCHEDULED
+        self._state.current_step = step.position
+        self._state.status = self._running_status()
+
+    async def _sleep_until(self, moment: datetime) -> bool:
+        """True when ``moment`` is reached; False if something changed first."""
+        remaining = moment - workflow.now()
+        if remaining <= timedelta(0):
+            return not self._changed
+        try:
+            await workflow.wait_condition(lambda: self._changed, timeout=remaining)
+        except TimeoutError:
+            return not self._changed
+        return False
+
+    async def _reserve(self, step: StepState, not_before: datetime) -> None:
+        assert self._state.to_address is not None
+        step.reservations += 1
+        key = f"{self._request.enrollment_id}:{step.position}:{step.reservations}"
+        step.scheduled_at = await workflow.execute_activity(
+            "reserve_slot",
+            ReserveSlotRequest(
+                key=key,
+                enrollment_id=self._request.enrollment_id,
+                position=step.position,
+                mailbox_id=self._request.mailbox_id,
+                to_address=self._state.to_address,
+                not_before=not_before,
+                window=self._request.schedule.window,
+            ),
+            result_type=datetime,
+            start_to_close_timeout=STORE_TIMEOUT,
+            retry_policy=STORE_RETRY,
+        )
+        step.slot_key = key
+
+    async def _release(self, step: StepState, message_status: MessageStatus | None) -> None:
+        if step.slot_key is None:
+            return
+        await workflow.execute_activity(
+            "release_slot",
+            ReleaseSlotRequest(
+                key=step.slot_key,
+                enrollment_id=self._request.enrollment_id,
+                position=step.position,
+                message_status=message_status,
+            ),
+            start_to_close_timeout=STORE_TIMEOUT,
+            retry_policy=STORE_RETRY,
+        )
+        step.slot_key, step.scheduled_at = None, None
 
     async def _send(self, index: int) -> None:
         step = self._state.steps[index]
@@ -159,6 +239,7 @@ class EnrollmentWorkflow:
                 thread_mode=plan.thread_mode,
                 previous_message_ids=self._thread_so_far(index),
                 scheduled_at=step.scheduled_at,
+                slot_key=step.slot_key,
             ),
             result_type=SendStepResult,
             start_to_close_timeout=SEND_TIMEOUT,
@@ -171,6 +252,8 @@ class EnrollmentWorkflow:
             workflow.now(),
             result.message_id,
         )
+        if index == 0:
+            self._state.first_sent_at = step.sent_at
         if not self._is_terminal:
             self._state.status = self._running_status()
         self._touch()
@@ -189,7 +272,7 @@ class EnrollmentWorkflow:
         await workflow.wait_condition(workflow.all_handlers_finished)
         workflow.continue_as_new(self._request.model_copy(update={"carried_state": self._state}))
 
-    # -- state -----------------------------------------------------------------------------
+    # -- state -------------------------------------------------------------------------------
 
     @property
     def _is_terminal(self) -> bool:
@@ -228,6 +311,11 @@ class EnrollmentWorkflow:
         await workflow.execute_activity(
             "record_state",
             self._state,
-            start_to_close_timeout=RECORD_TIMEOUT,
-            retry_policy=RECORD_RETRY,
+            start_to_close_timeout=STORE_TIMEOUT,
+            retry_policy=STORE_RETRY,
         )
+
+
+def _is_slot_missed(error: ActivityError) -> bool:
+    cause = error.cause
+    return isinstance(cause, ApplicationError) and cause.type == "SlotMissed"

@@ -42,6 +42,12 @@ async def create_mailbox(stack: Stack) -> int:
             "from_name": "Ada Recruiter",
             "from_address": "ada@hiring.example.com",
             "time_zone": "Europe/Berlin",
+            # open around the clock, no gap: these tests are about delivery, not limits
+            "send_days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
+            "send_start": "00:00",
+            "send_end": "24:00",
+            "min_gap_seconds": 0,
+            "daily_limit": 1_000_000,
         },
     )
     assert answer.status_code == 201, answer.text

@@ -107,3 +107,11 @@ def test_impossible_windows_are_refused(weekdays: frozenset[int], start: time, e
 
 def test_window_length_is_wall_clock_hours() -> None:
     assert SendWindow(BERLIN, MONDAY_TO_FRIDAY, time(9), time(17)).length() == timedelta(hours=8)
+
+
+def test_an_end_of_midnight_means_the_whole_rest_of_the_day() -> None:
+    all_day = SendWindow(BERLIN, frozenset(range(7)), time(0), time(0))
+
+    assert all_day.length() == timedelta(hours=24)
+    assert all_day.contains(utc(2026, 11, 24, 22, 59))  # 23:59 Berlin
+    assert all_day.next_opening(utc(2026, 11, 24, 22, 59)) == utc(2026, 11, 24, 22, 59)

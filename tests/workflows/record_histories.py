@@ -76,7 +76,7 @@ async def record(version: str) -> None:
             env.client,
             task_queue=task_queue,
             workflows=[EnrollmentWorkflow],
-            activities=[fakes.send_step, fakes.record_state],
+            activities=fakes.all,
         ):
             harness = Harness(env, fakes, task_queue)
             for name, scenario in SCENARIOS.items():

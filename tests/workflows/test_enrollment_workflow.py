@@ -11,7 +11,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 
 import pytest
 from temporalio import activity
@@ -21,10 +21,13 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from outbound.domain import search_attributes
+from outbound.domain.schedule import ScheduleSpec, WindowSpec
 from outbound.domain.sequence import (
     EnrollmentInput,
     EnrollmentState,
     ManualReply,
+    ReleaseSlotRequest,
+    ReserveSlotRequest,
     SendStepRequest,
     SendStepResult,
     StepPlan,
@@ -33,6 +36,8 @@ from outbound.domain.statuses import ProspectStatus, StepStatus, ThreadMode
 from outbound.workflows.enrollment import EnrollmentWorkflow
 
 GRACE = timedelta(minutes=20)
+ALWAYS_OPEN = WindowSpec(zone_name="UTC", weekdays=list(range(7)), start=time(0), end=time(0))
+JITTER = timedelta(minutes=20)
 
 
 @dataclass
@@ -41,8 +46,12 @@ class FakeActivities:
 
     sends: list[tuple[SendStepRequest, datetime]] = field(default_factory=list)
     recorded: list[EnrollmentState] = field(default_factory=list)
+    reservations: list[ReserveSlotRequest] = field(default_factory=list)
+    releases: list[ReleaseSlotRequest] = field(default_factory=list)
     gate: asyncio.Event | None = None
     send_started: asyncio.Event = field(default_factory=asyncio.Event)
+    record_gate: asyncio.Event | None = None
+    recording_active: asyncio.Event = field(default_factory=asyncio.Event)
 
     @activity.defn(name="send_step")
     async def send_step(self, request: SendStepRequest) -> SendStepResult:
@@ -60,6 +69,23 @@ class FakeActivities:
     @activity.defn(name="record_state")
     async def record_state(self, state: EnrollmentState) -> None:
         self.recorded.append(state.model_copy(deep=True))
+        if self.record_gate is not None and state.status is ProspectStatus.ACTIVE:
+            self.recording_active.set()
+            await self.record_gate.wait()
+
+    @activity.defn(name="reserve_slot")
+    async def reserve_slot(self, request: ReserveSlotRequest) -> datetime:
+        """No other senders: every step gets the slot it asks for."""
+        self.reservations.append(request)
+        return request.not_before
+
+    @activity.defn(name="release_slot")
+    async def release_slot(self, request: ReleaseSlotRequest) -> None:
+        self.releases.append(request)
+
+    @property
+    def all(self) -> list[object]:
+        return [self.send_step, self.record_state, self.reserve_slot, self.release_slot]
 
     @property
     def positions_sent(self) -> list[int]:
@@ -95,6 +121,7 @@ class Harness:
             grace=GRACE,
             steps=steps,
             to_address=to_address,
+            schedule=ScheduleSpec(window=ALWAYS_OPEN),
         ).model_copy(update=overrides)
         return await self.env.client.start_workflow(
             EnrollmentWorkflow.run,
@@ -119,7 +146,7 @@ async def harness(time_skipping: WorkflowEnvironment) -> AsyncIterator[Harness]:
         time_skipping.client,
         task_queue=task_queue,
         workflows=[EnrollmentWorkflow],
-        activities=[fakes.send_step, fakes.record_state],
+        activities=fakes.all,
         workflow_failure_exception_types=[Exception],
     ):
         yield Harness(time_skipping, fakes, task_queue)
@@ -154,8 +181,9 @@ async def test_follow_ups_wait_their_delay_in_days_after_the_previous_send(
 
     times = [when for _, when in harness.fakes.sends]
     assert harness.fakes.positions_sent == [1, 2, 3]
-    assert timedelta(days=3) <= times[1] - times[0] < timedelta(days=3, minutes=1)
-    assert timedelta(days=2) <= times[2] - times[1] < timedelta(days=2, minutes=1)
+    # same time of day as the first message, ± 20 minutes (seed 001)
+    assert abs(times[1] - times[0] - timedelta(days=3)) <= JITTER
+    assert abs(times[2] - times[0] - timedelta(days=5)) <= JITTER
     assert final.status is ProspectStatus.COMPLETED
     assert [s.status for s in final.steps] == [StepStatus.SENT] * 3
 
@@ -238,6 +266,22 @@ async def test_stop_during_a_send_lets_it_finish_and_sends_nothing_after(harness
     assert final.status is ProspectStatus.STOPPED
     assert [s.status for s in final.steps] == [StepStatus.SENT, StepStatus.STOPPED]
     assert final.steps[0].message_id == "<m7.1@example.com>"
+
+
+async def test_stop_while_the_state_is_being_recorded_ends_cleanly(harness: Harness) -> None:
+    harness.fakes.record_gate = asyncio.Event()
+    handle = await harness.start(timedelta(0), timedelta(days=2))
+    result = asyncio.create_task(handle.result())
+    await asyncio.wait_for(harness.fakes.recording_active.wait(), timeout=30)
+
+    await handle.signal(EnrollmentWorkflow.stop)
+    harness.fakes.record_gate.set()
+    final = await result
+
+    assert harness.fakes.positions_sent == [1]
+    assert final.status is ProspectStatus.STOPPED
+    assert harness.fakes.recorded[-1].status is ProspectStatus.STOPPED
+    assert [r.key for r in harness.fakes.releases] == ["7:2:1"]  # step 2's slot given back
 
 
 async def test_prospect_without_an_address_fails_with_no_address_and_no_send(

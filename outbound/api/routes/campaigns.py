@@ -52,6 +52,12 @@ def create_campaign(
         mailbox_id=body.mailbox_id,
         status=CampaignStatus.DRAFT.value,
         grace_seconds=grace,
+        send_days=[day.number for day in body.send_days] if body.send_days else None,
+        send_start=body.send_start,
+        send_end=body.send_end,
+        time_zone_source=body.time_zone_source.value,
+        when_to_send=body.when_to_send.value,
+        specific_time=body.specific_time,
     )
     session.add(campaign)
     session.flush()

@@ -8,9 +8,12 @@ from sqlmodel import col, select
 from outbound.api.deps import SessionDep
 from outbound.domain.mailboxes import MailboxCreate, MailboxPublic
 from outbound.domain.problems import not_found
+from outbound.domain.schedule import Weekday
 from outbound.store.tables import Mailbox
 
 router = APIRouter(prefix="/mailboxes", tags=["mailboxes"])
+
+_DAY_NAMES = [day.value for day in Weekday]
 
 
 def mailbox_public(mailbox: Mailbox) -> MailboxPublic:
@@ -25,6 +28,11 @@ def mailbox_public(mailbox: Mailbox) -> MailboxPublic:
         from_name=mailbox.from_name,
         from_address=mailbox.from_address,
         time_zone=mailbox.time_zone,
+        daily_limit=mailbox.daily_limit,
+        min_gap_seconds=mailbox.min_gap_seconds,
+        send_days=[Weekday(_DAY_NAMES[d]) for d in mailbox.send_days],
+        send_start=mailbox.send_start,
+        send_end=mailbox.send_end,
         has_password=bool(mailbox.smtp_password),
         created_at=mailbox.created_at,
     )
@@ -34,7 +42,8 @@ def mailbox_public(mailbox: Mailbox) -> MailboxPublic:
 def create_mailbox(body: MailboxCreate, session: SessionDep) -> MailboxPublic:
     """Connect a mailbox that campaigns send through."""
     mailbox = Mailbox(
-        **body.model_dump(exclude={"password"}),
+        **body.model_dump(exclude={"password", "send_days"}),
+        send_days=[day.number for day in body.send_days],
         smtp_password=body.password.get_secret_value() if body.password else None,
     )
     session.add(mailbox)

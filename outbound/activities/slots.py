@@ -1,0 +1,29 @@
+"""Slot reservation activities (the logic lives in ``outbound.store.slots``)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+
+from sqlalchemy import Engine
+from temporalio import activity
+
+from outbound.domain.sequence import ReleaseSlotRequest, ReserveSlotRequest
+from outbound.store import slots
+
+
+class SlotActivities:
+    """Reserve and release mailbox send slots."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    @activity.defn(name="reserve_slot")
+    async def reserve_slot(self, request: ReserveSlotRequest) -> datetime:
+        """The slot for one send (the same one again for a retried request)."""
+        return await asyncio.to_thread(slots.reserve_slot, self._engine, request)
+
+    @activity.defn(name="release_slot")
+    async def release_slot(self, request: ReleaseSlotRequest) -> None:
+        """Give a slot back so another message can use it."""
+        await asyncio.to_thread(slots.release_slot, self._engine, request)

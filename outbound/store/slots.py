@@ -1,0 +1,147 @@
+"""Durable, idempotent mailbox slot reservations, correct with many concurrent workers.
+
+Every reservation first bumps the mailbox's ``reservation_version``: on
+PostgreSQL that row lock, on SQLite the database write lock, serialises all
+reservations of one mailbox for the length of the transaction, so the
+allocator sees every slot taken before it and no two workers can take slots
+that together break the limit or the gap.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+
+from sqlalchemy import Engine, update
+from sqlmodel import Session, col, select
+
+from outbound.domain.schedule import window_from
+from outbound.domain.sequence import ReleaseSlotRequest, ReserveSlotRequest
+from outbound.domain.statuses import MessageStatus
+from outbound.mail.compose import make_message_id
+from outbound.scheduling.slots import MailboxCalendar, MailboxLimits
+from outbound.scheduling.windows import local_date, local_datetime
+from outbound.store.tables import Mailbox, Message, SlotReservation
+
+_FIRST_HORIZON_DAYS = 14
+_UNSENT = (MessageStatus.WAITING.value, MessageStatus.CANCELED.value, MessageStatus.RETRYING.value)
+
+
+def mailbox_limits(mailbox: Mailbox) -> MailboxLimits:
+    """The pure-code limits of a stored mailbox."""
+    window = window_from(mailbox.send_days, mailbox.send_start, mailbox.send_end, mailbox.time_zone)
+    return MailboxLimits(
+        zone_name=mailbox.time_zone,
+        daily_limit=mailbox.daily_limit,
+        min_gap=timedelta(seconds=mailbox.min_gap_seconds),
+        window=window.to_window(),
+    )
+
+
+def taken_slots(
+    session: Session, mailbox_id: int, start: datetime, end: datetime
+) -> list[datetime]:
+    """Held and used slots of the mailbox in [start, end)."""
+    return list(
+        session.exec(
+            select(SlotReservation.slot_at).where(
+                SlotReservation.mailbox_id == mailbox_id,
+                col(SlotReservation.released_at).is_(None),
+                SlotReservation.slot_at >= start,
+                SlotReservation.slot_at < end,
+            )
+        )
+    )
+
+
+def reserve_slot(engine: Engine, request: ReserveSlotRequest) -> datetime:
+    """Reserve (or find again, by key) the slot for one send; logs the message as Waiting."""
+    with Session(engine) as session:
+        session.exec(  # type: ignore[call-overload]
+            update(Mailbox)
+            .where(col(Mailbox.id) == request.mailbox_id)
+            .values(reservation_version=Mailbox.reservation_version + 1)
+        )
+        existing = session.exec(
+            select(SlotReservation).where(SlotReservation.key == request.key)
+        ).first()
+        if existing is not None:
+            session.rollback()
+            return existing.slot_at
+        mailbox = session.get_one(Mailbox, request.mailbox_id)
+        slot = _allocate(session, mailbox, request)
+        session.add(
+            SlotReservation(
+                key=request.key,
+                mailbox_id=request.mailbox_id,
+                enrollment_id=request.enrollment_id,
+                position=request.position,
+                slot_at=slot,
+            )
+        )
+        _log_waiting(session, mailbox, request, slot)
+        session.commit()
+        return slot
+
+
+def release_slot(engine: Engine, request: ReleaseSlotRequest) -> None:
+    """Give the slot back (idempotent); optionally update the message log."""
+    with Session(engine) as session:
+        reservation = session.exec(
+            select(SlotReservation).where(SlotReservation.key == request.key)
+        ).first()
+        if reservation is not None and reservation.released_at is None:
+            reservation.released_at = datetime.now(UTC)
+            session.add(reservation)
+        if request.message_status is not None:
+            message = session.exec(
+                select(Message).where(
+                    Message.enrollment_id == request.enrollment_id,
+                    Message.position == request.position,
+                )
+            ).first()
+            if message is not None and message.status in _UNSENT:
+                message.status = request.message_status.value
+                message.scheduled_at = None
+                session.add(message)
+        session.commit()
+
+
+def _allocate(session: Session, mailbox: Mailbox, request: ReserveSlotRequest) -> datetime:
+    """Load whole mailbox-local days of taken slots, widening until the slot is inside them."""
+    assert mailbox.id is not None
+    limits = mailbox_limits(mailbox)
+    first_day = local_date(request.not_before, limits.zone_name)
+    start = local_datetime(first_day, time(0), limits.zone_name) - limits.spacing
+    horizon = _FIRST_HORIZON_DAYS
+    while True:
+        end = local_datetime(first_day + timedelta(days=horizon), time(0), limits.zone_name)
+        calendar = MailboxCalendar.of(limits, taken_slots(session, mailbox.id, start, end))
+        slot = calendar.earliest_slot(request.not_before, request.window.to_window())
+        if slot < end - limits.spacing:
+            return slot
+        horizon *= 2
+
+
+def _log_waiting(
+    session: Session, mailbox: Mailbox, request: ReserveSlotRequest, slot: datetime
+) -> None:
+    message = session.exec(
+        select(Message).where(
+            Message.enrollment_id == request.enrollment_id, Message.position == request.position
+        )
+    ).first()
+    if message is None:
+        message = Message(
+            enrollment_id=request.enrollment_id,
+            position=request.position,
+            to_address=request.to_address,
+            message_id=make_message_id(
+                request.enrollment_id, request.position, mailbox.from_address
+            ),
+            status=MessageStatus.WAITING.value,
+        )
+    elif message.status not in _UNSENT:
+        return
+    message.status, message.scheduled_at = MessageStatus.WAITING.value, slot
+    message.to_address = request.to_address
+    session.add(message)

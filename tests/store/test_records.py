@@ -1,0 +1,154 @@
+"""The database mirror of workflow state, and prospect storage, on every backend."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+
+from outbound.activities.records import RecordActivities
+from outbound.domain.prospects import ProspectCreate
+from outbound.domain.sequence import EnrollmentState, StepState
+from outbound.domain.statuses import CampaignStatus, ProspectStatus, StepStatus
+from outbound.store.prospects import addresses_of, first_choice_address, upsert_prospects
+from outbound.store.tables import Campaign, Enrollment, EnrollmentStep, Mailbox
+
+T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+
+
+def running_campaign(engine: Engine, prospects: int) -> list[int]:
+    """A campaign InProgress with ``prospects`` enrollments; returns their ids."""
+    with Session(engine) as session:
+        mailbox = Mailbox(
+            smtp_host="h", smtp_port=25, tls_mode="none", from_address="a@example.com"
+        )
+        session.add(mailbox)
+        session.flush()
+        campaign = Campaign(
+            name="c",
+            owner="me",
+            mailbox_id=mailbox.id or 0,
+            status=CampaignStatus.IN_PROGRESS.value,
+            grace_seconds=0,
+        )
+        session.add(campaign)
+        session.flush()
+        people = upsert_prospects(
+            session,
+            [
+                ProspectCreate(addresses=[{"address": f"p{i}@example.com"}])
+                for i in range(prospects)
+            ],  # type: ignore[list-item]
+        )
+        enrollments = [
+            Enrollment(campaign_id=campaign.id or 0, prospect_id=p.id or 0, status="NotStarted")
+            for p in people
+        ]
+        session.add_all(enrollments)
+        session.commit()
+        return [e.id or 0 for e in enrollments]
+
+
+def state(
+    enrollment_id: int, status: ProspectStatus, at: datetime, *steps: StepStatus
+) -> EnrollmentState:
+    return EnrollmentState(
+        enrollment_id=enrollment_id,
+        status=status,
+        updated_at=at,
+        current_step=1,
+        steps=[
+            StepState(position=i + 1, status=s, sent_at=at if s is StepStatus.SENT else None)
+            for i, s in enumerate(steps)
+        ],
+    )
+
+
+async def test_state_is_mirrored_with_step_times(engine: Engine) -> None:
+    [enrollment_id] = running_campaign(engine, 1)
+    records = RecordActivities(engine)
+
+    await records.record_state(
+        state(enrollment_id, ProspectStatus.ACTIVE, T0, StepStatus.SENT, StepStatus.SCHEDULED)
+    )
+
+    with Session(engine) as session:
+        enrollment = session.get_one(Enrollment, enrollment_id)
+        steps = session.exec(select(EnrollmentStep).order_by(EnrollmentStep.position)).all()
+        assert enrollment.status == "Active"
+        assert [(s.status, s.sent_at) for s in steps] == [("Sent", T0), ("Scheduled", None)]
+
+
+async def test_an_older_copy_never_overwrites_a_newer_one(engine: Engine) -> None:
+    [enrollment_id] = running_campaign(engine, 1)
+    records = RecordActivities(engine)
+    newer = state(
+        enrollment_id, ProspectStatus.STOPPED, T0 + timedelta(minutes=1), StepStatus.STOPPED
+    )
+    older = state(enrollment_id, ProspectStatus.ACTIVE, T0, StepStatus.SCHEDULED)
+
+    await records.record_state(newer)
+    await records.record_state(older)  # e.g. a delayed retry of an earlier activity
+
+    with Session(engine) as session:
+        assert session.get_one(Enrollment, enrollment_id).status == "Stopped"
+        assert session.exec(select(EnrollmentStep.status)).all() == ["Stopped"]
+
+
+async def test_the_campaign_completes_when_its_last_prospect_ends(engine: Engine) -> None:
+    first, second = running_campaign(engine, 2)
+    records = RecordActivities(engine)
+
+    await records.record_state(state(first, ProspectStatus.COMPLETED, T0, StepStatus.SENT))
+    with Session(engine) as session:
+        assert session.exec(select(Campaign.status)).one() == "InProgress"
+
+    await records.record_state(state(second, ProspectStatus.REPLIED, T0, StepStatus.STOPPED))
+    with Session(engine) as session:
+        assert session.exec(select(Campaign.status)).one() == "Completed"
+
+
+def test_a_prospect_known_by_any_address_is_reused_not_duplicated(engine: Engine) -> None:
+    with Session(engine) as session:
+        [ann] = upsert_prospects(
+            session,
+            [ProspectCreate(first_name="Ann", addresses=[{"address": "ann@example.com"}])],  # type: ignore[list-item]
+        )
+        again = upsert_prospects(
+            session,
+            [
+                ProspectCreate(
+                    first_name="Ann B.",
+                    addresses=[{"address": "ann@work.example.com"}, {"address": "ann@example.com"}],  # type: ignore[list-item]
+                )
+            ],
+        )
+        session.commit()
+
+        assert [p.id for p in again] == [ann.id]
+        assert again[0].first_name == "Ann"  # the stored profile is not overwritten
+
+
+def test_use_first_overrides_relevance_order(engine: Engine) -> None:
+    with Session(engine) as session:
+        [plain, flagged] = upsert_prospects(
+            session,
+            [
+                ProspectCreate(
+                    addresses=[{"address": "a1@example.com"}, {"address": "a2@example.com"}]
+                ),  # type: ignore[list-item]
+                ProspectCreate(
+                    addresses=[
+                        {"address": "b1@example.com"},  # type: ignore[list-item]
+                        {"address": "b2@example.com", "use_first": True},  # type: ignore[list-item]
+                    ]
+                ),
+            ],
+        )
+        session.commit()
+        addresses = addresses_of(session, [plain.id or 0, flagged.id or 0])
+
+        assert first_choice_address(addresses[plain.id or 0]) == "a1@example.com"
+        assert first_choice_address(addresses[flagged.id or 0]) == "b2@example.com"
+        assert first_choice_address([]) is None
