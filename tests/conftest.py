@@ -1,0 +1,54 @@
+"""Database fixtures: every store test runs on SQLite and on a real PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from outbound.store.engine import create_schema, make_engine
+from tests.support.postgres import create_database, drop_database, find_pg_bin, running_postgres
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """One PostgreSQL server per test session (skipped where none is installed, but not in CI)."""
+    pg_bin = find_pg_bin()
+    if pg_bin is None:
+        if os.environ.get("OUTBOUND_REQUIRE_POSTGRES") == "1":
+            pytest.fail(
+                "OUTBOUND_REQUIRE_POSTGRES=1 but no PostgreSQL server binaries are installed"
+            )
+        pytest.skip("PostgreSQL server not installed (Debian package: postgresql)")
+    with running_postgres(pg_bin) as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database for one test."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/outbound.db"
+        return
+    server = request.getfixturevalue("postgres_server")
+    name = f"test_{uuid.uuid4().hex}"
+    url = create_database(server, name)
+    try:
+        yield url
+    finally:
+        drop_database(server, name)
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    """An engine with the schema created."""
+    created = make_engine(database_url)
+    create_schema(created)
+    try:
+        yield created
+    finally:
+        created.dispose()
