@@ -1,0 +1,142 @@
+"""Slot reservations in the store: idempotent, released for reuse, safe under concurrency."""
+
+from __future__ import annotations
+
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, time, timedelta
+from itertools import pairwise
+
+from sqlalchemy import Engine
+from sqlmodel import Session, col, select
+
+from outbound.domain.prospects import ProspectCreate
+from outbound.domain.schedule import WindowSpec
+from outbound.domain.sequence import ReleaseSlotRequest, ReserveSlotRequest
+from outbound.domain.statuses import MessageStatus
+from outbound.scheduling.windows import local_date
+from outbound.store.prospects import upsert_prospects
+from outbound.store.slots import release_slot, reserve_slot
+from outbound.store.tables import Campaign, Enrollment, Mailbox, Message, SlotReservation
+
+MONDAY_0700_UTC = datetime(2026, 11, 23, 7, 0, tzinfo=UTC)  # 08:00 in Berlin
+WINDOW = WindowSpec(
+    zone_name="Europe/Berlin", weekdays=[0, 1, 2, 3, 4], start=time(9), end=time(17)
+)
+
+
+def mailbox_with_enrollments(
+    engine: Engine, count: int, daily_limit: int = 50, gap_minutes: int = 5
+) -> tuple[int, list[int]]:
+    with Session(engine) as session:
+        mailbox = Mailbox(
+            smtp_host="h",
+            smtp_port=25,
+            tls_mode="none",
+            from_address="ada@example.com",
+            time_zone="Europe/Berlin",
+            daily_limit=daily_limit,
+            min_gap_seconds=gap_minutes * 60,
+        )
+        session.add(mailbox)
+        session.flush()
+        campaign = Campaign(
+            name="c", owner="me", mailbox_id=mailbox.id or 0, status="InProgress", grace_seconds=0
+        )
+        session.add(campaign)
+        session.flush()
+        people = upsert_prospects(
+            session,
+            [ProspectCreate(addresses=[{"address": f"p{i}@example.com"}]) for i in range(count)],  # type: ignore[list-item]
+        )
+        enrollments = [
+            Enrollment(campaign_id=campaign.id or 0, prospect_id=p.id or 0, status="Active")
+            for p in people
+        ]
+        session.add_all(enrollments)
+        session.commit()
+        return mailbox.id or 0, [e.id or 0 for e in enrollments]
+
+
+def request(
+    mailbox_id: int, enrollment_id: int, attempt: int = 1, position: int = 1
+) -> ReserveSlotRequest:
+    return ReserveSlotRequest(
+        key=f"{enrollment_id}:{position}:{attempt}",
+        enrollment_id=enrollment_id,
+        position=position,
+        mailbox_id=mailbox_id,
+        to_address=f"p{enrollment_id}@example.com",
+        not_before=MONDAY_0700_UTC,
+        window=WINDOW,
+    )
+
+
+def test_a_retried_reservation_returns_the_same_slot(engine: Engine) -> None:
+    mailbox_id, (first, second) = mailbox_with_enrollments(engine, 2)
+
+    slot = reserve_slot(engine, request(mailbox_id, first))
+    again = reserve_slot(engine, request(mailbox_id, first))
+    other = reserve_slot(engine, request(mailbox_id, second))
+
+    assert slot == again == datetime(2026, 11, 23, 8, 0, tzinfo=UTC)  # 09:00 Berlin
+    assert other == slot + timedelta(minutes=9, seconds=36)  # 8 h spread over 50 sends
+    with Session(engine) as session:
+        assert len(session.exec(select(SlotReservation)).all()) == 2
+
+
+def test_the_message_log_shows_the_waiting_message_with_its_time(engine: Engine) -> None:
+    mailbox_id, (enrollment_id,) = mailbox_with_enrollments(engine, 1)
+
+    slot = reserve_slot(engine, request(mailbox_id, enrollment_id))
+
+    with Session(engine) as session:
+        message = session.exec(select(Message)).one()
+        assert (message.status, message.scheduled_at, message.to_address) == (
+            "Waiting",
+            slot,
+            f"p{enrollment_id}@example.com",
+        )
+
+
+def test_a_released_slot_is_given_to_the_next_request(engine: Engine) -> None:
+    mailbox_id, (first, second) = mailbox_with_enrollments(engine, 2)
+    slot = reserve_slot(engine, request(mailbox_id, first))
+
+    release_slot(
+        engine,
+        ReleaseSlotRequest(
+            key=f"{first}:1:1",
+            enrollment_id=first,
+            position=1,
+            message_status=MessageStatus.CANCELED,
+        ),
+    )
+
+    assert reserve_slot(engine, request(mailbox_id, second)) == slot
+    with Session(engine) as session:
+        statuses = dict(session.exec(select(Message.enrollment_id, Message.status)).all())
+        assert statuses == {first: "Canceled", second: "Waiting"}
+
+
+def test_concurrent_workers_never_break_the_limit_or_the_gap(engine: Engine) -> None:
+    mailbox_id, enrollment_ids = mailbox_with_enrollments(
+        engine, 160, daily_limit=50, gap_minutes=5
+    )
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        slots = list(
+            pool.map(lambda e: reserve_slot(engine, request(mailbox_id, e)), enrollment_ids)
+        )
+
+    with Session(engine) as session:
+        stored = sorted(
+            session.exec(
+                select(SlotReservation.slot_at).where(col(SlotReservation.released_at).is_(None))
+            )
+        )
+    assert sorted(slots) == stored and len(set(stored)) == 160
+    assert min(b - a for a, b in pairwise(stored)) >= timedelta(minutes=5)
+    per_day = Counter(local_date(s, "Europe/Berlin") for s in stored)
+    assert max(per_day.values()) <= 50
+    assert all(WINDOW.to_window().contains(s) for s in stored)
