@@ -44,7 +44,8 @@ STORE_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1)
 )
 
-_DONE_STEP = frozenset({StepStatus.SENT, StepStatus.SKIPPED})
+_DONE_STEP = frozenset({StepStatus.SENT, StepStatus.SKIPPED, StepStatus.CANCELED})
+_CANCELABLE = frozenset({StepStatus.PENDING, StepStatus.SCHEDULED})
 
 
 @workflow.defn(name="Enrollment")
@@ -60,6 +61,7 @@ class EnrollmentWorkflow:
             steps=[StepState(position=step.position) for step in request.steps],
         )
         self._paused = self._state.status is ProspectStatus.PAUSED
+        self._cancel_position: int | None = None
         self._changed = False
         self._published_status: ProspectStatus | None = None
 
@@ -106,6 +108,30 @@ class EnrollmentWorkflow:
         if self._finish(ProspectStatus.REPLIED):
             self._state.replied_at = reply.received_at or workflow.now()
 
+    @workflow.update
+    async def cancel_message(self, position: int) -> EnrollmentState:
+        """Cancel the scheduled message of step ``position``; the sequence moves on without it."""
+        self._cancel_position = position
+        self._touch()
+        step = self._state.steps[position - 1]
+        await workflow.wait_condition(
+            lambda: step.status is StepStatus.CANCELED or self._is_terminal
+        )
+        return self._state
+
+    @cancel_message.validator
+    def _check_cancel(self, position: int) -> None:
+        """Only the message waiting for its slot can be canceled (not one being sent)."""
+        if self._is_terminal:
+            raise ApplicationError(f"the sequence has already ended ({self._state.status})")
+        if not 1 <= position <= len(self._state.steps):
+            raise ApplicationError(f"there is no step {position}")
+        step = self._state.steps[position - 1]
+        if step.status is StepStatus.SENDING:
+            raise ApplicationError(f"step {position} is being sent and can no longer be canceled")
+        if step.status not in _CANCELABLE or position != self._state.current_step:
+            raise ApplicationError(f"step {position} has no scheduled message ({step.status})")
+
     @workflow.query
     def state(self) -> EnrollmentState:
         """Live state for the API and operators."""
@@ -125,6 +151,12 @@ class EnrollmentWorkflow:
                 return False
             if workflow.info().is_continue_as_new_suggested():
                 await self._continue_as_new()
+            if self._cancel_position == step.position:
+                self._cancel_position = None
+                await self._release(step, MessageStatus.CANCELED)
+                step.status = StepStatus.CANCELED
+                await self._publish()
+                return True
             if self._paused:
                 await self._release(step, MessageStatus.WAITING)
                 step.status = StepStatus.PENDING

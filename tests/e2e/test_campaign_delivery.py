@@ -218,3 +218,47 @@ async def test_stop_and_reply_through_the_api_end_those_sequences(stack: Stack) 
     assert again.status_code == 409
     assert "already ended (Stopped)" in again.json()["detail"][0]["reason"]
     assert len(stack.sink.received) == 3
+
+
+async def test_a_scheduled_message_can_be_canceled_from_the_log_but_not_a_sent_one(
+    stack: Stack,
+) -> None:
+    mailbox_id = await create_mailbox(stack)
+    steps = [
+        {"subject": "Hello {{ first_name }}", "body": "One"},
+        {"subject": "Again", "body": "Two", "delay_days": 2},
+    ]
+    campaign_id = await create_campaign(stack, mailbox_id, steps)
+    added = await stack.api.post(
+        f"/campaigns/{campaign_id}/prospects",
+        json=[{"first_name": "Ann", "addresses": [{"address": "ann@example.com"}]}],
+    )
+    [prospect_id] = added.json()["prospect_ids"]
+    assert (
+        await stack.api.post(f"/campaigns/{campaign_id}/start", json=CONSENT)
+    ).status_code == 202
+    await wait_for(lambda: len(stack.sink.received) == 1)
+    url = f"/campaigns/{campaign_id}/prospects/{prospect_id}"
+
+    async def log() -> dict[int, str]:
+        detail = (await stack.api.get(url)).json()
+        return {m["position"]: m["status"] for m in detail["messages"]}
+
+    deadline = time.monotonic() + 30
+    while await log() != {1: "Sent", 2: "Waiting"}:
+        assert time.monotonic() < deadline, await log()
+        await asyncio.sleep(0.1)
+
+    sent_one = await stack.api.post(f"{url}/messages/1/cancel")
+    canceled = await stack.api.post(f"{url}/messages/2/cancel")
+
+    assert sent_one.status_code == 409
+    assert "no scheduled message (Sent)" in sent_one.json()["detail"][0]["reason"]
+    assert canceled.status_code == 200, canceled.text
+    assert [s["status"] for s in canceled.json()["steps"]] == ["Sent", "Canceled"]
+    deadline = time.monotonic() + 30
+    while (await stack.api.get(url)).json()["status"] != "Completed":
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.1)
+    assert await log() == {1: "Sent", 2: "Canceled"}
+    assert len(stack.sink.received) == 1

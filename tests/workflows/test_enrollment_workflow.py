@@ -15,7 +15,7 @@ from datetime import datetime, time, timedelta
 
 import pytest
 from temporalio import activity
-from temporalio.client import WorkflowHandle
+from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -32,7 +32,7 @@ from outbound.domain.sequence import (
     SendStepResult,
     StepPlan,
 )
-from outbound.domain.statuses import ProspectStatus, StepStatus, ThreadMode
+from outbound.domain.statuses import MessageStatus, ProspectStatus, StepStatus, ThreadMode
 from outbound.workflows.enrollment import EnrollmentWorkflow
 
 GRACE = timedelta(minutes=20)
@@ -282,6 +282,38 @@ async def test_stop_while_the_state_is_being_recorded_ends_cleanly(harness: Harn
     assert final.status is ProspectStatus.STOPPED
     assert harness.fakes.recorded[-1].status is ProspectStatus.STOPPED
     assert [r.key for r in harness.fakes.releases] == ["7:2:1"]  # step 2's slot given back
+
+
+async def test_canceling_the_scheduled_message_skips_it_and_the_sequence_moves_on(
+    harness: Harness,
+) -> None:
+    handle = await harness.start(timedelta(0), timedelta(days=1))
+    await harness.env.sleep(timedelta(minutes=5))
+
+    state = await handle.execute_update(EnrollmentWorkflow.cancel_message, 1)
+    assert state.steps[0].status is StepStatus.CANCELED
+    assert harness.fakes.releases[-1].message_status is MessageStatus.CANCELED
+
+    final = await handle.result()
+    assert harness.fakes.positions_sent == [2]
+    assert [s.status for s in final.steps] == [StepStatus.CANCELED, StepStatus.SENT]
+    assert final.status is ProspectStatus.COMPLETED
+
+
+async def test_a_message_being_sent_cannot_be_canceled(harness: Harness) -> None:
+    harness.fakes.gate = asyncio.Event()
+    handle = await harness.start(timedelta(0), timedelta(days=1))
+    result = asyncio.create_task(handle.result())
+    await asyncio.wait_for(harness.fakes.send_started.wait(), timeout=30)
+
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await handle.execute_update(EnrollmentWorkflow.cancel_message, 1)
+    harness.fakes.gate.set()
+    final = await result
+
+    assert "being sent" in str(refused.value.cause)
+    assert final.steps[0].status is StepStatus.SENT
+    assert harness.fakes.positions_sent == [1, 2]
 
 
 async def test_prospect_without_an_address_fails_with_no_address_and_no_send(

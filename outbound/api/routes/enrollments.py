@@ -10,10 +10,11 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Request
+from fastapi import APIRouter, Body, Path, Request
 from sqlalchemy import Engine
 from sqlmodel import Session, select
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from outbound.api.deps import SessionDep, TemporalDep
@@ -29,6 +30,7 @@ router = APIRouter(
 )
 
 QUERY_TIMEOUT = timedelta(seconds=5)
+UPDATE_TIMEOUT = timedelta(seconds=30)
 
 
 @router.get("")
@@ -81,6 +83,31 @@ async def mark_replied(
     """Record that the prospect replied: the sequence stops (Replied)."""
     payload = reply or ManualReply(received_at=datetime.now(UTC))
     return await _signal(request, temporal, campaign_id, prospect_id, "mark_replied", payload)
+
+
+@router.post("/messages/{position}/cancel")
+async def cancel_message(
+    campaign_id: int,
+    prospect_id: int,
+    position: Annotated[int, Path(ge=1)],
+    request: Request,
+    temporal: TemporalDep,
+) -> EnrollmentState:
+    """Cancel a scheduled message from the log: the prospect skips that message.
+
+    A message already being sent (or sent) cannot be canceled: 409 says so.
+    """
+    enrollment = await _load(request.app.state.engine, campaign_id, prospect_id)
+    if ProspectStatus(enrollment.status).is_terminal:
+        raise conflict("status", f"the sequence has already ended ({enrollment.status})")
+    handle = _handle(temporal, enrollment)
+    try:
+        return await handle.execute_update(
+            "cancel_message", position, result_type=EnrollmentState, rpc_timeout=UPDATE_TIMEOUT
+        )
+    except WorkflowUpdateFailedError as error:
+        reason = str(error.cause.message if isinstance(error.cause, ApplicationError) else error)
+        raise conflict("position", reason) from None
 
 
 def _enrollment(session: Session, campaign_id: int, prospect_id: int) -> Enrollment:
