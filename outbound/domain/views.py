@@ -80,3 +80,30 @@ class AddProspectsResult(BaseModel):
     prospect_ids: list[int]
     enrolled: int
     already_enrolled: int
+
+
+class StepForecast(BaseModel):
+    """When one step would go out across the campaign."""
+
+    position: int
+    first_send: datetime
+    last_send: datetime
+    busiest_day_sends: int
+
+
+class ProspectForecast(BaseModel):
+    """When each step would go out for one prospect."""
+
+    prospect_id: int
+    sends: list[datetime]
+
+
+class SchedulePreview(BaseModel):
+    """The plan a Start now (or at ``start_at``) would follow, under current settings."""
+
+    campaign_id: int
+    start_at: datetime
+    summary: str
+    steps: list[StepForecast]
+    total_prospects: int
+    prospects: list[ProspectForecast]

@@ -7,18 +7,25 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, UploadFile
+from pydantic import AwareDatetime
 from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
 from outbound.api.deps import SessionDep, SettingsDep, TemporalDep
 from outbound.campaigns import start as campaign_start
+from outbound.campaigns.preview import schedule_preview
 from outbound.campaigns.views import campaign_public, enrollment_summaries
 from outbound.domain.campaigns import CampaignCreate, CampaignPublic, StartCampaign
 from outbound.domain.problems import Problem, ProblemError, conflict, not_found
 from outbound.domain.prospect_csv import parse_prospects_csv
 from outbound.domain.prospects import ProspectCreate
 from outbound.domain.statuses import CampaignStatus, ProspectStatus
-from outbound.domain.views import AddProspectsResult, CampaignDetail, StartResult
+from outbound.domain.views import (
+    AddProspectsResult,
+    CampaignDetail,
+    SchedulePreview,
+    StartResult,
+)
 from outbound.store.prospects import upsert_prospects
 from outbound.store.tables import Campaign, Enrollment, Mailbox, Step
 from outbound.templating.render import syntax_error
@@ -102,6 +109,23 @@ def get_campaign(
         prospects=enrollment_summaries(
             session, campaign_id, status=status, offset=offset, limit=limit
         ),
+    )
+
+
+@router.get("/{campaign_id}/schedule-preview")
+async def preview_schedule(
+    campaign_id: int,
+    request: Request,
+    start_at: AwareDatetime | None = None,
+    prospects: Annotated[
+        int, Query(ge=0, le=10_000, description="How many prospects to list.")
+    ] = 100,
+) -> SchedulePreview:
+    """Forecast every step's send time if the campaign started now (or at ``start_at``),
+    under its current settings and the mailbox's existing reservations."""
+    when = (start_at or datetime.now(UTC)).astimezone(UTC)
+    return await asyncio.to_thread(
+        schedule_preview, request.app.state.engine, campaign_id, when, prospects
     )
 
 

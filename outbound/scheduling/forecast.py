@@ -1,0 +1,103 @@
+"""Forecast a campaign's sends before it starts, the way its workflows will schedule them.
+
+Each prospect asks for step 1's slot at Start and for each later step's slot
+when the previous step goes out; the forecast replays exactly that, in time
+order, against the mailbox's existing reservations, with the same pure
+functions the workflows call. Jitter is taken at its midpoint, so real sends
+land within ±20 minutes of the forecast where limits allow.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+from outbound.scheduling.slots import MailboxCalendar
+from outbound.scheduling.when_to_send import WhenToSend, first_send, follow_up
+from outbound.scheduling.windows import SendWindow, local_date, zone
+
+MIDPOINT_JITTER = 0.5
+
+
+@dataclass(frozen=True)
+class ProspectPlan:
+    """One prospect to forecast, with the window its workflow will use."""
+
+    prospect_id: int
+    window: SendWindow
+
+
+@dataclass(frozen=True)
+class StepSummary:
+    """When one step goes out across the campaign."""
+
+    position: int
+    first: datetime
+    last: datetime
+    busiest_day: int
+
+
+def forecast(
+    calendar: MailboxCalendar,
+    prospects: Sequence[ProspectPlan],
+    delays: Sequence[timedelta],
+    started_at: datetime,
+    grace: timedelta,
+    when_to_send: WhenToSend,
+    specific_time: time | None = None,
+) -> dict[int, list[datetime]]:
+    """Send time of every step for every prospect (prospect id → times by step)."""
+    plan: dict[int, list[datetime]] = {p.prospect_id: [] for p in prospects}
+    windows = {p.prospect_id: p.window for p in prospects}
+    ready = [(started_at, order, p.prospect_id) for order, p in enumerate(prospects)]
+    heapq.heapify(ready)
+    while ready:
+        ready_at, order, prospect_id = heapq.heappop(ready)
+        window, sent = windows[prospect_id], plan[prospect_id]
+        first = first_send(
+            started_at, grace, when_to_send, window.zone_name, MIDPOINT_JITTER, specific_time
+        )
+        if not sent:
+            due = first.due
+        else:
+            due = follow_up(
+                sent[-1],
+                sent[0],
+                delays[len(sent)],
+                first.follow_up,
+                window.zone_name,
+                MIDPOINT_JITTER,
+            )
+        slot = calendar.reserve(max(due, ready_at), window)
+        sent.append(slot)
+        if len(sent) < len(delays):
+            heapq.heappush(ready, (slot, order, prospect_id))
+    return plan
+
+
+def summarize(plan: dict[int, list[datetime]], zone_name: str, steps: int) -> list[StepSummary]:
+    """First and last send of each step, and its busiest mailbox day."""
+    summaries = []
+    for index in range(steps):
+        times = [sends[index] for sends in plan.values() if len(sends) > index]
+        if not times:
+            continue
+        per_day: Counter[date] = Counter(local_date(t, zone_name) for t in times)
+        summaries.append(StepSummary(index + 1, min(times), max(times), max(per_day.values())))
+    return summaries
+
+
+def describe(summaries: Sequence[StepSummary], prospects: int, zone_name: str) -> str:
+    """E.g. "1,000 prospects: step 1 from Mon 24 Nov to Fri 12 Dec at up to 50/day; …"."""
+
+    def day(at: datetime) -> str:
+        return at.astimezone(zone(zone_name)).strftime("%a %d %b")
+
+    parts = [
+        f"step {s.position} from {day(s.first)} to {day(s.last)} at up to {s.busiest_day}/day"
+        for s in summaries
+    ]
+    return f"{prospects:,} prospect{'s' if prospects != 1 else ''}: " + "; ".join(parts)

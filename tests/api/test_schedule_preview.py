@@ -1,0 +1,109 @@
+"""The schedule preview: what Start would do, with the numbers a person reads."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from itertools import pairwise
+
+import httpx
+
+from outbound.scheduling.windows import zone
+
+ZONE = "Europe/Berlin"
+
+
+async def campaign_with_prospects(api: httpx.AsyncClient, count: int, **campaign: object) -> int:
+    mailbox = await api.post(
+        "/mailboxes",
+        json={
+            "smtp_host": "smtp.example.com",
+            "from_address": "ada@example.com",
+            "time_zone": ZONE,
+            "daily_limit": 50,
+            "min_gap_seconds": 300,
+            "send_days": ["mon", "tue", "wed", "thu", "fri"],
+            "send_start": "09:00",
+            "send_end": "17:00",
+        },
+    )
+    created = await api.post(
+        "/campaigns",
+        json={
+            "name": "Preview",
+            "mailbox_id": mailbox.json()["id"],
+            **campaign,
+            "steps": [
+                {"subject": "Hi", "body": "One"},
+                {"subject": "Again", "body": "Two", "delay_days": 3, "thread_mode": "same_thread"},
+            ],
+        },
+    )
+    campaign_id = int(created.json()["id"])
+    people = [{"addresses": [{"address": f"p{i}@example.com"}]} for i in range(count)]
+    assert (
+        await api.post(
+            f"/campaigns/{campaign_id}/prospects/csv",
+            files={
+                "file": (
+                    "p.csv",
+                    "email\n" + "\n".join(p["addresses"][0]["address"] for p in people) + "\n",
+                    "text/csv",
+                )
+            },
+        )
+    ).status_code == 201
+    return campaign_id
+
+
+async def test_the_preview_spreads_a_large_campaign_over_working_days_at_the_limit(
+    api: httpx.AsyncClient,
+) -> None:
+    campaign_id = await campaign_with_prospects(api, 1000)
+    monday_8am = datetime(2026, 11, 23, 7, 0, tzinfo=UTC)
+
+    answer = await api.get(
+        f"/campaigns/{campaign_id}/schedule-preview",
+        params={"start_at": monday_8am.isoformat(), "prospects": 1000},
+    )
+
+    assert answer.status_code == 200, answer.text
+    preview = answer.json()
+    assert preview["total_prospects"] == 1000
+    assert preview["summary"].startswith("1,000 prospects: step 1 from Mon 23 Nov to ")
+    assert "at up to 50/day" in preview["summary"]
+    sends = sorted(datetime.fromisoformat(t) for p in preview["prospects"] for t in p["sends"])
+    assert len(sends) == 2000
+    per_day = Counter(t.astimezone(zone(ZONE)).date() for t in sends)
+    assert max(per_day.values()) == 50
+    assert all(day.weekday() < 5 for day in per_day)
+    assert all(9 <= t.astimezone(zone(ZONE)).hour < 17 for t in sends)
+    assert min(b - a for a, b in pairwise(sends)) >= timedelta(minutes=5)
+    # 2,000 sends at 50 per working day take 40 working days: 8 weeks.
+    assert max(per_day) - min(per_day) == timedelta(days=7 * 8 - 3)
+
+
+async def test_follow_ups_are_forecast_after_their_delay(api: httpx.AsyncClient) -> None:
+    campaign_id = await campaign_with_prospects(api, 3, grace_seconds=0)
+    tuesday_10am = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+
+    preview = (
+        await api.get(
+            f"/campaigns/{campaign_id}/schedule-preview",
+            params={"start_at": tuesday_10am.isoformat()},
+        )
+    ).json()
+
+    for prospect in preview["prospects"]:
+        first, second = (datetime.fromisoformat(t) for t in prospect["sends"])
+        assert first.date() == tuesday_10am.date()
+        assert second.astimezone(zone(ZONE)).date() == first.astimezone(
+            zone(ZONE)
+        ).date() + timedelta(days=3)
+    assert [s["position"] for s in preview["steps"]] == [1, 2]
+
+
+async def test_preview_of_an_unknown_campaign_is_404(api: httpx.AsyncClient) -> None:
+    answer = await api.get("/campaigns/404/schedule-preview")
+
+    assert answer.status_code == 404
