@@ -59,9 +59,22 @@ class MailboxCalendar:
         self._per_day = Counter(local_date(t, self.limits.zone_name) for t in self.taken)
 
     @classmethod
-    def of(cls, limits: MailboxLimits, taken: Iterable[datetime]) -> MailboxCalendar:
-        """A calendar with ``taken`` slots."""
-        return cls(limits, list(taken))
+    def of(
+        cls,
+        limits: MailboxLimits,
+        taken: Iterable[datetime],
+        day_counts: dict[date, int] | None = None,
+    ) -> MailboxCalendar:
+        """A calendar with ``taken`` slots.
+
+        ``day_counts`` (slots per mailbox-local day) lets a caller pass the slot
+        times of only the days that still have room: full days are skipped on
+        their count alone.
+        """
+        calendar = cls(limits, list(taken))
+        if day_counts is not None:
+            calendar._per_day = Counter(day_counts)
+        return calendar
 
     def count_on(self, day: date) -> int:
         """Slots taken on mailbox-local ``day``."""
@@ -77,17 +90,25 @@ class MailboxCalendar:
             if self._per_day[day] >= self.limits.daily_limit:
                 candidate = window.next_opening(self._start_of(day + timedelta(days=1)))
                 continue
-            clash = self._clash(candidate, spacing)
-            if clash is not None:
-                candidate = window.next_opening(clash + spacing)
-                continue
-            return candidate
+            # Walk past a run of taken slots with bisects alone (no time-zone math) …
+            moved = False
+            while (clash := self._clash(candidate, spacing)) is not None:
+                candidate, moved = clash + spacing, True
+            if not moved:
+                return candidate
+            # … then re-check the window and the day at the new place.
+            candidate = window.next_opening(candidate)
         raise RuntimeError("no slot found; the mailbox calendar is inconsistent")
 
     def take(self, slot: datetime) -> None:
         """Record ``slot`` as taken."""
         insort(self.taken, slot)
         self._per_day[local_date(slot, self.limits.zone_name)] += 1
+
+    def know(self, slots: Iterable[datetime]) -> None:
+        """Add slots already counted in ``day_counts`` (their times were not loaded)."""
+        for slot in slots:
+            insort(self.taken, slot)
 
     def reserve(self, not_before: datetime, window: SendWindow | None = None) -> datetime:
         """Find and take the earliest slot."""

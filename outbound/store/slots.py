@@ -9,9 +9,9 @@ that together break the limit or the gap.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine, func, update
 from sqlmodel import Session, col, select
 
 from outbound.domain.schedule import window_from
@@ -22,7 +22,6 @@ from outbound.scheduling.slots import MailboxCalendar, MailboxLimits
 from outbound.scheduling.windows import local_date, local_datetime
 from outbound.store.tables import Mailbox, Message, SlotReservation
 
-_FIRST_HORIZON_DAYS = 14
 _UNSENT = (MessageStatus.WAITING.value, MessageStatus.CANCELED.value, MessageStatus.RETRYING.value)
 
 
@@ -76,6 +75,7 @@ def reserve_slot(engine: Engine, request: ReserveSlotRequest) -> datetime:
                 enrollment_id=request.enrollment_id,
                 position=request.position,
                 slot_at=slot,
+                slot_day=local_date(slot, mailbox.time_zone),
             )
         )
         _log_waiting(session, mailbox, request, slot)
@@ -107,19 +107,56 @@ def release_slot(engine: Engine, request: ReleaseSlotRequest) -> None:
 
 
 def _allocate(session: Session, mailbox: Mailbox, request: ReserveSlotRequest) -> datetime:
-    """Load whole mailbox-local days of taken slots, widening until the slot is inside them."""
+    """Per-day counts from one GROUP BY; slot times only for the days that still have room."""
     assert mailbox.id is not None
     limits = mailbox_limits(mailbox)
     first_day = local_date(request.not_before, limits.zone_name)
-    start = local_datetime(first_day, time(0), limits.zone_name) - limits.spacing
-    horizon = _FIRST_HORIZON_DAYS
+    counts = dict(
+        session.exec(
+            select(SlotReservation.slot_day, func.count())
+            .where(
+                SlotReservation.mailbox_id == mailbox.id,
+                col(SlotReservation.released_at).is_(None),
+                SlotReservation.slot_day >= first_day - timedelta(days=1),
+            )
+            .group_by(col(SlotReservation.slot_day))
+        ).all()
+    )
+    open_days = [day for day, count in counts.items() if count < limits.daily_limit]
+    calendar = MailboxCalendar.of(
+        limits, _slots_on(session, mailbox.id, open_days), day_counts=counts
+    )
+    window = request.window.to_window()
+    # Every slot before the first mailbox day with room is infeasible: start there.
+    day = first_day
+    while counts.get(day, 0) >= limits.daily_limit:
+        day += timedelta(days=1)
+    not_before = max(request.not_before, local_datetime(day, time(0), limits.zone_name))
     while True:
-        end = local_datetime(first_day + timedelta(days=horizon), time(0), limits.zone_name)
-        calendar = MailboxCalendar.of(limits, taken_slots(session, mailbox.id, start, end))
-        slot = calendar.earliest_slot(request.not_before, request.window.to_window())
-        if slot < end - limits.spacing:
+        slot = calendar.earliest_slot(not_before, window)
+        # Slots of full days were not loaded: make sure none of them is too close.
+        unseen = [
+            t
+            for t in taken_slots(session, mailbox.id, slot - limits.spacing, slot + limits.spacing)
+            if t not in calendar.taken
+        ]
+        if not unseen:
             return slot
-        horizon *= 2
+        calendar.know(unseen)
+
+
+def _slots_on(session: Session, mailbox_id: int, days: list[date]) -> list[datetime]:
+    if not days:
+        return []
+    return list(
+        session.exec(
+            select(SlotReservation.slot_at).where(
+                SlotReservation.mailbox_id == mailbox_id,
+                col(SlotReservation.released_at).is_(None),
+                col(SlotReservation.slot_day).in_(days),
+            )
+        )
+    )
 
 
 def _log_waiting(

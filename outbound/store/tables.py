@@ -5,10 +5,10 @@ Statuses are stored as their user-facing names (see ``outbound.domain.statuses``
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index, Text, TypeDecorator, UniqueConstraint
+from sqlalchemy import JSON, Column, DateTime, Index, Text, TypeDecorator, UniqueConstraint, text
 from sqlalchemy.engine import Dialect
 from sqlmodel import Field, SQLModel
 
@@ -197,6 +197,14 @@ class SlotReservation(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("key"),
         Index("ix_slot_mailbox_time", "mailbox_id", "slot_at"),
+        # Only held and used slots count: a partial index keeps the per-day count cheap.
+        Index(
+            "ix_slot_active_day",
+            "mailbox_id",
+            "slot_day",
+            sqlite_where=text("released_at IS NULL"),
+            postgresql_where=text("released_at IS NULL"),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -205,5 +213,6 @@ class SlotReservation(SQLModel, table=True):
     enrollment_id: int = Field(foreign_key="enrollment.id", index=True)
     position: int
     slot_at: datetime = _when()
+    slot_day: date = Field(description="Mailbox-local calendar day of the slot (daily limit).")
     reserved_at: datetime = _when(default_factory=utc_now)
     released_at: datetime | None = _when(default=None)

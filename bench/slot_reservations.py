@@ -1,0 +1,153 @@
+"""Slot reservations per second for one mailbox that already holds 10,000 reservations.
+
+    python -m bench.slot_reservations [--existing 10000] [--reservations 300]
+
+Runs on SQLite and, when Debian's postgresql is installed, on a throwaway
+PostgreSQL server. Baseline, measured in the same run on the same database:
+one durable single-row insert per transaction (the floor cost of any reservation).
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import Engine, insert
+from sqlmodel import Session
+
+from outbound.domain.schedule import window_from
+from outbound.domain.sequence import ReserveSlotRequest
+from outbound.scheduling.slots import MailboxCalendar
+from outbound.scheduling.windows import local_date
+from outbound.store.engine import create_schema, make_engine
+from outbound.store.slots import mailbox_limits, reserve_slot
+from outbound.store.tables import Campaign, Enrollment, Mailbox, Prospect, SlotReservation
+
+START = datetime(2026, 11, 23, 7, 0, tzinfo=UTC)
+
+
+def prepare(engine: Engine, existing: int, new: int) -> tuple[int, list[int]]:
+    """A mailbox (50/day, 5 min gap, Mon–Fri 9–17 Berlin) with ``existing`` reservations."""
+    with Session(engine) as session:
+        mailbox = Mailbox(
+            smtp_host="h",
+            smtp_port=25,
+            tls_mode="none",
+            from_address="a@example.com",
+            time_zone="Europe/Berlin",
+            daily_limit=50,
+            min_gap_seconds=300,
+        )
+        session.add(mailbox)
+        session.flush()
+        campaign = Campaign(
+            name="b", owner="me", mailbox_id=mailbox.id or 0, status="InProgress", grace_seconds=0
+        )
+        session.add(campaign)
+        session.flush()
+        prospects = [Prospect() for _ in range(existing + new)]
+        session.add_all(prospects)
+        session.flush()
+        enrollments = [
+            Enrollment(campaign_id=campaign.id or 0, prospect_id=p.id or 0, status="Active")
+            for p in prospects
+        ]
+        session.add_all(enrollments)
+        session.flush()
+        calendar = MailboxCalendar.of(mailbox_limits(mailbox), [])
+        rows = [
+            {
+                "key": f"{e.id}:1:1",
+                "mailbox_id": mailbox.id,
+                "enrollment_id": e.id,
+                "position": 1,
+                "slot_at": (slot := calendar.reserve(START)),
+                "slot_day": local_date(slot, "Europe/Berlin"),
+                "reserved_at": START,
+            }
+            for e in enrollments[:existing]
+        ]
+        session.execute(insert(SlotReservation), rows)
+        session.commit()
+        return mailbox.id or 0, [e.id or 0 for e in enrollments[existing:]]
+
+
+def rate(operations: int, action: Callable[[int], object]) -> float:
+    started = time.perf_counter()
+    for index in range(operations):
+        action(index)
+    return operations / (time.perf_counter() - started)
+
+
+def measure(engine: Engine, existing: int, reservations: int) -> tuple[float, float]:
+    mailbox_id, enrollment_ids = prepare(engine, existing, reservations)
+    window = window_from([0, 1, 2, 3, 4], "09:00", "17:00", "Europe/Berlin")
+
+    def baseline(index: int) -> None:
+        with Session(engine) as session:
+            session.add(
+                SlotReservation(
+                    key=f"baseline:{index}",
+                    mailbox_id=mailbox_id,
+                    enrollment_id=enrollment_ids[index],
+                    position=9,
+                    slot_at=START,
+                    slot_day=START.date(),
+                    released_at=START,
+                )
+            )
+            session.commit()
+
+    def reserve(index: int) -> None:
+        reserve_slot(
+            engine,
+            ReserveSlotRequest(
+                key=f"{enrollment_ids[index]}:1:1",
+                enrollment_id=enrollment_ids[index],
+                position=1,
+                mailbox_id=mailbox_id,
+                to_address="p@example.com",
+                not_before=START,
+                window=window,
+            ),
+        )
+
+    return rate(reservations, baseline), rate(reservations, reserve)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--existing", type=int, default=10_000)
+    parser.add_argument("--reservations", type=int, default=300)
+    args = parser.parse_args()
+    print(f"one mailbox, {args.existing:,} existing reservations, {args.reservations} new ones")
+    for name, url in _each_database():
+        engine = make_engine(url)
+        create_schema(engine)
+        baseline, reservations = measure(engine, args.existing, args.reservations)
+        engine.dispose()
+        print(
+            f"{name:>10}: {reservations:8.1f} reservations/s   baseline (durable insert) "
+            f"{baseline:8.1f}/s   ratio {reservations / baseline:.2f}"
+        )
+
+
+def _each_database() -> Iterator[tuple[str, str]]:
+    with tempfile.TemporaryDirectory() as folder:
+        yield "SQLite", f"sqlite:///{Path(folder) / 'bench.db'}"
+    from tests.support.postgres import create_database, find_pg_bin, running_postgres
+
+    pg_bin = find_pg_bin()
+    if pg_bin is None:
+        print("PostgreSQL: not installed, skipped")
+        return
+    with running_postgres(pg_bin) as server:
+        yield "PostgreSQL", create_database(server, "bench")
+
+
+if __name__ == "__main__":
+    main()
