@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format clean
+.PHONY: run test lint format bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,12 +21,15 @@ test: $(STAMP) lint
 	$(BIN)/pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check outbound tests
-	$(BIN)/ruff format --check outbound tests
+	$(BIN)/ruff check outbound tests bench
+	$(BIN)/ruff format --check outbound tests bench
 
 format: $(STAMP)
-	$(BIN)/ruff format outbound tests
-	$(BIN)/ruff check --fix outbound tests
+	$(BIN)/ruff format outbound tests bench
+	$(BIN)/ruff check --fix outbound tests bench
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.slot_reservations
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache
