@@ -7,6 +7,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.factories import CONSENT, consent_with
+
 MAILBOX = {
     "smtp_host": "smtp.example.com",
     "smtp_port": 587,
@@ -126,14 +128,7 @@ async def test_unknown_ids_are_named(
 
 
 async def test_start_of_an_unknown_campaign_is_404(api: httpx.AsyncClient) -> None:
-    consent = {
-        "recipients_consented": True,
-        "lawful_content": True,
-        "opt_out_included": True,
-        "opted_out_excluded": True,
-        "accepted_by": "Ada",
-    }
-    answer = await api.post("/campaigns/999/start", json={"consent": consent})
+    answer = await api.post("/campaigns/999/start", json=CONSENT)
 
     assert answer.status_code == 404
     assert "campaign 999 not found" in problems(answer)["campaign_id"]
@@ -141,14 +136,9 @@ async def test_start_of_an_unknown_campaign_is_404(api: httpx.AsyncClient) -> No
 
 async def test_start_needs_every_consent_statement_accepted(api: httpx.AsyncClient) -> None:
     campaign_id = await make_campaign(api)
-    consent = {
-        "recipients_consented": True,
-        "lawful_content": False,
-        "opt_out_included": True,
-        "opted_out_excluded": True,
-        "accepted_by": "Ada",
-    }
-    answer = await api.post(f"/campaigns/{campaign_id}/start", json={"consent": consent})
+    answer = await api.post(
+        f"/campaigns/{campaign_id}/start", json=consent_with(lawful_content=False)
+    )
 
     assert answer.status_code == 422
     assert "must be accepted" in problems(answer)["consent.lawful_content"]
@@ -157,14 +147,7 @@ async def test_start_needs_every_consent_statement_accepted(api: httpx.AsyncClie
 
 async def test_start_without_prospects_is_refused(api: httpx.AsyncClient) -> None:
     campaign_id = await make_campaign(api)
-    consent = {
-        "recipients_consented": True,
-        "lawful_content": True,
-        "opt_out_included": True,
-        "opted_out_excluded": True,
-        "accepted_by": "Ada",
-    }
-    answer = await api.post(f"/campaigns/{campaign_id}/start", json={"consent": consent})
+    answer = await api.post(f"/campaigns/{campaign_id}/start", json=CONSENT)
 
     assert answer.status_code == 422
     assert problems(answer) == {"prospects": "campaign has no prospects"}

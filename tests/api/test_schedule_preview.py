@@ -9,24 +9,13 @@ from itertools import pairwise
 import httpx
 
 from outbound.scheduling.windows import zone
+from tests.support.factories import office_hours_mailbox
 
 ZONE = "Europe/Berlin"
 
 
 async def campaign_with_prospects(api: httpx.AsyncClient, count: int, **campaign: object) -> int:
-    mailbox = await api.post(
-        "/mailboxes",
-        json={
-            "smtp_host": "smtp.example.com",
-            "from_address": "ada@example.com",
-            "time_zone": ZONE,
-            "daily_limit": 50,
-            "min_gap_seconds": 300,
-            "send_days": ["mon", "tue", "wed", "thu", "fri"],
-            "send_start": "09:00",
-            "send_end": "17:00",
-        },
-    )
+    mailbox = await api.post("/mailboxes", json=office_hours_mailbox(ZONE))
     created = await api.post(
         "/campaigns",
         json={

@@ -9,18 +9,10 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import Stack
+from tests.support.factories import CONSENT
 
 pytestmark = pytest.mark.e2e
 
-CONSENT = {
-    "consent": {
-        "recipients_consented": True,
-        "lawful_content": True,
-        "opt_out_included": True,
-        "opted_out_excluded": True,
-        "accepted_by": "Ada Recruiter",
-    }
-}
 PEOPLE = [
     ("Ann", "Acme", "ann@acme.example.com"),
     ("Bob", "Bolt", "bob@bolt.example.com"),

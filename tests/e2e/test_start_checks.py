@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from tests.e2e.conftest import Stack
-from tests.e2e.test_campaign_delivery import CONSENT, create_campaign, create_mailbox
+from tests.e2e.test_campaign_delivery import create_campaign, create_mailbox
+from tests.support.factories import CONSENT
 
 pytestmark = pytest.mark.e2e
 

@@ -30,6 +30,7 @@ from outbound.scheduling.windows import SendWindow, local_date
 from outbound.settings import Settings
 from outbound.store.engine import create_schema, make_engine
 from outbound.workflows.enrollment import EnrollmentWorkflow
+from tests.support.factories import CONSENT, office_hours_mailbox
 
 ZONE = "America/New_York"
 WINDOW = SendWindow(
@@ -39,15 +40,6 @@ WINDOW = SendWindow(
     datetime.min.time().replace(hour=17),
 )
 PER_CAMPAIGN = 300
-CONSENT = {
-    "consent": {
-        "recipients_consented": True,
-        "lawful_content": True,
-        "opt_out_included": True,
-        "opted_out_excluded": True,
-        "accepted_by": "Ada",
-    }
-}
 
 
 @dataclass
@@ -123,19 +115,7 @@ async def test_two_campaigns_share_a_mailbox_within_its_limits_first_started_fir
     time_skipping: WorkflowEnvironment,
 ) -> None:
     api, sender, client = api_and_worker
-    mailbox = await api.post(
-        "/mailboxes",
-        json={
-            "smtp_host": "smtp.example.com",
-            "from_address": "ada@example.com",
-            "time_zone": ZONE,
-            "daily_limit": 50,
-            "min_gap_seconds": 300,
-            "send_days": ["mon", "tue", "wed", "thu", "fri"],
-            "send_start": "09:00",
-            "send_end": "17:00",
-        },
-    )
+    mailbox = await api.post("/mailboxes", json=office_hours_mailbox(ZONE))
     mailbox_id = int(mailbox.json()["id"])
     first = await create_campaign(api, mailbox_id, "First", "first")
     second = await create_campaign(api, mailbox_id, "Second", "second")
