@@ -100,3 +100,18 @@ def test_requests_that_do_not_fit_today_move_to_the_next_day_with_room() -> None
     assert first_day[0] == datetime(2026, 11, 26, 8, 0, tzinfo=UTC)  # 09:00 Berlin
     assert first_day[-1] <= datetime(2026, 11, 26, 16, 0, tzinfo=UTC)  # spread up to 17:00 Berlin
     assert first_day[-1] >= datetime(2026, 11, 26, 15, 30, tzinfo=UTC)  # not bunched at the start
+
+
+def test_a_window_that_closes_before_the_next_slot_moves_it_to_the_next_allowed_day() -> None:
+    half_hour = SendWindow("Europe/Berlin", frozenset({0, 2}), time(9), time(9, 30))  # Mon, Wed
+    limits = MailboxLimits("Europe/Berlin", 10, timedelta(minutes=20), half_hour)
+    calendar = MailboxCalendar.of(limits, [])
+    monday = datetime(2026, 11, 23, 7, 0, tzinfo=UTC)
+
+    slots = [calendar.reserve(monday) for _ in range(3)]
+
+    assert slots == [
+        datetime(2026, 11, 23, 8, 0, tzinfo=UTC),  # Mon 09:00
+        datetime(2026, 11, 23, 8, 20, tzinfo=UTC),  # Mon 09:20; 09:40 is past the close
+        datetime(2026, 11, 25, 8, 0, tzinfo=UTC),  # Wed 09:00 (Tuesday is not allowed)
+    ]
