@@ -19,7 +19,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from outbound.api.deps import SessionDep, TemporalDep
 from outbound.campaigns.views import enrollment_detail
-from outbound.domain.problems import conflict, not_found
+from outbound.domain.problems import Problem, ProblemError, conflict, not_found
 from outbound.domain.sequence import EnrollmentState, ManualReply
 from outbound.domain.statuses import ProspectStatus
 from outbound.domain.views import EnrollmentDetail
@@ -160,4 +160,17 @@ async def _signal(
 
 
 async def _query(handle: WorkflowHandle[object, EnrollmentState]) -> EnrollmentState:
-    return await handle.query("state", result_type=EnrollmentState, rpc_timeout=QUERY_TIMEOUT)
+    """The live state; a 503 that says why when no worker answers (the signal, if any, stands)."""
+    try:
+        return await handle.query("state", result_type=EnrollmentState, rpc_timeout=QUERY_TIMEOUT)
+    except RPCError as error:
+        raise ProblemError(
+            503,
+            [
+                Problem(
+                    field="workflow",
+                    reason="the workflow did not answer (is a worker running?); "
+                    f"any control already sent will take effect when it does ({error.status.name})",
+                )
+            ],
+        ) from None

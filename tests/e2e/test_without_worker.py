@@ -1,0 +1,58 @@
+"""With no worker running a control is still delivered, and the API says why it shows no result."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from outbound.api.app import create_app
+from outbound.settings import Settings
+from outbound.store.engine import create_schema, make_engine
+from tests.support.factories import CONSENT
+
+pytestmark = pytest.mark.e2e
+
+
+async def test_pause_without_a_worker_is_a_503_naming_the_cause_and_the_signal_stands(
+    dev_server: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path}/o.db", task_queue=f"idle-{uuid.uuid4()}"
+    )
+    engine = make_engine(settings.database_url)
+    create_schema(engine)
+    app = create_app(settings, engine=engine, temporal=dev_server.client)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://t"
+    ) as api:
+        mailbox = await api.post(
+            "/mailboxes", json={"smtp_host": "h", "from_address": "a@example.com"}
+        )
+        campaign = await api.post(
+            "/campaigns",
+            json={
+                "name": "c",
+                "mailbox_id": mailbox.json()["id"],
+                "steps": [{"subject": "s", "body": "b"}],
+            },
+        )
+        campaign_id = campaign.json()["id"]
+        await api.post(
+            f"/campaigns/{campaign_id}/prospects",
+            json=[{"addresses": [{"address": "p@example.com"}]}],
+        )
+        assert (await api.post(f"/campaigns/{campaign_id}/start", json=CONSENT)).status_code == 202
+
+        answer = await api.post(f"/campaigns/{campaign_id}/prospects/1/pause")
+
+    assert answer.status_code == 503
+    assert "is a worker running?" in answer.json()["detail"][0]["reason"]
+    history = await dev_server.client.get_workflow_handle(
+        f"campaign-{campaign_id}-prospect-1"
+    ).fetch_history()
+    assert any(e.HasField("workflow_execution_signaled_event_attributes") for e in history.events)
+    engine.dispose()
