@@ -1,0 +1,149 @@
+"""What an SMTP answer means for Outbound: the one place that classifies send outcomes.
+
+The reply code says how permanent a failure is (RFC 5321 §4.2.1); the enhanced
+status code (RFC 3463, e.g. ``5.1.1``) says what failed; provider texts fill
+the gaps (Gmail answers rate limits with 5.4.5, Outlook with 4.7.500 texts).
+Order matters: the specific classes (authentication, rate limits, our own
+sender policy, bounces, mailbox full, spam) are tested before the generic
+4xx/5xx fallbacks.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+import aiosmtplib
+
+
+class Outcome(StrEnum):
+    """What to do after a send attempt."""
+
+    SENT = "sent"
+    TRANSIENT = "transient"  # retry with backoff; counts as an attempt
+    RATE_LIMITED = "rate_limited"  # defer to the next slot/day; not a failed attempt
+    AUTH_FAILED = "auth_failed"  # the mailbox needs re-authentication; sequences wait
+    SENDER_POLICY = "sender_policy"  # our SPF/DKIM/DMARC or relay setup: park the mailbox
+    HARD_BOUNCE = "hard_bounce"  # this address is bad: next address, else Bounced
+    MAILBOX_FULL = "mailbox_full"  # soft bounce: retry over days, then treat as bounced
+    SPAM = "spam"  # the message was refused as spam / for its content
+    FAILED = "failed"  # permanent, not about the address: the step fails with the reason
+    UNKNOWN = (
+        "unknown"  # lost after the final "." (RFC 1047): maybe delivered; never resend blindly
+    )
+
+
+class Stage(StrEnum):
+    """Where in the SMTP dialogue the answer came."""
+
+    CONNECT = "connect"
+    AUTH = "auth"
+    ENVELOPE = "envelope"  # MAIL FROM / RCPT TO
+    DATA = "data"  # the DATA command and the text up to the final "."
+    AFTER_DATA = "after_data"  # waiting for the answer to the final "."
+
+
+@dataclass(frozen=True)
+class Classified:
+    """An outcome with the evidence a user sees in the message log."""
+
+    outcome: Outcome
+    code: int | None
+    enhanced: str | None
+    reason: str
+
+    @property
+    def suppresses_address(self) -> bool:
+        """Only hard bounces put the address on the suppression list."""
+        return self.outcome is Outcome.HARD_BOUNCE
+
+
+_ENHANCED = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
+_RATE_TEXT = re.compile(
+    r"rate limit|too many (messages|connections|recipients)|sending (quota|limit)"
+    r"|daily (user )?sending|temporarily deferred|unexpected volume"
+    r"|server busy|exceeded.*(limit|quota)",
+    re.IGNORECASE,
+)
+_UNKNOWN_USER_TEXT = re.compile(
+    r"user unknown|unknown user|no such (user|mailbox|recipient)|does not exist"
+    r"|mailbox unavailable|recipient (address )?rejected|invalid (recipient|mailbox)"
+    r"|address not found|not our customer",
+    re.IGNORECASE,
+)
+_FULL_TEXT = re.compile(
+    r"over quota|mailbox (is )?full|quota exceeded|insufficient storage", re.IGNORECASE
+)
+_SPAM_TEXT = re.compile(
+    r"spam|unsolicited|content|blocked|policy|blacklist|blocklist|reputation", re.IGNORECASE
+)
+_RELAY_TEXT = re.compile(
+    r"relay(ing)? (access )?(denied|not permitted)|not permitted to relay|unable to relay",
+    re.IGNORECASE,
+)
+
+
+def classify(code: int | None, text: str, stage: Stage) -> Classified:
+    """Classify one SMTP answer (``code`` None: no answer, the connection failed)."""
+    text = " ".join(text.split())
+    match = _ENHANCED.search(text)
+    enhanced = ".".join(match.groups()) if match else None
+    outcome = _outcome(code, enhanced, text, stage)
+    return Classified(outcome, code, enhanced, _reason(code, enhanced, text, stage))
+
+
+def classify_exception(error: BaseException, stage: Stage) -> Classified:
+    """Classify what aiosmtplib raised at ``stage``."""
+    if isinstance(error, aiosmtplib.SMTPRecipientsRefused) and error.recipients:
+        first = error.recipients[0]
+        return classify(first.code, first.message, Stage.ENVELOPE)
+    if isinstance(error, aiosmtplib.SMTPAuthenticationError):
+        return classify(error.code, error.message, Stage.AUTH)
+    if isinstance(error, aiosmtplib.SMTPResponseException) and error.code >= 0:
+        return classify(error.code, error.message, stage)
+    return classify(None, f"{type(error).__name__}: {error}", stage)
+
+
+def _outcome(code: int | None, enhanced: str | None, text: str, stage: Stage) -> Outcome:
+    if code is None:
+        return Outcome.UNKNOWN if stage is Stage.AFTER_DATA else Outcome.TRANSIENT
+    if 200 <= code < 300:
+        return Outcome.SENT
+    subject_detail = enhanced[2:] if enhanced else ""
+    if (
+        code in (534, 535)
+        or (stage is Stage.AUTH and code >= 500)
+        or (code == 530 and subject_detail == "7.0")
+    ):
+        return Outcome.AUTH_FAILED
+    if subject_detail in ("7.26", "7.27", "7.25") or _RELAY_TEXT.search(text):
+        return Outcome.SENDER_POLICY
+    if subject_detail in ("4.5", "5.3") or (
+        code in (421, 450, 451, 452) and subject_detail.startswith("7.")
+    ):
+        return Outcome.RATE_LIMITED
+    if _RATE_TEXT.search(text) and (code < 500 or subject_detail.startswith("4.")):
+        return Outcome.RATE_LIMITED
+    if subject_detail in ("1.1", "1.2", "1.3", "1.6", "2.1", "1.10"):
+        return Outcome.HARD_BOUNCE if code >= 500 else Outcome.TRANSIENT
+    if subject_detail == "2.2" or _FULL_TEXT.search(text):
+        return Outcome.MAILBOX_FULL
+    if code >= 500 and subject_detail.startswith("7.") and _SPAM_TEXT.search(text):
+        return Outcome.SPAM
+    if code >= 500 and stage is Stage.ENVELOPE and not enhanced and _UNKNOWN_USER_TEXT.search(text):
+        return Outcome.HARD_BOUNCE
+    if code >= 500 and _SPAM_TEXT.search(text) and stage in (Stage.DATA, Stage.AFTER_DATA):
+        return Outcome.SPAM
+    if 400 <= code < 500:
+        return Outcome.TRANSIENT
+    return Outcome.FAILED
+
+
+def _reason(code: int | None, enhanced: str | None, text: str, stage: Stage) -> str:
+    prefix = (
+        f"{code} {enhanced} "
+        if code and enhanced and enhanced not in text
+        else (f"{code} " if code else "")
+    )
+    return f"{prefix}{text}"[:500] if text else f"{prefix}no answer ({stage})".strip()
