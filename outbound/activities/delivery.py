@@ -27,7 +27,8 @@ from temporalio.exceptions import ApplicationError
 from outbound.domain.sequence import SendStepRequest, SendStepResult
 from outbound.domain.statuses import MessageStatus, ThreadMode, TlsMode
 from outbound.mail.compose import OutgoingMessage, compose, make_message_id, reply_subject
-from outbound.mail.smtp import SmtpAccount, send_message
+from outbound.mail.outcomes import Classified, Outcome
+from outbound.mail.smtp import SendFailed, SmtpAccount, send_message
 from outbound.scheduling.slots import MailboxLimits
 from outbound.scheduling.windows import local_date
 from outbound.settings import Settings
@@ -38,6 +39,11 @@ from outbound.templating.context import prospect_context
 from outbound.templating.render import render_message
 
 LATE_TOLERANCE = timedelta(minutes=2)
+_MESSAGE_STATUS_AFTER = {
+    Outcome.TRANSIENT: MessageStatus.RETRYING,
+    Outcome.RATE_LIMITED: MessageStatus.WAITING,
+    Outcome.HARD_BOUNCE: MessageStatus.BOUNCED,
+}
 SLOT_MISSED = "SlotMissed"
 
 
@@ -76,9 +82,16 @@ class DeliveryActivities:
         await asyncio.to_thread(self._mark_sending, request)
         try:
             await send_message(prepared.account, prepared.email)
-        except Exception as error:
-            await asyncio.to_thread(self._record_failure, request, error)
-            raise
+        except SendFailed as failed:
+            classified = failed.classified
+            await asyncio.to_thread(self._record_failure, request, classified)
+            # Only a transient failure is retried here. An unknown outcome (maybe
+            # delivered) must never be resent blindly; the rest need a decision.
+            raise ApplicationError(
+                classified.reason,
+                type=classified.outcome.value,
+                non_retryable=classified.outcome is not Outcome.TRANSIENT,
+            ) from None
         return await asyncio.to_thread(self._record_sent, request)
 
     def _prepare(self, request: SendStepRequest) -> _Prepared:
@@ -195,13 +208,15 @@ class DeliveryActivities:
                 message_id=logged.message_id, subject=logged.subject, sent_at=logged.sent_at
             )
 
-    def _record_failure(self, request: SendStepRequest, error: Exception) -> None:
+    def _record_failure(self, request: SendStepRequest, classified: Classified) -> None:
         with Session(self._engine) as session:
             logged = _logged_message(session, request)
             if logged is None:
                 return
-            logged.status = MessageStatus.RETRYING
-            logged.failure_reason = f"{type(error).__name__}: {error}"[:500]
+            logged.status = _MESSAGE_STATUS_AFTER.get(
+                classified.outcome, MessageStatus.FAILED
+            ).value
+            logged.failure_reason = f"{classified.outcome.value}: {classified.reason}"[:500]
             session.add(logged)
             session.commit()
 

@@ -12,6 +12,7 @@ import email
 import email.policy
 import itertools
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -74,13 +75,18 @@ def accept_any_login(
     return AuthResult(success=True)
 
 
-def start_sink(handler: SinkHandler, host: str = "127.0.0.1", port: int = 0) -> Controller:
+def start_sink(
+    handler: SinkHandler,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    authenticator: Callable[..., AuthResult] = accept_any_login,
+) -> Controller:
     """Start the sink in a background thread; ``port=0`` picks a free port (see ``.port``)."""
     controller = Controller(
         handler,
         hostname=host,
         port=port or _free_port(host),
-        authenticator=accept_any_login,
+        authenticator=authenticator,
         auth_require_tls=False,
     )
     controller.start()

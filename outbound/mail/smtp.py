@@ -1,13 +1,23 @@
-"""Send one message through a user's SMTP mailbox with aiosmtplib."""
+"""Send one message through a user's SMTP mailbox with aiosmtplib, step by step.
+
+Stepping through the dialogue (connect, login, MAIL/RCPT, DATA) tells a failure
+where it happened. That matters most at the end: a connection lost while the
+message text was going out or waiting for the answer to the final "." may have
+been delivered (RFC 1047), so it is an *unknown* outcome, never a plain retry.
+"""
 
 from __future__ import annotations
 
+import email.policy
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 
 import aiosmtplib
 
 from outbound.domain.statuses import TlsMode
+from outbound.mail.outcomes import Classified, Stage, classify, classify_exception
+
+_LOST = (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError)
 
 
 @dataclass(frozen=True)
@@ -22,20 +32,49 @@ class SmtpAccount:
     timeout_seconds: float = 60.0
 
 
-async def send_message(account: SmtpAccount, message: EmailMessage) -> str:
-    """Deliver ``message`` to the SMTP server; returns the server's final reply text.
+class SendFailed(Exception):
+    """The send did not succeed; ``classified`` says what to do about it."""
 
-    Raises aiosmtplib's exceptions unchanged, so callers can classify the
-    failure from the reply code.
+    def __init__(self, classified: Classified) -> None:
+        super().__init__(classified.reason)
+        self.classified = classified
+
+
+async def send_message(
+    account: SmtpAccount, message: EmailMessage, envelope_from: str | None = None
+) -> Classified:
+    """Deliver ``message`` to its ``To`` address; returns the server's acceptance.
+
+    Raises :class:`SendFailed` with the classified outcome otherwise.
     """
-    _errors, reply = await aiosmtplib.send(
-        message,
+    client = aiosmtplib.SMTP(
         hostname=account.host,
         port=account.port,
-        username=account.username or None,
-        password=account.password if account.username else None,
         use_tls=account.tls_mode is TlsMode.TLS,
         start_tls=account.tls_mode is TlsMode.STARTTLS,
         timeout=account.timeout_seconds,
     )
-    return reply
+    sender = envelope_from or message["From"].addresses[0].addr_spec
+    recipient = message["To"].addresses[0].addr_spec
+    stage = Stage.CONNECT
+    try:
+        await client.connect()
+        if account.username:
+            stage = Stage.AUTH
+            await client.login(account.username, account.password or "")
+        stage = Stage.ENVELOPE
+        await client.mail(sender)
+        await client.rcpt(recipient)
+        stage = Stage.DATA
+        reply = await client.data(message.as_bytes(policy=email.policy.SMTP))
+        stage = Stage.AFTER_DATA
+        await client.quit()
+    except aiosmtplib.SMTPException as error:
+        if stage is Stage.AFTER_DATA:  # accepted; only the polite QUIT failed
+            return classify(reply.code, reply.message, Stage.AFTER_DATA)
+        where = Stage.AFTER_DATA if stage is Stage.DATA and isinstance(error, _LOST) else stage
+        raise SendFailed(classify_exception(error, where)) from error
+    finally:
+        if client.is_connected:
+            client.close()
+    return classify(reply.code, reply.message, Stage.AFTER_DATA)

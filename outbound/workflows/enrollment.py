@@ -44,6 +44,17 @@ STORE_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1)
 )
 
+RATE_LIMIT_PAUSE = timedelta(hours=1)
+_TAKE_NEW_SLOT = frozenset({"SlotMissed", "rate_limited"})
+_FAILURE_REASONS = {
+    "transient": "TooManyRetries",
+    "auth_failed": "MailboxDisconnected",
+    "sender_policy": "MailboxPolicy",
+    "mailbox_full": "MailboxFull",
+    "spam": "Spam",
+    "failed": "Rejected",
+    "unknown": "Unconfirmed",
+}
 _DONE_STEP = frozenset({StepStatus.SENT, StepStatus.SKIPPED, StepStatus.CANCELED})
 _CANCELABLE = frozenset({StepStatus.PENDING, StepStatus.SCHEDULED})
 
@@ -176,11 +187,27 @@ class EnrollmentWorkflow:
             try:
                 await self._send(index)
             except ActivityError as error:
-                if not _is_slot_missed(error):
-                    raise
-                await self._release(step, None)  # missed: the next pass takes a new slot
-                continue
+                failure = _failure_type(error)
+                if failure in _TAKE_NEW_SLOT:
+                    # Missed slot, or the provider's rate limit: not a failed attempt.
+                    await self._release(step, None)
+                    if failure == "rate_limited":
+                        step.due_at = workflow.now() + RATE_LIMIT_PAUSE
+                    continue
+                self._fail_step(step, failure, error)
+                return False
             return True
+
+    def _fail_step(self, step: StepState, failure: str, error: ActivityError) -> None:
+        """End the sequence with the status and reason the failure calls for."""
+        detail = (
+            str(error.cause.message) if isinstance(error.cause, ApplicationError) else str(error)
+        )
+        step.status, step.reason = StepStatus.FAILED, detail
+        if failure == "hard_bounce":
+            self._finish(ProspectStatus.BOUNCED, reason=f"Bounced: {detail}")
+        else:
+            self._finish(ProspectStatus.FAILED, reason=_FAILURE_REASONS.get(failure, failure))
 
     def _due_time(self, index: int) -> datetime:
         """When-to-send time of a step (before windows and limits), with its 0–20 min jitter."""
@@ -348,6 +375,9 @@ class EnrollmentWorkflow:
         )
 
 
-def _is_slot_missed(error: ActivityError) -> bool:
+def _failure_type(error: ActivityError) -> str:
+    """The classified outcome (or SlotMissed) an activity failed with."""
     cause = error.cause
-    return isinstance(cause, ApplicationError) and cause.type == "SlotMissed"
+    if isinstance(cause, ApplicationError) and cause.type:
+        return cause.type
+    return "transient"

@@ -16,7 +16,8 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from outbound.api.app import create_app
-from outbound.devstack.sink import SinkHandler, start_sink
+from outbound.devstack.fault_sink import FaultSinkHandler
+from outbound.devstack.sink import start_sink
 from outbound.domain.search_attributes import ALL_KEYWORDS
 from outbound.settings import Settings
 from outbound.store.engine import create_schema, make_engine
@@ -43,9 +44,10 @@ async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
 
 
 @pytest.fixture
-def sink() -> Iterator[tuple[SinkHandler, Controller]]:
-    handler = SinkHandler()
-    controller = start_sink(handler)
+def sink() -> Iterator[tuple[FaultSinkHandler, Controller]]:
+    """A real SMTP server; it behaves like the plain sink until a test scripts faults."""
+    handler = FaultSinkHandler()
+    controller = start_sink(handler, authenticator=handler.authenticate)
     try:
         yield handler, controller
     finally:
@@ -58,7 +60,7 @@ class Stack:
 
     api: httpx.AsyncClient
     api_temporal: Client
-    sink: SinkHandler
+    sink: FaultSinkHandler
     sink_port: int
     engine: Engine
     settings: Settings
@@ -67,7 +69,7 @@ class Stack:
 @pytest.fixture
 async def stack(
     dev_server: WorkflowEnvironment,
-    sink: tuple[SinkHandler, Controller],
+    sink: tuple[FaultSinkHandler, Controller],
     tmp_path: Path,
 ) -> AsyncIterator[Stack]:
     """API (in process, over ASGI) → dev server → real worker → aiosmtplib → aiosmtpd."""

@@ -17,6 +17,7 @@ import pytest
 from temporalio import activity
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -51,6 +52,8 @@ class FakeActivities:
     gate: asyncio.Event | None = None
     send_started: asyncio.Event = field(default_factory=asyncio.Event)
     record_gate: asyncio.Event | None = None
+    failures: list[str] = field(default_factory=list)
+    attempts: list[tuple[int, datetime]] = field(default_factory=list)
     recording_active: asyncio.Event = field(default_factory=asyncio.Event)
 
     @activity.defn(name="send_step")
@@ -59,6 +62,12 @@ class FakeActivities:
         if self.gate is not None:
             await self.gate.wait()
         when = activity.info().current_attempt_scheduled_time
+        self.attempts.append((request.position, when))
+        if self.failures:
+            outcome = self.failures.pop(0)
+            raise ApplicationError(
+                f"{outcome} as scripted", type=outcome, non_retryable=outcome != "transient"
+            )
         self.sends.append((request, when))
         return SendStepResult(
             message_id=f"<m{request.enrollment_id}.{request.position}@example.com>",
@@ -314,6 +323,65 @@ async def test_a_message_being_sent_cannot_be_canceled(harness: Harness) -> None
     assert "being sent" in str(refused.value.cause)
     assert final.steps[0].status is StepStatus.SENT
     assert harness.fakes.positions_sent == [1, 2]
+
+
+async def test_two_transient_failures_then_success_sends_once(harness: Harness) -> None:
+    harness.fakes.failures = ["transient", "transient"]
+    handle = await harness.start(timedelta(0))
+
+    final = await handle.result()
+
+    assert [p for p, _ in harness.fakes.attempts] == [1, 1, 1]
+    assert harness.fakes.positions_sent == [1]
+    assert final.status is ProspectStatus.COMPLETED
+
+
+async def test_three_transient_failures_fail_the_step_with_too_many_retries(
+    harness: Harness,
+) -> None:
+    harness.fakes.failures = ["transient"] * 3
+    handle = await harness.start(timedelta(0), timedelta(days=1))
+
+    final = await handle.result()
+
+    assert len(harness.fakes.attempts) == 3 and harness.fakes.sends == []
+    assert (final.status, final.reason) == (ProspectStatus.FAILED, "TooManyRetries")
+    assert [s.status for s in final.steps] == [StepStatus.FAILED, StepStatus.STOPPED]
+
+
+async def test_a_hard_bounce_ends_the_prospect_bounced_without_retrying(harness: Harness) -> None:
+    harness.fakes.failures = ["hard_bounce"]
+    handle = await harness.start(timedelta(0), timedelta(days=1))
+
+    final = await handle.result()
+
+    assert len(harness.fakes.attempts) == 1
+    assert final.status is ProspectStatus.BOUNCED
+    assert final.reason is not None and "hard_bounce as scripted" in final.reason
+
+
+async def test_an_unknown_outcome_is_never_resent(harness: Harness) -> None:
+    harness.fakes.failures = ["unknown"]
+    handle = await harness.start(timedelta(0))
+
+    final = await handle.result()
+
+    assert len(harness.fakes.attempts) == 1
+    assert (final.status, final.reason) == (ProspectStatus.FAILED, "Unconfirmed")
+
+
+async def test_a_rate_limit_answer_defers_to_a_new_slot_without_counting_a_failure(
+    harness: Harness,
+) -> None:
+    harness.fakes.failures = ["rate_limited"]
+    handle = await harness.start(timedelta(0))
+
+    final = await handle.result()
+
+    (_, refused_at), (_, sent_at) = harness.fakes.attempts
+    assert sent_at - refused_at >= timedelta(hours=1)
+    assert [r.key for r in harness.fakes.reservations] == ["7:1:1", "7:1:2"]
+    assert final.status is ProspectStatus.COMPLETED
 
 
 async def test_prospect_without_an_address_fails_with_no_address_and_no_send(

@@ -1,0 +1,70 @@
+"""Send failures through the real stack, against a scripted SMTP server."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from outbound.devstack.fault_sink import Answer, DropAfterAccepting
+from tests.e2e.conftest import Stack
+from tests.e2e.test_campaign_delivery import create_campaign, create_mailbox
+from tests.support.factories import CONSENT
+
+pytestmark = pytest.mark.e2e
+
+
+async def test_a_bounce_and_an_unknown_outcome_end_with_their_reasons_and_nothing_is_resent(
+    stack: Stack,
+) -> None:
+    stack.sink.at_rcpt("bob@example.org", Answer(550, "5.1.1 <bob@example.org>: User unknown"))
+    stack.sink.at_data("cem@example.org", DropAfterAccepting())
+    mailbox_id = await create_mailbox(stack)
+    campaign_id = await create_campaign(
+        stack,
+        mailbox_id,
+        [
+            {"subject": "Hi {{ first_name }}", "body": "One"},
+            {"subject": "Re", "body": "Two", "delay_minutes": 0},
+        ],
+    )
+    people = [("Ann", "ann@example.org"), ("Bob", "bob@example.org"), ("Cem", "cem@example.org")]
+    added = await stack.api.post(
+        f"/campaigns/{campaign_id}/prospects",
+        json=[{"first_name": n, "addresses": [{"address": a}]} for n, a in people],
+    )
+    ann, bob, cem = added.json()["prospect_ids"]
+    assert (
+        await stack.api.post(f"/campaigns/{campaign_id}/start", json=CONSENT)
+    ).status_code == 202
+
+    deadline = time.monotonic() + 60
+    while (view := (await stack.api.get(f"/campaigns/{campaign_id}")).json())["campaign"][
+        "status"
+    ] != "Completed":
+        assert time.monotonic() < deadline, view["counts"]
+        await asyncio.sleep(0.2)
+
+    by_id = {p["prospect_id"]: p for p in view["prospects"]}
+    assert (by_id[ann]["status"], by_id[bob]["status"], by_id[cem]["status"]) == (
+        "Completed",
+        "Bounced",
+        "Failed",
+    )
+    assert "5.1.1" in by_id[bob]["reason"]
+    assert by_id[cem]["reason"] == "Unconfirmed"
+    received = [r.envelope_to[0] for r in stack.sink.received]
+    assert sorted(received) == [
+        "ann@example.org",
+        "ann@example.org",
+        "cem@example.org",
+    ]  # Cem's arrived once
+    assert stack.sink.attempts["bob@example.org"] == 1  # a bounce is not retried
+
+    bob_log = (await stack.api.get(f"/campaigns/{campaign_id}/prospects/{bob}")).json()["messages"]
+    cem_log = (await stack.api.get(f"/campaigns/{campaign_id}/prospects/{cem}")).json()["messages"]
+    assert [(m["status"], m["attempts"]) for m in bob_log] == [("Bounced", 1)]
+    assert "hard_bounce: 550 5.1.1" in bob_log[0]["failure_reason"]
+    assert [m["status"] for m in cem_log] == ["Failed"]
+    assert cem_log[0]["failure_reason"].startswith("unknown:")
