@@ -128,8 +128,12 @@ def _allocate(session: Session, mailbox: Mailbox, request: ReserveSlotRequest) -
     )
     window = request.window.to_window()
     # Every slot before the first mailbox day with room is infeasible: start there.
+    # (A window in the mailbox's own zone also rules out its closed weekdays.)
+    same_zone = window.zone_name == limits.zone_name
     day = first_day
-    while counts.get(day, 0) >= limits.daily_limit:
+    while counts.get(day, 0) >= limits.daily_limit or (
+        same_zone and day.weekday() not in window.weekdays
+    ):
         day += timedelta(days=1)
     not_before = max(request.not_before, local_datetime(day, time(0), limits.zone_name))
     while True:
