@@ -124,7 +124,7 @@ class DeliveryActivities:
             if request.thread_mode is ThreadMode.SAME_THREAD:
                 subject = reply_subject(_thread_subject(session, request, steps, context))
             message_id = make_message_id(
-                request.enrollment_id, request.position, mailbox.from_address
+                request.enrollment_id, request.position, mailbox.from_address, request.to_address
             )
             email = compose(
                 OutgoingMessage(
@@ -224,7 +224,9 @@ class DeliveryActivities:
 def _logged_message(session: Session, request: SendStepRequest) -> Message | None:
     return session.exec(
         select(Message).where(
-            Message.enrollment_id == request.enrollment_id, Message.position == request.position
+            Message.enrollment_id == request.enrollment_id,
+            Message.position == request.position,
+            Message.to_address == request.to_address,
         )
     ).first()
 
@@ -243,7 +245,9 @@ def _thread_subject(
     )
     sent = session.exec(
         select(Message).where(
-            Message.enrollment_id == request.enrollment_id, Message.position == opener
+            Message.enrollment_id == request.enrollment_id,
+            Message.position == opener,
+            Message.to_address == request.to_address,
         )
     ).first()
     if sent is not None and sent.subject:

@@ -25,10 +25,10 @@ from outbound.domain.campaigns import ConsentAttestation
 from outbound.domain.problems import Problem, ProblemError, conflict, not_found
 from outbound.domain.schedule import ScheduleSpec, TimeZoneSource, parse_clock, window_from
 from outbound.domain.sequence import EnrollmentInput, StepPlan
-from outbound.domain.statuses import CampaignStatus, ProspectStatus, ThreadMode
+from outbound.domain.statuses import AddressType, CampaignStatus, ProspectStatus, ThreadMode
 from outbound.scheduling.when_to_send import WhenToSend
 from outbound.settings import Settings
-from outbound.store.prospects import addresses_of, first_choice_address
+from outbound.store.prospects import addresses_of, campaign_addresses
 from outbound.store.tables import Campaign, Enrollment, Mailbox, Prospect, Step
 from outbound.templating.context import prospect_context
 from outbound.templating.render import find_missing_fields
@@ -126,7 +126,13 @@ def enrollment_plan(
         query = query.where(col(Enrollment.id).in_(list(enrollment_ids)))
     rows = list(session.exec(query.order_by(col(Enrollment.id))))
     addresses = addresses_of(session, [p.id for _, p in rows if p.id is not None])
-    chosen = {p.id: first_choice_address(addresses[p.id]) for _, p in rows if p.id is not None}
+    preference = AddressType(campaign.address_preference) if campaign.address_preference else None
+    candidates = {
+        p.id: campaign_addresses(addresses[p.id], preference, campaign.only_preferred_type)
+        for _, p in rows
+        if p.id is not None
+    }
+    chosen = {pid: (found[0] if found else None) for pid, found in candidates.items()}
     contexts = {
         p.id: prospect_context(p.model_dump(), p.fields, chosen[p.id])
         for _, p in rows
@@ -161,6 +167,7 @@ def enrollment_plan(
             grace=grace,
             steps=plans,
             to_address=chosen[p.id],
+            fallback_addresses=candidates[p.id][1:],
             schedule=schedule_for(campaign, mailbox, p),
         )
         for e, p in rows

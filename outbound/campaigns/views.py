@@ -8,7 +8,13 @@ from sqlmodel import Session, col, select
 
 from outbound.domain.campaigns import CampaignPublic, StepPublic
 from outbound.domain.schedule import TimeZoneSource, Weekday
-from outbound.domain.statuses import CampaignStatus, MessageStatus, ProspectStatus, StepStatus
+from outbound.domain.statuses import (
+    AddressType,
+    CampaignStatus,
+    MessageStatus,
+    ProspectStatus,
+    StepStatus,
+)
 from outbound.domain.views import EnrollmentDetail, EnrollmentSummary, MessageLogEntry, StepProgress
 from outbound.scheduling.when_to_send import WhenToSend
 from outbound.store.tables import Campaign, Enrollment, EnrollmentStep, Message, Prospect, Step
@@ -37,6 +43,10 @@ def campaign_public(session: Session, campaign: Campaign) -> CampaignPublic:
         else None,
         send_start=campaign.send_start,
         send_end=campaign.send_end,
+        address_preference=(
+            AddressType(campaign.address_preference) if campaign.address_preference else None
+        ),
+        only_preferred_type=campaign.only_preferred_type,
         time_zone_source=TimeZoneSource(campaign.time_zone_source),
         when_to_send=WhenToSend(campaign.when_to_send),
         specific_time=campaign.specific_time,

@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, Field, field_validator, model_validator
 
 from outbound.domain.schedule import ClockTime, SendDays, TimeZoneSource, check_window
-from outbound.domain.statuses import CampaignStatus, ThreadMode
+from outbound.domain.statuses import AddressType, CampaignStatus, ThreadMode
 from outbound.domain.validators import single_line
 from outbound.scheduling.when_to_send import WhenToSend
 
@@ -26,7 +26,14 @@ class StepCreate(BaseModel):
 
 
 class CampaignSchedule(BaseModel):
-    """When a campaign sends; unset days and hours follow the mailbox's."""
+    """When and to which address a campaign sends; unset days and hours follow the mailbox's."""
+
+    address_preference: AddressType | None = Field(
+        default=None, description="Prefer personal or work addresses (else relevance order)."
+    )
+    only_preferred_type: bool = Field(
+        default=False, description="Don't send to other address types if the preferred one fails."
+    )
 
     send_days: SendDays | None = None
     send_start: ClockTime | None = None
@@ -46,6 +53,8 @@ class CampaignSchedule(BaseModel):
             raise ValueError("give both send_start and send_end, or neither")
         if self.send_start is not None and self.send_end is not None:
             check_window(self.send_start, self.send_end)
+        if self.only_preferred_type and self.address_preference is None:
+            raise ValueError("only_preferred_type needs an address_preference (personal or work)")
         if self.when_to_send is WhenToSend.SPECIFIC_TIME and self.specific_time is None:
             raise ValueError("when_to_send = specific_time needs specific_time (HH:MM)")
         return self

@@ -35,6 +35,9 @@ class EnrollmentInput(BaseModel):
     grace: timedelta
     steps: list[StepPlan]
     to_address: str | None = Field(description="Address chosen at start; None means NoAddress.")
+    fallback_addresses: list[str] = Field(
+        default_factory=list, description="Addresses to try next, in order, after a bounce."
+    )
     schedule: ScheduleSpec
     carried_state: EnrollmentState | None = Field(
         default=None, description="State handed on by continue-as-new."
@@ -65,6 +68,7 @@ class EnrollmentState(BaseModel):
     to_address: str | None = None
     steps: list[StepState] = Field(default_factory=list)
     replied_at: datetime | None = None
+    bounced_addresses: list[str] = Field(default_factory=list)
     updated_at: datetime | None = None
     first_sent_at: datetime | None = None
     jitter_seed: float | None = None
@@ -129,6 +133,7 @@ class ReleaseSlotRequest(BaseModel):
     key: str
     enrollment_id: int
     position: int
+    to_address: str
     message_status: MessageStatus | None = Field(
         default=None, description="New message-log status for the step, if it changes."
     )

@@ -31,14 +31,15 @@ class OutgoingMessage:
     references: Sequence[str] = field(default_factory=tuple)
 
 
-def make_message_id(enrollment_id: int, position: int, from_address: str) -> str:
-    """A Message-ID fixed by (enrollment, step), so a retried send reuses it.
+def make_message_id(enrollment_id: int, position: int, from_address: str, to_address: str) -> str:
+    """A Message-ID fixed by (enrollment, step, recipient), so a retried send reuses it.
 
     Mail providers drop a second message with a Message-ID they already hold,
     which makes a retry after an unknown outcome harmless for the recipient.
     """
     domain = from_address.rpartition("@")[2] or "outbound.invalid"
-    digest = hashlib.sha256(f"{enrollment_id}:{position}:{from_address}".encode()).hexdigest()[:16]
+    identity = f"{enrollment_id}:{position}:{from_address}:{to_address.lower()}"
+    digest = hashlib.sha256(identity.encode()).hexdigest()[:16]
     return f"<outbound.{enrollment_id}.{position}.{digest}@{domain}>"
 
 

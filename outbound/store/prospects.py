@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from sqlmodel import Session, col, select
 
 from outbound.domain.prospects import AddressPublic, ProspectCreate, ProspectPublic
+from outbound.domain.statuses import AddressType
 from outbound.store.tables import Prospect, ProspectAddress
 
 
@@ -71,12 +72,32 @@ def addresses_of(session: Session, prospect_ids: Sequence[int]) -> dict[int, lis
     return by_prospect
 
 
+def campaign_addresses(
+    addresses: Sequence[ProspectAddress],
+    preference: AddressType | None = None,
+    only_preferred: bool = False,
+) -> list[str]:
+    """The addresses a campaign may use for a prospect, in the order to try them.
+
+    "Use this address first" wins (it overrides the preference, as in SeekOut);
+    then addresses of the preferred type in relevance order; then, unless the
+    campaign says "don't send to other address types", the others in relevance
+    order. A bounce moves on to the next one.
+    """
+    ordered = sorted(addresses, key=lambda a: a.position)
+    first = [a for a in ordered if a.use_first]
+    rest = [a for a in ordered if not a.use_first]
+    if preference is not None:
+        preferred = [a for a in rest if a.type == preference.value]
+        others = [] if only_preferred else [a for a in rest if a.type != preference.value]
+        rest = preferred + others
+    return [a.address for a in first + rest]
+
+
 def first_choice_address(addresses: Sequence[ProspectAddress]) -> str | None:
-    """'Use this address first' wins; otherwise the most relevant address."""
-    for address in addresses:
-        if address.use_first:
-            return address.address
-    return addresses[0].address if addresses else None
+    """The address a campaign without a type preference tries first."""
+    candidates = campaign_addresses(addresses)
+    return candidates[0] if candidates else None
 
 
 def prospect_public(prospect: Prospect, addresses: Sequence[ProspectAddress]) -> ProspectPublic:

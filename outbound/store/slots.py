@@ -97,6 +97,7 @@ def release_slot(engine: Engine, request: ReleaseSlotRequest) -> None:
                 select(Message).where(
                     Message.enrollment_id == request.enrollment_id,
                     Message.position == request.position,
+                    Message.to_address == request.to_address,
                 )
             ).first()
             if message is not None and message.status in _UNSENT:
@@ -168,7 +169,9 @@ def _log_waiting(
 ) -> None:
     message = session.exec(
         select(Message).where(
-            Message.enrollment_id == request.enrollment_id, Message.position == request.position
+            Message.enrollment_id == request.enrollment_id,
+            Message.position == request.position,
+            Message.to_address == request.to_address,
         )
     ).first()
     if message is None:
@@ -177,7 +180,7 @@ def _log_waiting(
             position=request.position,
             to_address=request.to_address,
             message_id=make_message_id(
-                request.enrollment_id, request.position, mailbox.from_address
+                request.enrollment_id, request.position, mailbox.from_address, request.to_address
             ),
             status=MessageStatus.WAITING.value,
         )

@@ -83,6 +83,8 @@ class Campaign(SQLModel, table=True):
     send_days: list[int] | None = Field(default=None, sa_column=Column(JSON))
     send_start: str | None = None
     send_end: str | None = None
+    address_preference: str | None = None
+    only_preferred_type: bool = False
     time_zone_source: str = "mailbox"
     when_to_send: str = "when_started"
     specific_time: str | None = None
@@ -168,9 +170,12 @@ class EnrollmentStep(SQLModel, table=True):
 
 
 class Message(SQLModel, table=True):
-    """The message log: one row per message attempted for an (enrollment, step)."""
+    """The message log: one row per message attempted for an (enrollment, step, address).
 
-    __table_args__ = (UniqueConstraint("enrollment_id", "position"),)
+    A bounce that moves a step on to the prospect's next address adds a row.
+    """
+
+    __table_args__ = (UniqueConstraint("enrollment_id", "position", "to_address"),)
 
     id: int | None = Field(default=None, primary_key=True)
     enrollment_id: int = Field(foreign_key="enrollment.id", index=True)

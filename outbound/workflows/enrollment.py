@@ -188,6 +188,12 @@ class EnrollmentWorkflow:
                 await self._send(index)
             except ActivityError as error:
                 failure = _failure_type(error)
+                if failure == "hard_bounce" and (following := self._next_address()) is not None:
+                    # Same step, next allowed address (the bounced one's log row stays Bounced).
+                    await self._release(step, None)
+                    self._state.bounced_addresses.append(self._state.to_address or "")
+                    self._state.to_address = following
+                    continue
                 if failure in _TAKE_NEW_SLOT:
                     # Missed slot, or the provider's rate limit: not a failed attempt.
                     await self._release(step, None)
@@ -198,6 +204,11 @@ class EnrollmentWorkflow:
                 return False
             return True
 
+    def _next_address(self) -> str | None:
+        """The next address the campaign allows that has not bounced yet."""
+        tried = {*self._state.bounced_addresses, self._state.to_address}
+        return next((a for a in self._request.fallback_addresses if a not in tried), None)
+
     def _fail_step(self, step: StepState, failure: str, error: ActivityError) -> None:
         """End the sequence with the status and reason the failure calls for."""
         detail = (
@@ -205,6 +216,7 @@ class EnrollmentWorkflow:
         )
         step.status, step.reason = StepStatus.FAILED, detail
         if failure == "hard_bounce":
+            self._state.bounced_addresses.append(self._state.to_address or "")
             self._finish(ProspectStatus.BOUNCED, reason=f"Bounced: {detail}")
         else:
             self._finish(ProspectStatus.FAILED, reason=_FAILURE_REASONS.get(failure, failure))
@@ -276,6 +288,7 @@ class EnrollmentWorkflow:
                 key=step.slot_key,
                 enrollment_id=self._request.enrollment_id,
                 position=step.position,
+                to_address=self._state.to_address or "",
                 message_status=message_status,
             ),
             start_to_close_timeout=STORE_TIMEOUT,

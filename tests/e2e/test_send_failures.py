@@ -68,3 +68,71 @@ async def test_a_bounce_and_an_unknown_outcome_end_with_their_reasons_and_nothin
     assert "hard_bounce: 550 5.1.1" in bob_log[0]["failure_reason"]
     assert [m["status"] for m in cem_log] == ["Failed"]
     assert cem_log[0]["failure_reason"].startswith("unknown:")
+
+
+async def start_with_ann(stack: Stack, **addressing: object) -> tuple[int, int]:
+    mailbox_id = await create_mailbox(stack)
+    created = await stack.api.post(
+        "/campaigns",
+        json={
+            "name": "Fallback",
+            "mailbox_id": mailbox_id,
+            "grace_seconds": 1,
+            "address_preference": "personal",
+            **addressing,
+            "steps": [{"subject": "Hi {{ first_name }}", "body": "One"}],
+        },
+    )
+    campaign_id = created.json()["id"]
+    added = await stack.api.post(
+        f"/campaigns/{campaign_id}/prospects",
+        json=[
+            {
+                "first_name": "Ann",
+                "addresses": [
+                    {"address": "ann@acme.example.com", "type": "work"},
+                    {"address": "ann@home.example.org", "type": "personal"},
+                ],
+            }
+        ],
+    )
+    [ann] = added.json()["prospect_ids"]
+    assert (
+        await stack.api.post(f"/campaigns/{campaign_id}/start", json=CONSENT)
+    ).status_code == 202
+    return campaign_id, ann
+
+
+async def finished(stack: Stack, campaign_id: int, prospect_id: int) -> dict[str, object]:
+    deadline = time.monotonic() + 60
+    while True:
+        detail = dict(
+            (await stack.api.get(f"/campaigns/{campaign_id}/prospects/{prospect_id}")).json()
+        )
+        if detail["status"] in ("Completed", "Bounced", "Failed"):
+            return detail
+        assert time.monotonic() < deadline, detail
+        await asyncio.sleep(0.2)
+
+
+async def test_a_bounce_falls_back_to_the_work_address(stack: Stack) -> None:
+    stack.sink.at_rcpt("ann@home.example.org", Answer(550, "5.1.1 User unknown"))
+    campaign_id, ann = await start_with_ann(stack)
+
+    detail = await finished(stack, campaign_id, ann)
+
+    assert detail["status"] == "Completed"
+    assert [r.envelope_to for r in stack.sink.received] == [["ann@acme.example.com"]]
+    log = [(m["to_address"], m["status"]) for m in detail["messages"]]  # type: ignore[attr-defined]
+    assert sorted(log) == [("ann@acme.example.com", "Sent"), ("ann@home.example.org", "Bounced")]
+
+
+async def test_dont_send_to_other_types_ends_bounced(stack: Stack) -> None:
+    stack.sink.at_rcpt("ann@home.example.org", Answer(550, "5.1.1 User unknown"))
+    campaign_id, ann = await start_with_ann(stack, only_preferred_type=True)
+
+    detail = await finished(stack, campaign_id, ann)
+
+    assert detail["status"] == "Bounced"
+    assert stack.sink.received == []
+    assert stack.sink.attempts["ann@acme.example.com"] == 0

@@ -109,6 +109,7 @@ def test_a_released_slot_is_given_to_the_next_request(engine: Engine) -> None:
             key=f"{first}:1:1",
             enrollment_id=first,
             position=1,
+            to_address=f"p{first}@example.com",
             message_status=MessageStatus.CANCELED,
         ),
     )

@@ -15,7 +15,7 @@ def outgoing(**overrides: object) -> OutgoingMessage:
         "to_address": "bob@example.org",
         "subject": "Role at Acme",
         "body": "Hi Bob,\nä role for you.\n",
-        "message_id": make_message_id(7, 1, "ada@example.com"),
+        "message_id": make_message_id(7, 1, "ada@example.com", "bob@example.org"),
         "date": datetime(2026, 11, 23, 9, 30, tzinfo=UTC),
         "unsubscribe_url": "https://out.example.com/unsubscribe/abc",
         "references": (),
@@ -32,7 +32,7 @@ def test_headers_survive_the_wire() -> None:
     assert received["From"].addresses[0].addr_spec == "ada@example.com"
     assert received["To"] == "bob@example.org"
     assert received["Date"].datetime == datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
-    assert received["Message-ID"] == make_message_id(7, 1, "ada@example.com")
+    assert received["Message-ID"] == make_message_id(7, 1, "ada@example.com", "bob@example.org")
     assert received["List-Unsubscribe"] == "<https://out.example.com/unsubscribe/abc>"
     assert received["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert received["In-Reply-To"] is None and received["References"] is None
@@ -48,11 +48,17 @@ def test_a_follow_up_in_the_thread_references_the_whole_chain() -> None:
     assert received["References"] == "<one@example.com> <two@example.com>"
 
 
-def test_message_ids_are_stable_per_step_and_distinct_across_steps() -> None:
-    assert make_message_id(7, 1, "a@example.com") == make_message_id(7, 1, "a@example.com")
-    ids = {make_message_id(e, p, "a@example.com") for e in (1, 2) for p in (1, 2)}
-    assert len(ids) == 4
-    assert make_message_id(7, 1, "a@example.com").endswith("@example.com>")
+def test_message_ids_are_stable_per_step_and_recipient_and_distinct_otherwise() -> None:
+    one = make_message_id(7, 1, "a@example.com", "b@example.org")
+    assert one == make_message_id(7, 1, "a@example.com", "B@example.org")
+    ids = {
+        make_message_id(e, p, "a@example.com", to)
+        for e in (1, 2)
+        for p in (1, 2)
+        for to in ("b@example.org", "b@work.example.org")
+    }
+    assert len(ids) == 8  # a step resent to a fallback address gets its own Message-ID
+    assert one.endswith("@example.com>")
 
 
 def test_reply_subject_has_exactly_one_re() -> None:

@@ -360,6 +360,35 @@ async def test_a_hard_bounce_ends_the_prospect_bounced_without_retrying(harness:
     assert final.reason is not None and "hard_bounce as scripted" in final.reason
 
 
+async def test_a_bounce_sends_the_same_step_to_the_next_allowed_address(harness: Harness) -> None:
+    harness.fakes.failures = ["hard_bounce"]
+    handle = await harness.start(
+        timedelta(0), timedelta(days=1), fallback_addresses=["ann@work.example.com"]
+    )
+
+    final = await handle.result()
+
+    assert [(r.position, r.to_address) for r, _ in harness.fakes.sends] == [
+        (1, "ann@work.example.com"),
+        (2, "ann@work.example.com"),
+    ]
+    assert final.status is ProspectStatus.COMPLETED
+    assert final.bounced_addresses == ["ann@example.com"]
+    released = harness.fakes.releases[0]
+    assert (released.to_address, released.message_status) == ("ann@example.com", None)
+
+
+async def test_a_bounce_with_every_allowed_address_tried_ends_bounced(harness: Harness) -> None:
+    harness.fakes.failures = ["hard_bounce", "hard_bounce"]
+    handle = await harness.start(timedelta(0), fallback_addresses=["ann@work.example.com"])
+
+    final = await handle.result()
+
+    assert harness.fakes.sends == []
+    assert final.status is ProspectStatus.BOUNCED
+    assert final.bounced_addresses == ["ann@example.com", "ann@work.example.com"]
+
+
 async def test_an_unknown_outcome_is_never_resent(harness: Harness) -> None:
     harness.fakes.failures = ["unknown"]
     handle = await harness.start(timedelta(0))

@@ -62,6 +62,8 @@ def create_campaign(
         send_days=[day.number for day in body.send_days] if body.send_days else None,
         send_start=body.send_start,
         send_end=body.send_end,
+        address_preference=body.address_preference.value if body.address_preference else None,
+        only_preferred_type=body.only_preferred_type,
         time_zone_source=body.time_zone_source.value,
         when_to_send=body.when_to_send.value,
         specific_time=body.specific_time,
