@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlmodel import SQLModel, create_engine
 
 from outbound.store import tables  # noqa: F401 - registers the tables on SQLModel.metadata
@@ -24,9 +25,29 @@ def make_engine(database_url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 
+_SCHEMA_LOCK = 7_265_031  # any fixed number: the advisory lock of schema creation
+
+
 def create_schema(engine: Engine) -> None:
-    """Create missing tables (idempotent)."""
-    SQLModel.metadata.create_all(engine)
+    """Create missing tables (idempotent).
+
+    The API and every worker call this as they start, possibly at once on an
+    empty database. On PostgreSQL an advisory lock makes them take turns; on
+    SQLite a process that loses the race on CREATE TABLE simply tries again
+    (create_all skips tables that exist by then).
+    """
+    if engine.dialect.name != "postgresql":
+        for attempt in range(5):
+            try:
+                SQLModel.metadata.create_all(engine)
+                return
+            except OperationalError as error:
+                if "already exists" not in str(error) or attempt == 4:
+                    raise
+        return
+    with engine.begin() as connection:
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK})
+        SQLModel.metadata.create_all(connection)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

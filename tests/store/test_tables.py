@@ -100,3 +100,17 @@ def test_one_message_per_enrollment_step(engine: Engine) -> None:
             )
         with pytest.raises(IntegrityError):
             session.commit()
+
+
+def test_schema_creation_from_many_processes_at_once_does_not_race(database_url: str) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from outbound.store.engine import create_schema, make_engine
+
+    engines = [make_engine(database_url) for _ in range(6)]
+    try:
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            list(pool.map(create_schema, engines))  # API and workers starting together
+    finally:
+        for engine in engines:
+            engine.dispose()
