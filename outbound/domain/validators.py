@@ -10,9 +10,12 @@ from pydantic import AfterValidator
 
 
 def single_line(value: str) -> str:
-    """Reject CR/LF: in a header they would let a user inject extra headers."""
+    """Reject CR, LF, NUL and other control characters: in a header they would let a
+    user inject extra headers or break the message."""
     if "\r" in value or "\n" in value:
         raise ValueError("must be a single line (no CR or LF characters)")
+    if any((ord(c) < 32 and c != "\t") or ord(c) == 127 for c in value):
+        raise ValueError("must not contain control characters (such as NUL)")
     return value
 
 

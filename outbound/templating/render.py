@@ -73,7 +73,9 @@ def render(source: str, context: Mapping[str, object]) -> str:
 
 def render_message(subject: str, body: str, context: Mapping[str, object]) -> RenderedMessage:
     """Render a step; the subject is collapsed to one line so it is a safe header."""
-    rendered_subject = " ".join(render(subject, context).split())
+    # One line, no control characters: a prospect's field must not break the header.
+    rendered = "".join(c if c.isprintable() else " " for c in render(subject, context))
+    rendered_subject = " ".join(rendered.split())
     return RenderedMessage(subject=rendered_subject, body=render(body, context))
 
 

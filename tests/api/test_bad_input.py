@@ -59,6 +59,7 @@ async def test_the_mailbox_password_is_write_only(api: httpx.AsyncClient) -> Non
         ({"from_address": "ada-at-example.com"}, "from_address", "not a valid email address"),
         ({"time_zone": "Mars/Olympus_Mons"}, "time_zone", "unknown time zone"),
         ({"from_name": "Ada\r\nBcc: all@example.com"}, "from_name", "single line"),
+        ({"from_name": "Ada\u0000Lovelace"}, "from_name", "control characters"),
         ({"tls_mode": "ssl3"}, "tls_mode", "Input should be"),
         ({"smtp_port": 70000}, "smtp_port", "less than or equal to 65535"),
     ],

@@ -58,9 +58,9 @@ def test_find_missing_fields_names_each_field_and_the_prospects_lacking_it() -> 
 
 
 def test_subject_becomes_one_line_even_if_a_field_holds_a_newline() -> None:
-    rendered = render_message("Hi {{ name }}", "", {"name": "Ann\r\nBcc: evil@example.com"})
+    rendered = render_message("Hi {{ name }}", "", {"name": "Ann\r\nBcc: evil@example.com\x00"})
 
-    assert "\n" not in rendered.subject and "\r" not in rendered.subject
+    assert rendered.subject == "Hi Ann Bcc: evil@example.com"
 
 
 def test_the_sandbox_refuses_unsafe_attribute_access() -> None:
