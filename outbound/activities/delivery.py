@@ -26,7 +26,13 @@ from temporalio.exceptions import ApplicationError
 
 from outbound.domain.sequence import SendStepRequest, SendStepResult
 from outbound.domain.statuses import MessageStatus, ThreadMode, TlsMode
-from outbound.mail.compose import OutgoingMessage, compose, make_message_id, reply_subject
+from outbound.mail.compose import (
+    OutgoingMessage,
+    compose,
+    envelope_sender,
+    make_message_id,
+    reply_subject,
+)
 from outbound.mail.outcomes import Classified, Outcome
 from outbound.mail.smtp import SendFailed, SmtpAccount, send_message
 from outbound.scheduling.slots import MailboxLimits
@@ -61,6 +67,7 @@ class _Prepared:
     result: SendStepResult | None
     limits: MailboxLimits | None = None
     mailbox_id: int = 0
+    envelope_from: str | None = None
 
 
 class DeliveryActivities:
@@ -81,7 +88,7 @@ class DeliveryActivities:
             await self._take_turn(request, prepared)
         await asyncio.to_thread(self._mark_sending, request)
         try:
-            await send_message(prepared.account, prepared.email)
+            await send_message(prepared.account, prepared.email, prepared.envelope_from)
         except SendFailed as failed:
             classified = failed.classified
             await asyncio.to_thread(self._record_failure, request, classified)
@@ -149,6 +156,9 @@ class DeliveryActivities:
                 )
             logged.subject, logged.to_address = subject, request.to_address
             logged.scheduled_at = request.scheduled_at
+            logged.envelope_from = envelope_sender(
+                mailbox.from_address, message_id, mailbox.plus_addressing
+            )
             session.add(logged)
             session.commit()
             account = SmtpAccount(
@@ -158,7 +168,14 @@ class DeliveryActivities:
                 username=mailbox.username,
                 password=mailbox.smtp_password,
             )
-            return _Prepared(account, email, None, mailbox_limits(mailbox), mailbox.id or 0)
+            return _Prepared(
+                account,
+                email,
+                None,
+                mailbox_limits(mailbox),
+                mailbox.id or 0,
+                logged.envelope_from,
+            )
 
     async def _take_turn(self, request: SendStepRequest, prepared: _Prepared) -> None:
         """Refuse a missed slot; wait out the gap if the previous send was just now."""

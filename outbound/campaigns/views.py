@@ -97,6 +97,7 @@ def enrollment_detail(session: Session, enrollment: Enrollment) -> EnrollmentDet
                 subject=m.subject,
                 status=MessageStatus(m.status),
                 message_id=m.message_id,
+                envelope_from=m.envelope_from,
                 scheduled_at=m.scheduled_at,
                 sent_at=m.sent_at,
                 attempts=m.attempts,

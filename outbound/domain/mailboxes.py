@@ -31,6 +31,10 @@ class MailboxBase(BaseModel):
     send_days: SendDays = Field(default_factory=lambda: list(WORKDAYS))
     send_start: ClockTime = "09:00"
     send_end: ClockTime = "17:00"
+    plus_addressing: bool = Field(
+        default=False,
+        description="The mailbox receives mail for from-address+tag: bounces name their message.",
+    )
 
     @model_validator(mode="after")
     def _window_opens_before_it_closes(self) -> MailboxBase:

@@ -50,6 +50,7 @@ class MessageLogEntry(BaseModel):
     subject: str
     status: MessageStatus
     message_id: str
+    envelope_from: str | None
     scheduled_at: datetime | None
     sent_at: datetime | None
     attempts: int

@@ -43,6 +43,16 @@ def make_message_id(enrollment_id: int, position: int, from_address: str, to_add
     return f"<outbound.{enrollment_id}.{position}.{digest}@{domain}>"
 
 
+def envelope_sender(from_address: str, message_id: str, plus_addressing: bool) -> str:
+    """The Return-Path for one message: ``ada+b-<token>@…`` where the mailbox takes
+    plus-addresses, so a bounce names the message it is about (VERP); else the From."""
+    if not plus_addressing:
+        return from_address
+    local, _, domain = from_address.rpartition("@")
+    token = hashlib.sha256(message_id.encode()).hexdigest()[:12]
+    return f"{local}+b-{token}@{domain}"
+
+
 def reply_subject(subject: str) -> str:
     """The subject of a reply in the thread: exactly one leading "Re: "."""
     stripped = subject.strip()

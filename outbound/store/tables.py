@@ -61,6 +61,9 @@ class Mailbox(SQLModel, table=True):
     send_days: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4], sa_column=Column(JSON))
     send_start: str = "09:00"
     send_end: str = "17:00"
+    plus_addressing: bool = Field(
+        default=False, description="Accepts local+tag@domain: bounces are tied to messages."
+    )
     reservation_version: int = Field(
         default=0, description="Bumped by every slot reservation: serialises them per mailbox."
     )
@@ -183,6 +186,7 @@ class Message(SQLModel, table=True):
     to_address: str
     subject: str = ""
     message_id: str = Field(index=True)
+    envelope_from: str | None = Field(default=None, index=True)
     status: str
     scheduled_at: datetime | None = _when(default=None)
     sent_at: datetime | None = _when(default=None)

@@ -161,6 +161,9 @@ async def test_three_step_campaign_reaches_five_prospects_with_threading(stack: 
         sent_ids = {m["message_id"] for m in detail["messages"]}
         assert sent_ids == {str(m["Message-ID"]) for m in by_recipient[prospect["email"]]}
 
+    # The envelope sender is the mailbox's plain address (no plus-addressing declared).
+    assert {r.envelope_from for r in stack.sink.received} == {"ada@hiring.example.com"}
+
     # Operators read histories in the Temporal UI: the SMTP password is never in one.
     for prospect in view["prospects"]:
         history = await stack.api_temporal.get_workflow_handle(

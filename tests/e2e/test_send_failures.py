@@ -136,3 +136,41 @@ async def test_dont_send_to_other_types_ends_bounced(stack: Stack) -> None:
     assert detail["status"] == "Bounced"
     assert stack.sink.received == []
     assert stack.sink.attempts["ann@acme.example.com"] == 0
+
+
+async def test_a_plus_addressing_mailbox_sends_with_a_per_message_return_path(stack: Stack) -> None:
+    mailbox = await stack.api.post(
+        "/mailboxes",
+        json={
+            "smtp_host": "127.0.0.1",
+            "smtp_port": stack.sink_port,
+            "tls_mode": "none",
+            "from_address": "ada@hiring.example.com",
+            "plus_addressing": True,
+            "send_days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
+            "send_start": "00:00",
+            "send_end": "24:00",
+            "min_gap_seconds": 0,
+            "daily_limit": 1_000_000,
+        },
+    )
+    campaign_id = await create_campaign(
+        stack, mailbox.json()["id"], [{"subject": "Hi", "body": "One"}]
+    )
+    added = await stack.api.post(
+        f"/campaigns/{campaign_id}/prospects",
+        json=[{"addresses": [{"address": "zoe@example.org"}]}],
+    )
+    [zoe] = added.json()["prospect_ids"]
+    assert (
+        await stack.api.post(f"/campaigns/{campaign_id}/start", json=CONSENT)
+    ).status_code == 202
+
+    detail = await finished(stack, campaign_id, zoe)
+
+    [received] = stack.sink.received
+    [logged] = detail["messages"]  # type: ignore[misc]
+    assert received.envelope_from.startswith("ada+b-")
+    assert received.envelope_from.endswith("@hiring.example.com")
+    assert logged["envelope_from"] == received.envelope_from
+    assert str(received.message["From"]) == "ada@hiring.example.com"

@@ -5,7 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
 
-from outbound.mail.compose import OutgoingMessage, compose, make_message_id, reply_subject
+from outbound.mail.compose import (
+    OutgoingMessage,
+    compose,
+    envelope_sender,
+    make_message_id,
+    reply_subject,
+)
 
 
 def outgoing(**overrides: object) -> OutgoingMessage:
@@ -65,3 +71,16 @@ def test_reply_subject_has_exactly_one_re() -> None:
     assert reply_subject("Role at Acme") == "Re: Role at Acme"
     assert reply_subject("Re: Role at Acme") == "Re: Role at Acme"
     assert reply_subject("RE: Role") == "RE: Role"
+
+
+def test_the_envelope_sender_names_the_message_where_the_mailbox_takes_plus_addresses() -> None:
+    first = envelope_sender("ada@example.com", "<m1@example.com>", plus_addressing=True)
+    second = envelope_sender("ada@example.com", "<m2@example.com>", plus_addressing=True)
+
+    assert first.startswith("ada+b-") and first.endswith("@example.com")
+    assert first != second
+    assert first == envelope_sender("ada@example.com", "<m1@example.com>", plus_addressing=True)
+    assert (
+        envelope_sender("ada@example.com", "<m1@example.com>", plus_addressing=False)
+        == "ada@example.com"
+    )

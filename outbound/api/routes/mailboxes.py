@@ -33,6 +33,7 @@ def mailbox_public(mailbox: Mailbox) -> MailboxPublic:
         send_days=[Weekday(_DAY_NAMES[d]) for d in mailbox.send_days],
         send_start=mailbox.send_start,
         send_end=mailbox.send_end,
+        plus_addressing=mailbox.plus_addressing,
         has_password=bool(mailbox.smtp_password),
         created_at=mailbox.created_at,
     )
