@@ -23,6 +23,7 @@ test: $(STAMP) lint
 lint: $(STAMP)
 	$(BIN)/ruff check outbound tests bench
 	$(BIN)/ruff format --check outbound tests bench
+	$(BIN)/mypy outbound
 
 format: $(STAMP)
 	$(BIN)/ruff format outbound tests bench

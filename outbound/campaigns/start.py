@@ -166,8 +166,8 @@ def enrollment_plan(
             started_at=started_at,
             grace=grace,
             steps=plans,
-            to_address=chosen[p.id],
-            fallback_addresses=candidates[p.id][1:],
+            to_address=chosen[p.id or 0],
+            fallback_addresses=candidates[p.id or 0][1:],
             schedule=schedule_for(campaign, mailbox, p),
         )
         for e, p in rows

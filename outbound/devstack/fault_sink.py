@@ -117,5 +117,5 @@ def _next(queues: defaultdict[str, deque[Action]], address: str) -> Action | Non
 
 
 def _drop(server: SMTP) -> None:
-    if server.transport is not None:
+    if isinstance(server.transport, asyncio.Transport):
         server.transport.abort()

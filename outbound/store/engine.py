@@ -7,7 +7,6 @@ from typing import Any
 
 from sqlalchemy import Engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
 from sqlmodel import SQLModel, create_engine
 
 from outbound.store import tables  # noqa: F401 - registers the tables on SQLModel.metadata
@@ -32,22 +31,17 @@ def create_schema(engine: Engine) -> None:
     """Create missing tables (idempotent).
 
     The API and every worker call this as they start, possibly at once on an
-    empty database. On PostgreSQL an advisory lock makes them take turns; on
-    SQLite a process that loses the race on CREATE TABLE simply tries again
-    (create_all skips tables that exist by then).
+    empty database, so creation takes a lock first and they take turns: an
+    advisory lock on PostgreSQL, the database write lock (BEGIN IMMEDIATE) on
+    SQLite. Whoever comes second finds the tables and creates nothing.
     """
-    if engine.dialect.name != "postgresql":
-        for attempt in range(5):
-            try:
-                SQLModel.metadata.create_all(engine)
-                return
-            except OperationalError as error:
-                if "already exists" not in str(error) or attempt == 4:
-                    raise
-        return
-    with engine.begin() as connection:
-        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK})
+    with engine.connect() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK})
+        elif engine.dialect.name == "sqlite":
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
         SQLModel.metadata.create_all(connection)
+        connection.commit()
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -112,9 +112,9 @@ def _allocate(session: Session, mailbox: Mailbox, request: ReserveSlotRequest) -
     assert mailbox.id is not None
     limits = mailbox_limits(mailbox)
     first_day = local_date(request.not_before, limits.zone_name)
-    counts = dict(
+    counts: dict[date, int] = dict(
         session.exec(
-            select(SlotReservation.slot_day, func.count())
+            select(col(SlotReservation.slot_day), func.count())
             .where(
                 SlotReservation.mailbox_id == mailbox.id,
                 col(SlotReservation.released_at).is_(None),
