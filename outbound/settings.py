@@ -30,6 +30,14 @@ class Settings(BaseSettings):
         description="Base URL recipients reach (unsubscribe links).",
     )
     default_grace_seconds: int = Field(default=20 * 60, ge=0)
+    check_address_dns: bool = Field(
+        default=True, description="Look up each recipient domain's mail servers before sending."
+    )
+    dns_nameservers: list[str] = Field(
+        default_factory=list, description="DNS servers for the address check (default: system's)."
+    )
+    dns_port: int = 53
+    dns_timeout_seconds: float = Field(default=3.0, gt=0)
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     sink_dir: Path | None = Field(

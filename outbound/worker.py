@@ -16,9 +16,11 @@ from sqlalchemy import Engine
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from outbound.activities.addresses import AddressActivities
 from outbound.activities.delivery import DeliveryActivities
 from outbound.activities.records import RecordActivities
 from outbound.activities.slots import SlotActivities
+from outbound.mail.address_check import AddressChecker
 from outbound.settings import Settings, get_settings
 from outbound.store.engine import create_schema, make_engine
 from outbound.temporal_client import connect
@@ -27,12 +29,29 @@ from outbound.workflows.enrollment import EnrollmentWorkflow
 WORKFLOWS: Sequence[type] = (EnrollmentWorkflow,)
 
 
+def address_checker(settings: Settings) -> AddressChecker:
+    """The worker's address checker (one DNS cache per process)."""
+    return AddressChecker(
+        nameservers=settings.dns_nameservers or None,
+        port=settings.dns_port,
+        timeout_seconds=settings.dns_timeout_seconds,
+        check_dns=settings.check_address_dns,
+    )
+
+
 def activities_for(engine: Engine, settings: Settings) -> list[Any]:
     """Every activity the workflows call, bound to this process's engine and settings."""
     delivery = DeliveryActivities(engine, settings)
     records = RecordActivities(engine)
     slots = SlotActivities(engine)
-    return [delivery.send_step, records.record_state, slots.reserve_slot, slots.release_slot]
+    addresses = AddressActivities(engine, address_checker(settings))
+    return [
+        delivery.send_step,
+        records.record_state,
+        slots.reserve_slot,
+        slots.release_slot,
+        addresses.check_address,
+    ]
 
 
 def build_worker(client: Client, engine: Engine, settings: Settings, **options: Any) -> Worker:

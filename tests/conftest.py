@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from aiosmtpd.controller import Controller
 from sqlalchemy import Engine
 
+from outbound.devstack.fault_sink import FaultSinkHandler
+from outbound.devstack.sink import start_sink
 from outbound.store.engine import create_schema, make_engine
+from tests.support.dns_server import Zone, dns_server
 from tests.support.postgres import create_database, drop_database, find_pg_bin, running_postgres
 
 
@@ -52,3 +56,22 @@ def engine(database_url: str) -> Iterator[Engine]:
         yield created
     finally:
         created.dispose()
+
+
+@pytest.fixture
+def sink() -> Iterator[tuple[FaultSinkHandler, Controller]]:
+    """A real SMTP server; it behaves like the plain sink until a test scripts faults."""
+    handler = FaultSinkHandler()
+    controller = start_sink(handler, authenticator=handler.authenticate)
+    try:
+        yield handler, controller
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+async def mail_dns() -> AsyncIterator[tuple[Zone, int]]:
+    """A loopback DNS server where every domain has a mail server until a test says otherwise."""
+    zone = Zone(default_mx="10 mx.example.net.")
+    async with dns_server(zone) as port:
+        yield zone, port

@@ -5,11 +5,18 @@ mailbox day, is refused as ``SlotMissed`` (the workflow takes a new slot), so
 a worker outage never turns into a burst; and the gap between two sends of a
 mailbox is enforced at send time (``outbound.store.send_turns``).
 
-Idempotency: the message log row for (enrollment, step) is the key. A retry
-that finds the row already Sent returns the recorded result without touching
-SMTP. The Message-ID is fixed per (enrollment, step), so even a retry after an
-unknown outcome (worker killed between the server's 250 and our commit) reuses
-it and providers discard the duplicate.
+Idempotency: the message log row for (enrollment, step, address) is the key. A
+retry that finds the row already Sent returns the recorded result without
+touching SMTP. The Message-ID is fixed per (enrollment, step, address), so even
+a retry after an unknown outcome (worker killed between the server's 250 and
+our commit) reuses it and providers discard the duplicate.
+
+Last look: right before MAIL FROM one transaction re-reads what may have
+changed since the workflow decided to send (a stop or reply the API recorded,
+the suppression list, the mailbox's connection and rate-limit state) and only
+then marks the message Sending. What a failure means for the mailbox (parked
+for re-authentication, rate-limited until a time) or the address (suppressed
+after a hard bounce) is recorded here, where the SMTP answer is known.
 """
 
 from __future__ import annotations
@@ -24,8 +31,8 @@ from sqlmodel import Session, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from outbound.domain.sequence import SendStepRequest, SendStepResult
-from outbound.domain.statuses import MessageStatus, ThreadMode, TlsMode
+from outbound.domain.sequence import FailureType, SendFailure, SendStepRequest, SendStepResult
+from outbound.domain.statuses import MailboxConnection, MessageStatus, ThreadMode
 from outbound.mail.compose import (
     OutgoingMessage,
     compose,
@@ -35,11 +42,14 @@ from outbound.mail.compose import (
 )
 from outbound.mail.outcomes import Classified, Outcome
 from outbound.mail.smtp import SendFailed, SmtpAccount, send_message
+from outbound.scheduling.deferrals import rate_limit_lifts_at
 from outbound.scheduling.slots import MailboxLimits
 from outbound.scheduling.windows import local_date
 from outbound.settings import Settings
+from outbound.store.mailboxes import smtp_account
 from outbound.store.send_turns import claim_send_turn
 from outbound.store.slots import mailbox_limits
+from outbound.store.suppressions import find_suppression, suppress
 from outbound.store.tables import Campaign, Enrollment, Mailbox, Message, Prospect, Step
 from outbound.templating.context import prospect_context
 from outbound.templating.render import render_message
@@ -48,14 +58,22 @@ LATE_TOLERANCE = timedelta(minutes=2)
 _MESSAGE_STATUS_AFTER = {
     Outcome.TRANSIENT: MessageStatus.RETRYING,
     Outcome.RATE_LIMITED: MessageStatus.WAITING,
+    Outcome.AUTH_FAILED: MessageStatus.WAITING,
+    Outcome.SENDER_POLICY: MessageStatus.WAITING,
+    Outcome.MAILBOX_FULL: MessageStatus.RETRYING,
     Outcome.HARD_BOUNCE: MessageStatus.BOUNCED,
 }
-SLOT_MISSED = "SlotMissed"
+_PARKING = frozenset({Outcome.AUTH_FAILED, Outcome.SENDER_POLICY})
 
 
 def slot_missed(reason: str) -> ApplicationError:
     """Non-retryable: the workflow must reserve a new slot, not retry this one."""
-    return ApplicationError(reason, type=SLOT_MISSED, non_retryable=True)
+    return refusal(FailureType.SLOT_MISSED, reason)
+
+
+def refusal(kind: str, reason: str, details: SendFailure | None = None) -> ApplicationError:
+    """A send the workflow must decide about, never one Temporal should retry as is."""
+    return ApplicationError(reason, details or SendFailure(), type=kind, non_retryable=True)
 
 
 @dataclass(frozen=True)
@@ -68,6 +86,7 @@ class _Prepared:
     limits: MailboxLimits | None = None
     mailbox_id: int = 0
     envelope_from: str | None = None
+    owner: str = ""
 
 
 class DeliveryActivities:
@@ -86,16 +105,19 @@ class DeliveryActivities:
         assert prepared.account is not None and prepared.email is not None
         if request.scheduled_at is not None:
             await self._take_turn(request, prepared)
-        await asyncio.to_thread(self._mark_sending, request)
+        account, version = await asyncio.to_thread(self._last_look, request, prepared)
         try:
-            await send_message(prepared.account, prepared.email, prepared.envelope_from)
+            await send_message(account, prepared.email, prepared.envelope_from)
         except SendFailed as failed:
             classified = failed.classified
-            await asyncio.to_thread(self._record_failure, request, classified)
+            details = await asyncio.to_thread(
+                self._record_failure, request, prepared, classified, version
+            )
             # Only a transient failure is retried here. An unknown outcome (maybe
             # delivered) must never be resent blindly; the rest need a decision.
             raise ApplicationError(
                 classified.reason,
+                details,
                 type=classified.outcome.value,
                 non_retryable=classified.outcome is not Outcome.TRANSIENT,
             ) from None
@@ -161,20 +183,14 @@ class DeliveryActivities:
             )
             session.add(logged)
             session.commit()
-            account = SmtpAccount(
-                host=mailbox.smtp_host,
-                port=mailbox.smtp_port,
-                tls_mode=TlsMode(mailbox.tls_mode),
-                username=mailbox.username,
-                password=mailbox.smtp_password,
-            )
             return _Prepared(
-                account,
+                smtp_account(mailbox),
                 email,
                 None,
                 mailbox_limits(mailbox),
                 mailbox.id or 0,
                 logged.envelope_from,
+                campaign.owner,
             )
 
     async def _take_turn(self, request: SendStepRequest, prepared: _Prepared) -> None:
@@ -204,14 +220,50 @@ class DeliveryActivities:
                 raise slot_missed("another send of this mailbox is too close to this slot")
             await asyncio.sleep(max(wait, 0.0))
 
-    def _mark_sending(self, request: SendStepRequest) -> None:
+    def _last_look(self, request: SendStepRequest, prepared: _Prepared) -> tuple[SmtpAccount, int]:
+        """Refuse the send if anything changed that forbids it; else mark it Sending.
+
+        Returns the mailbox's current credentials and connection version (a
+        reconnect since ``_prepare`` must not send with the old password).
+        """
         with Session(self._engine) as session:
+            enrollment = session.get_one(Enrollment, request.enrollment_id)
             logged = _logged_message(session, request)
             assert logged is not None
+            if enrollment.halt_status is not None:
+                raise refusal(
+                    FailureType.HALTED,
+                    f"not sent: the sequence was {enrollment.halt_status}",
+                    SendFailure(ends_as=enrollment.halt_status),
+                )
+            mailbox = session.get_one(Mailbox, prepared.mailbox_id)
+            if mailbox.connection_state != MailboxConnection.CONNECTED:
+                raise refusal(
+                    FailureType.MAILBOX_PARKED,
+                    mailbox.connection_problem or "the mailbox needs re-authentication",
+                    SendFailure(mailbox_version=mailbox.connection_version),
+                )
+            now = datetime.now(UTC)
+            if mailbox.throttled_until is not None and mailbox.throttled_until > now:
+                raise refusal(
+                    FailureType.THROTTLED,
+                    f"the provider's rate limit holds until {mailbox.throttled_until:%F %R} UTC",
+                    SendFailure(not_before=mailbox.throttled_until),
+                )
+            entry = find_suppression(session, prepared.owner, request.to_address)
+            if entry is not None:
+                logged.status = MessageStatus.CANCELED.value
+                logged.failure_reason = f"suppressed ({entry.source}): {entry.detail}"[:500]
+                session.add(logged)
+                session.commit()
+                raise refusal(
+                    FailureType.SUPPRESSED, f"{request.to_address} is suppressed ({entry.source})"
+                )
             logged.status, logged.attempts = MessageStatus.SENDING, logged.attempts + 1
             logged.failure_reason = None
             session.add(logged)
             session.commit()
+            return smtp_account(mailbox), mailbox.connection_version
 
     def _record_sent(self, request: SendStepRequest) -> SendStepResult:
         with Session(self._engine) as session:
@@ -225,17 +277,43 @@ class DeliveryActivities:
                 message_id=logged.message_id, subject=logged.subject, sent_at=logged.sent_at
             )
 
-    def _record_failure(self, request: SendStepRequest, classified: Classified) -> None:
+    def _record_failure(
+        self,
+        request: SendStepRequest,
+        prepared: _Prepared,
+        classified: Classified,
+        version: int,
+    ) -> SendFailure:
+        """Log the failure; park, throttle or suppress as the answer calls for."""
+        details = SendFailure(mailbox_version=version)
         with Session(self._engine) as session:
             logged = _logged_message(session, request)
-            if logged is None:
-                return
-            logged.status = _MESSAGE_STATUS_AFTER.get(
-                classified.outcome, MessageStatus.FAILED
-            ).value
-            logged.failure_reason = f"{classified.outcome.value}: {classified.reason}"[:500]
-            session.add(logged)
+            if logged is not None:
+                logged.status = _MESSAGE_STATUS_AFTER.get(
+                    classified.outcome, MessageStatus.FAILED
+                ).value
+                logged.failure_reason = f"{classified.outcome.value}: {classified.reason}"[:500]
+                session.add(logged)
+            mailbox = session.get_one(Mailbox, prepared.mailbox_id)
+            if classified.outcome in _PARKING and mailbox.connection_version == version:
+                # Only the credentials that failed are parked: a reconnect since then stands.
+                mailbox.connection_state = MailboxConnection.NEEDS_REAUTH.value
+                mailbox.connection_problem = classified.reason
+                session.add(mailbox)
+            if classified.outcome is Outcome.RATE_LIMITED:
+                lifts_at = rate_limit_lifts_at(
+                    datetime.now(UTC), daily=classified.is_daily_quota, zone_name=mailbox.time_zone
+                )
+                if mailbox.throttled_until is None or mailbox.throttled_until < lifts_at:
+                    mailbox.throttled_until = lifts_at
+                    session.add(mailbox)
+                details.not_before = mailbox.throttled_until
             session.commit()
+            if classified.suppresses_address:
+                suppress(
+                    session, prepared.owner, request.to_address, "hard_bounce", classified.reason
+                )
+        return details
 
 
 def _logged_message(session: Session, request: SendStepRequest) -> Message | None:

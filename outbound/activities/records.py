@@ -17,7 +17,7 @@ from outbound.domain.sequence import EnrollmentState
 from outbound.domain.statuses import CampaignStatus, ProspectStatus
 from outbound.store.tables import Campaign, Enrollment, EnrollmentStep, utc_now
 
-_TERMINAL = [s.value for s in ProspectStatus if s.is_terminal]
+_SETTLED = [s.value for s in ProspectStatus if s.is_settled]
 
 
 class RecordActivities:
@@ -60,20 +60,23 @@ class RecordActivities:
                 row.status, row.scheduled_at = step.status.value, step.scheduled_at
                 row.sent_at, row.reason = step.sent_at, step.reason
                 session.add(row)
-            if state.status.is_terminal:
+            if state.status.is_settled:
                 _complete_campaign_if_done(session, enrollment.campaign_id)
             session.commit()
 
 
 def _complete_campaign_if_done(session: Session, campaign_id: int) -> None:
-    """A running campaign whose every prospect has ended is Completed."""
+    """A running campaign is Completed once nothing more happens without a user.
+
+    Failed prospects count as settled: a manual Retry reopens the campaign.
+    """
     campaign = session.get_one(Campaign, campaign_id)
     if campaign.status != CampaignStatus.IN_PROGRESS:
         return
     still_running = session.exec(
         select(func.count())
         .select_from(Enrollment)
-        .where(Enrollment.campaign_id == campaign_id, col(Enrollment.status).not_in(_TERMINAL))
+        .where(Enrollment.campaign_id == campaign_id, col(Enrollment.status).not_in(_SETTLED))
     ).one()
     if still_running == 0:
         campaign.status = CampaignStatus.COMPLETED.value

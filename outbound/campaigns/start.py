@@ -1,8 +1,9 @@
 """Start a campaign: check it can run, then start one workflow per enrollment.
 
 Checks come first and change nothing when they fail: a template field that some
-prospect lacks is refused with the field and the prospects' ids, and no
-workflow is started. Starting is idempotent: workflow ids are fixed per
+prospect lacks is refused with the field and the prospects' ids, a mailbox
+that cannot log in is refused with the server's answer, and no workflow is
+started. Starting is idempotent: workflow ids are fixed per
 (campaign, prospect) and "already started" counts as success, so a start that
 was interrupted can simply be repeated.
 """
@@ -25,9 +26,18 @@ from outbound.domain.campaigns import ConsentAttestation
 from outbound.domain.problems import Problem, ProblemError, conflict, not_found
 from outbound.domain.schedule import ScheduleSpec, TimeZoneSource, parse_clock, window_from
 from outbound.domain.sequence import EnrollmentInput, StepPlan
-from outbound.domain.statuses import AddressType, CampaignStatus, ProspectStatus, ThreadMode
+from outbound.domain.statuses import (
+    AddressType,
+    CampaignStatus,
+    MailboxConnection,
+    ProspectStatus,
+    ThreadMode,
+)
+from outbound.mail.outcomes import Outcome
+from outbound.mail.smtp import SendFailed, check_login
 from outbound.scheduling.when_to_send import WhenToSend
 from outbound.settings import Settings
+from outbound.store.mailboxes import park, smtp_account
 from outbound.store.prospects import addresses_of, campaign_addresses
 from outbound.store.tables import Campaign, Enrollment, Mailbox, Prospect, Step
 from outbound.templating.context import prospect_context
@@ -44,6 +54,7 @@ class LaunchPlan:
     mailbox_id: int
     inputs: list[EnrollmentInput]
     first_send_not_before: datetime
+    started_at: datetime
 
 
 def step_plans(steps: Sequence[Step]) -> list[StepPlan]:
@@ -80,8 +91,8 @@ def schedule_for(campaign: Campaign, mailbox: Mailbox, prospect: Prospect) -> Sc
     )
 
 
-def prepare_start(engine: Engine, campaign_id: int, consent: ConsentAttestation) -> LaunchPlan:
-    """Validate, then mark the campaign InProgress; a ProblemError means nothing changed."""
+def prepare_start(engine: Engine, campaign_id: int) -> LaunchPlan:
+    """Validate and plan a start; a ProblemError means nothing can start. Changes nothing."""
     with Session(engine) as session:
         campaign = session.get(Campaign, campaign_id)
         if campaign is None:
@@ -95,17 +106,58 @@ def prepare_start(engine: Engine, campaign_id: int, consent: ConsentAttestation)
             raise ProblemError(
                 422, [Problem(field="prospects", reason="campaign has no prospects")]
             )
-        now = datetime.now(UTC)
-        started_at = campaign.started_at or now
-        plan = enrollment_plan(session, campaign, started_at, only_unstarted=True)
-        if campaign.status != CampaignStatus.IN_PROGRESS:
-            campaign.status = CampaignStatus.IN_PROGRESS.value
-            campaign.started_at = started_at
-            campaign.consent_accepted_by = consent.accepted_by
-            campaign.consent_accepted_at = now
-            session.add(campaign)
-            session.commit()
-        return plan
+        started_at = campaign.started_at or datetime.now(UTC)
+        return enrollment_plan(session, campaign, started_at, only_unstarted=True)
+
+
+async def check_mailbox(engine: Engine, mailbox_id: int) -> None:
+    """Refuse to start on a mailbox that cannot log in (409 saying why); parks it if refused."""
+
+    def load() -> Mailbox:
+        with Session(engine) as session:
+            return session.get_one(Mailbox, mailbox_id)
+
+    mailbox = await asyncio.to_thread(load)
+    if mailbox.connection_state != MailboxConnection.CONNECTED:
+        raise conflict(
+            "mailbox_id",
+            f"mailbox {mailbox_id} needs re-authentication ({mailbox.connection_problem}); "
+            f"reconnect it with POST /mailboxes/{mailbox_id}/reconnect",
+        )
+    try:
+        await check_login(smtp_account(mailbox))
+    except SendFailed as failed:
+        classified = failed.classified
+        if classified.outcome is Outcome.AUTH_FAILED:
+
+            def park_it() -> None:
+                with Session(engine) as session:
+                    park(session, session.get_one(Mailbox, mailbox_id), classified.reason)
+
+            await asyncio.to_thread(park_it)
+            raise conflict(
+                "mailbox_id",
+                f"mailbox {mailbox_id} refused the login ({classified.reason}); "
+                f"reconnect it with POST /mailboxes/{mailbox_id}/reconnect",
+            ) from None
+        raise conflict(
+            "mailbox_id",
+            f"mailbox {mailbox_id} could not be reached ({classified.reason}); nothing started",
+        ) from None
+
+
+def mark_started(engine: Engine, plan: LaunchPlan, consent: ConsentAttestation) -> None:
+    """The campaign is InProgress, with who accepted the consent attestation and when."""
+    with Session(engine) as session:
+        campaign = session.get_one(Campaign, plan.campaign_id)
+        if campaign.status == CampaignStatus.IN_PROGRESS:
+            return
+        campaign.status = CampaignStatus.IN_PROGRESS.value
+        campaign.started_at = plan.started_at
+        campaign.consent_accepted_by = consent.accepted_by
+        campaign.consent_accepted_at = datetime.now(UTC)
+        session.add(campaign)
+        session.commit()
 
 
 def enrollment_plan(
@@ -128,8 +180,11 @@ def enrollment_plan(
     addresses = addresses_of(session, [p.id for _, p in rows if p.id is not None])
     preference = AddressType(campaign.address_preference) if campaign.address_preference else None
     candidates = {
-        p.id: campaign_addresses(addresses[p.id], preference, campaign.only_preferred_type)
-        for _, p in rows
+        p.id: _with_override(
+            e.override_address,
+            campaign_addresses(addresses[p.id], preference, campaign.only_preferred_type),
+        )
+        for e, p in rows
         if p.id is not None
     }
     chosen = {pid: (found[0] if found else None) for pid, found in candidates.items()}
@@ -172,7 +227,14 @@ def enrollment_plan(
         )
         for e, p in rows
     ]
-    return LaunchPlan(campaign.id, campaign.mailbox_id, inputs, started_at + grace)
+    return LaunchPlan(campaign.id, campaign.mailbox_id, inputs, started_at + grace, started_at)
+
+
+def _with_override(override: str | None, addresses: list[str]) -> list[str]:
+    """A per-campaign override address goes first; the profile's order follows."""
+    if override is None:
+        return addresses
+    return [override, *(a for a in addresses if a != override)]
 
 
 async def launch(client: Client, settings: Settings, plan: LaunchPlan) -> tuple[int, int]:

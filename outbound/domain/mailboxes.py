@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from outbound.domain.schedule import WORKDAYS, ClockTime, SendDays, check_window
-from outbound.domain.statuses import TlsMode
+from outbound.domain.statuses import MailboxConnection, TlsMode
 from outbound.domain.validators import EmailAddress, SingleLine, TimeZoneName
 
 
@@ -73,4 +73,25 @@ class MailboxPublic(MailboxBase):
 
     id: int
     has_password: bool
+    connection_state: MailboxConnection
+    connection_problem: str | None = Field(
+        default=None, description="Why it needs re-authentication (the server's answer)."
+    )
+    throttled_until: datetime | None = Field(
+        default=None, description="The provider rate-limited it: no send before this time."
+    )
     created_at: datetime
+
+
+class MailboxReconnect(BaseModel):
+    """New credentials for a mailbox that needs re-authentication (checked before storing)."""
+
+    username: SingleLine | None = None
+    password: SecretStr | None = None
+
+
+class ReconnectResult(BaseModel):
+    """The reconnected mailbox and how many waiting sequences were told to go on."""
+
+    mailbox: MailboxPublic
+    sequences_resumed: int

@@ -60,3 +60,9 @@ class ProspectPublic(BaseModel):
     addresses: list[AddressPublic]
     fields: dict[str, str]
     created_at: datetime
+
+
+class AddressOverride(BaseModel):
+    """A per-campaign address for one prospect (PRODUCT.md: overrides keep the profile)."""
+
+    address: Annotated[str, AfterValidator(email_address)]

@@ -50,12 +50,14 @@ class StepState(BaseModel):
     position: int
     due_at: datetime | None = Field(default=None, description="When-to-send time, before slots.")
     slot_key: str | None = Field(default=None, description="The slot reservation held, if any.")
+    slot_address: str | None = Field(default=None, description="The address the slot is for.")
     reservations: int = Field(default=0, description="Slots reserved so far (names the next key).")
     status: StepStatus = StepStatus.PENDING
     scheduled_at: datetime | None = None
     sent_at: datetime | None = None
     message_id: str | None = None
     reason: str | None = None
+    soft_bounces: int = Field(default=0, description="Mailbox-full answers so far (retried daily).")
 
 
 class EnrollmentState(BaseModel):
@@ -69,6 +71,28 @@ class EnrollmentState(BaseModel):
     steps: list[StepState] = Field(default_factory=list)
     replied_at: datetime | None = None
     bounced_addresses: list[str] = Field(default_factory=list)
+    invalid_addresses: list[str] = Field(
+        default_factory=list, description="Refused by the address check (or suppressed)."
+    )
+    address_checks: dict[str, str] = Field(
+        default_factory=dict, description="Address → what the check found (valid, role, …)."
+    )
+    override_address: str | None = Field(
+        default=None, description="Per-campaign address the user chose; the profile is unchanged."
+    )
+    skip_address_check: bool = Field(
+        default=False, description="A Retry asked to bypass address validation (Loxo)."
+    )
+    awaiting_retry: bool = Field(
+        default=False, description="Failed, and a manual Retry can still resume the step."
+    )
+    mailbox_version: int = Field(
+        default=0, description="Newest mailbox connection version this workflow has heard of."
+    )
+    parked_on_version: int | None = Field(
+        default=None,
+        description="Waiting for the mailbox to be reconnected past this connection version.",
+    )
     updated_at: datetime | None = None
     first_sent_at: datetime | None = None
     jitter_seed: float | None = None
@@ -99,6 +123,53 @@ class SendStepResult(BaseModel):
     already_sent: bool = Field(
         default=False, description="True when a retry found the message already sent."
     )
+
+
+class SendFailure(BaseModel):
+    """What a refused or failed send tells the workflow, beside its type (error details)."""
+
+    mailbox_version: int | None = Field(
+        default=None, description="Connection version of the mailbox the send used."
+    )
+    not_before: datetime | None = Field(
+        default=None, description="Earliest time to try again (provider rate limits)."
+    )
+    ends_as: ProspectStatus | None = Field(
+        default=None, description="The sequence must end so (stop or reply seen at the last look)."
+    )
+
+
+class FailureType:
+    """Error types of the send activity beyond the SMTP outcomes (``mail.outcomes.Outcome``)."""
+
+    SLOT_MISSED = "SlotMissed"
+    MAILBOX_PARKED = "MailboxParked"  # needs re-authentication: not even tried
+    THROTTLED = "rate_limited"  # the provider's limit is still in force: not even tried
+    HALTED = "Halted"  # stopped or replied meanwhile: not sent
+    SUPPRESSED = "Suppressed"  # the address is on the suppression list: not sent
+
+
+class RetryRequest(BaseModel):
+    """A user's manual Retry of a Failed step."""
+
+    bypass_validation: bool = Field(
+        default=False, description="Send even to addresses the check found invalid (Loxo)."
+    )
+
+
+class AddressCheckRequest(BaseModel):
+    """Check one address of an enrollment before its first send to it."""
+
+    enrollment_id: int
+    address: str
+
+
+class AddressVerdict(BaseModel):
+    """Whether an address may be sent to, and a note users see (role, unverified, …)."""
+
+    address: str
+    usable: bool
+    note: str
 
 
 class ManualReply(BaseModel):

@@ -22,8 +22,16 @@ class ProspectStatus(StrEnum):
 
     @property
     def is_terminal(self) -> bool:
-        """Whether the sequence has ended for good (no message will follow)."""
+        """Whether the sequence has ended for good (no message will follow).
+
+        Failed is not terminal: the prospect waits for a manual Retry (rule 8).
+        """
         return self in _TERMINAL_PROSPECT
+
+    @property
+    def is_settled(self) -> bool:
+        """Nothing more happens unless a user acts: ended, or Failed awaiting a Retry."""
+        return self.is_terminal or self is ProspectStatus.FAILED
 
 
 _TERMINAL_PROSPECT = frozenset(
@@ -31,7 +39,6 @@ _TERMINAL_PROSPECT = frozenset(
         ProspectStatus.REPLIED,
         ProspectStatus.BOUNCED,
         ProspectStatus.COMPLETED,
-        ProspectStatus.FAILED,
         ProspectStatus.STOPPED,
         ProspectStatus.OPTED_OUT,
         ProspectStatus.REMOVED,
@@ -76,6 +83,13 @@ class CampaignStatus(StrEnum):
     IN_PROGRESS = "InProgress"
     STOPPED = "Stopped"
     COMPLETED = "Completed"
+
+
+class MailboxConnection(StrEnum):
+    """Whether a mailbox can send (PRODUCT.md: connected / needs re-authentication)."""
+
+    CONNECTED = "connected"
+    NEEDS_REAUTH = "needs_reauth"
 
 
 class TlsMode(StrEnum):

@@ -58,6 +58,13 @@ class Classified:
         """Only hard bounces put the address on the suppression list."""
         return self.outcome is Outcome.HARD_BOUNCE
 
+    @property
+    def is_daily_quota(self) -> bool:
+        """A rate limit that lasts the day (Gmail's 550 5.4.5), not a brief throttle."""
+        return self.outcome is Outcome.RATE_LIMITED and (
+            (self.code or 0) >= 500 or bool(_DAILY_TEXT.search(self.reason))
+        )
+
 
 _ENHANCED = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
 _RATE_TEXT = re.compile(
@@ -66,6 +73,7 @@ _RATE_TEXT = re.compile(
     r"|server busy|exceeded.*(limit|quota)",
     re.IGNORECASE,
 )
+_DAILY_TEXT = re.compile(r"daily|per day|24 ?h", re.IGNORECASE)
 _UNKNOWN_USER_TEXT = re.compile(
     r"user unknown|unknown user|no such (user|mailbox|recipient)|does not exist"
     r"|mailbox unavailable|recipient (address )?rejected|invalid (recipient|mailbox)"

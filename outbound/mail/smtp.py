@@ -78,3 +78,30 @@ async def send_message(
         if client.is_connected:
             client.close()
     return classify(reply.code, reply.message, Stage.AFTER_DATA)
+
+
+async def check_login(account: SmtpAccount) -> None:
+    """Connect and log in without sending: is the mailbox reachable and authenticated?
+
+    Raises :class:`SendFailed` with the classified answer (``auth_failed`` for a
+    refused login, ``transient`` for a server that cannot be reached).
+    """
+    client = aiosmtplib.SMTP(
+        hostname=account.host,
+        port=account.port,
+        use_tls=account.tls_mode is TlsMode.TLS,
+        start_tls=account.tls_mode is TlsMode.STARTTLS,
+        timeout=account.timeout_seconds,
+    )
+    stage = Stage.CONNECT
+    try:
+        await client.connect()
+        if account.username:
+            stage = Stage.AUTH
+            await client.login(account.username, account.password or "")
+        await client.quit()
+    except aiosmtplib.SMTPException as error:
+        raise SendFailed(classify_exception(error, stage)) from error
+    finally:
+        if client.is_connected:
+            client.close()

@@ -111,7 +111,10 @@ def _allocate(session: Session, mailbox: Mailbox, request: ReserveSlotRequest) -
     """Per-day counts from one GROUP BY; slot times only for the days that still have room."""
     assert mailbox.id is not None
     limits = mailbox_limits(mailbox)
-    first_day = local_date(request.not_before, limits.zone_name)
+    earliest = request.not_before
+    if mailbox.throttled_until is not None and mailbox.throttled_until > earliest:
+        earliest = mailbox.throttled_until  # the provider's rate limit holds until then
+    first_day = local_date(earliest, limits.zone_name)
     counts: dict[date, int] = dict(
         session.exec(
             select(col(SlotReservation.slot_day), func.count())
@@ -136,7 +139,7 @@ def _allocate(session: Session, mailbox: Mailbox, request: ReserveSlotRequest) -
         same_zone and day.weekday() not in window.weekdays
     ):
         day += timedelta(days=1)
-    not_before = max(request.not_before, local_datetime(day, time(0), limits.zone_name))
+    not_before = max(earliest, local_datetime(day, time(0), limits.zone_name))
     while True:
         slot = calendar.earliest_slot(not_before, window)
         # Slots of full days were not loaded: make sure none of them is too close.

@@ -71,6 +71,16 @@ class Mailbox(SQLModel, table=True):
     last_send_key: str | None = Field(
         default=None, description="Slot key of the last send started (its retries may go on)."
     )
+    connection_state: str = Field(default="connected", description="connected / needs_reauth")
+    connection_problem: str | None = Field(
+        default=None, description="Why the mailbox needs re-authentication (server's answer)."
+    )
+    connection_version: int = Field(
+        default=0, description="Bumped by every reconnect: parked sends wait for a newer one."
+    )
+    throttled_until: datetime | None = _when(
+        default=None, description="The provider's rate limit: no send before this time."
+    )
     created_at: datetime = _when(default_factory=utc_now)
 
 
@@ -151,6 +161,13 @@ class Enrollment(SQLModel, table=True):
     current_step: int = 0
     to_address: str | None = None
     workflow_id: str | None = None
+    override_address: str | None = Field(
+        default=None, description="Address chosen for this campaign only (profile unchanged)."
+    )
+    halt_status: str | None = Field(
+        default=None,
+        description="Stop/reply asked for by the API: the send activity's last look reads it.",
+    )
     replied_at: datetime | None = _when(default=None)
     state_version: datetime | None = _when(
         default=None, description="updated_at of the workflow state last mirrored here."
@@ -225,3 +242,16 @@ class SlotReservation(SQLModel, table=True):
     slot_day: date = Field(description="Mailbox-local calendar day of the slot (daily limit).")
     reserved_at: datetime = _when(default_factory=utc_now)
     released_at: datetime | None = _when(default=None)
+
+
+class Suppression(SQLModel, table=True):
+    """An address an owner's campaigns never send to (hard bounce, opt-out, or by hand)."""
+
+    __table_args__ = (UniqueConstraint("owner", "address"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    owner: str = Field(index=True)
+    address: str = Field(description="Lower-cased address.")
+    source: str = Field(description="hard_bounce / unsubscribe / manual")
+    detail: str = ""
+    created_at: datetime = _when(default_factory=utc_now)

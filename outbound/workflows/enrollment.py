@@ -2,11 +2,18 @@
 
 The workflow is the single source of truth for where the sequence stands. For
 each step it works out when the step is due (when-to-send rules, pure code),
-reserves a mailbox slot at or after that time (an activity: limits are shared
-by every campaign of the mailbox), sleeps until the slot, and asks an activity
-to send. Pause, stop and reply give the slot back; resume takes a new one; a
-send refused because it missed its slot takes a new one too. The database
-mirrors the state (``record_state``) for listing.
+checks the address once (syntax, mail servers, suppression list), reserves a
+mailbox slot at or after that time (an activity: limits are shared by every
+campaign of the mailbox), sleeps until the slot, and asks an activity to send.
+Pause, stop and reply give the slot back; resume takes a new one; a send
+refused because it missed its slot takes a new one too. The database mirrors
+the state (``record_state``) for listing.
+
+What a failed send leads to (PRODUCT.md rule 8): a hard bounce moves the step
+to the next allowed address, else Bounced; a provider rate limit defers it; a
+full mailbox is tried again daily, then treated as a bounce; a mailbox that
+needs re-authentication parks the sequence until it is reconnected; anything
+else is Failed with its reason, and the step waits for a manual Retry.
 """
 
 from __future__ import annotations
@@ -20,11 +27,16 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from outbound.domain import search_attributes
     from outbound.domain.sequence import (
+        AddressCheckRequest,
+        AddressVerdict,
         EnrollmentInput,
         EnrollmentState,
+        FailureType,
         ManualReply,
         ReleaseSlotRequest,
         ReserveSlotRequest,
+        RetryRequest,
+        SendFailure,
         SendStepRequest,
         SendStepResult,
         StepState,
@@ -37,15 +49,20 @@ SEND_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=30),
     backoff_coefficient=2.0,
     maximum_attempts=3,
-    non_retryable_error_types=["SlotMissed"],
+    non_retryable_error_types=[FailureType.SLOT_MISSED],
 )
+CHECK_TIMEOUT = timedelta(minutes=1)
 STORE_TIMEOUT = timedelta(seconds=30)
 STORE_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1)
 )
 
 RATE_LIMIT_PAUSE = timedelta(hours=1)
-_TAKE_NEW_SLOT = frozenset({"SlotMissed", "rate_limited"})
+MAILBOX_FULL_RETRY = timedelta(days=1)
+MAILBOX_FULL_TRIES = 3
+RETRY_WINDOW = timedelta(days=30)
+ADDRESS_CHECK_PATCH = "check-address-before-first-send"
+_PARKS_MAILBOX = frozenset({"auth_failed", "sender_policy", FailureType.MAILBOX_PARKED})
 _FAILURE_REASONS = {
     "transient": "TooManyRetries",
     "auth_failed": "MailboxDisconnected",
@@ -73,20 +90,19 @@ class EnrollmentWorkflow:
         )
         self._paused = self._state.status is ProspectStatus.PAUSED
         self._cancel_position: int | None = None
+        self._retry: RetryRequest | None = None
         self._changed = False
         self._published_status: ProspectStatus | None = None
 
     @workflow.run
     async def run(self, request: EnrollmentInput) -> EnrollmentState:
         """Walk the steps; return the final state."""
-        if request.to_address is None and not self._is_terminal:
-            self._finish(ProspectStatus.FAILED, reason="NoAddress")
         for index in range(len(request.steps)):
             if self._state.steps[index].status in _DONE_STEP:
                 continue
             if self._is_terminal or not await self._deliver(index):
                 break
-        if not self._is_terminal:
+        if not self._is_terminal and self._state.status is not ProspectStatus.FAILED:
             self._finish(ProspectStatus.COMPLETED)
         await self._publish()
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -95,7 +111,7 @@ class EnrollmentWorkflow:
     @workflow.signal
     def pause(self) -> None:
         """Hold the sequence; nothing is sent until resume."""
-        if not self._is_terminal:
+        if not self._state.status.is_settled:
             self._paused = True
             self._state.status = ProspectStatus.PAUSED
             self._touch()
@@ -103,7 +119,7 @@ class EnrollmentWorkflow:
     @workflow.signal
     def resume(self) -> None:
         """Continue a paused sequence; a step that came due meanwhile gets a new slot."""
-        if self._paused and not self._is_terminal:
+        if self._paused and not self._state.status.is_settled:
             self._paused = False
             self._state.status = self._running_status()
             self._touch()
@@ -118,6 +134,41 @@ class EnrollmentWorkflow:
         """The prospect replied: no further message."""
         if self._finish(ProspectStatus.REPLIED):
             self._state.replied_at = reply.received_at or workflow.now()
+
+    @workflow.signal
+    def mailbox_reconnected(self, version: int) -> None:
+        """The mailbox was reconnected (connection ``version``): a parked send may go on."""
+        if version > self._state.mailbox_version:
+            self._state.mailbox_version = version
+            self._touch()
+
+    @workflow.signal
+    def change_address(self, address: str) -> None:
+        """Use ``address`` for this prospect in this campaign from the next send on."""
+        if self._is_terminal:
+            return
+        self._state.override_address = address
+        if address in self._state.invalid_addresses:
+            self._state.invalid_addresses.remove(address)
+        self._state.address_checks.pop(address, None)
+        self._state.to_address = address
+        self._touch()
+
+    @workflow.update
+    async def retry(self, request: RetryRequest) -> EnrollmentState:
+        """Resume a Failed step (optionally sending even to addresses the check refused)."""
+        self._retry = request
+        self._touch()
+        await workflow.wait_condition(lambda: self._retry is None or self._is_terminal)
+        return self._state
+
+    @retry.validator
+    def _check_retry(self, request: RetryRequest) -> None:
+        """Only a Failed step that still waits for a Retry can be retried."""
+        if self._state.status is not ProspectStatus.FAILED or not self._state.awaiting_retry:
+            raise ApplicationError(
+                f"only a Failed prospect can be retried (this one is {self._state.status})"
+            )
 
     @workflow.update
     async def cancel_message(self, position: int) -> EnrollmentState:
@@ -151,7 +202,7 @@ class EnrollmentWorkflow:
     # -- one step ----------------------------------------------------------------------------
 
     async def _deliver(self, index: int) -> bool:
-        """Reserve a slot, wait for it, send. False means the sequence ended first."""
+        """Check, reserve a slot, wait for it, send. False means the sequence ended first."""
         step = self._state.steps[index]
         if step.due_at is None:
             step.due_at = self._due_time(index)
@@ -168,11 +219,20 @@ class EnrollmentWorkflow:
                 step.status = StepStatus.CANCELED
                 await self._publish()
                 return True
-            if self._paused:
+            if self._state.status is ProspectStatus.FAILED:
+                if not await self._await_retry(step):
+                    return False
+                continue
+            if self._paused or self._waits_for_mailbox():
                 await self._release(step, MessageStatus.WAITING)
                 step.status = StepStatus.PENDING
                 await self._publish()
                 await workflow.wait_condition(lambda: self._changed)
+                continue
+            if not await self._address_ready(step):
+                continue
+            if step.slot_key is not None and step.slot_address != self._state.to_address:
+                await self._release(step, MessageStatus.CANCELED)  # the user changed the address
                 continue
             if step.slot_key is None:
                 await self._reserve(step, not_before=max(step.due_at, workflow.now()))
@@ -187,39 +247,160 @@ class EnrollmentWorkflow:
             try:
                 await self._send(index)
             except ActivityError as error:
-                failure = _failure_type(error)
-                if failure == "hard_bounce" and (following := self._next_address()) is not None:
-                    # Same step, next allowed address (the bounced one's log row stays Bounced).
-                    await self._release(step, None)
-                    self._state.bounced_addresses.append(self._state.to_address or "")
-                    self._state.to_address = following
-                    continue
-                if failure in _TAKE_NEW_SLOT:
-                    # Missed slot, or the provider's rate limit: not a failed attempt.
-                    await self._release(step, None)
-                    if failure == "rate_limited":
-                        step.due_at = workflow.now() + RATE_LIMIT_PAUSE
-                    continue
-                self._fail_step(step, failure, error)
-                return False
+                await self._after_failure(step, error)
+                continue
             return True
 
-    def _next_address(self) -> str | None:
-        """The next address the campaign allows that has not bounced yet."""
-        tried = {*self._state.bounced_addresses, self._state.to_address}
-        return next((a for a in self._request.fallback_addresses if a not in tried), None)
+    async def _after_failure(self, step: StepState, error: ActivityError) -> None:
+        """Decide what a failed send leads to; the loop in ``_deliver`` carries it out."""
+        failure, details = _failure_of(error)
+        reason = _reason_of(error)
+        if failure == FailureType.HALTED:
+            step.status = StepStatus.PENDING
+            self._finish(details.ends_as or ProspectStatus.STOPPED)
+            return
+        if failure == FailureType.SLOT_MISSED:
+            await self._release(step, None)
+            return
+        if failure == FailureType.THROTTLED:
+            # The provider's limit: not a failed attempt; try again when it lifts.
+            await self._release(step, MessageStatus.WAITING)
+            step.due_at = details.not_before or workflow.now() + RATE_LIMIT_PAUSE
+            return
+        if failure in _PARKS_MAILBOX:
+            await self._release(step, MessageStatus.WAITING)
+            self._state.parked_on_version = details.mailbox_version or 0
+            label = "MailboxPolicy" if failure == "sender_policy" else "MailboxDisconnected"
+            self._state.reason = f"{label}: {reason}"
+            step.reason = "waiting for the mailbox to be reconnected"
+            self._touch()
+            return
+        if failure == "mailbox_full":
+            step.soft_bounces += 1
+            if step.soft_bounces < MAILBOX_FULL_TRIES:
+                await self._release(step, None)
+                step.due_at = workflow.now() + MAILBOX_FULL_RETRY
+                return
+            failure = "soft_bounce"
+        if failure in ("hard_bounce", "soft_bounce", FailureType.SUPPRESSED):
+            await self._address_bounced(step, reason)
+            return
+        # The slot stays counted (a send was attempted); a Retry reserves a new one.
+        step.status, step.reason = StepStatus.FAILED, reason
+        step.slot_key, step.slot_address, step.scheduled_at = None, None, None
+        self._state.status = ProspectStatus.FAILED
+        self._state.reason = _FAILURE_REASONS.get(failure, failure)
+        self._touch()
 
-    def _fail_step(self, step: StepState, failure: str, error: ActivityError) -> None:
-        """End the sequence with the status and reason the failure calls for."""
-        detail = (
-            str(error.cause.message) if isinstance(error.cause, ApplicationError) else str(error)
+    async def _address_bounced(self, step: StepState, reason: str) -> None:
+        """Same step to the next allowed address; none left ends the prospect Bounced."""
+        await self._release(step, None)
+        self._state.bounced_addresses.append(self._state.to_address or "")
+        following = self._next_address()
+        if following is not None:
+            self._state.to_address = following
+            step.soft_bounces = 0
+            self._touch()
+            return
+        step.status, step.reason = StepStatus.FAILED, reason
+        self._finish(ProspectStatus.BOUNCED, reason=f"Bounced: {reason}")
+
+    async def _address_ready(self, step: StepState) -> bool:
+        """Make sure the address in use passed its check; False if the loop must look again."""
+        address = self._state.to_address
+        if address is None:
+            await self._release(step, None)
+            step.status, step.reason = StepStatus.FAILED, self._no_address_detail()
+            self._state.status, self._state.reason = ProspectStatus.FAILED, "NoAddress"
+            self._touch()
+            return False
+        if address in self._state.address_checks or self._state.skip_address_check:
+            return True
+        if not workflow.patched(ADDRESS_CHECK_PATCH):
+            return True  # a run started before address checks existed keeps its old course
+        verdict = await workflow.execute_activity(
+            "check_address",
+            AddressCheckRequest(enrollment_id=self._request.enrollment_id, address=address),
+            result_type=AddressVerdict,
+            start_to_close_timeout=CHECK_TIMEOUT,
+            retry_policy=STORE_RETRY,
         )
-        step.status, step.reason = StepStatus.FAILED, detail
-        if failure == "hard_bounce":
-            self._state.bounced_addresses.append(self._state.to_address or "")
-            self._finish(ProspectStatus.BOUNCED, reason=f"Bounced: {detail}")
-        else:
-            self._finish(ProspectStatus.FAILED, reason=_FAILURE_REASONS.get(failure, failure))
+        self._state.address_checks[address] = verdict.note
+        if not verdict.usable:
+            await self._release(step, None)
+            self._state.invalid_addresses.append(address)
+            self._state.to_address = self._next_address()
+            self._touch()
+            return False
+        return True
+
+    def _no_address_detail(self) -> str:
+        refused = [
+            f"{a} ({self._state.address_checks.get(a, 'refused')})"
+            for a in self._state.invalid_addresses
+        ]
+        if refused:
+            return "no usable address: " + "; ".join(refused)
+        return "the prospect has no address the campaign allows"
+
+    async def _await_retry(self, step: StepState) -> bool:
+        """Wait for a manual Retry of the Failed step; False when the retry window closes."""
+        self._state.awaiting_retry = True
+        await self._publish()
+        try:
+            await workflow.wait_condition(
+                lambda: self._retry is not None or self._is_terminal, timeout=RETRY_WINDOW
+            )
+        except TimeoutError:
+            # Nobody retried: the sequence ends Failed, and the steps after it will not come.
+            self._state.awaiting_retry = False
+            for later in self._state.steps:
+                if later.status in _CANCELABLE:
+                    later.status, later.scheduled_at = StepStatus.STOPPED, None
+            self._touch()
+            return False
+        self._state.awaiting_retry = False
+        if self._retry is None:
+            return True  # ended meanwhile (stop, reply); the loop sees it
+        if self._retry.bypass_validation:
+            self._state.skip_address_check = True
+            self._state.invalid_addresses.clear()
+        if self._state.to_address is None:
+            self._state.to_address = self._next_address()
+        self._retry = None
+        step.status, step.reason, step.soft_bounces = StepStatus.PENDING, None, 0
+        step.due_at = workflow.now()
+        self._state.status, self._state.reason = self._running_status(), None
+        self._touch()
+        return True
+
+    def _waits_for_mailbox(self) -> bool:
+        """Parked on a mailbox that needs re-authentication, until a newer connection."""
+        parked = self._state.parked_on_version
+        if parked is None:
+            return False
+        if self._state.mailbox_version <= parked:
+            return True
+        self._state.parked_on_version, self._state.reason = None, None
+        for step in self._state.steps:
+            if step.reason == "waiting for the mailbox to be reconnected":
+                step.reason = None
+        return False
+
+    def _candidates(self) -> list[str]:
+        """Every address the campaign allows for this prospect, in order (override first)."""
+        ordered = [self._state.override_address, self._request.to_address]
+        ordered += self._request.fallback_addresses
+        return list(dict.fromkeys(a for a in ordered if a))
+
+    def _next_address(self) -> str | None:
+        """The next allowed address that has neither bounced nor failed its check."""
+        tried = {
+            *self._state.bounced_addresses,
+            *self._state.invalid_addresses,
+            self._state.to_address,
+        }
+        return next((a for a in self._candidates() if a not in tried), None)
 
     def _due_time(self, index: int) -> datetime:
         """When-to-send time of a step (before windows and limits), with its 0–20 min jitter."""
@@ -277,7 +458,7 @@ class EnrollmentWorkflow:
             start_to_close_timeout=STORE_TIMEOUT,
             retry_policy=STORE_RETRY,
         )
-        step.slot_key = key
+        step.slot_key, step.slot_address = key, self._state.to_address
 
     async def _release(self, step: StepState, message_status: MessageStatus | None) -> None:
         if step.slot_key is None:
@@ -288,13 +469,13 @@ class EnrollmentWorkflow:
                 key=step.slot_key,
                 enrollment_id=self._request.enrollment_id,
                 position=step.position,
-                to_address=self._state.to_address or "",
+                to_address=step.slot_address or self._state.to_address or "",
                 message_status=message_status,
             ),
             start_to_close_timeout=STORE_TIMEOUT,
             retry_policy=STORE_RETRY,
         )
-        step.slot_key, step.scheduled_at = None, None
+        step.slot_key, step.slot_address, step.scheduled_at = None, None, None
 
     async def _send(self, index: int) -> None:
         step = self._state.steps[index]
@@ -388,9 +569,15 @@ class EnrollmentWorkflow:
         )
 
 
-def _failure_type(error: ActivityError) -> str:
-    """The classified outcome (or SlotMissed) an activity failed with."""
+def _failure_of(error: ActivityError) -> tuple[str, SendFailure]:
+    """The classified outcome (or refusal) a send failed with, and its details."""
     cause = error.cause
     if isinstance(cause, ApplicationError) and cause.type:
-        return cause.type
-    return "transient"
+        details = SendFailure.model_validate(cause.details[0]) if cause.details else SendFailure()
+        return cause.type, details
+    return "transient", SendFailure()
+
+
+def _reason_of(error: ActivityError) -> str:
+    """The server's answer (or our refusal) in words, for the message log and status."""
+    return str(error.cause.message) if isinstance(error.cause, ApplicationError) else str(error)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,11 +17,11 @@ from temporalio.testing import WorkflowEnvironment
 
 from outbound.api.app import create_app
 from outbound.devstack.fault_sink import FaultSinkHandler
-from outbound.devstack.sink import start_sink
 from outbound.domain.search_attributes import ALL_KEYWORDS
 from outbound.settings import Settings
 from outbound.store.engine import create_schema, make_engine
 from outbound.worker import build_worker
+from tests.support.dns_server import Zone
 from tests.support.temporal import binary
 
 
@@ -43,17 +43,6 @@ async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
         await env.shutdown()
 
 
-@pytest.fixture
-def sink() -> Iterator[tuple[FaultSinkHandler, Controller]]:
-    """A real SMTP server; it behaves like the plain sink until a test scripts faults."""
-    handler = FaultSinkHandler()
-    controller = start_sink(handler, authenticator=handler.authenticate)
-    try:
-        yield handler, controller
-    finally:
-        controller.stop()
-
-
 @dataclass
 class Stack:
     """Everything a user touches: the API client, plus the sink and database to check."""
@@ -64,12 +53,14 @@ class Stack:
     sink_port: int
     engine: Engine
     settings: Settings
+    dns: Zone
 
 
 @pytest.fixture
 async def stack(
     dev_server: WorkflowEnvironment,
     sink: tuple[FaultSinkHandler, Controller],
+    mail_dns: tuple[Zone, int],
     tmp_path: Path,
 ) -> AsyncIterator[Stack]:
     """API (in process, over ASGI) → dev server → real worker → aiosmtplib → aiosmtpd."""
@@ -78,6 +69,9 @@ async def stack(
         database_url=f"sqlite:///{tmp_path}/outbound.db",
         task_queue=f"e2e-{uuid.uuid4()}",
         public_base_url="http://outbound.test",
+        dns_nameservers=["127.0.0.1"],
+        dns_port=mail_dns[1],
+        dns_timeout_seconds=0.5,
     )
     engine = make_engine(settings.database_url)
     create_schema(engine)
@@ -91,5 +85,5 @@ async def stack(
             transport=httpx.ASGITransport(app=app), base_url="http://api.test"
         ) as api,
     ):
-        yield Stack(api, dev_server.client, handler, controller.port, engine, settings)
+        yield Stack(api, dev_server.client, handler, controller.port, engine, settings, mail_dns[0])
     engine.dispose()

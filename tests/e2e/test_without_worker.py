@@ -7,18 +7,20 @@ from pathlib import Path
 
 import httpx
 import pytest
+from aiosmtpd.controller import Controller
 from temporalio.testing import WorkflowEnvironment
 
 from outbound.api.app import create_app
+from outbound.devstack.fault_sink import FaultSinkHandler
 from outbound.settings import Settings
 from outbound.store.engine import create_schema, make_engine
-from tests.support.factories import CONSENT
+from tests.support.factories import CONSENT, reachable
 
 pytestmark = pytest.mark.e2e
 
 
 async def test_pause_without_a_worker_is_a_503_naming_the_cause_and_the_signal_stands(
-    dev_server: WorkflowEnvironment, tmp_path: Path
+    dev_server: WorkflowEnvironment, tmp_path: Path, sink: tuple[FaultSinkHandler, Controller]
 ) -> None:
     settings = Settings(
         database_url=f"sqlite:///{tmp_path}/o.db", task_queue=f"idle-{uuid.uuid4()}"
@@ -30,7 +32,7 @@ async def test_pause_without_a_worker_is_a_503_naming_the_cause_and_the_signal_s
         transport=httpx.ASGITransport(app=app), base_url="http://t"
     ) as api:
         mailbox = await api.post(
-            "/mailboxes", json={"smtp_host": "h", "from_address": "a@example.com"}
+            "/mailboxes", json={"from_address": "a@example.com", **reachable(sink[1].port)}
         )
         campaign = await api.post(
             "/campaigns",

@@ -33,3 +33,8 @@ def office_hours_mailbox(zone: str, **changes: object) -> dict[str, Any]:
         "send_end": "17:00",
         **changes,
     }
+
+
+def reachable(sink_port: int) -> dict[str, Any]:
+    """Mailbox fields that point at the local SMTP sink (Start checks the login)."""
+    return {"smtp_host": "127.0.0.1", "smtp_port": sink_port, "tls_mode": "none"}

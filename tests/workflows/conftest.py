@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 
 import pytest
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
 
+from outbound.workflows.enrollment import EnrollmentWorkflow
 from tests.support.temporal import binary, register_search_attributes
+from tests.workflows.harness import FakeActivities, Harness
 
 
 @pytest.fixture(scope="session")
@@ -22,3 +26,17 @@ async def time_skipping() -> AsyncIterator[WorkflowEnvironment]:
         yield env
     finally:
         await env.shutdown()
+
+
+@pytest.fixture
+async def harness(time_skipping: WorkflowEnvironment) -> AsyncIterator[Harness]:
+    fakes = FakeActivities()
+    task_queue = f"test-{uuid.uuid4()}"
+    async with Worker(
+        time_skipping.client,
+        task_queue=task_queue,
+        workflows=[EnrollmentWorkflow],
+        activities=fakes.all,
+        workflow_failure_exception_types=[Exception],
+    ):
+        yield Harness(time_skipping, fakes, task_queue)

@@ -22,7 +22,7 @@ from temporalio.worker import Worker
 from outbound.domain.sequence import EnrollmentState, ManualReply
 from outbound.workflows.enrollment import EnrollmentWorkflow
 from tests.support.temporal import binary, register_search_attributes
-from tests.workflows.test_enrollment_workflow import FakeActivities, Harness
+from tests.workflows.harness import FakeActivities, Harness
 
 HISTORIES = Path(__file__).parent / "histories"
 Handle = WorkflowHandle[EnrollmentWorkflow, EnrollmentState]

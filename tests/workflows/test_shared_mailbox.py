@@ -17,20 +17,24 @@ from pathlib import Path
 
 import httpx
 import pytest
+from aiosmtpd.controller import Controller
 from temporalio import activity
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from outbound.activities.addresses import AddressActivities
 from outbound.activities.records import RecordActivities
 from outbound.activities.slots import SlotActivities
 from outbound.api.app import create_app
+from outbound.devstack.fault_sink import FaultSinkHandler
 from outbound.domain.sequence import EnrollmentState, SendStepRequest, SendStepResult
+from outbound.mail.address_check import AddressChecker
 from outbound.scheduling.windows import SendWindow, local_date
 from outbound.settings import Settings
 from outbound.store.engine import create_schema, make_engine
 from outbound.workflows.enrollment import EnrollmentWorkflow
-from tests.support.factories import CONSENT, office_hours_mailbox
+from tests.support.factories import CONSENT, office_hours_mailbox, reachable
 
 ZONE = "America/New_York"
 WINDOW = SendWindow(
@@ -57,7 +61,7 @@ class RecordingSender:
 
 @pytest.fixture
 async def api_and_worker(
-    time_skipping: WorkflowEnvironment, tmp_path: Path
+    time_skipping: WorkflowEnvironment, tmp_path: Path, sink: tuple[FaultSinkHandler, Controller]
 ) -> AsyncIterator[tuple[httpx.AsyncClient, RecordingSender, Client]]:
     settings = Settings(
         database_url=f"sqlite:///{tmp_path}/shared.db", task_queue=f"shared-{uuid.uuid4()}"
@@ -65,6 +69,7 @@ async def api_and_worker(
     engine = make_engine(settings.database_url)
     create_schema(engine)
     sender, slots, records = RecordingSender(), SlotActivities(engine), RecordActivities(engine)
+    addresses = AddressActivities(engine, AddressChecker(check_dns=False))
     app = create_app(settings, engine=engine, temporal=time_skipping.client)
     async with (
         Worker(
@@ -76,6 +81,7 @@ async def api_and_worker(
                 slots.reserve_slot,
                 slots.release_slot,
                 records.record_state,
+                addresses.check_address,
             ],
             workflow_failure_exception_types=[Exception],
             max_concurrent_activities=50,
@@ -113,9 +119,12 @@ async def create_campaign(api: httpx.AsyncClient, mailbox_id: int, name: str, do
 async def test_two_campaigns_share_a_mailbox_within_its_limits_first_started_first_sent(
     api_and_worker: tuple[httpx.AsyncClient, RecordingSender, Client],
     time_skipping: WorkflowEnvironment,
+    sink: tuple[FaultSinkHandler, Controller],
 ) -> None:
     api, sender, client = api_and_worker
-    mailbox = await api.post("/mailboxes", json=office_hours_mailbox(ZONE))
+    mailbox = await api.post(
+        "/mailboxes", json=office_hours_mailbox(ZONE, **reachable(sink[1].port))
+    )
     mailbox_id = int(mailbox.json()["id"])
     first = await create_campaign(api, mailbox_id, "First", "first")
     second = await create_campaign(api, mailbox_id, "Second", "second")

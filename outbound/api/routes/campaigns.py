@@ -177,9 +177,14 @@ async def start_campaign(
     temporal: TemporalDep,
     settings: SettingsDep,
 ) -> StartResult:
-    """Start sending: requires the consent attestation; first sends after the grace delay."""
+    """Start sending: requires the consent attestation and a mailbox that logs in.
+
+    First sends happen after the grace delay.
+    """
     engine: Engine = request.app.state.engine
-    plan = await asyncio.to_thread(campaign_start.prepare_start, engine, campaign_id, body.consent)
+    plan = await asyncio.to_thread(campaign_start.prepare_start, engine, campaign_id)
+    await campaign_start.check_mailbox(engine, plan.mailbox_id)
+    await asyncio.to_thread(campaign_start.mark_started, engine, plan, body.consent)
     started, already = await campaign_start.launch(temporal, settings, plan)
     await asyncio.to_thread(campaign_start.mark_launched, engine, plan)
     return StartResult(

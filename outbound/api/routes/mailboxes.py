@@ -1,15 +1,31 @@
-"""Sending mailboxes: create, list, show. The password is write-only."""
+"""Sending mailboxes: create, list, show, reconnect. The password is write-only."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-from sqlmodel import col, select
+import asyncio
 
-from outbound.api.deps import SessionDep
-from outbound.domain.mailboxes import MailboxCreate, MailboxPublic
-from outbound.domain.problems import not_found
+from fastapi import APIRouter, Request
+from sqlalchemy import Engine
+from sqlmodel import Session, col, select
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
+
+from outbound.api.deps import SessionDep, TemporalDep
+from outbound.domain.mailboxes import (
+    MailboxCreate,
+    MailboxPublic,
+    MailboxReconnect,
+    ReconnectResult,
+)
+from outbound.domain.problems import Problem, ProblemError, not_found
 from outbound.domain.schedule import Weekday
+from outbound.domain.statuses import MailboxConnection
+from outbound.mail.outcomes import Outcome
+from outbound.mail.smtp import SendFailed, check_login
+from outbound.store.mailboxes import reconnect, running_workflow_ids, smtp_account
 from outbound.store.tables import Mailbox
+
+_SIGNAL_CONCURRENCY = 32
 
 router = APIRouter(prefix="/mailboxes", tags=["mailboxes"])
 
@@ -35,6 +51,9 @@ def mailbox_public(mailbox: Mailbox) -> MailboxPublic:
         send_end=mailbox.send_end,
         plus_addressing=mailbox.plus_addressing,
         has_password=bool(mailbox.smtp_password),
+        connection_state=MailboxConnection(mailbox.connection_state),
+        connection_problem=mailbox.connection_problem,
+        throttled_until=mailbox.throttled_until,
         created_at=mailbox.created_at,
     )
 
@@ -66,3 +85,71 @@ def get_mailbox(mailbox_id: int, session: SessionDep) -> MailboxPublic:
     if mailbox is None:
         raise not_found("mailbox", mailbox_id)
     return mailbox_public(mailbox)
+
+
+@router.post("/{mailbox_id}/reconnect")
+async def reconnect_mailbox(
+    mailbox_id: int, body: MailboxReconnect, request: Request, temporal: TemporalDep
+) -> ReconnectResult:
+    """Log in with the given (or stored) credentials; if the server accepts, store them,
+    mark the mailbox connected, and let every sequence waiting on it go on.
+
+    A refused login is a 422 with the server's answer, and nothing is changed.
+    """
+    engine: Engine = request.app.state.engine
+
+    def load() -> Mailbox:
+        with Session(engine) as session:
+            mailbox = session.get(Mailbox, mailbox_id)
+            if mailbox is None:
+                raise not_found("mailbox", mailbox_id)
+            return mailbox
+
+    mailbox = await asyncio.to_thread(load)
+    password = body.password.get_secret_value() if body.password else None
+    try:
+        await check_login(smtp_account(mailbox, body.username, password))
+    except SendFailed as failed:
+        refused = failed.classified.outcome is Outcome.AUTH_FAILED
+        raise ProblemError(
+            422,
+            [
+                Problem(
+                    field="password" if refused else "smtp_host",
+                    reason=(
+                        f"the server refused the login: {failed.classified.reason}"
+                        if refused
+                        else f"the SMTP server could not be reached: {failed.classified.reason}"
+                    ),
+                )
+            ],
+        ) from None
+
+    def store() -> tuple[MailboxPublic, int, list[str]]:
+        with Session(engine) as session:
+            row = session.get_one(Mailbox, mailbox_id)
+            version = reconnect(session, row, body.username, password)
+            return mailbox_public(row), version, running_workflow_ids(session, mailbox_id)
+
+    public, version, workflow_ids = await asyncio.to_thread(store)
+    resumed = await _tell_reconnected(temporal, workflow_ids, version)
+    return ReconnectResult(mailbox=public, sequences_resumed=resumed)
+
+
+async def _tell_reconnected(temporal: Client, workflow_ids: list[str], version: int) -> int:
+    """Signal each running sequence of the mailbox; ones that ended meanwhile are skipped."""
+    semaphore = asyncio.Semaphore(_SIGNAL_CONCURRENCY)
+
+    async def tell(workflow_id: str) -> bool:
+        async with semaphore:
+            try:
+                await temporal.get_workflow_handle(workflow_id).signal(
+                    "mailbox_reconnected", version
+                )
+            except RPCError as error:
+                if error.status is RPCStatusCode.NOT_FOUND:
+                    return False
+                raise
+            return True
+
+    return sum(await asyncio.gather(*(tell(w) for w in workflow_ids)))

@@ -1,0 +1,69 @@
+"""A mailbox's connection: its SMTP account, parking after a refused login, reconnecting.
+
+A mailbox whose provider refuses our login (or our sender setup) is parked
+("needs re-authentication"): its sequences wait instead of failing. Each
+reconnect bumps ``connection_version``; a parked sequence goes on once it hears
+of a version newer than the one that failed, so a signal that arrives before
+the failure is recorded is never lost.
+"""
+
+from __future__ import annotations
+
+from sqlmodel import Session, col, select
+
+from outbound.domain.statuses import MailboxConnection, ProspectStatus, TlsMode
+from outbound.mail.smtp import SmtpAccount
+from outbound.store.tables import Campaign, Enrollment, Mailbox
+
+_ENDED = [s.value for s in ProspectStatus if s.is_terminal]
+
+
+def smtp_account(
+    mailbox: Mailbox, username: str | None = None, password: str | None = None
+) -> SmtpAccount:
+    """The mailbox's SMTP account, optionally with new credentials to try."""
+    return SmtpAccount(
+        host=mailbox.smtp_host,
+        port=mailbox.smtp_port,
+        tls_mode=TlsMode(mailbox.tls_mode),
+        username=username if username is not None else mailbox.username,
+        password=password if password is not None else mailbox.smtp_password,
+    )
+
+
+def park(session: Session, mailbox: Mailbox, problem: str) -> None:
+    """Mark the mailbox as needing re-authentication, saying why (commits)."""
+    mailbox.connection_state = MailboxConnection.NEEDS_REAUTH.value
+    mailbox.connection_problem = problem[:500]
+    session.add(mailbox)
+    session.commit()
+
+
+def reconnect(
+    session: Session, mailbox: Mailbox, username: str | None, password: str | None
+) -> int:
+    """Store working credentials and clear the parking; returns the new connection version."""
+    if username is not None:
+        mailbox.username = username
+    if password is not None:
+        mailbox.smtp_password = password
+    mailbox.connection_state = MailboxConnection.CONNECTED.value
+    mailbox.connection_problem = None
+    mailbox.connection_version += 1
+    session.add(mailbox)
+    session.commit()
+    return mailbox.connection_version
+
+
+def running_workflow_ids(session: Session, mailbox_id: int) -> list[str]:
+    """Workflows of sequences that send through the mailbox and have not ended."""
+    found = session.exec(
+        select(col(Enrollment.workflow_id))
+        .join(Campaign, col(Campaign.id) == Enrollment.campaign_id)
+        .where(
+            Campaign.mailbox_id == mailbox_id,
+            col(Enrollment.workflow_id).is_not(None),
+            col(Enrollment.status).not_in(_ENDED),
+        )
+    )
+    return [workflow_id for workflow_id in found if workflow_id is not None]

@@ -1,0 +1,169 @@
+"""Stand-in activities and a starter for one prospect's workflow under time skipping.
+
+Temporal's idiom for workflow unit tests: the activities record what they were
+asked and answer as scripted, so a test can check what a user would see.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+
+from temporalio import activity
+from temporalio.client import WorkflowHandle
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import WorkflowEnvironment
+
+from outbound.domain import search_attributes
+from outbound.domain.schedule import ScheduleSpec, WindowSpec
+from outbound.domain.sequence import (
+    AddressCheckRequest,
+    AddressVerdict,
+    EnrollmentInput,
+    EnrollmentState,
+    ReleaseSlotRequest,
+    ReserveSlotRequest,
+    SendFailure,
+    SendStepRequest,
+    SendStepResult,
+    StepPlan,
+)
+from outbound.domain.statuses import ProspectStatus, ThreadMode
+from outbound.workflows.enrollment import EnrollmentWorkflow
+
+GRACE = timedelta(minutes=20)
+ALWAYS_OPEN = WindowSpec(zone_name="UTC", weekdays=list(range(7)), start=time(0), end=time(0))
+JITTER = timedelta(minutes=20)
+
+
+@dataclass
+class FakeActivities:
+    """Records sends (with server time) and mirrored states instead of doing I/O."""
+
+    sends: list[tuple[SendStepRequest, datetime]] = field(default_factory=list)
+    recorded: list[EnrollmentState] = field(default_factory=list)
+    reservations: list[ReserveSlotRequest] = field(default_factory=list)
+    releases: list[ReleaseSlotRequest] = field(default_factory=list)
+    gate: asyncio.Event | None = None
+    send_started: asyncio.Event = field(default_factory=asyncio.Event)
+    record_gate: asyncio.Event | None = None
+    failures: list[str | tuple[str, SendFailure]] = field(default_factory=list)
+    invalid: dict[str, str] = field(default_factory=dict)
+    checked: list[str] = field(default_factory=list)
+    attempts: list[tuple[int, datetime]] = field(default_factory=list)
+    recording_active: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @activity.defn(name="send_step")
+    async def send_step(self, request: SendStepRequest) -> SendStepResult:
+        self.send_started.set()
+        if self.gate is not None:
+            await self.gate.wait()
+        when = activity.info().current_attempt_scheduled_time
+        self.attempts.append((request.position, when))
+        if self.failures:
+            scripted = self.failures.pop(0)
+            outcome, details = scripted if isinstance(scripted, tuple) else (scripted, None)
+            raise ApplicationError(
+                f"{outcome} as scripted",
+                *([details] if details else []),
+                type=outcome,
+                non_retryable=outcome != "transient",
+            )
+        self.sends.append((request, when))
+        return SendStepResult(
+            message_id=f"<m{request.enrollment_id}.{request.position}@example.com>",
+            subject="s",
+            sent_at=when,
+        )
+
+    @activity.defn(name="record_state")
+    async def record_state(self, state: EnrollmentState) -> None:
+        self.recorded.append(state.model_copy(deep=True))
+        if self.record_gate is not None and state.status is ProspectStatus.ACTIVE:
+            self.recording_active.set()
+            await self.record_gate.wait()
+
+    @activity.defn(name="reserve_slot")
+    async def reserve_slot(self, request: ReserveSlotRequest) -> datetime:
+        """No other senders: every step gets the slot it asks for."""
+        self.reservations.append(request)
+        return request.not_before
+
+    @activity.defn(name="release_slot")
+    async def release_slot(self, request: ReleaseSlotRequest) -> None:
+        self.releases.append(request)
+
+    @activity.defn(name="check_address")
+    async def check_address(self, request: AddressCheckRequest) -> AddressVerdict:
+        self.checked.append(request.address)
+        reason = self.invalid.get(request.address)
+        return AddressVerdict(
+            address=request.address, usable=reason is None, note=reason or "valid"
+        )
+
+    @property
+    def all(self) -> list[object]:
+        return [
+            self.send_step,
+            self.record_state,
+            self.reserve_slot,
+            self.release_slot,
+            self.check_address,
+        ]
+
+    @property
+    def positions_sent(self) -> list[int]:
+        return [request.position for request, _ in self.sends]
+
+
+@dataclass
+class Harness:
+    env: WorkflowEnvironment
+    fakes: FakeActivities
+    task_queue: str
+    started_at: datetime = datetime.min
+
+    async def start(
+        self, *delays: timedelta, to_address: str | None = "ann@example.com", **overrides: object
+    ) -> WorkflowHandle[EnrollmentWorkflow, EnrollmentState]:
+        now = self.started_at = await self.env.get_current_time()
+        steps = [
+            StepPlan(
+                step_id=i + 1,
+                position=i + 1,
+                delay=delay,
+                thread_mode=ThreadMode.NEW_THREAD if i == 0 else ThreadMode.SAME_THREAD,
+            )
+            for i, delay in enumerate(delays)
+        ]
+        request = EnrollmentInput(
+            enrollment_id=7,
+            campaign_id=3,
+            prospect_id=11,
+            mailbox_id=2,
+            started_at=now,
+            grace=GRACE,
+            steps=steps,
+            to_address=to_address,
+            schedule=ScheduleSpec(window=ALWAYS_OPEN),
+        ).model_copy(update=overrides)
+        return await self.env.client.start_workflow(
+            EnrollmentWorkflow.run,
+            request,
+            id=f"campaign-3-prospect-11-{uuid.uuid4()}",
+            task_queue=self.task_queue,
+            search_attributes=TypedSearchAttributes(
+                [
+                    SearchAttributePair(search_attributes.CAMPAIGN_ID, "3"),
+                    SearchAttributePair(search_attributes.MAILBOX_ID, "2"),
+                    SearchAttributePair(search_attributes.PROSPECT_STATUS, "NotStarted"),
+                ]
+            ),
+        )
+
+
+async def state_of(handle: WorkflowHandle[EnrollmentWorkflow, EnrollmentState]) -> EnrollmentState:
+    return await handle.query(EnrollmentWorkflow.state)
