@@ -12,7 +12,7 @@ from outbound.devstack.sink import start_sink
 from outbound.domain.statuses import TlsMode
 from outbound.mail.compose import OutgoingMessage, compose
 from outbound.mail.outcomes import Outcome
-from outbound.mail.smtp import SendFailed, SmtpAccount, send_message
+from outbound.mail.smtp import SendFailed, SmtpAccount, check_login, send_message
 
 TO = "bob@example.org"
 
@@ -154,3 +154,25 @@ async def test_scripted_actions_are_consumed_one_per_attempt(
 
     assert outcomes == [Outcome.TRANSIENT, Outcome.TRANSIENT, Outcome.SENT]
     assert handler.attempts[TO] == 3 and len(handler.received) == 1
+
+
+async def test_the_login_check_sends_nothing_and_names_a_refused_login(
+    server: tuple[FaultSinkHandler, SmtpAccount],
+) -> None:
+    handler, account = server
+    await check_login(account)
+
+    handler.refuse_logins = True
+    with pytest.raises(SendFailed) as refused:
+        await check_login(account)
+
+    assert refused.value.classified.outcome is Outcome.AUTH_FAILED
+    assert "535" in refused.value.classified.reason
+    assert handler.received == []
+
+
+async def test_the_login_check_of_an_unreachable_server_is_transient() -> None:
+    nowhere = SmtpAccount("127.0.0.1", 9, TlsMode.NONE, "ada", "pw", timeout_seconds=2)
+    with pytest.raises(SendFailed) as failed:
+        await check_login(nowhere)
+    assert failed.value.classified.outcome is Outcome.TRANSIENT

@@ -7,10 +7,17 @@ re-authentication parks its sequences until it is reconnected.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
+from itertools import pairwise
 
+import pytest
+from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+
+from outbound.domain.sequence import EnrollmentState, RetryRequest, SendFailure
 from outbound.domain.statuses import ProspectStatus, StepStatus
-from tests.workflows.harness import Harness
+from outbound.workflows.enrollment import RETRY_WINDOW, EnrollmentWorkflow
+from tests.workflows.harness import Harness, state_of
 
 
 async def test_two_transient_failures_then_success_sends_once(harness: Harness) -> None:
@@ -110,3 +117,156 @@ async def test_prospect_without_an_address_fails_with_no_address_and_no_send(
     assert harness.fakes.sends == []
     assert final.status is ProspectStatus.FAILED
     assert final.reason == "NoAddress"
+
+
+async def test_three_failures_then_a_manual_retry_delivers_once(harness: Harness) -> None:
+    harness.fakes.failures = ["transient"] * 3
+    handle = await harness.start(timedelta(0), timedelta(days=1))
+    failed = await until(harness, handle, lambda s: s.awaiting_retry)
+    assert (failed.status, failed.reason) == (ProspectStatus.FAILED, "TooManyRetries")
+    assert failed.steps[0].status is StepStatus.FAILED
+
+    await harness.env.sleep(timedelta(days=3))  # the user comes back later
+    retried = await handle.execute_update(EnrollmentWorkflow.retry, RetryRequest())
+    final = await handle.result()
+
+    assert retried.status is not ProspectStatus.FAILED
+    assert harness.fakes.positions_sent == [1, 2]
+    assert len(harness.fakes.attempts) == 5  # 3 failed, then one send per step
+    assert final.status is ProspectStatus.COMPLETED
+    assert [r.key for r in harness.fakes.reservations][:2] == ["7:1:1", "7:1:2"]
+
+
+async def test_retry_is_refused_unless_the_prospect_failed(harness: Harness) -> None:
+    handle = await harness.start(timedelta(0), timedelta(days=1))
+    await harness.env.sleep(timedelta(minutes=1))
+
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await handle.execute_update(EnrollmentWorkflow.retry, RetryRequest())
+
+    assert "only a Failed prospect can be retried" in str(refused.value.cause)
+    assert (await handle.result()).status is ProspectStatus.COMPLETED
+
+
+async def test_nobody_retrying_within_thirty_days_ends_the_sequence_failed(
+    harness: Harness,
+) -> None:
+    harness.fakes.failures = ["spam"]
+    handle = await harness.start(timedelta(0), timedelta(days=1))
+
+    final = await handle.result()
+    ended_after = await harness.env.get_current_time() - harness.started_at
+
+    assert (final.status, final.reason, final.awaiting_retry) == (
+        ProspectStatus.FAILED,
+        "Spam",
+        False,
+    )
+    assert ended_after >= RETRY_WINDOW
+    assert [s.status for s in final.steps] == [StepStatus.FAILED, StepStatus.STOPPED]
+
+
+async def test_an_invalid_address_moves_to_the_next_one_and_is_checked_once(
+    harness: Harness,
+) -> None:
+    harness.fakes.invalid["ann@example.com"] = "invalid: the domain example.com has no mail server"
+    handle = await harness.start(
+        timedelta(0), timedelta(days=1), fallback_addresses=["ann@work.example.com"]
+    )
+
+    final = await handle.result()
+
+    assert [r.to_address for r, _ in harness.fakes.sends] == ["ann@work.example.com"] * 2
+    assert harness.fakes.checked == ["ann@example.com", "ann@work.example.com"]
+    assert final.invalid_addresses == ["ann@example.com"]
+    assert "no mail server" in final.address_checks["ann@example.com"]
+
+
+async def test_no_valid_address_fails_and_a_retry_that_bypasses_validation_sends(
+    harness: Harness,
+) -> None:
+    harness.fakes.invalid["ann@example.com"] = "invalid: the domain does not exist"
+    handle = await harness.start(timedelta(0))
+    failed = await until(harness, handle, lambda s: s.awaiting_retry)
+    assert (failed.status, failed.reason) == (ProspectStatus.FAILED, "NoAddress")
+    assert "ann@example.com (invalid: the domain does not exist)" in (failed.steps[0].reason or "")
+
+    await handle.execute_update(EnrollmentWorkflow.retry, RetryRequest())
+    again = await until(harness, handle, lambda s: s.awaiting_retry)
+    assert (again.status, again.reason) == (ProspectStatus.FAILED, "NoAddress")
+    assert harness.fakes.sends == []
+
+    await handle.execute_update(EnrollmentWorkflow.retry, RetryRequest(bypass_validation=True))
+    final = await handle.result()
+
+    assert [r.to_address for r, _ in harness.fakes.sends] == ["ann@example.com"]
+    assert final.status is ProspectStatus.COMPLETED
+    assert harness.fakes.checked == ["ann@example.com"]
+
+
+async def test_a_full_mailbox_is_tried_daily_then_treated_as_a_bounce(harness: Harness) -> None:
+    harness.fakes.failures = ["mailbox_full"] * 3
+    handle = await harness.start(timedelta(0), fallback_addresses=["ann@work.example.com"])
+
+    final = await handle.result()
+
+    tries = [when for _, when in harness.fakes.attempts[:3]]
+    assert all(later - earlier >= timedelta(days=1) for earlier, later in pairwise(tries))
+    assert [r.to_address for r, _ in harness.fakes.sends] == ["ann@work.example.com"]
+    assert final.bounced_addresses == ["ann@example.com"]
+    assert final.status is ProspectStatus.COMPLETED
+
+
+async def test_a_provider_limit_waits_until_the_time_it_names(harness: Harness) -> None:
+    lifts_at = (await harness.env.get_current_time()) + timedelta(hours=30)
+    harness.fakes.failures = [("rate_limited", SendFailure(not_before=lifts_at))]
+    handle = await harness.start(timedelta(0))
+
+    final = await handle.result()
+
+    (_, sent_at) = harness.fakes.attempts[-1]
+    assert sent_at >= lifts_at
+    assert final.status is ProspectStatus.COMPLETED
+    assert len(harness.fakes.sends) == 1
+
+
+async def test_a_stop_seen_at_the_last_look_ends_the_sequence_without_a_send(
+    harness: Harness,
+) -> None:
+    harness.fakes.failures = [("Halted", SendFailure(ends_as=ProspectStatus.REPLIED))]
+    handle = await harness.start(timedelta(0), timedelta(days=1))
+
+    final = await handle.result()
+
+    assert harness.fakes.sends == []
+    assert final.status is ProspectStatus.REPLIED
+    assert [s.status for s in final.steps] == [StepStatus.STOPPED, StepStatus.STOPPED]
+
+
+async def test_changing_the_address_sends_the_next_step_there(harness: Harness) -> None:
+    handle = await harness.start(timedelta(0), timedelta(days=2))
+    await until(harness, handle, lambda s: s.steps[0].status is StepStatus.SENT)
+
+    await handle.signal(EnrollmentWorkflow.change_address, "ann@new.example.com")
+    final = await handle.result()
+
+    assert [r.to_address for r, _ in harness.fakes.sends] == [
+        "ann@example.com",
+        "ann@new.example.com",
+    ]
+    assert harness.fakes.checked == ["ann@example.com", "ann@new.example.com"]
+    assert final.override_address == "ann@new.example.com"
+
+
+async def until(
+    harness: Harness,
+    handle: WorkflowHandle[EnrollmentWorkflow, EnrollmentState],
+    condition: Callable[[EnrollmentState], bool],
+) -> EnrollmentState:
+    """Skip time a minute at a time until the workflow's state satisfies ``condition``."""
+    for _ in range(600):
+        state = await state_of(handle)
+        if condition(state):
+            return state
+        await harness.env.sleep(timedelta(minutes=1))
+    raise AssertionError(f"never reached; last state {state}")
