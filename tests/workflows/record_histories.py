@@ -1,6 +1,6 @@
 """Record enrollment workflow histories for the replay test.
 
-Run ``python -m tests.workflows.record_histories`` when a workflow version is
+Run ``python -m tests.workflows.record_histories v3`` (the next version) when a workflow version is
 released; commit the JSON files. The replay test then fails on any change that
 would break the workflows already running in production (use
 ``workflow.patched`` for such changes).
@@ -9,6 +9,7 @@ would break the workflows already running in production (use
 from __future__ import annotations
 
 import asyncio
+import sys
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -19,7 +20,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from outbound.domain.sequence import EnrollmentState, ManualReply
+from outbound.domain.sequence import EnrollmentState, ManualReply, RetryRequest, SendFailure
 from outbound.workflows.enrollment import EnrollmentWorkflow
 from tests.support.temporal import binary, register_search_attributes
 from tests.workflows.harness import FakeActivities, Harness
@@ -55,11 +56,40 @@ async def replied(harness: Harness) -> Handle:
     return handle
 
 
+async def failed_then_retried(harness: Harness) -> Handle:
+    harness.fakes.failures = ["transient"] * 3
+    handle = await harness.start(timedelta(0), timedelta(days=1))
+    await harness.env.sleep(timedelta(hours=2))
+    await handle.execute_update(EnrollmentWorkflow.retry, RetryRequest())
+    return handle
+
+
+async def parked_and_reconnected(harness: Harness) -> Handle:
+    harness.fakes.failures = [("auth_failed", SendFailure(mailbox_version=0))]
+    handle = await harness.start(timedelta(0), timedelta(days=1))
+    await harness.env.sleep(timedelta(hours=2))
+    await handle.signal(EnrollmentWorkflow.mailbox_reconnected, 1)
+    return handle
+
+
+async def bounced_to_fallback(harness: Harness) -> Handle:
+    harness.fakes.failures = ["hard_bounce"]
+    harness.fakes.invalid["ann@old.example.com"] = "invalid: the domain does not exist"
+    return await harness.start(
+        timedelta(0),
+        timedelta(days=1),
+        fallback_addresses=["ann@old.example.com", "ann@work.example.com"],
+    )
+
+
 SCENARIOS: dict[str, Callable[[Harness], Awaitable[Handle]]] = {
     "completed": completed,
     "paused_and_resumed": paused_and_resumed,
     "stopped": stopped,
     "replied": replied,
+    "failed_then_retried": failed_then_retried,
+    "parked_and_reconnected": parked_and_reconnected,
+    "bounced_to_fallback": bounced_to_fallback,
 }
 
 
@@ -91,4 +121,4 @@ async def record(version: str) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(record("v1"))
+    asyncio.run(record(sys.argv[1] if len(sys.argv) > 1 else "next"))
