@@ -210,3 +210,56 @@ async def test_malformed_json_is_a_422(api: httpx.AsyncClient) -> None:
 
     assert answer.status_code == 422
     assert problems(answer)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "field"),
+    [
+        ("POST", "/mailboxes/999/reconnect", {"username": "a", "password": "p"}, 404, "mailbox_id"),
+        ("POST", "/campaigns/999/prospects/5/retry", {}, 404, "prospect_id"),
+        ("PUT", "/campaigns/999/prospects/5/address", {"address": "a@example.com"}, 404, ""),
+        ("POST", "/campaigns/999/retry", {}, 404, "campaign_id"),
+        ("POST", "/campaigns/999/retry", {"prospect_ids": "all"}, 422, "prospect_ids"),
+        ("POST", "/campaigns/999/prospects/5/retry", {"bypass_validation": "maybe"}, 422, ""),
+    ],
+)
+async def test_recovery_actions_name_what_is_wrong(
+    api: httpx.AsyncClient, method: str, path: str, body: Any, status: int, field: str
+) -> None:
+    answer = await api.request(method, path, json=body)
+
+    assert answer.status_code == status
+    named = problems(answer)
+    assert any(field in name for name in named), named
+
+
+async def test_an_address_override_must_be_one_address(
+    api: httpx.AsyncClient,
+) -> None:
+    campaign_id = await make_campaign(api)
+    added = await api.post(
+        f"/campaigns/{campaign_id}/prospects", json=[{"addresses": [{"address": "a@example.com"}]}]
+    )
+    [prospect_id] = added.json()["prospect_ids"]
+
+    answer = await api.put(
+        f"/campaigns/{campaign_id}/prospects/{prospect_id}/address",
+        json={"address": "not an address\r\nBcc: x@evil.example"},
+    )
+
+    assert answer.status_code == 422
+    assert "address" in problems(answer)
+
+
+async def test_a_reconnect_to_an_unreachable_server_is_named_and_stores_nothing(
+    api: httpx.AsyncClient,
+) -> None:
+    mailbox_id = await make_mailbox(api)
+    answer = await api.post(
+        f"/mailboxes/{mailbox_id}/reconnect", json={"username": "eve", "password": "new-secret"}
+    )
+
+    assert "could not be reached" in problems(answer)["smtp_host"]
+    assert "new-secret" not in answer.text
+    mailbox = (await api.get(f"/mailboxes/{mailbox_id}")).json()
+    assert mailbox["username"] == "ada"
