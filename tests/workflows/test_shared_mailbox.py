@@ -20,6 +20,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from temporalio import activity
 from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -35,6 +36,7 @@ from outbound.settings import Settings
 from outbound.store.engine import create_schema, make_engine
 from outbound.workflows.enrollment import EnrollmentWorkflow
 from tests.support.factories import CONSENT, office_hours_mailbox, reachable
+from tests.support.temporal import binary, register_search_attributes
 
 ZONE = "America/New_York"
 WINDOW = SendWindow(
@@ -57,6 +59,21 @@ class RecordingSender:
         return SendStepResult(
             message_id=f"<{request.enrollment_id}.{request.position}@x>", subject="s", sent_at=when
         )
+
+
+@pytest.fixture
+async def time_skipping() -> AsyncIterator[WorkflowEnvironment]:
+    """A server of its own: 600 month-long workflows are the heaviest load of the suite, and
+    once (of many runs) the shared server broke its HTTP/2 stream under it."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=binary("temporal-test-server"),
+        data_converter=pydantic_data_converter,
+    )
+    await register_search_attributes(env.client)
+    try:
+        yield env
+    finally:
+        await env.shutdown()
 
 
 @pytest.fixture
