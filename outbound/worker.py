@@ -18,6 +18,7 @@ from temporalio.worker import Worker
 
 from outbound.activities.addresses import AddressActivities
 from outbound.activities.delivery import DeliveryActivities
+from outbound.activities.launch import LaunchActivities
 from outbound.activities.records import RecordActivities
 from outbound.activities.slots import SlotActivities
 from outbound.mail.address_check import AddressChecker
@@ -25,8 +26,9 @@ from outbound.settings import Settings, get_settings
 from outbound.store.engine import create_schema, make_engine
 from outbound.temporal_client import connect
 from outbound.workflows.enrollment import EnrollmentWorkflow
+from outbound.workflows.launcher import CampaignLaunchWorkflow
 
-WORKFLOWS: Sequence[type] = (EnrollmentWorkflow,)
+WORKFLOWS: Sequence[type] = (EnrollmentWorkflow, CampaignLaunchWorkflow)
 
 
 def address_checker(settings: Settings) -> AddressChecker:
@@ -39,13 +41,15 @@ def address_checker(settings: Settings) -> AddressChecker:
     )
 
 
-def activities_for(engine: Engine, settings: Settings) -> list[Any]:
-    """Every activity the workflows call, bound to this process's engine and settings."""
+def activities_for(engine: Engine, settings: Settings, client: Client) -> list[Any]:
+    """Every activity the workflows call, bound to this process's engine, settings and client."""
     delivery = DeliveryActivities(engine, settings)
     records = RecordActivities(engine)
     slots = SlotActivities(engine)
     addresses = AddressActivities(engine, address_checker(settings))
+    launcher = LaunchActivities(engine, client, settings)
     return [
+        launcher.start_enrollment_batch,
         delivery.send_step,
         records.record_state,
         slots.reserve_slot,
@@ -60,7 +64,7 @@ def build_worker(client: Client, engine: Engine, settings: Settings, **options: 
         client,
         task_queue=settings.task_queue,
         workflows=list(WORKFLOWS),
-        activities=activities_for(engine, settings),
+        activities=activities_for(engine, settings, client),
         **options,
     )
 

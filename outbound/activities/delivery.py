@@ -31,6 +31,7 @@ from sqlmodel import Session, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from outbound.activities.heartbeat import heartbeating
 from outbound.domain.sequence import FailureType, SendFailure, SendStepRequest, SendStepResult
 from outbound.domain.statuses import MailboxConnection, MessageStatus, ThreadMode
 from outbound.mail.compose import (
@@ -99,6 +100,10 @@ class DeliveryActivities:
     @activity.defn(name="send_step")
     async def send_step(self, request: SendStepRequest) -> SendStepResult:
         """Send step ``request.position`` of an enrollment unless it was already sent."""
+        async with heartbeating():
+            return await self._send_step(request)
+
+    async def _send_step(self, request: SendStepRequest) -> SendStepResult:
         prepared = await asyncio.to_thread(self._prepare, request)
         if prepared.result is not None:
             return prepared.result

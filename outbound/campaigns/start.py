@@ -12,17 +12,23 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 from temporalio.client import Client
-from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from outbound.domain import search_attributes
 from outbound.domain.campaigns import ConsentAttestation
+from outbound.domain.launch import LaunchInput
 from outbound.domain.problems import Problem, ProblemError, conflict, not_found
 from outbound.domain.schedule import ScheduleSpec, TimeZoneSource, parse_clock, window_from
 from outbound.domain.sequence import EnrollmentInput, StepPlan
@@ -42,6 +48,7 @@ from outbound.store.prospects import addresses_of, campaign_addresses
 from outbound.store.tables import Campaign, Enrollment, Mailbox, Prospect, Step
 from outbound.templating.context import prospect_context
 from outbound.templating.render import find_missing_fields
+from outbound.workflows.launcher import launch_workflow_id
 
 _START_CONCURRENCY = 32
 
@@ -55,6 +62,7 @@ class LaunchPlan:
     inputs: list[EnrollmentInput]
     first_send_not_before: datetime
     started_at: datetime
+    already_started: int = 0
 
 
 def step_plans(steps: Sequence[Step]) -> list[StepPlan]:
@@ -107,7 +115,13 @@ def prepare_start(engine: Engine, campaign_id: int) -> LaunchPlan:
                 422, [Problem(field="prospects", reason="campaign has no prospects")]
             )
         started_at = campaign.started_at or datetime.now(UTC)
-        return enrollment_plan(session, campaign, started_at, only_unstarted=True)
+        plan = enrollment_plan(session, campaign, started_at, only_unstarted=True)
+        already = session.exec(
+            select(func.count()).where(
+                Enrollment.campaign_id == campaign_id, col(Enrollment.workflow_id).is_not(None)
+            )
+        ).one()
+        return replace(plan, already_started=already)
 
 
 async def check_mailbox(engine: Engine, mailbox_id: int) -> None:
@@ -235,6 +249,27 @@ def _with_override(override: str | None, addresses: list[str]) -> list[str]:
     if override is None:
         return addresses
     return [override, *(a for a in addresses if a != override)]
+
+
+async def start_fan_out(client: Client, settings: Settings, plan: LaunchPlan) -> str:
+    """Start (or join) the campaign's fan-out workflow; returns its id.
+
+    A fan-out still running is joined, not duplicated; a finished one is run
+    again, which starts only what it had not (Start repeated after a failure).
+    """
+    workflow_id = launch_workflow_id(plan.campaign_id)
+    await client.start_workflow(
+        "CampaignLaunch",
+        LaunchInput(campaign_id=plan.campaign_id, started_at=plan.started_at),
+        id=workflow_id,
+        task_queue=settings.task_queue,
+        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        search_attributes=TypedSearchAttributes(
+            [SearchAttributePair(search_attributes.CAMPAIGN_ID, str(plan.campaign_id))]
+        ),
+    )
+    return workflow_id
 
 
 async def launch(client: Client, settings: Settings, plan: LaunchPlan) -> tuple[int, int]:

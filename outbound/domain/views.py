@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from outbound.domain.campaigns import CampaignPublic
 from outbound.domain.statuses import MessageStatus, ProspectStatus, StepStatus
@@ -39,6 +39,9 @@ class CampaignDetail(BaseModel):
     campaign: CampaignPublic
     counts: dict[ProspectStatus, int]
     total_prospects: int
+    workflows_started: int = Field(
+        description="Prospects whose sequence workflow exists (Start's progress)."
+    )
     prospects: list[EnrollmentSummary]
 
 
@@ -69,9 +72,12 @@ class StartResult(BaseModel):
     """Answer to Start: how many sequences were started now and in all."""
 
     campaign_id: int
-    started_now: int
+    to_start: int = Field(description="Sequences the start fan-out will start now.")
     already_running: int
     first_send_not_before: datetime
+    launch_workflow_id: str = Field(
+        description="The fan-out's workflow; the campaign's workflows_started shows progress."
+    )
 
 
 class AddProspectsResult(BaseModel):

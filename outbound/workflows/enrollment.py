@@ -45,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
     from outbound.scheduling.when_to_send import first_send, follow_up
 
 SEND_TIMEOUT = timedelta(minutes=5)
+SEND_HEARTBEAT = timedelta(seconds=30)  # a crashed worker's send is retried this soon
 SEND_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=30),
     backoff_coefficient=2.0,
@@ -496,6 +497,7 @@ class EnrollmentWorkflow:
             ),
             result_type=SendStepResult,
             start_to_close_timeout=SEND_TIMEOUT,
+            heartbeat_timeout=SEND_HEARTBEAT,
             retry_policy=SEND_RETRY,
         )
         # Workflow time, not the SMTP server's clock: it anchors the next step's delay

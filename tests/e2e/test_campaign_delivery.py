@@ -105,7 +105,7 @@ async def test_three_step_campaign_reaches_five_prospects_with_threading(stack: 
 
     started = await stack.api.post(f"/campaigns/{campaign_id}/start", json=CONSENT)
     assert started.status_code == 202, started.text
-    assert started.json()["started_now"] == 5
+    assert started.json()["to_start"] == 5
 
     await wait_for(lambda: len(stack.sink.received) == 15)
     view: dict[str, Any] = {}

@@ -14,7 +14,9 @@ from outbound.api.app import create_app
 from outbound.devstack.fault_sink import FaultSinkHandler
 from outbound.settings import Settings
 from outbound.store.engine import create_schema, make_engine
+from outbound.worker import build_worker
 from tests.support.factories import CONSENT, reachable
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -47,7 +49,17 @@ async def test_pause_without_a_worker_is_a_503_naming_the_cause_and_the_signal_s
             f"/campaigns/{campaign_id}/prospects",
             json=[{"addresses": [{"address": "p@example.com"}]}],
         )
-        assert (await api.post(f"/campaigns/{campaign_id}/start", json=CONSENT)).status_code == 202
+        # A worker runs the start fan-out, then goes away before anyone sends anything.
+        async with build_worker(dev_server.client, engine, settings):
+            assert (
+                await api.post(f"/campaigns/{campaign_id}/start", json=CONSENT)
+            ).status_code == 202
+
+            async def fanned_out() -> bool:
+                view = (await api.get(f"/campaigns/{campaign_id}")).json()
+                return bool(view["workflows_started"] == 1)
+
+            await eventually(fanned_out)
 
         answer = await api.post(f"/campaigns/{campaign_id}/prospects/1/pause")
 

@@ -4,21 +4,26 @@ from __future__ import annotations
 
 import inspect
 import typing
+from typing import cast
 
 import pytest
 from pydantic import BaseModel
 from sqlmodel import SQLModel
+from temporalio.client import Client
 
 from outbound.settings import Settings
 from outbound.store.engine import make_engine
 from outbound.worker import WORKFLOWS, activities_for
 from outbound.workflows.enrollment import EnrollmentWorkflow
+from outbound.workflows.launcher import CampaignLaunchWorkflow
 
 
 def payload_types() -> list[tuple[str, object]]:
     engine = make_engine("sqlite://")
     found: list[tuple[str, object]] = []
-    functions = [*activities_for(engine, Settings()), EnrollmentWorkflow.run]
+    no_client = cast(Client, None)  # only the signatures are looked at
+    functions = [*activities_for(engine, Settings(), no_client)]
+    functions += [workflow.run for workflow in (EnrollmentWorkflow, CampaignLaunchWorkflow)]
     functions += [
         member
         for workflow in WORKFLOWS

@@ -108,6 +108,11 @@ def get_campaign(
         campaign=campaign_public(session, campaign),
         counts={ProspectStatus(k): v for k, v in counts.items()},
         total_prospects=sum(counts.values()),
+        workflows_started=session.exec(
+            select(func.count()).where(
+                Enrollment.campaign_id == campaign_id, col(Enrollment.workflow_id).is_not(None)
+            )
+        ).one(),
         prospects=enrollment_summaries(
             session, campaign_id, status=status, offset=offset, limit=limit
         ),
@@ -179,19 +184,21 @@ async def start_campaign(
 ) -> StartResult:
     """Start sending: requires the consent attestation and a mailbox that logs in.
 
-    First sends happen after the grace delay.
+    Answers once the checks pass; a fan-out workflow then starts the sequences in
+    batches (the campaign's ``workflows_started`` shows how far it is). First
+    sends happen after the grace delay. Repeating Start is safe.
     """
     engine: Engine = request.app.state.engine
     plan = await asyncio.to_thread(campaign_start.prepare_start, engine, campaign_id)
     await campaign_start.check_mailbox(engine, plan.mailbox_id)
     await asyncio.to_thread(campaign_start.mark_started, engine, plan, body.consent)
-    started, already = await campaign_start.launch(temporal, settings, plan)
-    await asyncio.to_thread(campaign_start.mark_launched, engine, plan)
+    workflow_id = await campaign_start.start_fan_out(temporal, settings, plan)
     return StartResult(
         campaign_id=campaign_id,
-        started_now=started,
-        already_running=already,
+        to_start=len(plan.inputs),
+        already_running=plan.already_started,
         first_send_not_before=plan.first_send_not_before,
+        launch_workflow_id=workflow_id,
     )
 
 

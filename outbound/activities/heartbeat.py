@@ -1,0 +1,34 @@
+"""Heartbeats while an activity works, so a crashed worker's activity is retried in seconds.
+
+Without them Temporal only notices a dead worker when the activity's whole
+start-to-close timeout has passed (minutes for a send), and every send that was
+in flight on it waits that long.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from temporalio import activity
+
+HEARTBEAT_EVERY_SECONDS = 5.0
+
+
+@contextlib.asynccontextmanager
+async def heartbeating(every_seconds: float = HEARTBEAT_EVERY_SECONDS) -> AsyncIterator[None]:
+    """Heartbeat every few seconds while the block runs."""
+
+    async def beat() -> None:
+        while True:
+            activity.heartbeat()
+            await asyncio.sleep(every_seconds)
+
+    task = asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -1,0 +1,35 @@
+"""Temporal payloads of a campaign's start fan-out (plain pydantic, as every payload)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+
+class LaunchInput(BaseModel):
+    """Where a campaign's fan-out stands; carried across continue-as-new."""
+
+    campaign_id: int
+    started_at: datetime = Field(description="The campaign's start: anchors every grace delay.")
+    after_enrollment_id: int = Field(default=0, description="Enrollments up to this id are done.")
+    started: int = 0
+    already_running: int = 0
+    batches: int = 0
+
+
+class LaunchBatch(BaseModel):
+    """Start the workflows of the next ``size`` unstarted enrollments after an id."""
+
+    campaign_id: int
+    started_at: datetime
+    after_enrollment_id: int
+    size: int = Field(gt=0)
+
+
+class LaunchBatchResult(BaseModel):
+    """What one batch did; ``last_enrollment_id`` is None when nothing was left."""
+
+    last_enrollment_id: int | None
+    started: int
+    already_running: int
