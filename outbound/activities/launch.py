@@ -14,6 +14,7 @@ from outbound.activities.heartbeat import heartbeating
 from outbound.campaigns.start import LaunchPlan, enrollment_plan, launch, mark_launched
 from outbound.domain.launch import LaunchBatch, LaunchBatchResult
 from outbound.domain.problems import ProblemError
+from outbound.domain.statuses import CampaignStatus
 from outbound.settings import Settings
 from outbound.store.tables import Campaign, Enrollment
 
@@ -41,6 +42,8 @@ class LaunchActivities:
     def _plan(self, batch: LaunchBatch) -> LaunchPlan | None:
         with Session(self._engine) as session:
             campaign = session.get_one(Campaign, batch.campaign_id)
+            if campaign.status == CampaignStatus.STOPPED:
+                return None  # stopped during the fan-out: start nobody else
             ids = list(
                 session.exec(
                     select(Enrollment.id)

@@ -1,4 +1,4 @@
-"""Temporal payloads of a campaign's start fan-out (plain pydantic, as every payload)."""
+"""Temporal payloads of a campaign's fan-outs: start and stop (plain pydantic, as every payload)."""
 
 from __future__ import annotations
 
@@ -33,3 +33,24 @@ class LaunchBatchResult(BaseModel):
     last_enrollment_id: int | None
     started: int
     already_running: int
+
+
+class StopInput(BaseModel):
+    """Where a campaign's stop fan-out stands; carried across continue-as-new."""
+
+    campaign_id: int
+    after_enrollment_id: int = 0
+    signalled: int = 0
+
+
+class StopBatch(BaseModel):
+    """Signal stop to the workflows of the next ``size`` enrollments after an id."""
+
+    campaign_id: int
+    after_enrollment_id: int
+    size: int = Field(gt=0)
+
+
+class StopBatchResult(BaseModel):
+    last_enrollment_id: int | None
+    signalled: int

@@ -114,3 +114,11 @@ class SchedulePreview(BaseModel):
     steps: list[StepForecast]
     total_prospects: int
     prospects: list[ProspectForecast]
+
+
+class StopResult(BaseModel):
+    """Answer to a campaign's Stop: how many prospects were halted, and the fan-out's id."""
+
+    campaign_id: int
+    prospects_stopped: int
+    stop_workflow_id: str = Field(description="Signals the prospects' workflows in batches.")

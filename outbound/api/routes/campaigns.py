@@ -13,6 +13,7 @@ from sqlmodel import Session, col, select
 
 from outbound.api.deps import SessionDep, SettingsDep, TemporalDep
 from outbound.campaigns import start as campaign_start
+from outbound.campaigns import stop as campaign_stop
 from outbound.campaigns.preview import schedule_preview
 from outbound.campaigns.views import campaign_public, enrollment_summaries
 from outbound.domain.campaigns import CampaignCreate, CampaignPublic, StartCampaign
@@ -25,6 +26,7 @@ from outbound.domain.views import (
     CampaignDetail,
     SchedulePreview,
     StartResult,
+    StopResult,
 )
 from outbound.store.prospects import upsert_prospects
 from outbound.store.tables import Campaign, Enrollment, Mailbox, Step
@@ -199,6 +201,22 @@ async def start_campaign(
         already_running=plan.already_started,
         first_send_not_before=plan.first_send_not_before,
         launch_workflow_id=workflow_id,
+    )
+
+
+@router.post("/{campaign_id}/stop", status_code=202)
+async def stop_campaign(
+    campaign_id: int, request: Request, temporal: TemporalDep, settings: SettingsDep
+) -> StopResult:
+    """Stop every prospect: nothing more is sent from the moment this answers.
+
+    A message already being sent finishes and is recorded. Stopping again is safe.
+    """
+    engine: Engine = request.app.state.engine
+    halted = await asyncio.to_thread(campaign_stop.mark_stopped, engine, campaign_id)
+    workflow_id = await campaign_stop.start_stop_fan_out(temporal, settings, campaign_id)
+    return StopResult(
+        campaign_id=campaign_id, prospects_stopped=halted, stop_workflow_id=workflow_id
     )
 
 
