@@ -20,17 +20,17 @@ from outbound.activities.addresses import AddressActivities
 from outbound.activities.delivery import DeliveryActivities
 from outbound.activities.launch import LaunchActivities
 from outbound.activities.records import RecordActivities
+from outbound.activities.signal_all import SignalAllActivities
 from outbound.activities.slots import SlotActivities
-from outbound.activities.stop import StopActivities
 from outbound.mail.address_check import AddressChecker
 from outbound.settings import Settings, get_settings
 from outbound.store.engine import create_schema, make_engine
 from outbound.temporal_client import connect
-from outbound.workflows.campaign_stop import CampaignStopWorkflow
+from outbound.workflows.campaign_signal import CampaignSignalWorkflow
 from outbound.workflows.enrollment import EnrollmentWorkflow
 from outbound.workflows.launcher import CampaignLaunchWorkflow
 
-WORKFLOWS: Sequence[type] = (EnrollmentWorkflow, CampaignLaunchWorkflow, CampaignStopWorkflow)
+WORKFLOWS: Sequence[type] = (EnrollmentWorkflow, CampaignLaunchWorkflow, CampaignSignalWorkflow)
 
 
 def address_checker(settings: Settings) -> AddressChecker:
@@ -50,10 +50,10 @@ def activities_for(engine: Engine, settings: Settings, client: Client) -> list[A
     slots = SlotActivities(engine)
     addresses = AddressActivities(engine, address_checker(settings))
     launcher = LaunchActivities(engine, client, settings)
-    stopper = StopActivities(engine, client)
+    signaller = SignalAllActivities(engine, client)
     return [
         launcher.start_enrollment_batch,
-        stopper.stop_enrollment_batch,
+        signaller.signal_enrollment_batch,
         delivery.send_step,
         records.record_state,
         slots.reserve_slot,

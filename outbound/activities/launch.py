@@ -42,8 +42,8 @@ class LaunchActivities:
     def _plan(self, batch: LaunchBatch) -> LaunchPlan | None:
         with Session(self._engine) as session:
             campaign = session.get_one(Campaign, batch.campaign_id)
-            if campaign.status == CampaignStatus.STOPPED:
-                return None  # stopped during the fan-out: start nobody else
+            if campaign.status in (CampaignStatus.STOPPED, CampaignStatus.PAUSED):
+                return None  # stopped or paused meanwhile: start nobody (Resume starts the rest)
             ids = list(
                 session.exec(
                     select(Enrollment.id)

@@ -107,6 +107,8 @@ def prepare_start(engine: Engine, campaign_id: int) -> LaunchPlan:
             raise not_found("campaign", campaign_id)
         if campaign.status in (CampaignStatus.STOPPED, CampaignStatus.COMPLETED):
             raise conflict("status", f"campaign is {campaign.status}; it cannot be started again")
+        if campaign.status == CampaignStatus.PAUSED:
+            raise conflict("status", "campaign is Paused; resume it instead")
         if (
             session.exec(select(Enrollment.id).where(Enrollment.campaign_id == campaign_id)).first()
             is None

@@ -1,8 +1,9 @@
-"""Temporal payloads of a campaign's fan-outs: start and stop (plain pydantic, as every payload)."""
+"""Temporal payloads of the campaign fan-outs: start; stop, pause and resume."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -35,22 +36,28 @@ class LaunchBatchResult(BaseModel):
     already_running: int
 
 
-class StopInput(BaseModel):
-    """Where a campaign's stop fan-out stands; carried across continue-as-new."""
+CampaignSignal = Literal["stop", "pause", "resume"]
+
+
+class SignalAllInput(BaseModel):
+    """Where a campaign's signal fan-out (stop, pause, resume) stands; carried across
+    continue-as-new."""
 
     campaign_id: int
+    signal: CampaignSignal
     after_enrollment_id: int = 0
     signalled: int = 0
 
 
-class StopBatch(BaseModel):
-    """Signal stop to the workflows of the next ``size`` enrollments after an id."""
+class SignalBatch(BaseModel):
+    """Send ``signal`` to the workflows of the next ``size`` enrollments after an id."""
 
     campaign_id: int
+    signal: CampaignSignal
     after_enrollment_id: int
     size: int = Field(gt=0)
 
 
-class StopBatchResult(BaseModel):
+class SignalBatchResult(BaseModel):
     last_enrollment_id: int | None
     signalled: int

@@ -76,11 +76,12 @@ class MessageStatus(StrEnum):
 
 
 class CampaignStatus(StrEnum):
-    """Campaign lifecycle: Draft → Ready → InProgress → Stopped / Completed."""
+    """Campaign lifecycle: Draft → Ready → InProgress (⇄ Paused) → Stopped / Completed."""
 
     DRAFT = "Draft"
     READY = "Ready"
     IN_PROGRESS = "InProgress"
+    PAUSED = "Paused"
     STOPPED = "Stopped"
     COMPLETED = "Completed"
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from outbound.domain.campaigns import CampaignPublic
-from outbound.domain.statuses import MessageStatus, ProspectStatus, StepStatus
+from outbound.domain.statuses import CampaignStatus, MessageStatus, ProspectStatus, StepStatus
 
 
 class StepProgress(BaseModel):
@@ -121,4 +121,12 @@ class StopResult(BaseModel):
 
     campaign_id: int
     prospects_stopped: int
-    stop_workflow_id: str = Field(description="Signals the prospects' workflows in batches.")
+    control_workflow_id: str = Field(description="Signals the prospects' workflows in batches.")
+
+
+class ControlResult(BaseModel):
+    """Answer to a campaign's Pause or Resume."""
+
+    campaign_id: int
+    status: CampaignStatus
+    control_workflow_id: str = Field(description="Signals the prospects' workflows in batches.")

@@ -25,6 +25,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from outbound.activities.addresses import AddressActivities
+from outbound.activities.launch import LaunchActivities
 from outbound.activities.records import RecordActivities
 from outbound.activities.slots import SlotActivities
 from outbound.api.app import create_app
@@ -35,6 +36,7 @@ from outbound.scheduling.windows import SendWindow, local_date
 from outbound.settings import Settings
 from outbound.store.engine import create_schema, make_engine
 from outbound.workflows.enrollment import EnrollmentWorkflow
+from outbound.workflows.launcher import CampaignLaunchWorkflow
 from tests.support.factories import CONSENT, office_hours_mailbox, reachable
 from tests.support.temporal import binary, register_search_attributes
 
@@ -87,18 +89,20 @@ async def api_and_worker(
     create_schema(engine)
     sender, slots, records = RecordingSender(), SlotActivities(engine), RecordActivities(engine)
     addresses = AddressActivities(engine, AddressChecker(check_dns=False))
+    launcher = LaunchActivities(engine, time_skipping.client, settings)
     app = create_app(settings, engine=engine, temporal=time_skipping.client)
     async with (
         Worker(
             time_skipping.client,
             task_queue=settings.task_queue,
-            workflows=[EnrollmentWorkflow],
+            workflows=[EnrollmentWorkflow, CampaignLaunchWorkflow],
             activities=[
                 sender.send_step,
                 slots.reserve_slot,
                 slots.release_slot,
                 records.record_state,
                 addresses.check_address,
+                launcher.start_enrollment_batch,
             ],
             workflow_failure_exception_types=[Exception],
             max_concurrent_activities=50,

@@ -12,8 +12,8 @@ from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
 from outbound.api.deps import SessionDep, SettingsDep, TemporalDep
+from outbound.campaigns import controls as campaign_controls
 from outbound.campaigns import start as campaign_start
-from outbound.campaigns import stop as campaign_stop
 from outbound.campaigns.preview import schedule_preview
 from outbound.campaigns.views import campaign_public, enrollment_summaries
 from outbound.domain.campaigns import CampaignCreate, CampaignPublic, StartCampaign
@@ -24,6 +24,7 @@ from outbound.domain.statuses import CampaignStatus, ProspectStatus
 from outbound.domain.views import (
     AddProspectsResult,
     CampaignDetail,
+    ControlResult,
     SchedulePreview,
     StartResult,
     StopResult,
@@ -213,10 +214,44 @@ async def stop_campaign(
     A message already being sent finishes and is recorded. Stopping again is safe.
     """
     engine: Engine = request.app.state.engine
-    halted = await asyncio.to_thread(campaign_stop.mark_stopped, engine, campaign_id)
-    workflow_id = await campaign_stop.start_stop_fan_out(temporal, settings, campaign_id)
+    halted = await asyncio.to_thread(campaign_controls.mark_stopped, engine, campaign_id)
+    workflow_id = await campaign_controls.signal_everyone(temporal, settings, campaign_id, "stop")
     return StopResult(
-        campaign_id=campaign_id, prospects_stopped=halted, stop_workflow_id=workflow_id
+        campaign_id=campaign_id, prospects_stopped=halted, control_workflow_id=workflow_id
+    )
+
+
+@router.post("/{campaign_id}/pause", status_code=202)
+async def pause_campaign(
+    campaign_id: int, request: Request, temporal: TemporalDep, settings: SettingsDep
+) -> ControlResult:
+    """Hold every prospect's sequence; a message already being sent finishes."""
+    await asyncio.to_thread(
+        campaign_controls.mark_paused, request.app.state.engine, campaign_id, paused=True
+    )
+    workflow_id = await campaign_controls.signal_everyone(temporal, settings, campaign_id, "pause")
+    return ControlResult(
+        campaign_id=campaign_id, status=CampaignStatus.PAUSED, control_workflow_id=workflow_id
+    )
+
+
+@router.post("/{campaign_id}/resume", status_code=202)
+async def resume_campaign(
+    campaign_id: int, request: Request, temporal: TemporalDep, settings: SettingsDep
+) -> ControlResult:
+    """Continue every paused sequence; what came due meanwhile is re-slotted, not flooded."""
+    await asyncio.to_thread(
+        campaign_controls.mark_paused, request.app.state.engine, campaign_id, paused=False
+    )
+    workflow_id = await campaign_controls.signal_everyone(temporal, settings, campaign_id, "resume")
+    # Prospects whose start the pause held back (fan-out, or added meanwhile) start now.
+    plan = await asyncio.to_thread(
+        campaign_start.prepare_start, request.app.state.engine, campaign_id
+    )
+    if plan.inputs:
+        await campaign_start.start_fan_out(temporal, settings, plan)
+    return ControlResult(
+        campaign_id=campaign_id, status=CampaignStatus.IN_PROGRESS, control_workflow_id=workflow_id
     )
 
 
@@ -271,7 +306,7 @@ def _store_enrollments(
             session.add(campaign)
         session.flush()
         plan = None
-        if campaign.status == CampaignStatus.IN_PROGRESS and new:
+        if campaign.status == CampaignStatus.IN_PROGRESS and new:  # Paused: Resume starts them
             # Joining a running campaign: their own grace delay starts now.
             plan = campaign_start.enrollment_plan(
                 session,

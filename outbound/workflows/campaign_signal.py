@@ -1,9 +1,10 @@
-"""A campaign's stop fan-out: signal stop to every prospect's workflow, in batches.
+"""A campaign-wide control: signal stop, pause or resume to every prospect's workflow.
 
-The API has already marked every enrollment halted in one UPDATE, so no
-message goes out after Stop even before its signal arrives (the send's last
-look refuses it). The signals end each workflow, give its slot back and
-record its final state; batches make it resumable for 10,000 prospects.
+Batches make it resumable for 10,000 prospects. One fan-out per campaign runs
+at a time (a newer control replaces an older one), so a resume cannot overtake
+the pause before it. For Stop the API has already halted every enrollment in
+one UPDATE, so no message goes out even before its signal arrives (the send's
+last look refuses it).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from outbound.domain.launch import StopBatch, StopBatchResult, StopInput
+    from outbound.domain.launch import SignalAllInput, SignalBatch, SignalBatchResult
 
 BATCH_SIZE = 200
 BATCHES_PER_RUN = 100
@@ -25,26 +26,27 @@ BATCH_RETRY = RetryPolicy(
 )
 
 
-def stop_workflow_id(campaign_id: int) -> str:
-    return f"campaign-{campaign_id}-stop"
+def control_workflow_id(campaign_id: int) -> str:
+    return f"campaign-{campaign_id}-control"
 
 
-@workflow.defn(name="CampaignStop")
-class CampaignStopWorkflow:
-    """Signal stop to every started enrollment of a campaign, a batch at a time."""
+@workflow.defn(name="CampaignSignal")
+class CampaignSignalWorkflow:
+    """Signal every started enrollment of a campaign, a batch at a time."""
 
     @workflow.run
-    async def run(self, request: StopInput) -> StopInput:
+    async def run(self, request: SignalAllInput) -> SignalAllInput:
         progress = request
         for _ in range(BATCHES_PER_RUN):
             result = await workflow.execute_activity(
-                "stop_enrollment_batch",
-                StopBatch(
+                "signal_enrollment_batch",
+                SignalBatch(
                     campaign_id=request.campaign_id,
+                    signal=request.signal,
                     after_enrollment_id=progress.after_enrollment_id,
                     size=BATCH_SIZE,
                 ),
-                result_type=StopBatchResult,
+                result_type=SignalBatchResult,
                 start_to_close_timeout=BATCH_TIMEOUT,
                 heartbeat_timeout=BATCH_HEARTBEAT,
                 retry_policy=BATCH_RETRY,

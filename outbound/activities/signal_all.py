@@ -1,4 +1,4 @@
-"""One batch of a campaign's stop fan-out: signal stop to the next enrollments' workflows."""
+"""One batch of a campaign-wide control: signal the next enrollments' workflows."""
 
 from __future__ import annotations
 
@@ -11,29 +11,29 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from outbound.activities.heartbeat import heartbeating
-from outbound.domain.launch import StopBatch, StopBatchResult
+from outbound.domain.launch import SignalBatch, SignalBatchResult
 from outbound.store.tables import Enrollment
 
 _SIGNAL_CONCURRENCY = 32
 
 
-class StopActivities:
+class SignalAllActivities:
     def __init__(self, engine: Engine, client: Client) -> None:
         self._engine = engine
         self._client = client
 
-    @activity.defn(name="stop_enrollment_batch")
-    async def stop_enrollment_batch(self, batch: StopBatch) -> StopBatchResult:
-        """Idempotent: stop is a no-op for a workflow that has already ended."""
+    @activity.defn(name="signal_enrollment_batch")
+    async def signal_enrollment_batch(self, batch: SignalBatch) -> SignalBatchResult:
+        """Idempotent: each signal is a no-op when repeated or when the sequence has ended."""
         rows = await asyncio.to_thread(self._next, batch)
         if not rows:
-            return StopBatchResult(last_enrollment_id=None, signalled=0)
+            return SignalBatchResult(last_enrollment_id=None, signalled=0)
         semaphore = asyncio.Semaphore(_SIGNAL_CONCURRENCY)
 
-        async def stop(workflow_id: str) -> bool:
+        async def send(workflow_id: str) -> bool:
             async with semaphore:
                 try:
-                    await self._client.get_workflow_handle(workflow_id).signal("stop")
+                    await self._client.get_workflow_handle(workflow_id).signal(batch.signal)
                 except RPCError as error:
                     if error.status is RPCStatusCode.NOT_FOUND:
                         return False  # already ended (completed, failed for good, removed)
@@ -41,10 +41,10 @@ class StopActivities:
                 return True
 
         async with heartbeating():
-            outcomes = await asyncio.gather(*(stop(workflow_id) for _, workflow_id in rows))
-        return StopBatchResult(last_enrollment_id=rows[-1][0], signalled=sum(outcomes))
+            outcomes = await asyncio.gather(*(send(workflow_id) for _, workflow_id in rows))
+        return SignalBatchResult(last_enrollment_id=rows[-1][0], signalled=sum(outcomes))
 
-    def _next(self, batch: StopBatch) -> list[tuple[int, str]]:
+    def _next(self, batch: SignalBatch) -> list[tuple[int, str]]:
         with Session(self._engine) as session:
             rows = session.exec(
                 select(Enrollment.id, Enrollment.workflow_id)

@@ -1,9 +1,11 @@
-"""Stop a whole campaign: halt every prospect in the database at once, then signal them.
+"""Campaign-wide Stop, Pause and Resume: the database first, then a signal to everyone.
 
-The single UPDATE is what makes Stop immediate for 10,000 prospects: every
+Stop's single UPDATE is what makes it immediate for 10,000 prospects: every
 send's last look reads ``halt_status`` right before MAIL FROM, so nothing goes
 out after this commit except a message already past its last look (it
-finishes and is recorded). The signal fan-out then ends the workflows.
+finishes and is recorded). Pause and Resume change the campaign's status and
+reach the prospects through the signal fan-out; a resumed step that came due
+while paused takes a new slot under the mailbox's limits (no flood).
 """
 
 from __future__ import annotations
@@ -19,12 +21,12 @@ from temporalio.common import (
 )
 
 from outbound.domain import search_attributes
-from outbound.domain.launch import StopInput
+from outbound.domain.launch import CampaignSignal, SignalAllInput
 from outbound.domain.problems import conflict, not_found
 from outbound.domain.statuses import CampaignStatus, ProspectStatus
 from outbound.settings import Settings
 from outbound.store.tables import Campaign, Enrollment
-from outbound.workflows.campaign_stop import stop_workflow_id
+from outbound.workflows.campaign_signal import control_workflow_id
 
 _ENDED = [s.value for s in ProspectStatus if s.is_terminal]
 
@@ -52,16 +54,40 @@ def mark_stopped(engine: Engine, campaign_id: int) -> int:
         return int(halted.rowcount or 0)
 
 
-async def start_stop_fan_out(client: Client, settings: Settings, campaign_id: int) -> str:
-    """Start (or join) the campaign's stop fan-out; returns its workflow id."""
-    workflow_id = stop_workflow_id(campaign_id)
+def mark_paused(engine: Engine, campaign_id: int, *, paused: bool) -> None:
+    """InProgress ↔ Paused; anything else is a 409 naming the status."""
+    wanted_from = CampaignStatus.IN_PROGRESS if paused else CampaignStatus.PAUSED
+    with Session(engine) as session:
+        campaign = session.get(Campaign, campaign_id)
+        if campaign is None:
+            raise not_found("campaign", campaign_id)
+        if campaign.status != wanted_from:
+            action = "paused" if paused else "resumed"
+            raise conflict(
+                "status", f"campaign is {campaign.status}; only {wanted_from} can be {action}"
+            )
+        campaign.status = (CampaignStatus.PAUSED if paused else CampaignStatus.IN_PROGRESS).value
+        session.add(campaign)
+        session.commit()
+
+
+async def signal_everyone(
+    client: Client, settings: Settings, campaign_id: int, signal: CampaignSignal
+) -> str:
+    """Start the campaign's signal fan-out, replacing one still running; returns its id.
+
+    Replacing keeps the order: a Resume right after a Pause ends the Pause's
+    fan-out, and its own reaches every prospect (resume is a no-op where pause
+    never arrived).
+    """
+    workflow_id = control_workflow_id(campaign_id)
     await client.start_workflow(
-        "CampaignStop",
-        StopInput(campaign_id=campaign_id),
+        "CampaignSignal",
+        SignalAllInput(campaign_id=campaign_id, signal=signal),
         id=workflow_id,
         task_queue=settings.task_queue,
         id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        id_conflict_policy=WorkflowIDConflictPolicy.TERMINATE_EXISTING,
         search_attributes=TypedSearchAttributes(
             [SearchAttributePair(search_attributes.CAMPAIGN_ID, str(campaign_id))]
         ),
