@@ -12,7 +12,13 @@ from datetime import datetime, timedelta
 from pydantic import BaseModel, Field
 
 from outbound.domain.schedule import ScheduleSpec, WindowSpec
-from outbound.domain.statuses import MessageStatus, ProspectStatus, StepStatus, ThreadMode
+from outbound.domain.statuses import (
+    MessageStatus,
+    ProspectStatus,
+    StepKind,
+    StepStatus,
+    ThreadMode,
+)
 
 
 class StepPlan(BaseModel):
@@ -22,6 +28,10 @@ class StepPlan(BaseModel):
     position: int
     delay: timedelta
     thread_mode: ThreadMode
+    kind: StepKind = StepKind.EMAIL
+    skipped: bool = Field(
+        default=False, description="Skipped for everyone: nobody gets it from now on."
+    )
 
 
 class EnrollmentInput(BaseModel):
@@ -170,6 +180,12 @@ class AddressVerdict(BaseModel):
     address: str
     usable: bool
     note: str
+
+
+class SkipRequest(BaseModel):
+    """Skip a step of one prospect: the one in progress unless ``position`` names it."""
+
+    position: int | None = Field(default=None, ge=1)
 
 
 class ManualReply(BaseModel):

@@ -109,6 +109,13 @@ class AddressType(StrEnum):
     OTHER = "other"
 
 
+class StepKind(StrEnum):
+    """An email the workflow sends, or a task the user does by hand (a call, a LinkedIn note)."""
+
+    EMAIL = "email"
+    MANUAL_TASK = "manual_task"
+
+
 class ThreadMode(StrEnum):
     """Whether a follow-up replies in the previous message's thread or starts a new one."""
 

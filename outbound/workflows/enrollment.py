@@ -6,8 +6,10 @@ checks the address once (syntax, mail servers, suppression list), reserves a
 mailbox slot at or after that time (an activity: limits are shared by every
 campaign of the mailbox), sleeps until the slot, and asks an activity to send.
 Pause, stop and reply give the slot back; resume takes a new one; a send
-refused because it missed its slot takes a new one too. The database mirrors
-the state (``record_state``) for listing.
+refused because it missed its slot takes a new one too. A manual-task step
+takes no slot: at its time it goes on the user's to-do list and the sequence
+waits until the task is completed or skipped. The database mirrors the state
+(``record_state``) for listing.
 
 What a failed send leads to (PRODUCT.md rule 8): a hard bounce moves the step
 to the next allowed address, else Bounced; a provider rate limit defers it; a
@@ -39,9 +41,17 @@ with workflow.unsafe.imports_passed_through():
         SendFailure,
         SendStepRequest,
         SendStepResult,
+        SkipRequest,
+        StepPlan,
         StepState,
     )
-    from outbound.domain.statuses import MessageStatus, ProspectStatus, StepStatus, ThreadMode
+    from outbound.domain.statuses import (
+        MessageStatus,
+        ProspectStatus,
+        StepKind,
+        StepStatus,
+        ThreadMode,
+    )
     from outbound.scheduling.when_to_send import first_send, follow_up
 
 SEND_TIMEOUT = timedelta(minutes=5)
@@ -75,6 +85,11 @@ _FAILURE_REASONS = {
 }
 _DONE_STEP = frozenset({StepStatus.SENT, StepStatus.SKIPPED, StepStatus.CANCELED})
 _CANCELABLE = frozenset({StepStatus.PENDING, StepStatus.SCHEDULED})
+_SKIPPABLE = frozenset(
+    {StepStatus.PENDING, StepStatus.SCHEDULED, StepStatus.MANUAL_TASK, StepStatus.FAILED}
+)
+_UNFINISHED = frozenset({StepStatus.PENDING, StepStatus.SCHEDULED, StepStatus.MANUAL_TASK})
+MARKED_FINISHED = "MarkedFinished"
 
 
 @workflow.defn(name="Enrollment")
@@ -91,6 +106,8 @@ class EnrollmentWorkflow:
         )
         self._paused = self._state.status is ProspectStatus.PAUSED
         self._cancel_position: int | None = None
+        self._skip_position: int | None = None
+        self._task_done: int | None = None
         self._retry: RetryRequest | None = None
         self._changed = False
         self._published_status: ProspectStatus | None = None
@@ -98,11 +115,12 @@ class EnrollmentWorkflow:
     @workflow.run
     async def run(self, request: EnrollmentInput) -> EnrollmentState:
         """Walk the steps; return the final state."""
-        for index in range(len(request.steps)):
-            if self._state.steps[index].status in _DONE_STEP:
-                continue
-            if self._is_terminal or not await self._deliver(index):
+        index = 0
+        while index < len(self._request.steps):  # steps appended while running count too
+            done = self._state.steps[index].status in _DONE_STEP
+            if not done and (self._is_terminal or not await self._deliver(index)):
                 break
+            index += 1
         if not self._is_terminal and self._state.status is not ProspectStatus.FAILED:
             self._finish(ProspectStatus.COMPLETED)
         await self._publish()
@@ -129,6 +147,43 @@ class EnrollmentWorkflow:
     def stop(self) -> None:
         """End the sequence; a send already in flight finishes and is recorded."""
         self._finish(ProspectStatus.STOPPED)
+
+    @workflow.signal
+    def mark_finished(self) -> None:
+        """The user marks the prospect finished: Completed, history kept, nothing more sent."""
+        self._finish(ProspectStatus.COMPLETED, reason=MARKED_FINISHED)
+
+    @workflow.signal
+    def remove(self) -> None:
+        """The user removed the prospect from the campaign: nothing more is sent."""
+        self._finish(ProspectStatus.REMOVED)
+
+    @workflow.signal
+    def revise_steps(self, plans: list[StepPlan]) -> None:
+        """The campaign's steps were edited: steps this prospect has not reached follow ``plans``.
+
+        Steps already reached keep their plan; only their skip-for-everyone flag
+        changes. Should an edit reach a step this prospect had just reached (a
+        race the API's check narrows), the reached steps stay as they are and
+        only skip flags apply, so a sent step is never renumbered.
+        """
+        if self._is_terminal:
+            return
+        reached = self._state.current_step
+        by_id = {plan.step_id: plan for plan in plans}
+        steps = [
+            plan.model_copy(update={"skipped": by_id[plan.step_id].skipped})
+            if plan.step_id in by_id
+            else plan
+            for plan in self._request.steps
+        ]
+        if [p.step_id for p in plans[:reached]] == [p.step_id for p in steps[:reached]]:
+            steps = steps[:reached] + plans[reached:]
+            self._state.steps = self._state.steps[:reached] + [
+                StepState(position=plan.position) for plan in plans[reached:]
+            ]
+        self._request = self._request.model_copy(update={"steps": steps})
+        self._touch()
 
     @workflow.signal
     def mark_replied(self, reply: ManualReply) -> None:
@@ -195,6 +250,57 @@ class EnrollmentWorkflow:
         if step.status not in _CANCELABLE or position != self._state.current_step:
             raise ApplicationError(f"step {position} has no scheduled message ({step.status})")
 
+    @workflow.update
+    async def skip_step(self, request: SkipRequest) -> EnrollmentState:
+        """Skip the step in progress (waiting, a manual task, or Failed); the sequence moves on."""
+        position = request.position or self._state.current_step
+        self._skip_position = position
+        self._touch()
+        step = self._state.steps[position - 1]
+        await workflow.wait_condition(
+            lambda: step.status is StepStatus.SKIPPED or self._is_terminal
+        )
+        return self._state
+
+    @skip_step.validator
+    def _check_skip(self, request: SkipRequest) -> None:
+        """Only the step in progress can be skipped, and not while it is being sent."""
+        if self._is_terminal:
+            raise ApplicationError(f"the sequence has already ended ({self._state.status})")
+        current = self._state.current_step
+        if current == 0:
+            raise ApplicationError("the sequence has not reached its first step yet; try again")
+        position = request.position or current
+        if position != current or not 1 <= position <= len(self._state.steps):
+            raise ApplicationError(
+                f"only the step in progress (step {current}) can be skipped, not step {position}"
+            )
+        step = self._state.steps[position - 1]
+        if step.status is StepStatus.SENDING:
+            raise ApplicationError(f"step {position} is being sent and can no longer be skipped")
+        if step.status not in _SKIPPABLE:
+            raise ApplicationError(f"step {position} cannot be skipped ({step.status})")
+
+    @workflow.update
+    async def complete_task(self, position: int) -> EnrollmentState:
+        """The user did the manual task of step ``position``: the sequence moves on."""
+        self._task_done = position
+        self._touch()
+        step = self._state.steps[position - 1]
+        await workflow.wait_condition(lambda: step.status is StepStatus.SENT or self._is_terminal)
+        return self._state
+
+    @complete_task.validator
+    def _check_task(self, position: int) -> None:
+        """Only a task on the to-do list (its time has come) can be completed."""
+        if self._is_terminal:
+            raise ApplicationError(f"the sequence has already ended ({self._state.status})")
+        if not 1 <= position <= len(self._state.steps):
+            raise ApplicationError(f"there is no step {position}")
+        step = self._state.steps[position - 1]
+        if step.status is not StepStatus.MANUAL_TASK:
+            raise ApplicationError(f"step {position} is not an open manual task ({step.status})")
+
     @workflow.query
     def state(self) -> EnrollmentState:
         """Live state for the API and operators."""
@@ -205,13 +311,19 @@ class EnrollmentWorkflow:
     async def _deliver(self, index: int) -> bool:
         """Check, reserve a slot, wait for it, send. False means the sequence ended first."""
         step = self._state.steps[index]
+        self._state.current_step = step.position
         if step.due_at is None:
             step.due_at = self._due_time(index)
+        if self._request.steps[index].kind is StepKind.MANUAL_TASK:
+            return await self._manual_task(index)
         while True:
             self._changed = False
             if self._is_terminal:
                 await self._release(step, MessageStatus.CANCELED)
                 return False
+            if self._skip_position == step.position or self._request.steps[index].skipped:
+                await self._skip(step)
+                return True
             if workflow.info().is_continue_as_new_suggested():
                 await self._continue_as_new()
             if self._cancel_position == step.position:
@@ -252,13 +364,76 @@ class EnrollmentWorkflow:
                 continue
             return True
 
+    async def _manual_task(self, index: int) -> bool:
+        """A step the user does by hand: on the to-do list from its time until done or skipped.
+
+        It takes no mailbox slot. Paused, it leaves the to-do list; resumed, it
+        comes back at once if its time has passed. Completing it counts as the
+        step's send time (SeekOut shows it Sent), so the next step's delay runs
+        from then.
+        """
+        step = self._state.steps[index]
+        assert step.due_at is not None
+        opens_at = self._request.schedule.window.to_window().next_opening(step.due_at)
+        while True:
+            self._changed = False
+            if self._is_terminal:
+                return False
+            if self._skip_position == step.position or self._request.steps[index].skipped:
+                await self._skip(step)
+                return True
+            if self._task_done == step.position:
+                self._task_done = None
+                step.status, step.sent_at, step.scheduled_at = (
+                    StepStatus.SENT,
+                    workflow.now(),
+                    None,
+                )
+                if index == 0:
+                    self._state.first_sent_at = step.sent_at
+                self._state.status = self._running_status()
+                self._touch()
+                await self._publish()
+                return True
+            if workflow.info().is_continue_as_new_suggested():
+                await self._continue_as_new()
+            if self._paused:
+                step.status = StepStatus.PENDING
+                self._state.status = self._running_status()
+                await self._publish()
+                await workflow.wait_condition(lambda: self._changed)
+            elif step.status is not StepStatus.MANUAL_TASK:
+                step.scheduled_at = opens_at
+                self._show_scheduled(step)
+                await self._publish()
+                if await self._sleep_until(opens_at):
+                    step.status = StepStatus.MANUAL_TASK
+                    self._state.status = self._running_status()
+                    self._touch()
+                    await self._publish()
+            else:
+                await workflow.wait_condition(lambda: self._changed)
+
+    async def _skip(self, step: StepState) -> None:
+        """The user skipped this step (for this prospect or for everyone): move on without it."""
+        self._skip_position = None
+        await self._release(step, MessageStatus.CANCELED)
+        step.status, step.scheduled_at = StepStatus.SKIPPED, None
+        self._state.awaiting_retry = False
+        if self._state.status is ProspectStatus.FAILED:
+            self._state.reason = None
+        self._state.status = self._running_status()
+        self._touch()
+        await self._publish()
+
     async def _after_failure(self, step: StepState, error: ActivityError) -> None:
         """Decide what a failed send leads to; the loop in ``_deliver`` carries it out."""
         failure, details = _failure_of(error)
         reason = _reason_of(error)
         if failure == FailureType.HALTED:
             step.status = StepStatus.PENDING
-            self._finish(details.ends_as or ProspectStatus.STOPPED)
+            ends_as = details.ends_as or ProspectStatus.STOPPED
+            self._finish(ends_as, MARKED_FINISHED if ends_as is ProspectStatus.COMPLETED else None)
             return
         if failure == FailureType.SLOT_MISSED:
             await self._release(step, None)
@@ -350,7 +525,8 @@ class EnrollmentWorkflow:
         await self._publish()
         try:
             await workflow.wait_condition(
-                lambda: self._retry is not None or self._is_terminal, timeout=RETRY_WINDOW
+                lambda: self._retry is not None or self._is_terminal or self._skip_requested(step),
+                timeout=RETRY_WINDOW,
             )
         except TimeoutError:
             # Nobody retried: the sequence ends Failed, and the steps after it will not come.
@@ -362,7 +538,7 @@ class EnrollmentWorkflow:
             return False
         self._state.awaiting_retry = False
         if self._retry is None:
-            return True  # ended meanwhile (stop, reply); the loop sees it
+            return True  # ended or skipped meanwhile (stop, reply, skip); the loop sees it
         if self._retry.bypass_validation:
             self._state.skip_address_check = True
             self._state.invalid_addresses.clear()
@@ -374,6 +550,10 @@ class EnrollmentWorkflow:
         self._state.status, self._state.reason = self._running_status(), None
         self._touch()
         return True
+
+    def _skip_requested(self, step: StepState) -> bool:
+        plan = self._request.steps[step.position - 1]
+        return self._skip_position == step.position or plan.skipped
 
     def _waits_for_mailbox(self) -> bool:
         """Parked on a mailbox that needs re-authentication, until a newer connection."""
@@ -536,17 +716,22 @@ class EnrollmentWorkflow:
     def _running_status(self) -> ProspectStatus:
         if self._paused:
             return ProspectStatus.PAUSED
+        if any(s.status is StepStatus.MANUAL_TASK for s in self._state.steps):
+            return ProspectStatus.MANUAL_TASK
         anything_sent = any(s.status is StepStatus.SENT for s in self._state.steps)
         return ProspectStatus.ACTIVE if anything_sent else ProspectStatus.NOT_STARTED
 
     def _finish(self, status: ProspectStatus, reason: str | None = None) -> bool:
-        """Enter a terminal status once; steps not yet sent become Stopped."""
+        """Enter a terminal status once; steps not yet sent become Stopped.
+
+        Completed with a reason (marked finished) ends early, so it stops steps too.
+        """
         if self._is_terminal:
             return False
         self._state.status, self._state.reason = status, reason
-        if status is not ProspectStatus.COMPLETED:
+        if status is not ProspectStatus.COMPLETED or reason is not None:
             for step in self._state.steps:
-                if step.status in (StepStatus.PENDING, StepStatus.SCHEDULED):
+                if step.status in _UNFINISHED:
                     step.status, step.scheduled_at = StepStatus.STOPPED, None
         self._touch()
         return True

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 
@@ -31,7 +32,7 @@ from outbound.domain.sequence import (
     SendStepResult,
     StepPlan,
 )
-from outbound.domain.statuses import ProspectStatus, ThreadMode
+from outbound.domain.statuses import ProspectStatus, StepKind, ThreadMode
 from outbound.workflows.enrollment import EnrollmentWorkflow
 
 GRACE = timedelta(minutes=20)
@@ -127,18 +128,15 @@ class Harness:
     started_at: datetime = datetime.min
 
     async def start(
-        self, *delays: timedelta, to_address: str | None = "ann@example.com", **overrides: object
+        self,
+        *delays: timedelta,
+        to_address: str | None = "ann@example.com",
+        manual_tasks: tuple[int, ...] = (),
+        **overrides: object,
     ) -> WorkflowHandle[EnrollmentWorkflow, EnrollmentState]:
+        """One prospect's sequence of steps ``delays`` apart; ``manual_tasks`` names positions."""
         now = self.started_at = await self.env.get_current_time()
-        steps = [
-            StepPlan(
-                step_id=i + 1,
-                position=i + 1,
-                delay=delay,
-                thread_mode=ThreadMode.NEW_THREAD if i == 0 else ThreadMode.SAME_THREAD,
-            )
-            for i, delay in enumerate(delays)
-        ]
+        steps = plans(*delays, manual_tasks=manual_tasks)
         request = EnrollmentInput(
             enrollment_id=7,
             campaign_id=3,
@@ -163,6 +161,34 @@ class Harness:
                 ]
             ),
         )
+
+
+def plans(*delays: timedelta, manual_tasks: tuple[int, ...] = ()) -> list[StepPlan]:
+    """Step plans ``delays`` apart; follow-ups reply in the thread; ``manual_tasks`` by position."""
+    return [
+        StepPlan(
+            step_id=i + 1,
+            position=i + 1,
+            delay=delay,
+            thread_mode=ThreadMode.NEW_THREAD if i == 0 else ThreadMode.SAME_THREAD,
+            kind=StepKind.MANUAL_TASK if i + 1 in manual_tasks else StepKind.EMAIL,
+        )
+        for i, delay in enumerate(delays)
+    ]
+
+
+async def until(
+    harness: Harness,
+    handle: WorkflowHandle[EnrollmentWorkflow, EnrollmentState],
+    condition: Callable[[EnrollmentState], bool],
+) -> EnrollmentState:
+    """Skip time a minute at a time until the workflow's state satisfies ``condition``."""
+    for _ in range(600):
+        state = await state_of(handle)
+        if condition(state):
+            return state
+        await harness.env.sleep(timedelta(minutes=1))
+    raise AssertionError(f"never reached; last state {state}")
 
 
 async def state_of(handle: WorkflowHandle[EnrollmentWorkflow, EnrollmentState]) -> EnrollmentState:

@@ -7,17 +7,16 @@ re-authentication parks its sequences until it is reconnected.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import timedelta
 from itertools import pairwise
 
 import pytest
-from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import WorkflowUpdateFailedError
 
-from outbound.domain.sequence import EnrollmentState, RetryRequest, SendFailure
+from outbound.domain.sequence import RetryRequest, SendFailure
 from outbound.domain.statuses import ProspectStatus, StepStatus
 from outbound.workflows.enrollment import RETRY_WINDOW, EnrollmentWorkflow
-from tests.workflows.harness import Harness, state_of
+from tests.workflows.harness import Harness, until
 
 
 async def test_two_transient_failures_then_success_sends_once(harness: Harness) -> None:
@@ -256,17 +255,3 @@ async def test_changing_the_address_sends_the_next_step_there(harness: Harness) 
     ]
     assert harness.fakes.checked == ["ann@example.com", "ann@new.example.com"]
     assert final.override_address == "ann@new.example.com"
-
-
-async def until(
-    harness: Harness,
-    handle: WorkflowHandle[EnrollmentWorkflow, EnrollmentState],
-    condition: Callable[[EnrollmentState], bool],
-) -> EnrollmentState:
-    """Skip time a minute at a time until the workflow's state satisfies ``condition``."""
-    for _ in range(600):
-        state = await state_of(handle)
-        if condition(state):
-            return state
-        await harness.env.sleep(timedelta(minutes=1))
-    raise AssertionError(f"never reached; last state {state}")
