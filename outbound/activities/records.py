@@ -53,6 +53,18 @@ class RecordActivities:
                     select(EnrollmentStep).where(EnrollmentStep.enrollment_id == enrollment.id)
                 )
             }
+            if state.status is ProspectStatus.REMOVED:
+                # Remove deletes the prospect's progress in the campaign; the message log
+                # (what really went out) stays, so nothing is ever sent twice by mistake.
+                enrollment.current_step = 0
+                for row in existing.values():
+                    session.delete(row)
+                _complete_campaign_if_done(session, enrollment.campaign_id)
+                session.commit()
+                return
+            stale = set(existing) - {step.position for step in state.steps}
+            for position in stale:  # a step deleted from the campaign before it was reached
+                session.delete(existing[position])
             for step in state.steps:
                 row = existing.get(step.position) or EnrollmentStep(
                     enrollment_id=state.enrollment_id, position=step.position, status=step.status

@@ -11,7 +11,9 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from outbound.activities.heartbeat import heartbeating
+from outbound.campaigns.steps import current_plans
 from outbound.domain.launch import SignalBatch, SignalBatchResult
+from outbound.domain.sequence import StepPlan
 from outbound.store.tables import Enrollment
 
 _SIGNAL_CONCURRENCY = 32
@@ -28,12 +30,16 @@ class SignalAllActivities:
         rows = await asyncio.to_thread(self._next, batch)
         if not rows:
             return SignalBatchResult(last_enrollment_id=None, signalled=0)
+        arguments: list[object] = []
+        if batch.signal == "revise_steps":  # the plan as it is now, not when the edit began
+            arguments = [await asyncio.to_thread(self._plans, batch.campaign_id)]
         semaphore = asyncio.Semaphore(_SIGNAL_CONCURRENCY)
 
         async def send(workflow_id: str) -> bool:
             async with semaphore:
                 try:
-                    await self._client.get_workflow_handle(workflow_id).signal(batch.signal)
+                    handle = self._client.get_workflow_handle(workflow_id)
+                    await handle.signal(batch.signal, *arguments)
                 except RPCError as error:
                     if error.status is RPCStatusCode.NOT_FOUND:
                         return False  # already ended (completed, failed for good, removed)
@@ -43,6 +49,10 @@ class SignalAllActivities:
         async with heartbeating():
             outcomes = await asyncio.gather(*(send(workflow_id) for _, workflow_id in rows))
         return SignalBatchResult(last_enrollment_id=rows[-1][0], signalled=sum(outcomes))
+
+    def _plans(self, campaign_id: int) -> list[StepPlan]:
+        with Session(self._engine) as session:
+            return current_plans(session, campaign_id)
 
     def _next(self, batch: SignalBatch) -> list[tuple[int, str]]:
         with Session(self._engine) as session:

@@ -26,7 +26,7 @@ from outbound.domain.problems import conflict, not_found
 from outbound.domain.statuses import CampaignStatus, ProspectStatus
 from outbound.settings import Settings
 from outbound.store.tables import Campaign, Enrollment
-from outbound.workflows.campaign_signal import control_workflow_id
+from outbound.workflows.campaign_signal import control_workflow_id, steps_workflow_id
 
 _ENDED = [s.value for s in ProspectStatus if s.is_terminal]
 
@@ -80,7 +80,10 @@ async def signal_everyone(
     fan-out, and its own reaches every prospect (resume is a no-op where pause
     never arrived).
     """
-    workflow_id = control_workflow_id(campaign_id)
+    if signal == "revise_steps":
+        workflow_id = steps_workflow_id(campaign_id)
+    else:
+        workflow_id = control_workflow_id(campaign_id)
     await client.start_workflow(
         "CampaignSignal",
         SignalAllInput(campaign_id=campaign_id, signal=signal),

@@ -7,7 +7,8 @@ from datetime import UTC, datetime, time, timedelta
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from outbound.campaigns.start import schedule_for, step_plans
+from outbound.campaigns.start import schedule_for
+from outbound.campaigns.steps import step_plans
 from outbound.domain.problems import not_found
 from outbound.domain.schedule import parse_clock
 from outbound.domain.views import ProspectForecast, SchedulePreview, StepForecast

@@ -26,18 +26,18 @@ from temporalio.common import (
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
+from outbound.campaigns.steps import step_plans
 from outbound.domain import search_attributes
 from outbound.domain.campaigns import ConsentAttestation
 from outbound.domain.launch import LaunchInput
 from outbound.domain.problems import Problem, ProblemError, conflict, not_found
 from outbound.domain.schedule import ScheduleSpec, TimeZoneSource, parse_clock, window_from
-from outbound.domain.sequence import EnrollmentInput, StepPlan
+from outbound.domain.sequence import EnrollmentInput
 from outbound.domain.statuses import (
     AddressType,
     CampaignStatus,
     MailboxConnection,
     ProspectStatus,
-    ThreadMode,
 )
 from outbound.mail.outcomes import Outcome
 from outbound.mail.smtp import SendFailed, check_login
@@ -51,6 +51,7 @@ from outbound.templating.render import find_missing_fields
 from outbound.workflows.launcher import launch_workflow_id
 
 _START_CONCURRENCY = 32
+_ENDED = [s.value for s in ProspectStatus if s.is_terminal]
 
 
 @dataclass(frozen=True)
@@ -63,19 +64,6 @@ class LaunchPlan:
     first_send_not_before: datetime
     started_at: datetime
     already_started: int = 0
-
-
-def step_plans(steps: Sequence[Step]) -> list[StepPlan]:
-    """Scheduling view of a campaign's steps."""
-    return [
-        StepPlan(
-            step_id=s.id or 0,
-            position=s.position,
-            thread_mode=ThreadMode(s.thread_mode),
-            delay=timedelta(days=s.delay_days, minutes=s.delay_minutes),
-        )
-        for s in sorted(steps, key=lambda s: s.position)
-    ]
 
 
 def schedule_for(campaign: Campaign, mailbox: Mailbox, prospect: Prospect) -> ScheduleSpec:
@@ -188,6 +176,8 @@ def enrollment_plan(
     assert campaign.id is not None
     steps = list(session.exec(select(Step).where(Step.campaign_id == campaign.id)))
     query = select(Enrollment, Prospect).join(Prospect).where(Enrollment.campaign_id == campaign.id)
+    # Stopped, marked finished or removed before their workflow started: never start them.
+    query = query.where(col(Enrollment.status).not_in(_ENDED))
     if only_unstarted:
         query = query.where(col(Enrollment.workflow_id).is_(None))
     if enrollment_ids is not None:
@@ -209,7 +199,8 @@ def enrollment_plan(
         for _, p in rows
         if p.id is not None
     }
-    problems = find_missing_fields([t for s in steps for t in (s.subject, s.body)], contexts)
+    templates = [t for s in steps if not s.skipped for t in (s.subject, s.body)]
+    problems = find_missing_fields(templates, contexts)
     if problems:
         raise ProblemError(
             422,

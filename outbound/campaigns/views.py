@@ -6,7 +6,8 @@ from collections import defaultdict
 
 from sqlmodel import Session, col, select
 
-from outbound.domain.campaigns import CampaignPublic, StepPublic
+from outbound.campaigns.steps import step_public
+from outbound.domain.campaigns import CampaignPublic
 from outbound.domain.schedule import TimeZoneSource, Weekday
 from outbound.domain.statuses import (
     AddressType,
@@ -50,7 +51,7 @@ def campaign_public(session: Session, campaign: Campaign) -> CampaignPublic:
         time_zone_source=TimeZoneSource(campaign.time_zone_source),
         when_to_send=WhenToSend(campaign.when_to_send),
         specific_time=campaign.specific_time,
-        steps=[StepPublic.model_validate(s, from_attributes=True) for s in steps],
+        steps=[step_public(s) for s in steps],
     )
 
 

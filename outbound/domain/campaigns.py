@@ -8,21 +8,53 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, Field, field_validator, model_validator
 
 from outbound.domain.schedule import ClockTime, SendDays, TimeZoneSource, check_window
-from outbound.domain.statuses import AddressType, CampaignStatus, ThreadMode
+from outbound.domain.statuses import AddressType, CampaignStatus, StepKind, ThreadMode
 from outbound.domain.validators import single_line
 from outbound.scheduling.when_to_send import WhenToSend
 
 SubjectTemplate = Annotated[str, Field(min_length=1, max_length=998), AfterValidator(single_line)]
 
 
-class StepCreate(BaseModel):
-    """One email step: templates plus how long to wait after the previous step."""
+TaskText = Annotated[str, Field(min_length=1, max_length=2000)]
 
-    subject: SubjectTemplate
-    body: Annotated[str, Field(min_length=1)]
+
+class StepCreate(BaseModel):
+    """One step, and how long to wait after the previous one: an email (subject and body
+    templates) or a manual task (``task`` says what to do; it goes on the to-do list)."""
+
+    kind: StepKind = StepKind.EMAIL
+    subject: SubjectTemplate | None = None
+    body: Annotated[str, Field(min_length=1)] | None = None
+    task: TaskText | None = Field(default=None, description="What to do (manual tasks only).")
     delay_days: Annotated[int, Field(ge=0, le=365)] = 0
     delay_minutes: Annotated[int, Field(ge=0, le=60 * 24 * 365)] = 0
     thread_mode: ThreadMode = ThreadMode.NEW_THREAD
+
+    @model_validator(mode="after")
+    def _fields_of_its_kind(self) -> StepCreate:
+        if self.kind is StepKind.EMAIL:
+            missing = [name for name in ("subject", "body") if getattr(self, name) is None]
+            if missing:
+                raise ValueError(f"an email step needs {' and '.join(missing)}")
+            if self.task is not None:
+                raise ValueError("task is for manual_task steps; an email step has none")
+        else:
+            if self.task is None:
+                raise ValueError("a manual_task step needs task (what to do)")
+            if self.subject is not None or self.body is not None:
+                raise ValueError("a manual_task step has no subject or body")
+        return self
+
+
+class StepEdit(BaseModel):
+    """Fields to change on a step; what is left out stays as it is."""
+
+    subject: SubjectTemplate | None = None
+    body: Annotated[str, Field(min_length=1)] | None = None
+    task: TaskText | None = None
+    delay_days: Annotated[int, Field(ge=0, le=365)] | None = None
+    delay_minutes: Annotated[int, Field(ge=0, le=60 * 24 * 365)] | None = None
+    thread_mode: ThreadMode | None = None
 
 
 class CampaignSchedule(BaseModel):
@@ -80,11 +112,19 @@ class CampaignCreate(CampaignSchedule):
         return steps
 
 
-class StepPublic(StepCreate):
+class StepPublic(BaseModel):
     """A stored step."""
 
     id: int
     position: int
+    kind: StepKind
+    subject: str | None
+    body: str | None
+    task: str | None
+    delay_days: int
+    delay_minutes: int
+    thread_mode: ThreadMode
+    skipped: bool = Field(description="Skipped for everyone: nobody gets it any more.")
 
 
 class CampaignPublic(CampaignSchedule):

@@ -36,7 +36,8 @@ class LaunchBatchResult(BaseModel):
     already_running: int
 
 
-CampaignSignal = Literal["stop", "pause", "resume"]
+CampaignSignal = Literal["stop", "pause", "resume", "revise_steps"]
+"""``revise_steps`` hands every workflow the campaign's current step plans (read per batch)."""
 
 
 class SignalAllInput(BaseModel):

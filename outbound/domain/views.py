@@ -130,3 +130,17 @@ class ControlResult(BaseModel):
     campaign_id: int
     status: CampaignStatus
     control_workflow_id: str = Field(description="Signals the prospects' workflows in batches.")
+
+
+class TaskItem(BaseModel):
+    """A manual task whose time has come: on its owner's to-do list until done or skipped."""
+
+    campaign_id: int
+    campaign_name: str
+    owner: str
+    prospect_id: int
+    prospect_name: str
+    email: str | None
+    position: int
+    task: str
+    due_at: datetime | None = Field(description="When the task came due.")

@@ -108,18 +108,21 @@ class Campaign(SQLModel, table=True):
 
 
 class Step(SQLModel, table=True):
-    """One email step of a campaign, at a 1-based position."""
+    """One step of a campaign (an email or a manual task), at a 1-based position."""
 
     __table_args__ = (UniqueConstraint("campaign_id", "position"),)
 
     id: int | None = Field(default=None, primary_key=True)
     campaign_id: int = Field(foreign_key="campaign.id", index=True)
     position: int
-    subject: str
-    body: str = Field(sa_column=Column(Text, nullable=False))
+    kind: str = "email"
+    subject: str = Field(default="", description="Empty for a manual task.")
+    body: str = Field(default="", sa_column=Column(Text, nullable=False))
+    task: str | None = Field(default=None, description="What to do, for a manual task.")
     delay_days: int = 0
     delay_minutes: int = 0
     thread_mode: str
+    skipped: bool = Field(default=False, description="Skipped for everyone (running campaign).")
 
 
 class Prospect(SQLModel, table=True):

@@ -1,4 +1,4 @@
-"""A campaign-wide control: signal stop, pause or resume to every prospect's workflow.
+"""A campaign-wide control: signal stop, pause, resume or step edits to every prospect's workflow.
 
 Batches make it resumable for 10,000 prospects. One fan-out per campaign runs
 at a time (a newer control replaces an older one), so a resume cannot overtake
@@ -27,7 +27,14 @@ BATCH_RETRY = RetryPolicy(
 
 
 def control_workflow_id(campaign_id: int) -> str:
+    """Stop, pause and resume share one id: a newer control replaces an older one."""
     return f"campaign-{campaign_id}-control"
+
+
+def steps_workflow_id(campaign_id: int) -> str:
+    """Step edits have their own: each carries the whole current plan, so the newest wins,
+    and an edit never cuts short a stop."""
+    return f"campaign-{campaign_id}-steps"
 
 
 @workflow.defn(name="CampaignSignal")

@@ -9,15 +9,17 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, UploadFile
 from pydantic import AwareDatetime
 from sqlalchemy import Engine, func
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
 
 from outbound.api.deps import SessionDep, SettingsDep, TemporalDep
 from outbound.campaigns import controls as campaign_controls
 from outbound.campaigns import start as campaign_start
+from outbound.campaigns.enroll import enroll
 from outbound.campaigns.preview import schedule_preview
+from outbound.campaigns.steps import step_row, template_problems
 from outbound.campaigns.views import campaign_public, enrollment_summaries
 from outbound.domain.campaigns import CampaignCreate, CampaignPublic, StartCampaign
-from outbound.domain.problems import Problem, ProblemError, conflict, not_found
+from outbound.domain.problems import Problem, ProblemError, not_found
 from outbound.domain.prospect_csv import parse_prospects_csv
 from outbound.domain.prospects import ProspectCreate
 from outbound.domain.statuses import CampaignStatus, ProspectStatus
@@ -29,9 +31,7 @@ from outbound.domain.views import (
     StartResult,
     StopResult,
 )
-from outbound.store.prospects import upsert_prospects
-from outbound.store.tables import Campaign, Enrollment, Mailbox, Step
-from outbound.templating.render import syntax_error
+from outbound.store.tables import Campaign, Enrollment, Mailbox
 
 router = APIRouter(prefix="/campaigns", tags=["campaigns"])
 
@@ -47,12 +47,7 @@ def create_campaign(
         raise ProblemError(
             422, [Problem(field="mailbox_id", reason=f"mailbox {body.mailbox_id} not found")]
         )
-    problems = [
-        Problem(field=f"steps[{index}].{part}", reason=reason)
-        for index, step in enumerate(body.steps)
-        for part, source in (("subject", step.subject), ("body", step.body))
-        if (reason := syntax_error(source)) is not None
-    ]
+    problems = template_problems(list(enumerate(body.steps)))
     if problems:
         raise ProblemError(422, problems)
     grace = body.grace_seconds if body.grace_seconds is not None else settings.default_grace_seconds
@@ -75,7 +70,7 @@ def create_campaign(
     session.flush()
     assert campaign.id is not None
     for position, step in enumerate(body.steps, start=1):
-        session.add(Step(campaign_id=campaign.id, position=position, **step.model_dump()))
+        session.add(step_row(campaign.id, position, step))
     session.commit()
     session.refresh(campaign)
     return campaign_public(session, campaign)
@@ -146,9 +141,21 @@ async def add_prospects(
     request: Request,
     temporal: TemporalDep,
     settings: SettingsDep,
+    allow_other_active: bool = False,
 ) -> AddProspectsResult:
-    """Add prospects to the campaign; those already in it are left as they are."""
-    return await _enroll(request.app.state.engine, temporal, settings, campaign_id, body)
+    """Add prospects to the campaign; those already in it are left as they are.
+
+    A prospect still active in another campaign is refused (409 naming it)
+    unless ``allow_other_active`` is true.
+    """
+    return await enroll(
+        request.app.state.engine,
+        temporal,
+        settings,
+        campaign_id,
+        body,
+        allow_other_active=allow_other_active,
+    )
 
 
 @router.post("/{campaign_id}/prospects/csv", status_code=201)
@@ -158,6 +165,7 @@ async def import_prospects_csv(
     request: Request,
     temporal: TemporalDep,
     settings: SettingsDep,
+    allow_other_active: bool = False,
 ) -> AddProspectsResult:
     """Add prospects from a CSV file (see the README for its columns); all rows or none."""
     raw = await file.read(MAX_CSV_BYTES + 1)
@@ -174,7 +182,14 @@ async def import_prospects_csv(
         )
     if not prospects:
         raise ProblemError(422, [Problem(field="file", reason="CSV has no prospect rows")])
-    return await _enroll(request.app.state.engine, temporal, settings, campaign_id, prospects)
+    return await enroll(
+        request.app.state.engine,
+        temporal,
+        settings,
+        campaign_id,
+        prospects,
+        allow_other_active=allow_other_active,
+    )
 
 
 @router.post("/{campaign_id}/start", status_code=202)
@@ -253,72 +268,3 @@ async def resume_campaign(
     return ControlResult(
         campaign_id=campaign_id, status=CampaignStatus.IN_PROGRESS, control_workflow_id=workflow_id
     )
-
-
-async def _enroll(
-    engine: Engine,
-    temporal: TemporalDep,
-    settings: SettingsDep,
-    campaign_id: int,
-    prospects: list[ProspectCreate],
-) -> AddProspectsResult:
-    if not prospects:
-        raise ProblemError(422, [Problem(field="body", reason="no prospects given")])
-    result, plan = await asyncio.to_thread(_store_enrollments, engine, campaign_id, prospects)
-    if plan is not None and plan.inputs:
-        await campaign_start.launch(temporal, settings, plan)
-        await asyncio.to_thread(campaign_start.mark_launched, engine, plan)
-    return result
-
-
-def _store_enrollments(
-    engine: Engine, campaign_id: int, prospects: list[ProspectCreate]
-) -> tuple[AddProspectsResult, campaign_start.LaunchPlan | None]:
-    """Store prospects and enrollments in one transaction; for a running campaign also plan
-    their workflows, refusing the whole request if a template field is missing."""
-    with Session(engine) as session:
-        campaign = session.get(Campaign, campaign_id)
-        if campaign is None:
-            raise not_found("campaign", campaign_id)
-        if campaign.status in (CampaignStatus.STOPPED, CampaignStatus.COMPLETED):
-            raise conflict(
-                "status", f"campaign is {campaign.status}; prospects can no longer be added"
-            )
-        stored = upsert_prospects(session, prospects)
-        ids = list(dict.fromkeys(p.id for p in stored if p.id is not None))
-        enrolled_already = set(
-            session.exec(
-                select(Enrollment.prospect_id).where(
-                    Enrollment.campaign_id == campaign_id, col(Enrollment.prospect_id).in_(ids)
-                )
-            )
-        )
-        new = [
-            Enrollment(
-                campaign_id=campaign_id, prospect_id=pid, status=ProspectStatus.NOT_STARTED.value
-            )
-            for pid in ids
-            if pid not in enrolled_already
-        ]
-        session.add_all(new)
-        if campaign.status == CampaignStatus.DRAFT and new:
-            campaign.status = CampaignStatus.READY.value
-            session.add(campaign)
-        session.flush()
-        plan = None
-        if campaign.status == CampaignStatus.IN_PROGRESS and new:  # Paused: Resume starts them
-            # Joining a running campaign: their own grace delay starts now.
-            plan = campaign_start.enrollment_plan(
-                session,
-                campaign,
-                datetime.now(UTC),
-                only_unstarted=True,
-                enrollment_ids=[e.id for e in new if e.id is not None],
-            )
-        session.commit()
-        return AddProspectsResult(
-            campaign_id=campaign_id,
-            prospect_ids=ids,
-            enrolled=len(new),
-            already_enrolled=len(enrolled_already),
-        ), plan

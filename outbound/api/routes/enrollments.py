@@ -1,7 +1,8 @@
 """One prospect in one campaign: its steps and message log, and the controls.
 
-Controls are signals to the prospect's workflow, which owns the sequence; the
-answer carries the workflow's live state, read by a query right after.
+Controls are signals or updates to the prospect's workflow, which owns the
+sequence (``campaigns.prospect_controls``); the answer carries the workflow's
+live state, read by a query right after.
 """
 
 from __future__ import annotations
@@ -15,16 +16,24 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError
 
-from outbound.api.deps import SessionDep, TemporalDep
+from outbound.api.deps import SessionDep, SettingsDep, TemporalDep
+from outbound.campaigns import prospect_controls
+from outbound.campaigns.enroll import add_to_other_campaign
+from outbound.campaigns.prospect_controls import (
+    deliver_signal,
+    retry_enrollment,
+    workflow_of,
+)
 from outbound.campaigns.views import enrollment_detail
+from outbound.domain.bulk import AddToCampaign, ProspectAction
 from outbound.domain.problems import Problem, ProblemError, conflict, not_found
 from outbound.domain.prospects import AddressOverride
-from outbound.domain.sequence import EnrollmentState, ManualReply, RetryRequest
-from outbound.domain.statuses import CampaignStatus, ProspectStatus
-from outbound.domain.views import EnrollmentDetail
-from outbound.store.tables import Campaign, Enrollment
+from outbound.domain.sequence import EnrollmentState, ManualReply, RetryRequest, SkipRequest
+from outbound.domain.statuses import ProspectStatus
+from outbound.domain.views import AddProspectsResult, EnrollmentDetail
+from outbound.store.tables import Enrollment
 
 router = APIRouter(
     prefix="/campaigns/{campaign_id}/prospects/{prospect_id}", tags=["prospects in a campaign"]
@@ -46,7 +55,7 @@ async def live_state(
 ) -> EnrollmentState:
     """The workflow's own state, answered by its ``state`` query."""
     enrollment = await _load(request.app.state.engine, campaign_id, prospect_id)
-    return await _query(_handle(temporal, enrollment))
+    return await _query(workflow_of(temporal, enrollment))
 
 
 @router.post("/pause")
@@ -54,15 +63,15 @@ async def pause(
     campaign_id: int, prospect_id: int, request: Request, temporal: TemporalDep
 ) -> EnrollmentState:
     """Hold this prospect's sequence; nothing is sent until resume."""
-    return await _signal(request, temporal, campaign_id, prospect_id, "pause")
+    return await _control(request, temporal, campaign_id, prospect_id, ProspectAction.PAUSE)
 
 
 @router.post("/resume")
 async def resume(
     campaign_id: int, prospect_id: int, request: Request, temporal: TemporalDep
 ) -> EnrollmentState:
-    """Continue a paused sequence."""
-    return await _signal(request, temporal, campaign_id, prospect_id, "resume")
+    """Continue a paused sequence; a step that came due meanwhile gets a new slot."""
+    return await _control(request, temporal, campaign_id, prospect_id, ProspectAction.RESUME)
 
 
 @router.post("/stop")
@@ -70,9 +79,72 @@ async def stop(
     campaign_id: int, prospect_id: int, request: Request, temporal: TemporalDep
 ) -> EnrollmentState:
     """End this prospect's sequence; a send already in flight finishes and is recorded."""
-    return await _signal(
-        request, temporal, campaign_id, prospect_id, "stop", halts_as=ProspectStatus.STOPPED
+    return await _control(request, temporal, campaign_id, prospect_id, ProspectAction.STOP)
+
+
+@router.post("/mark-finished")
+async def mark_finished(
+    campaign_id: int, prospect_id: int, request: Request, temporal: TemporalDep
+) -> EnrollmentState:
+    """Mark the prospect finished: Completed (MarkedFinished), history kept; cannot be undone."""
+    return await _control(request, temporal, campaign_id, prospect_id, ProspectAction.MARK_FINISHED)
+
+
+@router.post("/remove")
+async def remove(
+    campaign_id: int, prospect_id: int, request: Request, temporal: TemporalDep
+) -> EnrollmentState:
+    """Remove the prospect from the campaign: no further messages, and its step progress is
+    deleted (the message log of what was really sent stays)."""
+    return await _control(request, temporal, campaign_id, prospect_id, ProspectAction.REMOVE)
+
+
+@router.post("/skip")
+async def skip_step(
+    campaign_id: int,
+    prospect_id: int,
+    request: Request,
+    temporal: TemporalDep,
+    body: Annotated[SkipRequest | None, Body()] = None,
+) -> EnrollmentState:
+    """Skip the step in progress (waiting for its time, a manual task, or Failed).
+
+    Skipping the last step completes the sequence. A step being sent cannot be skipped (409).
+    """
+    return await _control(
+        request, temporal, campaign_id, prospect_id, ProspectAction.SKIP_STEP, skip=body
     )
+
+
+@router.post("/tasks/{position}/complete")
+async def complete_task(
+    campaign_id: int,
+    prospect_id: int,
+    position: Annotated[int, Path(ge=1)],
+    request: Request,
+    temporal: TemporalDep,
+) -> EnrollmentState:
+    """Check a manual task off the to-do list: the step shows Sent and the sequence goes on."""
+    enrollment = await _load(request.app.state.engine, campaign_id, prospect_id)
+    return await prospect_controls.complete_task(temporal, enrollment, position)
+
+
+@router.post("/add-to-campaign", status_code=201)
+async def add_to_campaign(
+    campaign_id: int,
+    prospect_id: int,
+    body: AddToCampaign,
+    request: Request,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+) -> AddProspectsResult:
+    """Add the prospect to another campaign; with ``move`` also remove it from this one.
+
+    Nothing changes here if the other campaign refuses the prospect.
+    """
+    engine: Engine = request.app.state.engine
+    enrollment = await _load(engine, campaign_id, prospect_id)
+    return await add_to_other_campaign(engine, temporal, settings, enrollment, body)
 
 
 @router.post("/reply")
@@ -84,16 +156,15 @@ async def mark_replied(
     reply: Annotated[ManualReply | None, Body()] = None,
 ) -> EnrollmentState:
     """Record that the prospect replied: the sequence stops (Replied)."""
+    engine: Engine = request.app.state.engine
+    enrollment = await _load(engine, campaign_id, prospect_id)
+    if ProspectStatus(enrollment.status).is_terminal:
+        raise conflict("status", f"the sequence has already ended ({enrollment.status})")
+    handle = workflow_of(temporal, enrollment)
+    await asyncio.to_thread(_record_reply, engine, enrollment.id or 0)
     payload = reply or ManualReply(received_at=datetime.now(UTC))
-    return await _signal(
-        request,
-        temporal,
-        campaign_id,
-        prospect_id,
-        "mark_replied",
-        payload,
-        halts_as=ProspectStatus.REPLIED,
-    )
+    await deliver_signal(handle, "mark_replied", payload)
+    return await _query(handle)
 
 
 @router.post("/retry")
@@ -141,7 +212,7 @@ async def change_address(
 
     await asyncio.to_thread(store)
     if enrollment.workflow_id is not None:
-        await _deliver_signal(_handle(temporal, enrollment), "change_address", body.address)
+        await deliver_signal(workflow_of(temporal, enrollment), "change_address", body.address)
 
     def detail() -> EnrollmentDetail:
         with Session(engine) as session:
@@ -165,7 +236,7 @@ async def cancel_message(
     enrollment = await _load(request.app.state.engine, campaign_id, prospect_id)
     if ProspectStatus(enrollment.status).is_terminal:
         raise conflict("status", f"the sequence has already ended ({enrollment.status})")
-    handle = _handle(temporal, enrollment)
+    handle = workflow_of(temporal, enrollment)
     try:
         return await handle.execute_update(
             "cancel_message", position, result_type=EnrollmentState, rpc_timeout=UPDATE_TIMEOUT
@@ -194,95 +265,6 @@ async def _load(engine: Engine, campaign_id: int, prospect_id: int) -> Enrollmen
     return await asyncio.to_thread(load)
 
 
-def _handle(temporal: Client, enrollment: Enrollment) -> WorkflowHandle[object, EnrollmentState]:
-    if enrollment.workflow_id is None:
-        raise conflict("status", "the campaign has not started for this prospect (NotStarted)")
-    return temporal.get_workflow_handle(enrollment.workflow_id, result_type=EnrollmentState)
-
-
-async def retry_enrollment(
-    engine: Engine, temporal: Client, enrollment: Enrollment, retry: RetryRequest
-) -> EnrollmentState:
-    """Ask the workflow to resume its Failed step; reopens a campaign that had completed."""
-    if enrollment.status != ProspectStatus.FAILED:
-        raise conflict(
-            "status", f"only a Failed prospect can be retried (this one is {enrollment.status})"
-        )
-    handle = _handle(temporal, enrollment)
-    try:
-        state = await handle.execute_update(
-            "retry", retry, result_type=EnrollmentState, rpc_timeout=UPDATE_TIMEOUT
-        )
-    except WorkflowUpdateFailedError as error:
-        reason = str(error.cause.message if isinstance(error.cause, ApplicationError) else error)
-        raise conflict("status", reason) from None
-    except RPCError as error:
-        if error.status is RPCStatusCode.NOT_FOUND:
-            raise conflict(
-                "status", "the retry window of this Failed step has closed (30 days)"
-            ) from None
-        raise
-    await asyncio.to_thread(reopen_campaign, engine, enrollment.campaign_id)
-    return state
-
-
-def reopen_campaign(engine: Engine, campaign_id: int) -> None:
-    """A campaign that completed with Failed prospects runs again once one is retried."""
-    with Session(engine) as session:
-        campaign = session.get_one(Campaign, campaign_id)
-        if campaign.status == CampaignStatus.COMPLETED:
-            campaign.status = CampaignStatus.IN_PROGRESS.value
-            session.add(campaign)
-            session.commit()
-
-
-async def _signal(
-    request: Request,
-    temporal: Client,
-    campaign_id: int,
-    prospect_id: int,
-    signal: str,
-    argument: object | None = None,
-    *,
-    halts_as: ProspectStatus | None = None,
-) -> EnrollmentState:
-    engine: Engine = request.app.state.engine
-    enrollment = await _load(engine, campaign_id, prospect_id)
-    if ProspectStatus(enrollment.status).is_terminal:
-        raise conflict("status", f"the sequence has already ended ({enrollment.status})")
-    handle = _handle(temporal, enrollment)
-    if halts_as is not None:
-        # Recorded first: the send activity's last look before MAIL FROM reads it,
-        # so a send about to start does not go out after the user said stop.
-        await asyncio.to_thread(_record_halt, engine, enrollment.id or 0, halts_as)
-    await _deliver_signal(handle, signal, argument)
-    return await _query(handle)
-
-
-async def _deliver_signal(
-    handle: WorkflowHandle[object, EnrollmentState], signal: str, argument: object | None
-) -> None:
-    """Signal the workflow; one that has closed meanwhile is a 409."""
-    try:
-        if argument is None:
-            await handle.signal(signal)
-        else:
-            await handle.signal(signal, argument)
-    except RPCError as error:
-        if error.status is RPCStatusCode.NOT_FOUND:
-            raise conflict("status", "the sequence has already ended") from None
-        raise
-
-
-def _record_halt(engine: Engine, enrollment_id: int, status: ProspectStatus) -> None:
-    with Session(engine) as session:
-        row = session.get_one(Enrollment, enrollment_id)
-        if row.halt_status is None:
-            row.halt_status = status.value
-            session.add(row)
-            session.commit()
-
-
 async def _query(handle: WorkflowHandle[object, EnrollmentState]) -> EnrollmentState:
     """The live state; a 503 that says why when no worker answers (the signal, if any, stands)."""
     try:
@@ -298,3 +280,34 @@ async def _query(handle: WorkflowHandle[object, EnrollmentState]) -> EnrollmentS
                 )
             ],
         ) from None
+
+
+async def _control(
+    request: Request,
+    temporal: Client,
+    campaign_id: int,
+    prospect_id: int,
+    action: ProspectAction,
+    *,
+    skip: SkipRequest | None = None,
+) -> EnrollmentState:
+    """Apply ``action``; the answer is the workflow's live state right after."""
+    engine: Engine = request.app.state.engine
+    enrollment = await _load(engine, campaign_id, prospect_id)
+    await prospect_controls.apply(engine, temporal, enrollment, action, skip=skip)
+    if enrollment.workflow_id is None:  # settled before its workflow started
+        stored = await _load(engine, campaign_id, prospect_id)
+        return EnrollmentState(
+            enrollment_id=stored.id or 0, status=ProspectStatus(stored.status), reason=stored.reason
+        )
+    return await _query(workflow_of(temporal, enrollment))
+
+
+def _record_reply(engine: Engine, enrollment_id: int) -> None:
+    """Recorded first: the send activity's last look before MAIL FROM reads it."""
+    with Session(engine) as session:
+        row = session.get_one(Enrollment, enrollment_id)
+        if row.halt_status is None:
+            row.halt_status = ProspectStatus.REPLIED.value
+            session.add(row)
+            session.commit()

@@ -1,0 +1,205 @@
+"""Add prospects to a campaign: safely repeated, one active campaign per prospect by default.
+
+Adding a prospect already in the campaign changes nothing (its enrollment and
+workflow id are fixed). A prospect still active in another campaign is refused
+with that campaign's id and name unless the caller overrides: two sequences
+to one person at once is what the user almost never wants (Outreach's rule).
+Joining a running campaign starts the prospect's workflow at once, with its
+own grace delay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine
+from sqlmodel import Session, col, select
+from temporalio.client import Client
+
+from outbound.campaigns import prospect_controls
+from outbound.campaigns import start as campaign_start
+from outbound.domain.bulk import AddToCampaign, ProspectAction
+from outbound.domain.problems import Problem, ProblemError, conflict, not_found
+from outbound.domain.prospects import ProspectCreate
+from outbound.domain.statuses import CampaignStatus, ProspectStatus
+from outbound.domain.views import AddProspectsResult
+from outbound.settings import Settings
+from outbound.store.prospects import upsert_prospects
+from outbound.store.tables import Campaign, Enrollment, Prospect
+
+_ENDED = [s.value for s in ProspectStatus if s.is_terminal]
+_LIVE_CAMPAIGN = [
+    CampaignStatus.READY.value,
+    CampaignStatus.IN_PROGRESS.value,
+    CampaignStatus.PAUSED.value,
+]
+
+
+async def enroll(
+    engine: Engine,
+    temporal: Client,
+    settings: Settings,
+    campaign_id: int,
+    prospects: Sequence[ProspectCreate] | Sequence[int],
+    *,
+    allow_other_active: bool = False,
+    leaving_campaign: int | None = None,
+) -> AddProspectsResult:
+    """Store new prospects (or take existing ids) and enroll them; all or none.
+
+    ``leaving_campaign`` is the campaign a move takes them out of: being active
+    there does not count against the one-campaign rule.
+    """
+    if not prospects:
+        raise ProblemError(422, [Problem(field="body", reason="no prospects given")])
+    result, plan = await asyncio.to_thread(
+        _store, engine, campaign_id, prospects, allow_other_active, leaving_campaign
+    )
+    if plan is not None and plan.inputs:
+        await campaign_start.launch(temporal, settings, plan)
+        await asyncio.to_thread(campaign_start.mark_launched, engine, plan)
+    return result
+
+
+def active_elsewhere(
+    session: Session, campaign_id: int, prospect_ids: Sequence[int], ignoring: int | None = None
+) -> list[Problem]:
+    """One problem per other live campaign in which some of these prospects are still active."""
+    rows = session.exec(
+        select(Enrollment.prospect_id, Campaign.id, Campaign.name)
+        .join(Campaign)
+        .where(
+            col(Enrollment.prospect_id).in_(list(prospect_ids)),
+            Enrollment.campaign_id != campaign_id,
+            col(Enrollment.status).not_in(_ENDED),
+            col(Campaign.status).in_(_LIVE_CAMPAIGN),
+        )
+        .order_by(col(Campaign.id), col(Enrollment.prospect_id))
+    ).all()
+    by_campaign: dict[tuple[int, str], list[int]] = defaultdict(list)
+    for prospect_id, other_id, name in rows:
+        if other_id is not None and other_id != ignoring:
+            by_campaign[(other_id, name)].append(prospect_id)
+    return [
+        Problem(
+            field="prospects",
+            reason=(
+                f"{len(ids)} prospect(s) are active in campaign {other_id} ({name!r}); "
+                "stop or finish them there, or add them with allow_other_active=true"
+            ),
+            prospect_ids=ids,
+        )
+        for (other_id, name), ids in by_campaign.items()
+    ]
+
+
+def _store(
+    engine: Engine,
+    campaign_id: int,
+    prospects: Sequence[ProspectCreate] | Sequence[int],
+    allow_other_active: bool,
+    leaving_campaign: int | None,
+) -> tuple[AddProspectsResult, campaign_start.LaunchPlan | None]:
+    """Store prospects and enrollments in one transaction; for a running campaign also plan
+    their workflows, refusing the whole request if a template field is missing."""
+    with Session(engine) as session:
+        campaign = session.get(Campaign, campaign_id)
+        if campaign is None:
+            raise not_found("campaign", campaign_id)
+        if campaign.status in (CampaignStatus.STOPPED, CampaignStatus.COMPLETED):
+            raise conflict(
+                "status", f"campaign is {campaign.status}; prospects can no longer be added"
+            )
+        ids = _prospect_ids(session, prospects)
+        enrolled_already = set(
+            session.exec(
+                select(Enrollment.prospect_id).where(
+                    Enrollment.campaign_id == campaign_id, col(Enrollment.prospect_id).in_(ids)
+                )
+            )
+        )
+        joining = [pid for pid in ids if pid not in enrolled_already]
+        if not allow_other_active and joining:
+            problems = active_elsewhere(session, campaign_id, joining, ignoring=leaving_campaign)
+            if problems:
+                session.rollback()
+                raise ProblemError(409, problems)
+        new = [
+            Enrollment(
+                campaign_id=campaign_id, prospect_id=pid, status=ProspectStatus.NOT_STARTED.value
+            )
+            for pid in joining
+        ]
+        session.add_all(new)
+        if campaign.status == CampaignStatus.DRAFT and new:
+            campaign.status = CampaignStatus.READY.value
+            session.add(campaign)
+        session.flush()
+        plan = None
+        if campaign.status == CampaignStatus.IN_PROGRESS and new:  # Paused: Resume starts them
+            # Joining a running campaign: their own grace delay starts now.
+            plan = campaign_start.enrollment_plan(
+                session,
+                campaign,
+                datetime.now(UTC),
+                only_unstarted=True,
+                enrollment_ids=[e.id for e in new if e.id is not None],
+            )
+        session.commit()
+        return AddProspectsResult(
+            campaign_id=campaign_id,
+            prospect_ids=ids,
+            enrolled=len(new),
+            already_enrolled=len(enrolled_already),
+        ), plan
+
+
+def _prospect_ids(
+    session: Session, prospects: Sequence[ProspectCreate] | Sequence[int]
+) -> list[int]:
+    """Ids of the given prospects, storing new ones; unknown ids are a 422 naming them."""
+    if all(isinstance(p, ProspectCreate) for p in prospects):
+        stored = upsert_prospects(session, [p for p in prospects if isinstance(p, ProspectCreate)])
+        return list(dict.fromkeys(p.id for p in stored if p.id is not None))
+    wanted = list(dict.fromkeys(p for p in prospects if isinstance(p, int)))
+    known = set(session.exec(select(Prospect.id).where(col(Prospect.id).in_(wanted))))
+    unknown = [pid for pid in wanted if pid not in known]
+    if unknown:
+        raise ProblemError(
+            422, [Problem(field="prospect_ids", reason="unknown prospects", prospect_ids=unknown)]
+        )
+    return wanted
+
+
+async def add_to_other_campaign(
+    engine: Engine,
+    temporal: Client,
+    settings: Settings,
+    enrollment: Enrollment,
+    target: AddToCampaign,
+) -> AddProspectsResult:
+    """Enroll the prospect in ``target.campaign_id``; a move then removes it from its campaign.
+
+    The other campaign is asked first, so a refusal there leaves this one untouched.
+    """
+    if target.campaign_id == enrollment.campaign_id:
+        raise ProblemError(
+            422, [Problem(field="campaign_id", reason="the prospect is already in this campaign")]
+        )
+    if target.move and ProspectStatus(enrollment.status).is_terminal:
+        raise conflict("status", f"the sequence has already ended ({enrollment.status})")
+    result = await enroll(
+        engine,
+        temporal,
+        settings,
+        target.campaign_id,
+        [enrollment.prospect_id],
+        allow_other_active=target.allow_other_active,
+        leaving_campaign=enrollment.campaign_id if target.move else None,
+    )
+    if target.move:
+        await prospect_controls.apply(engine, temporal, enrollment, ProspectAction.REMOVE)
+    return result

@@ -1,0 +1,240 @@
+"""A campaign's steps: create, edit, delete and skip for everyone, also while it runs.
+
+A running campaign's prospects hold the steps' timing in their workflows, so
+every change here is followed by a ``revise_steps`` fan-out (``revise_everyone``)
+that hands each workflow the current plan; a workflow applies it to the steps
+it has not reached. Content (subject, body, task) is read at send time.
+
+The rules users see: a step nobody has reached can be edited or deleted; a
+step that has active recipients cannot be deleted (409 naming how many) but
+can be skipped for everyone; a step some prospects already passed stays, as it
+is part of their history.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+
+from sqlmodel import Session, col, func, select
+
+from outbound.domain.campaigns import StepCreate, StepEdit, StepPublic
+from outbound.domain.problems import Problem, ProblemError, conflict, not_found
+from outbound.domain.sequence import StepPlan
+from outbound.domain.statuses import CampaignStatus, ProspectStatus, StepKind, ThreadMode
+from outbound.store.tables import Campaign, Enrollment, Step
+from outbound.templating.render import syntax_error
+
+_ENDED = [s.value for s in ProspectStatus if s.is_terminal]
+_LAUNCHED = frozenset({CampaignStatus.IN_PROGRESS, CampaignStatus.PAUSED})
+_EDITABLE = frozenset({CampaignStatus.DRAFT, CampaignStatus.READY, *_LAUNCHED})
+
+
+def step_row(campaign_id: int, position: int, step: StepCreate) -> Step:
+    """The stored form of a new step (a manual task keeps empty subject and body)."""
+    return Step(
+        campaign_id=campaign_id,
+        position=position,
+        kind=step.kind.value,
+        subject=step.subject or "",
+        body=step.body or "",
+        task=step.task,
+        delay_days=step.delay_days,
+        delay_minutes=step.delay_minutes,
+        thread_mode=step.thread_mode.value,
+    )
+
+
+def step_public(step: Step) -> StepPublic:
+    manual = step.kind == StepKind.MANUAL_TASK
+    return StepPublic(
+        id=step.id or 0,
+        position=step.position,
+        kind=StepKind(step.kind),
+        subject=None if manual else step.subject,
+        body=None if manual else step.body,
+        task=step.task,
+        delay_days=step.delay_days,
+        delay_minutes=step.delay_minutes,
+        thread_mode=ThreadMode(step.thread_mode),
+        skipped=step.skipped,
+    )
+
+
+def step_plans(steps: Sequence[Step]) -> list[StepPlan]:
+    """Scheduling view of a campaign's steps (what each workflow holds)."""
+    return [
+        StepPlan(
+            step_id=s.id or 0,
+            position=s.position,
+            thread_mode=ThreadMode(s.thread_mode),
+            delay=timedelta(days=s.delay_days, minutes=s.delay_minutes),
+            kind=StepKind(s.kind),
+            skipped=s.skipped,
+        )
+        for s in sorted(steps, key=lambda s: s.position)
+    ]
+
+
+def template_problems(steps: Sequence[tuple[int, StepCreate | StepEdit]]) -> list[Problem]:
+    """Template syntax errors, named ``steps[i].subject`` / ``.body``."""
+    return [
+        Problem(field=f"steps[{index}].{part}", reason=reason)
+        for index, step in steps
+        for part, source in (("subject", step.subject), ("body", step.body))
+        if source is not None and (reason := syntax_error(source)) is not None
+    ]
+
+
+def append_step(session: Session, campaign_id: int, body: StepCreate) -> bool:
+    """Add a step at the end; True when running workflows must hear of it."""
+    campaign = _editable(session, campaign_id)
+    _refuse_bad_templates([(0, body)])
+    count = len(_steps(session, campaign_id))
+    if count >= 50:
+        raise ProblemError(422, [Problem(field="steps", reason="a campaign has at most 50 steps")])
+    session.add(step_row(campaign_id, count + 1, body))
+    session.commit()
+    return campaign.status in _LAUNCHED
+
+
+def edit_step(session: Session, campaign_id: int, position: int, body: StepEdit) -> bool:
+    """Change a step nobody has reached; True when running workflows must hear of it."""
+    campaign = _editable(session, campaign_id)
+    step = _step(session, campaign_id, position)
+    reached = _reached(session, campaign_id, position)
+    if reached:
+        raise conflict(
+            "position",
+            f"step {position} has been reached by {reached} prospect(s) and can no longer be "
+            "edited; skip it for everyone or add a new step",
+        )
+    _refuse_bad_templates([(position - 1, body)])
+    changes = body.model_dump(exclude_unset=True)
+    manual = step.kind == StepKind.MANUAL_TASK
+    wrong = sorted(set(changes) & ({"subject", "body"} if manual else {"task"}))
+    if wrong:
+        kind = "a manual_task" if manual else "an email"
+        raise ProblemError(
+            422, [Problem(field=name, reason=f"{kind} step has no {name}") for name in wrong]
+        )
+    if position == 1 and changes.get("thread_mode") == ThreadMode.SAME_THREAD:
+        raise ProblemError(
+            422, [Problem(field="thread_mode", reason="the first step has no thread to reply in")]
+        )
+    for name, value in changes.items():
+        if value is None:
+            raise ProblemError(422, [Problem(field=name, reason="cannot be null")])
+        setattr(step, name, value.value if isinstance(value, ThreadMode) else value)
+    session.add(step)
+    session.commit()
+    return campaign.status in _LAUNCHED
+
+
+def delete_step(session: Session, campaign_id: int, position: int) -> bool:
+    """Delete a step nobody has reached and renumber the rest; True when workflows must hear."""
+    campaign = _editable(session, campaign_id)
+    step = _step(session, campaign_id, position)
+    active = _active_on(session, campaign_id, position)
+    if active:
+        raise conflict(
+            "position",
+            f"step {position} has {active} active recipient(s) and cannot be deleted; "
+            f"skip it for everyone instead (POST /campaigns/{campaign_id}/steps/{position}/skip)",
+        )
+    reached = _reached(session, campaign_id, position)
+    if reached:
+        raise conflict(
+            "position",
+            f"step {position} is in the history of {reached} prospect(s) and cannot be "
+            "deleted; skip it for everyone instead",
+        )
+    later = [s for s in _steps(session, campaign_id) if s.position > position]
+    if not later and position == 1:
+        raise ProblemError(
+            422, [Problem(field="position", reason="a campaign needs at least one step")]
+        )
+    if position == 1 and later and later[0].thread_mode == ThreadMode.SAME_THREAD:
+        raise ProblemError(
+            422,
+            [
+                Problem(
+                    field="position",
+                    reason="step 2 replies in step 1's thread; make it a new thread first",
+                )
+            ],
+        )
+    session.delete(step)
+    session.flush()
+    for following in later:  # one at a time: (campaign, position) stays unique throughout
+        following.position -= 1
+        session.add(following)
+        session.flush()
+    session.commit()
+    return campaign.status in _LAUNCHED
+
+
+def skip_for_everyone(session: Session, campaign_id: int, position: int) -> bool:
+    """Nobody gets step ``position`` from now on; True when running workflows must hear of it."""
+    campaign = _editable(session, campaign_id)
+    step = _step(session, campaign_id, position)
+    step.skipped = True
+    session.add(step)
+    session.commit()
+    return campaign.status in _LAUNCHED
+
+
+def current_plans(session: Session, campaign_id: int) -> list[StepPlan]:
+    return step_plans(_steps(session, campaign_id))
+
+
+def _editable(session: Session, campaign_id: int) -> Campaign:
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is None:
+        raise not_found("campaign", campaign_id)
+    if campaign.status not in _EDITABLE:
+        raise conflict("status", f"campaign is {campaign.status}; its steps can no longer change")
+    return campaign
+
+
+def _steps(session: Session, campaign_id: int) -> list[Step]:
+    return list(
+        session.exec(
+            select(Step).where(Step.campaign_id == campaign_id).order_by(col(Step.position))
+        )
+    )
+
+
+def _step(session: Session, campaign_id: int, position: int) -> Step:
+    step = session.exec(
+        select(Step).where(Step.campaign_id == campaign_id, Step.position == position)
+    ).first()
+    if step is None:
+        raise not_found("step", f"{position} of campaign {campaign_id}")
+    return step
+
+
+def _reached(session: Session, campaign_id: int, position: int) -> int:
+    """Prospects whose sequence has got to step ``position`` (in progress or past it)."""
+    return session.exec(
+        select(func.count()).where(
+            Enrollment.campaign_id == campaign_id, Enrollment.current_step >= position
+        )
+    ).one()
+
+
+def _active_on(session: Session, campaign_id: int, position: int) -> int:
+    """Prospects whose sequence is on step ``position`` and has not ended."""
+    return session.exec(
+        select(func.count()).where(
+            Enrollment.campaign_id == campaign_id,
+            Enrollment.current_step == position,
+            col(Enrollment.status).not_in(_ENDED),
+        )
+    ).one()
+
+
+def _refuse_bad_templates(steps: Sequence[tuple[int, StepCreate | StepEdit]]) -> None:
+    problems = template_problems(steps)
+    if problems:
+        raise ProblemError(422, problems)
