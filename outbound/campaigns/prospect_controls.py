@@ -55,6 +55,8 @@ async def apply(
     """Carry out ``action``; a ProblemError (409) says why it cannot be done."""
     if ProspectStatus(enrollment.status).is_terminal:
         raise conflict("status", f"the sequence has already ended ({enrollment.status})")
+    if enrollment.halt_status is not None:  # the database mirror has not caught up yet
+        raise conflict("status", f"the sequence is ending ({enrollment.halt_status})")
     if action is ProspectAction.RETRY:
         await retry_enrollment(engine, temporal, enrollment, retry or RetryRequest())
         return

@@ -125,7 +125,8 @@ def _step_progress(
 def _summary(
     enrollment: Enrollment, prospect: Prospect, steps: dict[int, EnrollmentStep], step_count: int
 ) -> EnrollmentSummary:
-    """Steps the workflow has not reported yet show Pending (campaign not started)."""
+    """Steps the workflow has not reported yet show Pending (campaign not started); a
+    removed prospect has no step progress left."""
     assert enrollment.id is not None
     return EnrollmentSummary(
         prospect_id=enrollment.prospect_id,
@@ -146,5 +147,7 @@ def _summary(
                 reason=row.reason if row else None,
             )
             for position in range(1, step_count + 1)
-        ],
+        ]
+        if enrollment.status != ProspectStatus.REMOVED  # remove deletes the step progress
+        else [],
     )
