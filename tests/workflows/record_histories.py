@@ -1,6 +1,6 @@
 """Record enrollment workflow histories for the replay test.
 
-Run ``python -m tests.workflows.record_histories v3`` (the next version) when a workflow version is
+Run ``python -m tests.workflows.record_histories v4`` (the next version) when a workflow version is
 released; commit the JSON files. The replay test then fails on any change that
 would break the workflows already running in production (use
 ``workflow.patched`` for such changes).
@@ -20,10 +20,16 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from outbound.domain.sequence import EnrollmentState, ManualReply, RetryRequest, SendFailure
+from outbound.domain.sequence import (
+    EnrollmentState,
+    ManualReply,
+    RetryRequest,
+    SendFailure,
+    SkipRequest,
+)
 from outbound.workflows.enrollment import EnrollmentWorkflow
 from tests.support.temporal import binary, register_search_attributes
-from tests.workflows.harness import FakeActivities, Harness
+from tests.workflows.harness import FakeActivities, Harness, plans
 
 HISTORIES = Path(__file__).parent / "histories"
 Handle = WorkflowHandle[EnrollmentWorkflow, EnrollmentState]
@@ -82,6 +88,38 @@ async def bounced_to_fallback(harness: Harness) -> Handle:
     )
 
 
+async def manual_task_completed(harness: Harness) -> Handle:
+    handle = await harness.start(
+        timedelta(0), timedelta(days=1), timedelta(days=1), manual_tasks=(2,)
+    )
+    await harness.env.sleep(timedelta(days=2))
+    await handle.execute_update(EnrollmentWorkflow.complete_task, 2)
+    return handle
+
+
+async def step_skipped(harness: Harness) -> Handle:
+    handle = await harness.start(timedelta(0), timedelta(days=3), timedelta(days=1))
+    await harness.env.sleep(timedelta(days=1))
+    await handle.execute_update(EnrollmentWorkflow.skip_step, SkipRequest())
+    return handle
+
+
+async def marked_finished(harness: Harness) -> Handle:
+    handle = await harness.start(timedelta(0), timedelta(days=3))
+    await harness.env.sleep(timedelta(days=1))
+    await handle.signal(EnrollmentWorkflow.mark_finished)
+    return handle
+
+
+async def steps_revised(harness: Harness) -> Handle:
+    handle = await harness.start(timedelta(0), timedelta(days=1))
+    await harness.env.sleep(timedelta(minutes=5))
+    revised = plans(timedelta(0), timedelta(days=2), timedelta(days=1))
+    revised[1].skipped = True
+    await handle.signal(EnrollmentWorkflow.revise_steps, revised)
+    return handle
+
+
 SCENARIOS: dict[str, Callable[[Harness], Awaitable[Handle]]] = {
     "completed": completed,
     "paused_and_resumed": paused_and_resumed,
@@ -90,6 +128,10 @@ SCENARIOS: dict[str, Callable[[Harness], Awaitable[Handle]]] = {
     "failed_then_retried": failed_then_retried,
     "parked_and_reconnected": parked_and_reconnected,
     "bounced_to_fallback": bounced_to_fallback,
+    "manual_task_completed": manual_task_completed,
+    "step_skipped": step_skipped,
+    "marked_finished": marked_finished,
+    "steps_revised": steps_revised,
 }
 
 
