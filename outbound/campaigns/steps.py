@@ -18,7 +18,7 @@ from datetime import timedelta
 
 from sqlmodel import Session, col, func, select
 
-from outbound.domain.campaigns import StepCreate, StepEdit, StepPublic
+from outbound.domain.campaigns import StepCreate, StepEdit, StepPublic, thread_problem
 from outbound.domain.problems import Problem, ProblemError, conflict, not_found
 from outbound.domain.sequence import StepPlan
 from outbound.domain.statuses import CampaignStatus, ProspectStatus, StepKind, ThreadMode
@@ -94,6 +94,7 @@ def append_step(session: Session, campaign_id: int, body: StepCreate) -> bool:
     if count >= 50:
         raise ProblemError(422, [Problem(field="steps", reason="a campaign has at most 50 steps")])
     session.add(step_row(campaign_id, count + 1, body))
+    _check_threads(session, campaign_id)
     session.commit()
     return campaign.status in _LAUNCHED
 
@@ -118,15 +119,12 @@ def edit_step(session: Session, campaign_id: int, position: int, body: StepEdit)
         raise ProblemError(
             422, [Problem(field=name, reason=f"{kind} step has no {name}") for name in wrong]
         )
-    if position == 1 and changes.get("thread_mode") == ThreadMode.SAME_THREAD:
-        raise ProblemError(
-            422, [Problem(field="thread_mode", reason="the first step has no thread to reply in")]
-        )
     for name, value in changes.items():
         if value is None:
             raise ProblemError(422, [Problem(field=name, reason="cannot be null")])
         setattr(step, name, value.value if isinstance(value, ThreadMode) else value)
     session.add(step)
+    _check_threads(session, campaign_id, field="thread_mode")
     session.commit()
     return campaign.status in _LAUNCHED
 
@@ -154,22 +152,13 @@ def delete_step(session: Session, campaign_id: int, position: int) -> bool:
         raise ProblemError(
             422, [Problem(field="position", reason="a campaign needs at least one step")]
         )
-    if position == 1 and later and later[0].thread_mode == ThreadMode.SAME_THREAD:
-        raise ProblemError(
-            422,
-            [
-                Problem(
-                    field="position",
-                    reason="step 2 replies in step 1's thread; make it a new thread first",
-                )
-            ],
-        )
     session.delete(step)
     session.flush()
     for following in later:  # one at a time: (campaign, position) stays unique throughout
         following.position -= 1
         session.add(following)
         session.flush()
+    _check_threads(session, campaign_id)
     session.commit()
     return campaign.status in _LAUNCHED
 
@@ -232,6 +221,16 @@ def _active_on(session: Session, campaign_id: int, position: int) -> int:
             col(Enrollment.status).not_in(_ENDED),
         )
     ).one()
+
+
+def _check_threads(session: Session, campaign_id: int, field: str = "position") -> None:
+    """Refuse (and roll back) a change that leaves a same-thread step with no thread."""
+    session.flush()
+    steps = _steps(session, campaign_id)
+    problem = thread_problem([(StepKind(s.kind), ThreadMode(s.thread_mode)) for s in steps])
+    if problem is not None:
+        session.rollback()
+        raise ProblemError(422, [Problem(field=field, reason=problem)])
 
 
 def _refuse_bad_templates(steps: Sequence[tuple[int, StepCreate | StepEdit]]) -> None:

@@ -106,10 +106,24 @@ class CampaignCreate(CampaignSchedule):
 
     @field_validator("steps")
     @classmethod
-    def _first_step_starts_a_thread(cls, steps: list[StepCreate]) -> list[StepCreate]:
-        if steps and steps[0].thread_mode is ThreadMode.SAME_THREAD:
-            raise ValueError("the first step has no thread to reply in; use new_thread")
+    def _threads_follow_emails(cls, steps: list[StepCreate]) -> list[StepCreate]:
+        problem = thread_problem([(step.kind, step.thread_mode) for step in steps])
+        if problem is not None:
+            raise ValueError(problem)
         return steps
+
+
+def thread_problem(steps: list[tuple[StepKind, ThreadMode]]) -> str | None:
+    """Why these steps cannot thread as asked: a same-thread email replies to the email
+    right before it, so the first step and a step after a manual task start a thread."""
+    for index, (kind, mode) in enumerate(steps):
+        if kind is not StepKind.EMAIL or mode is not ThreadMode.SAME_THREAD:
+            continue
+        if index == 0:
+            return "the first step has no thread to reply in; use new_thread"
+        if steps[index - 1][0] is not StepKind.EMAIL:
+            return f"step {index + 1} follows a manual task, so it has no thread to reply in"
+    return None
 
 
 class StepPublic(BaseModel):

@@ -41,6 +41,17 @@ async def test_a_step_of_the_wrong_shape_is_refused(
     assert (await api.get("/campaigns")).json() == []
 
 
+async def test_an_email_right_after_a_manual_task_cannot_reply_in_a_thread(
+    api: httpx.AsyncClient,
+) -> None:
+    mailbox_id = await make_mailbox(api)
+    steps = [STEP, TASK, {**STEP, "thread_mode": "same_thread"}]
+    answer = await api.post(
+        "/campaigns", json={"name": "Hiring", "mailbox_id": mailbox_id, "steps": steps}
+    )
+    assert answer.status_code == 422 and "step 3 follows a manual task" in answer.text
+
+
 async def test_a_campaign_with_a_manual_task_shows_the_task_and_no_subject(
     api: httpx.AsyncClient,
 ) -> None:
@@ -58,6 +69,7 @@ async def test_a_campaign_with_a_manual_task_shows_the_task_and_no_subject(
     [
         (2, {"delay_days": None}, 422, "delay_days", "cannot be null"),
         (1, {"thread_mode": "same_thread"}, 422, "thread_mode", "no thread to reply in"),
+        (4, {"thread_mode": "same_thread"}, 422, "thread_mode", "follows a manual task"),
         (3, {"subject": "Hi"}, 422, "subject", "manual_task step has no subject"),
         (2, {"task": "Call"}, 422, "task", "an email step has no task"),
         (2, {"body": "Hi {{ first_name "}, 422, "steps[1].body", "template"),
@@ -72,7 +84,7 @@ async def test_a_bad_step_edit_is_refused_and_changes_nothing(
     field: str,
     reason: str,
 ) -> None:
-    campaign_id = await make_campaign(api, steps=[STEP, STEP, TASK])
+    campaign_id = await make_campaign(api, steps=[STEP, STEP, TASK, STEP])
     before = await steps_of(api, campaign_id)
 
     answer = await api.patch(f"/campaigns/{campaign_id}/steps/{position}", json=edit)
