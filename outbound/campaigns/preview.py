@@ -11,6 +11,7 @@ from outbound.campaigns.start import schedule_for
 from outbound.campaigns.steps import step_plans
 from outbound.domain.problems import not_found
 from outbound.domain.schedule import parse_clock
+from outbound.domain.statuses import StepKind
 from outbound.domain.views import ProspectForecast, SchedulePreview, StepForecast
 from outbound.scheduling.forecast import ProspectPlan, describe, forecast, summarize
 from outbound.scheduling.slots import MailboxCalendar
@@ -31,7 +32,8 @@ def schedule_preview(
         if campaign is None:
             raise not_found("campaign", campaign_id)
         mailbox = session.get_one(Mailbox, campaign.mailbox_id)
-        steps = step_plans(list(session.exec(select(Step).where(Step.campaign_id == campaign_id))))
+        stored = list(session.exec(select(Step).where(Step.campaign_id == campaign_id)))
+        steps = [s for s in step_plans(stored) if not s.skipped]
         people = list(
             session.exec(
                 select(Prospect)
@@ -59,6 +61,7 @@ def schedule_preview(
         timedelta(seconds=campaign.grace_seconds),
         when_to_send,
         specific_time,
+        manual_tasks=frozenset(i for i, s in enumerate(steps) if s.kind is StepKind.MANUAL_TASK),
     )
     summaries = summarize(planned, limits.zone_name, len(steps))
     return SchedulePreview(

@@ -48,8 +48,14 @@ def forecast(
     grace: timedelta,
     when_to_send: WhenToSend,
     specific_time: time | None = None,
+    manual_tasks: frozenset[int] = frozenset(),
 ) -> dict[int, list[datetime]]:
-    """Send time of every step for every prospect (prospect id → times by step)."""
+    """Send time of every step for every prospect (prospect id → times by step).
+
+    Steps whose index is in ``manual_tasks`` take no mailbox slot: they come due
+    in the send window and are assumed done at once (the soonest the next step
+    can go).
+    """
     plan: dict[int, list[datetime]] = {p.prospect_id: [] for p in prospects}
     windows = {p.prospect_id: p.window for p in prospects}
     ready = [(started_at, order, p.prospect_id) for order, p in enumerate(prospects)]
@@ -71,7 +77,10 @@ def forecast(
                 window.zone_name,
                 MIDPOINT_JITTER,
             )
-        slot = calendar.reserve(max(due, ready_at), window)
+        if len(sent) in manual_tasks:
+            slot = window.next_opening(max(due, ready_at))
+        else:
+            slot = calendar.reserve(max(due, ready_at), window)
         sent.append(slot)
         if len(sent) < len(delays):
             heapq.heappush(ready, (slot, order, prospect_id))

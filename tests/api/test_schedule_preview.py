@@ -14,19 +14,22 @@ from tests.support.factories import office_hours_mailbox
 ZONE = "Europe/Berlin"
 
 
-async def campaign_with_prospects(api: httpx.AsyncClient, count: int, **campaign: object) -> int:
+TWO_EMAILS = [
+    {"subject": "Hi", "body": "One"},
+    {"subject": "Again", "body": "Two", "delay_days": 3, "thread_mode": "same_thread"},
+]
+
+
+async def campaign_with_prospects(
+    api: httpx.AsyncClient,
+    count: int,
+    steps: list[dict[str, object]] = TWO_EMAILS,
+    **campaign: object,
+) -> int:
     mailbox = await api.post("/mailboxes", json=office_hours_mailbox(ZONE))
     created = await api.post(
         "/campaigns",
-        json={
-            "name": "Preview",
-            "mailbox_id": mailbox.json()["id"],
-            **campaign,
-            "steps": [
-                {"subject": "Hi", "body": "One"},
-                {"subject": "Again", "body": "Two", "delay_days": 3, "thread_mode": "same_thread"},
-            ],
-        },
+        json={"name": "Preview", "mailbox_id": mailbox.json()["id"], **campaign, "steps": steps},
     )
     campaign_id = int(created.json()["id"])
     people = [{"addresses": [{"address": f"p{i}@example.com"}]} for i in range(count)]
@@ -90,6 +93,33 @@ async def test_follow_ups_are_forecast_after_their_delay(api: httpx.AsyncClient)
             zone(ZONE)
         ).date() + timedelta(days=3)
     assert [s["position"] for s in preview["steps"]] == [1, 2]
+
+
+async def test_manual_tasks_take_no_mailbox_slot_in_the_forecast(api: httpx.AsyncClient) -> None:
+    steps = [
+        {"kind": "manual_task", "task": "Connect on LinkedIn"},
+        {"subject": "Hi", "body": "One", "delay_days": 1},
+    ]
+    campaign_id = await campaign_with_prospects(api, 100, steps, grace_seconds=0)
+    monday_8am = datetime(2026, 11, 23, 7, 0, tzinfo=UTC)
+
+    preview = (
+        await api.get(
+            f"/campaigns/{campaign_id}/schedule-preview",
+            params={"start_at": monday_8am.isoformat(), "prospects": 100},
+        )
+    ).json()
+
+    tasks = Counter(
+        datetime.fromisoformat(p["sends"][0]).astimezone(zone(ZONE)).date()
+        for p in preview["prospects"]
+    )
+    emails = Counter(
+        datetime.fromisoformat(p["sends"][1]).astimezone(zone(ZONE)).date()
+        for p in preview["prospects"]
+    )
+    assert tasks == Counter({monday_8am.date(): 100})  # all on Monday's to-do list
+    assert sorted(emails.values()) == [50, 50]  # the emails keep the 50/day limit
 
 
 async def test_preview_of_an_unknown_campaign_is_404(api: httpx.AsyncClient) -> None:
