@@ -201,7 +201,7 @@ async def test_a_prospect_is_active_in_one_campaign_unless_overridden_and_can_mo
     joined = (await stack.api.get(f"/campaigns/{third}/prospects/{ann_id}")).json()
     assert (left["status"], joined["status"]) == ("Removed", "NotStarted")
 
-    # Started, the removed prospect is left out: the campaign has nobody to send to.
+    # Where Ann moved to, she gets the campaign's message.
     started = await stack.api.post(f"/campaigns/{third}/start", json=CONSENT)
     assert started.status_code == 202, started.text
 
