@@ -87,22 +87,28 @@ def schedule_for(campaign: Campaign, mailbox: Mailbox, prospect: Prospect) -> Sc
     )
 
 
-def prepare_start(engine: Engine, campaign_id: int) -> LaunchPlan:
-    """Validate and plan a start; a ProblemError means nothing can start. Changes nothing."""
+def prepare_start(engine: Engine, campaign_id: int, *, resuming: bool = False) -> LaunchPlan:
+    """Validate and plan a start; a ProblemError means nothing can start. Changes nothing.
+
+    ``resuming``: Resume starts whoever a pause held back, which may be nobody.
+    """
     with Session(engine) as session:
         campaign = session.get(Campaign, campaign_id)
         if campaign is None:
             raise not_found("campaign", campaign_id)
         if campaign.status in (CampaignStatus.STOPPED, CampaignStatus.COMPLETED):
             raise conflict("status", f"campaign is {campaign.status}; it cannot be started again")
-        if campaign.status == CampaignStatus.PAUSED:
+        if campaign.status == CampaignStatus.PAUSED and not resuming:
             raise conflict("status", "campaign is Paused; resume it instead")
-        if (
-            session.exec(select(Enrollment.id).where(Enrollment.campaign_id == campaign_id)).first()
-            is None
-        ):
+        anyone = session.exec(
+            select(Enrollment.id).where(
+                Enrollment.campaign_id == campaign_id, col(Enrollment.status).not_in(_ENDED)
+            )
+        ).first()
+        if anyone is None and not resuming:
             raise ProblemError(
-                422, [Problem(field="prospects", reason="campaign has no prospects")]
+                422,
+                [Problem(field="prospects", reason="campaign has no prospects left to send to")],
             )
         started_at = campaign.started_at or datetime.now(UTC)
         plan = enrollment_plan(session, campaign, started_at, only_unstarted=True)

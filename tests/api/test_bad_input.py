@@ -151,7 +151,7 @@ async def test_start_without_prospects_is_refused(api: httpx.AsyncClient) -> Non
     answer = await api.post(f"/campaigns/{campaign_id}/start", json=CONSENT)
 
     assert answer.status_code == 422
-    assert problems(answer) == {"prospects": "campaign has no prospects"}
+    assert problems(answer) == {"prospects": "campaign has no prospects left to send to"}
 
 
 async def test_a_malformed_prospect_address_is_named_and_nothing_is_stored(

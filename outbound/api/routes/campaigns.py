@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, UploadFile
@@ -261,7 +262,7 @@ async def resume_campaign(
     workflow_id = await campaign_controls.signal_everyone(temporal, settings, campaign_id, "resume")
     # Prospects whose start the pause held back (fan-out, or added meanwhile) start now.
     plan = await asyncio.to_thread(
-        campaign_start.prepare_start, request.app.state.engine, campaign_id
+        partial(campaign_start.prepare_start, resuming=True), request.app.state.engine, campaign_id
     )
     if plan.inputs:
         await campaign_start.start_fan_out(temporal, settings, plan)
