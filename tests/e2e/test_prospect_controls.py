@@ -7,7 +7,10 @@ from collections import Counter
 from typing import Any
 
 import pytest
+from sqlmodel import Session, select
 
+from outbound.activities import launch as launch_module
+from outbound.store.tables import Step
 from tests.e2e.conftest import Stack
 from tests.e2e.test_campaign_delivery import campaign_view, create_campaign, create_mailbox
 from tests.support.factories import CONSENT
@@ -245,3 +248,37 @@ async def test_a_step_with_active_recipients_is_skipped_for_everyone_not_deleted
     assert subjects == Counter({"Hi": 3, "Third, edited": 3})
     rows = await prospects_of(stack, campaign_id)
     assert {tuple(s["status"] for s in p["steps"]) for p in rows} == {("Sent", "Skipped", "Sent")}
+
+
+async def test_a_step_edit_during_the_start_fan_out_still_reaches_those_sequences(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The edit lands after a batch read the steps but before it recorded its workflows, so
+    the edit's own fan-out would miss them: the batch hands them the current plan itself."""
+    steps = [{"subject": "Hi", "body": "One"}, {"subject": "Second", "body": "Two"}]
+    campaign_id = await create_campaign(stack, await create_mailbox(stack), steps)
+    people = [{"addresses": [{"address": f"p{i}@race.example.com"}]} for i in range(3)]
+    assert (await stack.api.post(f"/campaigns/{campaign_id}/prospects", json=people)).is_success
+    started = launch_module.launch
+
+    async def launch_then_edit(*args: Any) -> tuple[int, int]:
+        result = await started(*args)
+        with Session(stack.engine) as session:  # as PATCH would, minus its fan-out
+            step = session.exec(
+                select(Step).where(Step.campaign_id == campaign_id, Step.position == 2)
+            ).one()
+            step.skipped = True
+            session.add(step)
+            session.commit()
+        return result
+
+    monkeypatch.setattr(launch_module, "launch", launch_then_edit)
+    assert (await stack.api.post(f"/campaigns/{campaign_id}/start", json=CONSENT)).is_success
+
+    async def all_done() -> bool:
+        return bool((await campaign_view(stack, campaign_id))["counts"] == {"Completed": 3})
+
+    await eventually(all_done)
+    assert Counter(r.message["Subject"] for r in stack.sink.received) == Counter({"Hi": 3})
+    rows = await prospects_of(stack, campaign_id)
+    assert {tuple(s["status"] for s in p["steps"]) for p in rows} == {("Sent", "Skipped")}
