@@ -103,6 +103,10 @@ class EnrollmentState(BaseModel):
         default=None,
         description="Waiting for the mailbox to be reconnected past this connection version.",
     )
+    reply_snippet: str | None = Field(default=None, description="The start of the reply.")
+    inbound_keys: list[str] = Field(
+        default_factory=list, description="Recent inbound events acted on (de-duplication)."
+    )
     updated_at: datetime | None = None
     first_sent_at: datetime | None = None
     jitter_seed: float | None = None
@@ -186,6 +190,23 @@ class SkipRequest(BaseModel):
     """Skip a step of one prospect: the one in progress unless ``position`` names it."""
 
     position: int | None = Field(default=None, ge=1)
+
+
+class InboundReply(BaseModel):
+    """Signal payload: inbox sync or the webhook matched a reply to this sequence."""
+
+    key: str = Field(description="De-duplication key of the inbound message.")
+    received_at: datetime | None = None
+    snippet: str = ""
+
+
+class LateBounce(BaseModel):
+    """Signal payload: a hard bounce arrived by mail for a message the server had accepted."""
+
+    key: str = Field(description="De-duplication key of the inbound message.")
+    message_id: str = Field(description="Message-ID of the bounced message (ours).")
+    address: str = Field(description="The address it was sent to.")
+    reason: str = Field(description="Status code and diagnostic, for the step's reason.")
 
 
 class ManualReply(BaseModel):

@@ -34,6 +34,8 @@ with workflow.unsafe.imports_passed_through():
         EnrollmentInput,
         EnrollmentState,
         FailureType,
+        InboundReply,
+        LateBounce,
         ManualReply,
         ReleaseSlotRequest,
         ReserveSlotRequest,
@@ -72,7 +74,10 @@ RATE_LIMIT_PAUSE = timedelta(hours=1)
 MAILBOX_FULL_RETRY = timedelta(days=1)
 MAILBOX_FULL_TRIES = 3
 RETRY_WINDOW = timedelta(days=30)
+LATE_BOUNCE_WINDOW = timedelta(days=3)  # bounces by mail come within minutes to a few days
+INBOUND_KEYS_KEPT = 50
 ADDRESS_CHECK_PATCH = "check-address-before-first-send"
+LATE_BOUNCE_PATCH = "wait-for-late-bounces-after-the-last-step"
 _PARKS_MAILBOX = frozenset({"auth_failed", "sender_policy", FailureType.MAILBOX_PARKED})
 _FAILURE_REASONS = {
     "transient": "TooManyRetries",
@@ -108,6 +113,7 @@ class EnrollmentWorkflow:
         self._cancel_position: int | None = None
         self._skip_position: int | None = None
         self._task_done: int | None = None
+        self._rewind_to: int | None = None
         self._retry: RetryRequest | None = None
         self._changed = False
         self._published_status: ProspectStatus | None = None
@@ -116,14 +122,22 @@ class EnrollmentWorkflow:
     async def run(self, request: EnrollmentInput) -> EnrollmentState:
         """Walk the steps; return the final state."""
         index = 0
-        while index < len(self._request.steps):  # steps appended while running count too
-            done = self._state.steps[index].status in _DONE_STEP
-            if not done and (self._is_terminal or not await self._deliver(index)):
-                break
-            index += 1
-        if not self._is_terminal and self._state.status is not ProspectStatus.FAILED:
-            self._finish(ProspectStatus.COMPLETED)
-        await self._publish()
+        while True:
+            while index < len(self._request.steps):  # steps appended while running count too
+                done = self._state.steps[index].status in _DONE_STEP
+                if not done and (self._is_terminal or not await self._deliver(index)):
+                    break
+                if self._rewind_to is not None:  # a late bounce: this step again, elsewhere
+                    index = self._rewind()
+                    continue
+                index += 1
+            if not self._is_terminal and self._state.status is not ProspectStatus.FAILED:
+                self._finish(ProspectStatus.COMPLETED)
+            await self._publish()
+            if self._completed_normally and await self._bounced_after_completion():
+                index = self._rewind()
+                continue
+            break
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._state
 
@@ -183,6 +197,42 @@ class EnrollmentWorkflow:
                 StepState(position=plan.position) for plan in plans[reached:]
             ]
         self._request = self._request.model_copy(update={"steps": steps})
+        self._touch()
+
+    @workflow.signal
+    def reply_received(self, reply: InboundReply) -> None:
+        """Inbox sync or the webhook matched a reply: no further message (Replied)."""
+        if self._first_time(reply.key) and self._finish(ProspectStatus.REPLIED):
+            self._state.replied_at = reply.received_at or workflow.now()
+            self._state.reply_snippet = reply.snippet[:200] or None
+
+    @workflow.signal
+    def late_bounce(self, bounce: LateBounce) -> None:
+        """A message the server accepted bounced later (hard): suppressed by the pipeline; the
+        same step goes to the next allowed address, or the prospect ends Bounced."""
+        if not self._first_time(bounce.key):
+            return
+        step = next((s for s in self._state.steps if s.message_id == bounce.message_id), None)
+        if step is None or (self._is_terminal and not self._completed_normally):
+            return
+        if bounce.address in self._state.bounced_addresses:
+            return
+        self._state.bounced_addresses.append(bounce.address)
+        step.reason = f"Bounced: {bounce.reason}"
+        if self._state.to_address == bounce.address:
+            following = self._next_address()
+            if following is None:
+                self._state.status, self._state.reason = (
+                    ProspectStatus.BOUNCED,
+                    f"Bounced: {bounce.reason}",
+                )
+                for later in self._state.steps:
+                    if later.status in _UNFINISHED:
+                        later.status, later.scheduled_at = StepStatus.STOPPED, None
+            else:
+                self._state.to_address = following
+                earlier = self._rewind_to or step.position
+                self._rewind_to = min(earlier, step.position)
         self._touch()
 
     @workflow.signal
@@ -324,6 +374,9 @@ class EnrollmentWorkflow:
             if self._skip_position == step.position or self._request.steps[index].skipped:
                 await self._skip(step)
                 return True
+            if self._rewind_to is not None:  # the run loop goes back to the bounced step
+                await self._release(step, MessageStatus.CANCELED)
+                return True
             if workflow.info().is_continue_as_new_suggested():
                 await self._continue_as_new()
             if self._cancel_position == step.position:
@@ -379,6 +432,8 @@ class EnrollmentWorkflow:
             self._changed = False
             if self._is_terminal:
                 return False
+            if self._rewind_to is not None:
+                return True
             if self._skip_position == step.position or self._request.steps[index].skipped:
                 await self._skip(step)
                 return True
@@ -525,7 +580,12 @@ class EnrollmentWorkflow:
         await self._publish()
         try:
             await workflow.wait_condition(
-                lambda: self._retry is not None or self._is_terminal or self._skip_requested(step),
+                lambda: (
+                    self._retry is not None
+                    or self._is_terminal
+                    or self._skip_requested(step)
+                    or self._rewind_to is not None
+                ),
                 timeout=RETRY_WINDOW,
             )
         except TimeoutError:
@@ -549,6 +609,51 @@ class EnrollmentWorkflow:
         step.due_at = workflow.now()
         self._state.status, self._state.reason = self._running_status(), None
         self._touch()
+        return True
+
+    async def _bounced_after_completion(self) -> bool:
+        """Stay open a few days after the last step: a bounce often comes later, by mail.
+
+        True when one did and a step must go to another address (the sequence
+        reopens); a bounce with no address left has ended it Bounced meanwhile.
+        """
+        if not workflow.patched(LATE_BOUNCE_PATCH):
+            return False  # a run from before late bounces were read ends as it always did
+        try:
+            await workflow.wait_condition(
+                lambda: (
+                    self._rewind_to is not None
+                    or self._state.status is not ProspectStatus.COMPLETED
+                ),
+                timeout=LATE_BOUNCE_WINDOW,
+            )
+        except TimeoutError:
+            return False
+        if self._rewind_to is None:
+            await self._publish()
+            return False
+        return True
+
+    def _rewind(self) -> int:
+        """Go back to the step whose message bounced: it and every later step start afresh
+        (to the new address; slot keys go on counting, so no old slot is reused)."""
+        position = self._rewind_to or 1
+        self._rewind_to = None
+        for step in self._state.steps[position - 1 :]:
+            step.status, step.scheduled_at, step.sent_at = StepStatus.PENDING, None, None
+            step.message_id, step.due_at, step.soft_bounces = None, None, 0
+            step.slot_key, step.slot_address = None, None
+        self._state.steps[position - 1].due_at = workflow.now()
+        self._state.awaiting_retry = False
+        self._state.status, self._state.reason = self._running_status(), None
+        self._touch()
+        return position - 1
+
+    def _first_time(self, key: str) -> bool:
+        """De-duplicate inbound events (the same mail seen by IMAP and the webhook)."""
+        if key in self._state.inbound_keys:
+            return False
+        self._state.inbound_keys = [*self._state.inbound_keys, key][-INBOUND_KEYS_KEPT:]
         return True
 
     def _skip_requested(self, step: StepState) -> bool:
@@ -708,6 +813,11 @@ class EnrollmentWorkflow:
         workflow.continue_as_new(self._request.model_copy(update={"carried_state": self._state}))
 
     # -- state -------------------------------------------------------------------------------
+
+    @property
+    def _completed_normally(self) -> bool:
+        """Every step done (not marked finished): a late bounce may still reopen it."""
+        return self._state.status is ProspectStatus.COMPLETED and self._state.reason is None
 
     @property
     def _is_terminal(self) -> bool:

@@ -1,0 +1,57 @@
+"""What an inbound message (reply, auto-reply, bounce) says, once parsed.
+
+The classifier (``outbound.inbound.classify``) turns raw RFC 822 bytes into an
+``InboundMessage``; matching and the pipeline decide which prospect's
+sequence it concerns and what to signal. IMAP sync and the webhook both feed
+the same pipeline.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+
+class InboundKind(StrEnum):
+    """What an inbound message is, as far as a sequence is concerned."""
+
+    REPLY = "reply"  # a person answered: the sequence stops (Replied)
+    AUTO_REPLY = "auto_reply"  # out-of-office and other automatic answers: recorded, goes on
+    BOUNCE = "bounce"  # a delivery-status notification reporting failure
+    DELAYED = "delayed"  # a DSN reporting delay only: not a bounce
+    OTHER = "other"  # anything else (newsletters, our own copies, …): recorded, ignored
+
+
+class BouncedRecipient(BaseModel):
+    """One recipient a delivery-status notification reports on."""
+
+    address: str = Field(description="The failed recipient, lower-cased.")
+    status: str | None = Field(default=None, description="Enhanced status code, e.g. 5.1.1.")
+    diagnostic: str | None = Field(default=None, description="The remote server's answer.")
+    permanent: bool = Field(description="5.x.x (hard) rather than 4.x.x (soft).")
+
+
+class InboundMessage(BaseModel):
+    """The parts of an inbound message that matching and the workflows need."""
+
+    kind: InboundKind
+    why: str = Field(description="What made the classifier decide, e.g. 'Auto-Submitted'.")
+    message_id: str | None = Field(default=None, description="Its own Message-ID, with <>.")
+    sender: str | None = Field(default=None, description="From address, as written.")
+    recipients: list[str] = Field(
+        default_factory=list,
+        description="To, Delivered-To, X-Original-To, Envelope-To addresses (VERP tokens).",
+    )
+    subject: str = ""
+    sent_at: datetime | None = Field(default=None, description="Its Date header, in UTC.")
+    in_reply_to: list[str] = Field(default_factory=list, description="Message-IDs, with <>.")
+    references: list[str] = Field(default_factory=list, description="Message-IDs, with <>.")
+    original_message_ids: list[str] = Field(
+        default_factory=list,
+        description="For a DSN: Message-IDs of the message it reports on (from the returned "
+        "message or its headers).",
+    )
+    bounces: list[BouncedRecipient] = Field(default_factory=list)
+    snippet: str = Field(default="", description="The start of the new text (quotes removed).")
