@@ -44,7 +44,10 @@ class RecordActivities:
                 return
             enrollment.status, enrollment.reason = state.status.value, state.reason
             enrollment.current_step, enrollment.to_address = state.current_step, state.to_address
-            enrollment.replied_at, enrollment.state_version = state.replied_at, state.updated_at
+            # A reply read from the inbox is stored by the pipeline before the workflow hears it.
+            enrollment.replied_at = state.replied_at or enrollment.replied_at
+            enrollment.reply_snippet = state.reply_snippet or enrollment.reply_snippet
+            enrollment.state_version = state.updated_at
             enrollment.updated_at = utc_now()
             session.add(enrollment)
             existing = {
@@ -74,6 +77,8 @@ class RecordActivities:
                 session.add(row)
             if state.status.is_settled:
                 _complete_campaign_if_done(session, enrollment.campaign_id)
+            else:
+                _reopen_campaign(session, enrollment.campaign_id)
             session.commit()
 
 
@@ -92,4 +97,12 @@ def _complete_campaign_if_done(session: Session, campaign_id: int) -> None:
     ).one()
     if still_running == 0:
         campaign.status = CampaignStatus.COMPLETED.value
+        session.add(campaign)
+
+
+def _reopen_campaign(session: Session, campaign_id: int) -> None:
+    """A late bounce sends a step elsewhere after the campaign had completed: it runs again."""
+    campaign = session.get_one(Campaign, campaign_id)
+    if campaign.status == CampaignStatus.COMPLETED:
+        campaign.status = CampaignStatus.IN_PROGRESS.value
         session.add(campaign)

@@ -91,6 +91,7 @@ def enrollment_detail(session: Session, enrollment: Enrollment) -> EnrollmentDet
         **summary.model_dump(),
         campaign_id=enrollment.campaign_id,
         replied_at=enrollment.replied_at,
+        reply_snippet=enrollment.reply_snippet,
         messages=[
             MessageLogEntry(
                 position=m.position,

@@ -55,3 +55,34 @@ class InboundMessage(BaseModel):
     )
     bounces: list[BouncedRecipient] = Field(default_factory=list)
     snippet: str = Field(default="", description="The start of the new text (quotes removed).")
+
+
+class InboxSyncInput(BaseModel):
+    """Where a mailbox's inbox sync stands; carried across continue-as-new.
+
+    The position (UIDVALIDITY and the last UID processed) lives in the
+    workflow, so it is as durable as the workflow's history.
+    """
+
+    mailbox_id: int
+    uidvalidity: int | None = Field(default=None, description="None: start from what arrives.")
+    last_uid: int = 0
+    processed: int = Field(default=0, description="Messages handled since sync began.")
+
+
+class InboxPoll(BaseModel):
+    """Read and process the next messages of a mailbox's inbox after a position."""
+
+    mailbox_id: int
+    uidvalidity: int | None
+    last_uid: int
+    limit: int = Field(gt=0)
+
+
+class InboxPollResult(BaseModel):
+    """The position after the messages handled; ``enabled`` False when IMAP was switched off."""
+
+    enabled: bool
+    uidvalidity: int | None = None
+    last_uid: int = 0
+    handled: int = 0

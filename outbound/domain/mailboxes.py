@@ -95,3 +95,11 @@ class ReconnectResult(BaseModel):
 
     mailbox: MailboxPublic
     sequences_resumed: int
+
+
+class InboundSecret(BaseModel):
+    """The inbound webhook's secret, shown once when it is made (only its hash is stored)."""
+
+    mailbox_id: int
+    secret: str
+    webhook_path: str = Field(description="POST raw RFC 822 here, with the secret as Bearer.")

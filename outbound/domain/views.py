@@ -65,6 +65,7 @@ class EnrollmentDetail(EnrollmentSummary):
 
     campaign_id: int
     replied_at: datetime | None
+    reply_snippet: str | None = Field(default=None, description="The start of the reply.")
     messages: list[MessageLogEntry]
 
 

@@ -44,3 +44,9 @@ def suppress(session: Session, owner: str, address: str, source: str, detail: st
         session.commit()
     except IntegrityError:  # another worker added it at the same moment
         session.rollback()
+
+
+def stage_suppression(session: Session, owner: str, address: str, source: str, detail: str) -> None:
+    """Like ``suppress`` but part of the caller's transaction (committed with it)."""
+    if find_suppression(session, owner, address) is None:
+        session.add(Suppression(owner=owner, address=address.lower(), source=source, detail=detail))

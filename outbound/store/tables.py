@@ -81,6 +81,15 @@ class Mailbox(SQLModel, table=True):
     throttled_until: datetime | None = _when(
         default=None, description="The provider's rate limit: no send before this time."
     )
+    imap_host: str | None = Field(default=None, description="Inbox sync (replies, bounces).")
+    imap_port: int = 993
+    imap_tls: bool = True
+    imap_username: str | None = None
+    imap_password: str | None = Field(default=None, repr=False)
+    imap_folder: str = "INBOX"
+    inbound_secret_hash: str | None = Field(
+        default=None, repr=False, description="SHA-256 of the inbound webhook's secret."
+    )
     created_at: datetime = _when(default_factory=utc_now)
 
 
@@ -172,6 +181,7 @@ class Enrollment(SQLModel, table=True):
         description="Stop/reply asked for by the API: the send activity's last look reads it.",
     )
     replied_at: datetime | None = _when(default=None)
+    reply_snippet: str | None = Field(default=None, description="The start of the reply.")
     state_version: datetime | None = _when(
         default=None, description="updated_at of the workflow state last mirrored here."
     )
@@ -258,3 +268,28 @@ class Suppression(SQLModel, table=True):
     source: str = Field(description="hard_bounce / unsubscribe / manual")
     detail: str = ""
     created_at: datetime = _when(default_factory=utc_now)
+
+
+class InboundEvent(SQLModel, table=True):
+    """One inbound message of a mailbox (IMAP or webhook), recorded once, with what it did.
+
+    ``dedup_key`` (its Message-ID, else a hash of its bytes) is unique per
+    mailbox: the same message seen by inbox sync and the webhook acts once.
+    """
+
+    __table_args__ = (UniqueConstraint("mailbox_id", "dedup_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    mailbox_id: int = Field(foreign_key="mailbox.id", index=True)
+    dedup_key: str
+    source: str = Field(description="imap / webhook")
+    kind: str = Field(description="reply / auto_reply / bounce / delayed / other")
+    why: str = ""
+    message_id: str | None = None
+    sender: str | None = None
+    subject: str = ""
+    enrollment_id: int | None = Field(default=None, foreign_key="enrollment.id", index=True)
+    matched_by: str | None = Field(default=None, description="thread / verp / sender")
+    action: str = Field(default="recorded", description="What it led to, in words.")
+    snippet: str = ""
+    received_at: datetime = _when(default_factory=utc_now)

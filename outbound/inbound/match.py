@@ -1,0 +1,116 @@
+"""Which prospect's sequence an inbound message is about.
+
+In order of trust: the thread (In-Reply-To / References, or the returned
+message of a bounce) against the Message-IDs we sent; then the VERP token of
+a plus-addressed Return-Path; then the sender's normalised address among the
+mailbox's active sequences. The first two survive forwarding, changed
+subjects and aliases, which is where the anchors' reply tracking fails
+(seed 003); the third catches a reply written as a new message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, or_
+from sqlmodel import Session, col, select
+
+from outbound.domain.inbound import InboundKind, InboundMessage
+from outbound.domain.statuses import ProspectStatus
+from outbound.store.tables import Campaign, Enrollment, Message
+
+_GMAIL_DOMAINS = frozenset({"gmail.com", "googlemail.com"})
+_ENDED = [s.value for s in ProspectStatus if s.is_terminal]
+
+
+@dataclass(frozen=True)
+class Match:
+    """The enrollment, the message of ours it is about (if known), and how it was found."""
+
+    enrollment: Enrollment
+    message: Message | None
+    matched_by: str
+
+
+def normalise(address: str) -> str:
+    """One spelling per mailbox: lower-cased; for Gmail, dots and +tags in the local part
+    are ignored and googlemail.com is gmail.com (Gmail delivers all of them to one inbox)."""
+    local, _, domain = address.strip().lower().rpartition("@")
+    if domain in _GMAIL_DOMAINS:
+        local = local.split("+", 1)[0].replace(".", "")
+        domain = "gmail.com"
+    return f"{local}@{domain}"
+
+
+def match(session: Session, mailbox_id: int, message: InboundMessage) -> Match | None:
+    """The sequence of this mailbox the message is about, or None (recorded and ignored)."""
+    by_thread = _by_message_ids(session, mailbox_id, _thread_ids(message))
+    if by_thread is not None:
+        return by_thread
+    by_verp = _by_envelope(session, mailbox_id, message.recipients)
+    if by_verp is not None:
+        return by_verp
+    if message.kind in (InboundKind.BOUNCE, InboundKind.DELAYED):
+        return None  # a bounce comes from the mail system, not from the prospect
+    return _by_sender(session, mailbox_id, message.sender)
+
+
+def _thread_ids(message: InboundMessage) -> list[str]:
+    """Message-IDs that tie it to ours, the most specific first."""
+    ordered = [*message.original_message_ids, *message.in_reply_to, *reversed(message.references)]
+    return list(dict.fromkeys(i.strip() for i in ordered if i.strip()))
+
+
+def _by_message_ids(session: Session, mailbox_id: int, ids: list[str]) -> Match | None:
+    if not ids:
+        return None
+    rows = session.exec(
+        select(Message, Enrollment)
+        .join(Enrollment, col(Enrollment.id) == Message.enrollment_id)
+        .join(Campaign, col(Campaign.id) == Enrollment.campaign_id)
+        .where(col(Message.message_id).in_(ids), Campaign.mailbox_id == mailbox_id)
+    ).all()
+    found = {sent.message_id: (sent, enrollment) for sent, enrollment in rows}
+    for message_id in ids:
+        if message_id in found:
+            sent, enrollment = found[message_id]
+            return Match(enrollment, sent, "thread")
+    return None
+
+
+def _by_envelope(session: Session, mailbox_id: int, recipients: list[str]) -> Match | None:
+    tokens = [r.lower() for r in recipients if "+b-" in r]
+    if not tokens:
+        return None
+    row = session.exec(
+        select(Message, Enrollment)
+        .join(Enrollment, col(Enrollment.id) == Message.enrollment_id)
+        .join(Campaign, col(Campaign.id) == Enrollment.campaign_id)
+        .where(col(Message.envelope_from).in_(tokens), Campaign.mailbox_id == mailbox_id)
+    ).first()
+    return Match(row[1], row[0], "verp") if row is not None else None
+
+
+def _by_sender(session: Session, mailbox_id: int, sender: str | None) -> Match | None:
+    """The most recent message to this person from this mailbox, among active sequences."""
+    if not sender or "@" not in sender:
+        return None
+    wanted = normalise(sender)
+    domain = wanted.rpartition("@")[2]
+    domains = _GMAIL_DOMAINS if domain == "gmail.com" else {domain}
+    candidates = session.exec(
+        select(Message, Enrollment)
+        .join(Enrollment, col(Enrollment.id) == Message.enrollment_id)
+        .join(Campaign, col(Campaign.id) == Enrollment.campaign_id)
+        .where(
+            Campaign.mailbox_id == mailbox_id,
+            col(Enrollment.status).not_in(_ENDED),
+            col(Message.sent_at).is_not(None),
+            or_(*(func.lower(Message.to_address).like(f"%@{d}") for d in domains)),
+        )
+        .order_by(col(Message.sent_at).desc())
+    ).all()
+    for sent, enrollment in candidates:
+        if normalise(sent.to_address) == wanted:
+            return Match(enrollment, sent, "sender")
+    return None
