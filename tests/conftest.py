@@ -15,6 +15,8 @@ from outbound.devstack.fault_sink import FaultSinkHandler
 from outbound.devstack.sink import start_sink
 from outbound.store.engine import create_schema, make_engine
 from tests.support.dns_server import Zone, dns_server
+from tests.support.imap_server import imap_server as imap_server
+from tests.support.imap_server import refusing_imap_server as refusing_imap_server
 from tests.support.postgres import create_database, drop_database, find_pg_bin, running_postgres
 
 
