@@ -18,6 +18,7 @@ from temporalio.worker import Worker
 
 from outbound.activities.addresses import AddressActivities
 from outbound.activities.delivery import DeliveryActivities
+from outbound.activities.inbox import InboxActivities
 from outbound.activities.launch import LaunchActivities
 from outbound.activities.records import RecordActivities
 from outbound.activities.signal_all import SignalAllActivities
@@ -28,9 +29,15 @@ from outbound.store.engine import create_schema, make_engine
 from outbound.temporal_client import connect
 from outbound.workflows.campaign_signal import CampaignSignalWorkflow
 from outbound.workflows.enrollment import EnrollmentWorkflow
+from outbound.workflows.inbox_sync import InboxSyncWorkflow
 from outbound.workflows.launcher import CampaignLaunchWorkflow
 
-WORKFLOWS: Sequence[type] = (EnrollmentWorkflow, CampaignLaunchWorkflow, CampaignSignalWorkflow)
+WORKFLOWS: Sequence[type] = (
+    EnrollmentWorkflow,
+    CampaignLaunchWorkflow,
+    CampaignSignalWorkflow,
+    InboxSyncWorkflow,
+)
 
 
 def address_checker(settings: Settings) -> AddressChecker:
@@ -51,6 +58,7 @@ def activities_for(engine: Engine, settings: Settings, client: Client) -> list[A
     addresses = AddressActivities(engine, address_checker(settings))
     launcher = LaunchActivities(engine, client, settings)
     signaller = SignalAllActivities(engine, client)
+    inbox = InboxActivities(engine, client)
     return [
         launcher.start_enrollment_batch,
         signaller.signal_enrollment_batch,
@@ -59,6 +67,7 @@ def activities_for(engine: Engine, settings: Settings, client: Client) -> list[A
         slots.reserve_slot,
         slots.release_slot,
         addresses.check_address,
+        inbox.poll_inbox,
     ]
 
 

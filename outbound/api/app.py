@@ -14,7 +14,16 @@ from sqlalchemy import Engine
 from temporalio.client import Client
 
 from outbound.api.errors import install_error_handlers
-from outbound.api.routes import bulk, campaigns, enrollments, mailboxes, sink, steps, tasks
+from outbound.api.routes import (
+    bulk,
+    campaigns,
+    enrollments,
+    inbound,
+    mailboxes,
+    sink,
+    steps,
+    tasks,
+)
 from outbound.settings import Settings, get_settings
 from outbound.store.engine import create_schema, make_engine
 from outbound.temporal_client import connect
@@ -48,6 +57,6 @@ def create_app(
     app.state.engine = engine
     app.state.temporal = temporal
     install_error_handlers(app)
-    for module in (mailboxes, campaigns, steps, enrollments, bulk, tasks, sink):
+    for module in (mailboxes, campaigns, steps, enrollments, bulk, tasks, inbound, sink):
         app.include_router(module.router)
     return app

@@ -103,3 +103,24 @@ class InboundSecret(BaseModel):
     mailbox_id: int
     secret: str
     webhook_path: str = Field(description="POST raw RFC 822 here, with the secret as Bearer.")
+
+
+class ImapSettings(BaseModel):
+    """Where to read the mailbox's inbox (replies, bounces); the password is write-only."""
+
+    host: Annotated[str, Field(min_length=1, max_length=255)]
+    port: Annotated[int, Field(ge=1, le=65535)] = 993
+    tls: bool = Field(default=True, description="Implicit TLS (port 993).")
+    username: Annotated[SingleLine, Field(min_length=1)]
+    password: SecretStr
+    folder: Annotated[SingleLine, Field(min_length=1, max_length=200)] = "INBOX"
+
+
+class InboxSyncStatus(BaseModel):
+    """Inbox sync of a mailbox: where it reads and the workflow that does it."""
+
+    mailbox_id: int
+    host: str
+    port: int
+    folder: str
+    workflow_id: str

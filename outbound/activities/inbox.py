@@ -1,0 +1,84 @@
+"""One poll of a mailbox's inbox: fetch what arrived after the position and act on each message.
+
+Idempotent by construction: the pipeline records each message once per
+mailbox, so a poll retried after a crash (position not yet advanced) re-reads
+a few messages and they change nothing twice. The IMAP password is read from
+the store here and never passes through Temporal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+from temporalio import activity
+from temporalio.client import Client
+from temporalio.exceptions import ApplicationError
+
+from outbound.activities.heartbeat import heartbeating
+from outbound.domain.inbound import InboxPoll, InboxPollResult
+from outbound.inbound.classify import MalformedMessage
+from outbound.inbound.pipeline import handle_inbound
+from outbound.mail.imap import ImapAccount, ImapLoginFailed, InboxPosition, fetch_new
+from outbound.store.tables import Mailbox
+
+log = logging.getLogger(__name__)
+
+
+def imap_account(mailbox: Mailbox) -> ImapAccount | None:
+    """The mailbox's IMAP account, or None when it has no inbox sync configured."""
+    if not mailbox.imap_host or not mailbox.imap_username:
+        return None
+    return ImapAccount(
+        host=mailbox.imap_host,
+        port=mailbox.imap_port,
+        tls=mailbox.imap_tls,
+        username=mailbox.imap_username,
+        password=mailbox.imap_password or "",
+        folder=mailbox.imap_folder,
+    )
+
+
+class InboxActivities:
+    def __init__(self, engine: Engine, client: Client) -> None:
+        self._engine = engine
+        self._client = client
+
+    @activity.defn(name="poll_inbox")
+    async def poll_inbox(self, poll: InboxPoll) -> InboxPollResult:
+        """Fetch up to ``poll.limit`` new messages and run each through the pipeline."""
+        account = await asyncio.to_thread(self._account, poll.mailbox_id)
+        if account is None:
+            return InboxPollResult(enabled=False)
+        position = (
+            InboxPosition(uidvalidity=poll.uidvalidity, last_uid=poll.last_uid)
+            if poll.uidvalidity is not None
+            else None
+        )
+        async with heartbeating():
+            try:
+                batch = await fetch_new(account, position, limit=poll.limit)
+            except ImapLoginFailed as refused:
+                # Not worth retrying at once: it is retried every few minutes (POLL_RETRY)
+                # until the user gives new settings, which signal the workflow.
+                raise ApplicationError(str(refused), type="ImapLoginFailed") from None
+            for fetched in batch.messages:
+                try:
+                    await handle_inbound(
+                        self._engine, self._client, poll.mailbox_id, fetched.raw, "imap"
+                    )
+                except MalformedMessage as malformed:
+                    log.warning("mailbox %s uid %s: %s", poll.mailbox_id, fetched.uid, malformed)
+        return InboxPollResult(
+            enabled=True,
+            uidvalidity=batch.position.uidvalidity,
+            last_uid=batch.position.last_uid,
+            handled=len(batch.messages),
+        )
+
+    def _account(self, mailbox_id: int) -> ImapAccount | None:
+        with Session(self._engine) as session:
+            mailbox = session.get(Mailbox, mailbox_id)
+            return imap_account(mailbox) if mailbox is not None else None

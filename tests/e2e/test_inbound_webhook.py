@@ -1,0 +1,189 @@
+"""Inbound mail through the webhook: API → pipeline → workflow signal → SMTP sink → database."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlmodel import Session, func, select
+
+from outbound.store.tables import InboundEvent, Suppression
+from tests.e2e.conftest import Stack
+from tests.e2e.test_campaign_delivery import campaign_view, create_campaign, create_mailbox
+from tests.support.factories import CONSENT
+from tests.support.polling import eventually
+
+pytestmark = pytest.mark.e2e
+
+STEPS = [
+    {"subject": "A role at {{ company }}", "body": "Hi {{ first_name }}"},
+    {"subject": "Following up", "body": "Again", "delay_days": 2},
+]
+
+
+def reply_to(message_id: str, sender: str, subject: str = "Different subject") -> bytes:
+    """A plain reply from a mail client, referencing our message and quoting it."""
+    return (
+        f"From: Ann <{sender}>\r\n"
+        "To: Ada Recruiter <ada@hiring.example.com>\r\n"
+        f"Subject: {subject}\r\n"
+        "Date: Mon, 23 Nov 2026 10:00:00 +0000\r\n"
+        f"Message-ID: <reply-{abs(hash(message_id))}@mail.example.com>\r\n"
+        f"In-Reply-To: {message_id}\r\n"
+        f"References: {message_id}\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\n"
+        "\r\n"
+        "Happy to talk on Thursday.\r\n"
+        "\r\n"
+        "On Mon, 23 Nov 2026, Ada Recruiter wrote:\r\n"
+        "> Hi Ann\r\n"
+    ).encode()
+
+
+def bounce_of(message_id: str, recipient: str) -> bytes:
+    """An RFC 3464 report from Postfix: 5.1.1 user unknown, with the original headers."""
+    return (
+        "From: MAILER-DAEMON@mx.example.net (Mail Delivery System)\r\n"
+        "To: ada@hiring.example.com\r\n"
+        "Subject: Undelivered Mail Returned to Sender\r\n"
+        "Date: Mon, 23 Nov 2026 10:05:00 +0000\r\n"
+        f"Message-ID: <dsn-{abs(hash(recipient))}@mx.example.net>\r\n"
+        "Auto-Submitted: auto-replied\r\n"
+        "MIME-Version: 1.0\r\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="B"\r\n'
+        "\r\n"
+        "--B\r\n"
+        "Content-Type: text/plain\r\n"
+        "\r\n"
+        "I'm sorry to have to inform you that your message could not be delivered.\r\n"
+        "--B\r\n"
+        "Content-Type: message/delivery-status\r\n"
+        "\r\n"
+        "Reporting-MTA: dns; mx.example.net\r\n"
+        "\r\n"
+        f"Final-Recipient: rfc822; {recipient}\r\n"
+        "Action: failed\r\n"
+        "Status: 5.1.1\r\n"
+        f"Diagnostic-Code: smtp; 550 5.1.1 <{recipient}>: Recipient address rejected: "
+        "User unknown\r\n"
+        "--B\r\n"
+        "Content-Type: text/rfc822-headers\r\n"
+        "\r\n"
+        f"Message-ID: {message_id}\r\n"
+        f"To: {recipient}\r\n"
+        "Subject: A role\r\n"
+        "--B--\r\n"
+    ).encode()
+
+
+async def started_campaign(stack: Stack) -> tuple[int, int, str]:
+    """Ann and Bob (who has a work address too), step 1 sent: (campaign, mailbox, secret)."""
+    mailbox_id = await create_mailbox(stack)
+    secret = (await stack.api.post(f"/mailboxes/{mailbox_id}/inbound-secret")).json()["secret"]
+    campaign_id = await create_campaign(stack, mailbox_id, STEPS)
+    people = [
+        {
+            "first_name": "Ann",
+            "company": "Acme",
+            "addresses": [{"address": "ann.lee+jobs@gmail.com"}],
+        },
+        {
+            "first_name": "Bob",
+            "company": "Bolt",
+            "addresses": [
+                {"address": "bob@home.example.com", "type": "personal"},
+                {"address": "bob@bolt.example.com", "type": "work"},
+            ],
+        },
+    ]
+    assert (await stack.api.post(f"/campaigns/{campaign_id}/prospects", json=people)).is_success
+    assert (await stack.api.post(f"/campaigns/{campaign_id}/start", json=CONSENT)).is_success
+
+    async def step_one_sent() -> bool:
+        return len(stack.sink.received) == 2
+
+    await eventually(step_one_sent)
+    return campaign_id, mailbox_id, secret
+
+
+def sent_to(stack: Stack, address: str) -> str:
+    (message,) = [r.message for r in stack.sink.received if r.envelope_to == [address]]
+    return str(message["Message-ID"])
+
+
+def events(stack: Stack) -> int:
+    with Session(stack.engine) as session:
+        return int(session.exec(select(func.count()).select_from(InboundEvent)).one())
+
+
+async def prospect(stack: Stack, campaign_id: int, first_name: str) -> dict[str, Any]:
+    view = (await stack.api.get(f"/campaigns/{campaign_id}")).json()
+    (row,) = [p for p in view["prospects"] if p["name"] == first_name]
+    detail = await stack.api.get(f"/campaigns/{campaign_id}/prospects/{row['prospect_id']}")
+    return dict(detail.json())
+
+
+async def test_a_reply_stops_the_sequence_once_and_a_bounce_moves_to_the_work_address(
+    stack: Stack,
+) -> None:
+    campaign_id, mailbox_id, secret = await started_campaign(stack)
+    url = f"/inbound/{mailbox_id}"
+    auth = {"Authorization": f"Bearer {secret}"}
+    # Ann answers from a dotted, untagged spelling of her Gmail address, with a new subject.
+    reply = reply_to(sent_to(stack, "ann.lee+jobs@gmail.com"), "annlee@googlemail.com")
+
+    first = await stack.api.post(url, content=reply, headers=auth)
+    again = await stack.api.post(url, content=reply, headers=auth)
+    bounced = await stack.api.post(
+        url,
+        content=bounce_of(sent_to(stack, "bob@home.example.com"), "bob@home.example.com"),
+        headers=auth,
+    )
+
+    assert first.status_code == 202, first.text
+    assert (first.json()["kind"], first.json()["matched_by"]) == ("reply", "thread")
+    assert again.json()["duplicate"] is True
+    assert bounced.json()["kind"] == "bounce" and "suppressed" in bounced.json()["action"]
+
+    async def settled() -> bool:
+        ann = await prospect(stack, campaign_id, "Ann")
+        work_sent = any(r.envelope_to == ["bob@bolt.example.com"] for r in stack.sink.received)
+        return ann["status"] == "Replied" and work_sent
+
+    await eventually(settled)
+    ann = await prospect(stack, campaign_id, "Ann")
+    bob = await prospect(stack, campaign_id, "Bob")
+    assert ann["reply_snippet"] == "Happy to talk on Thursday."
+    assert [s["status"] for s in ann["steps"]] == ["Sent", "Stopped"]
+    assert {m["to_address"]: m["status"] for m in bob["messages"] if m["position"] == 1} == {
+        "bob@home.example.com": "Bounced",
+        "bob@bolt.example.com": "Sent",
+    }
+    with Session(stack.engine) as session:
+        suppressed = session.exec(select(Suppression.address)).all()
+    assert suppressed == ["bob@home.example.com"]
+    assert events(stack) == 2  # the repeated reply was not recorded twice
+    assert len(stack.sink.received) == 3
+    assert (await campaign_view(stack, campaign_id))["counts"]["Replied"] == 1
+
+
+async def test_wrong_secret_is_401_and_malformed_mime_is_400_and_nothing_is_recorded(
+    stack: Stack,
+) -> None:
+    _, mailbox_id, secret = await started_campaign(stack)
+    url = f"/inbound/{mailbox_id}"
+    message = reply_to(sent_to(stack, "bob@home.example.com"), "bob@home.example.com")
+
+    missing = await stack.api.post(url, content=message)
+    wrong = await stack.api.post(url, content=message, headers={"Authorization": "Bearer nope"})
+    other = await stack.api.post(
+        "/inbound/999", content=message, headers={"Authorization": f"Bearer {secret}"}
+    )
+    junk = await stack.api.post(
+        url, content=b"\x00\x01\x02 not mail", headers={"Authorization": f"Bearer {secret}"}
+    )
+
+    assert [a.status_code for a in (missing, wrong, other)] == [401, 401, 401]
+    assert junk.status_code == 400 and "not an RFC 822 message" in junk.text
+    assert events(stack) == 0
+    assert secret not in wrong.text
