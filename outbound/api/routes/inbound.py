@@ -18,6 +18,7 @@ from fastapi import APIRouter, Header, Request
 from sqlalchemy import Engine
 from sqlmodel import Session
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.service import RPCError, RPCStatusCode
 
 from outbound.api.deps import SettingsDep, TemporalDep
 from outbound.domain.inbound import InboxSyncInput
@@ -106,6 +107,21 @@ async def set_imap(
         folder=body.folder,
         workflow_id=workflow_id,
     )
+
+
+@router.post("/mailboxes/{mailbox_id}/imap/poll", status_code=202)
+async def poll_inbox_now(mailbox_id: int, temporal: TemporalDep) -> InboxSyncInput:
+    """Read the inbox now rather than at the next minute; answers where sync stood."""
+    handle = temporal.get_workflow_handle(inbox_workflow_id(mailbox_id))
+    try:
+        await handle.signal("poll_now")
+        return await handle.query("position", result_type=InboxSyncInput)
+    except RPCError as error:
+        if error.status is RPCStatusCode.NOT_FOUND:
+            raise ProblemError(
+                409, [Problem(field="mailbox_id", reason="inbox sync is not set up (PUT …/imap)")]
+            ) from None
+        raise
 
 
 @router.post("/inbound/{mailbox_id}", status_code=202)

@@ -1,0 +1,109 @@
+"""Inbox sync on a real IMAP server: replies, auto-replies and bounces appended to dovecot stop,
+continue or redirect exactly the right prospects (API → InboxSync workflow → IMAP → pipeline)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlmodel import Session, select
+
+from outbound.store.tables import InboundEvent
+from tests.e2e.conftest import Stack
+from tests.e2e.test_campaign_delivery import create_campaign, create_mailbox
+from tests.e2e.test_inbound_webhook import STEPS, bounce_of, prospect, sent_to
+from tests.support.factories import CONSENT
+from tests.support.imap_server import ImapTestServer
+from tests.support.polling import eventually
+
+pytestmark = pytest.mark.e2e
+
+PEOPLE = [
+    ("Ann", [{"address": "ann.lee@gmail.com"}]),
+    ("Bob", [
+        {"address": "bob@home.example.com", "type": "personal"},
+        {"address": "bob@bolt.example.com", "type": "work"},
+    ]),
+    ("Cem", [{"address": "cem@cogs.example.org"}]),
+    ("Dia", [{"address": "dia@dyno.example.org"}]),
+]  # fmt: skip
+
+
+def new_message_from(sender: str) -> bytes:
+    """A reply written as a new message: no thread headers, a subject of its own."""
+    return (
+        f"From: {sender}\r\nTo: ada@hiring.example.com\r\nSubject: Your note about Acme\r\n"
+        "Date: Mon, 23 Nov 2026 11:00:00 +0000\r\nMessage-ID: <new-ann@mail.gmail.com>\r\n"
+        "Content-Type: text/plain\r\n\r\nYes, interested. Ann\r\n"
+    ).encode()
+
+
+def out_of_office(message_id: str, sender: str) -> bytes:
+    return (
+        f"From: {sender}\r\nTo: ada@hiring.example.com\r\nSubject: Automatic reply: A role\r\n"
+        "Date: Mon, 23 Nov 2026 11:00:00 +0000\r\nMessage-ID: <ooo-cem@cogs.example.org>\r\n"
+        f"In-Reply-To: {message_id}\r\nAuto-Submitted: auto-replied\r\n"
+        "X-MS-Exchange-Inbox-Rules-Loop: cem@cogs.example.org\r\n"
+        "Content-Type: text/plain\r\n\r\nI am away until Monday.\r\n"
+    ).encode()
+
+
+async def test_the_inbox_stops_continues_or_redirects_exactly_the_right_prospects(
+    stack: Stack, imap_server: ImapTestServer
+) -> None:
+    imap_server.reset()
+    mailbox_id = await create_mailbox(stack)
+    imap = {
+        "host": imap_server.host,
+        "port": imap_server.port,
+        "tls": False,
+        "username": imap_server.user,
+        "password": imap_server.password,
+    }
+    wrong = await stack.api.put(f"/mailboxes/{mailbox_id}/imap", json={**imap, "password": "x"})
+    assert wrong.status_code == 422 and "password" in wrong.text
+    synced = await stack.api.put(f"/mailboxes/{mailbox_id}/imap", json=imap)
+    assert synced.status_code == 200, synced.text
+    assert imap_server.password not in synced.text
+
+    async def sync_positioned() -> bool:
+        answer = await stack.api.post(f"/mailboxes/{mailbox_id}/imap/poll")
+        return bool(answer.json()["uidvalidity"] is not None)
+
+    await eventually(sync_positioned)
+    campaign_id = await create_campaign(stack, mailbox_id, STEPS)
+    people = [{"first_name": n, "company": "Acme", "addresses": a} for n, a in PEOPLE]
+    assert (await stack.api.post(f"/campaigns/{campaign_id}/prospects", json=people)).is_success
+    assert (await stack.api.post(f"/campaigns/{campaign_id}/start", json=CONSENT)).is_success
+
+    async def step_one_sent() -> bool:
+        return len(stack.sink.received) == 4
+
+    await eventually(step_one_sent)
+    imap_server.append(new_message_from("Ann Lee <Ann.Lee+work@googlemail.com>"))
+    imap_server.append(
+        out_of_office(sent_to(stack, "cem@cogs.example.org"), "cem@cogs.example.org")
+    )
+    imap_server.append(bounce_of(sent_to(stack, "bob@home.example.com"), "bob@home.example.com"))
+    await stack.api.post(f"/mailboxes/{mailbox_id}/imap/poll")
+
+    async def settled() -> bool:
+        ann = await prospect(stack, campaign_id, "Ann")
+        to_work = any(r.envelope_to == ["bob@bolt.example.com"] for r in stack.sink.received)
+        return ann["status"] == "Replied" and to_work
+
+    await eventually(settled)
+    states: dict[str, Any] = {name: await prospect(stack, campaign_id, name) for name, _ in PEOPLE}
+    assert states["Ann"]["reply_snippet"] == "Yes, interested. Ann"
+    assert [s["status"] for s in states["Ann"]["steps"]] == ["Sent", "Stopped"]
+    for goes_on in ("Bob", "Cem", "Dia"):
+        assert states[goes_on]["status"] == "Active", goes_on
+    assert states["Bob"]["email"] == "bob@bolt.example.com"
+    with Session(stack.engine) as session:
+        kinds = {e.sender: (e.kind, e.matched_by) for e in session.exec(select(InboundEvent))}
+    assert kinds == {
+        "ann.lee+work@googlemail.com": ("reply", "sender"),
+        "cem@cogs.example.org": ("auto_reply", "thread"),
+        "mailer-daemon@mx.example.net": ("bounce", "thread"),
+    }
+    assert len(stack.sink.received) == 5  # step 1 to each, and again to Bob's work address
