@@ -187,3 +187,13 @@ async def test_wrong_secret_is_401_and_malformed_mime_is_400_and_nothing_is_reco
     assert junk.status_code == 400 and "not an RFC 822 message" in junk.text
     assert events(stack) == 0
     assert secret not in wrong.text
+
+    stranger = await stack.api.post(
+        url,
+        content=reply_to("<not-ours@example.com>", "someone@else.example.com"),
+        headers={"Authorization": f"Bearer {secret}"},
+    )
+    assert stranger.status_code == 202
+    assert stranger.json()["action"] == "no matching sequence; ignored"
+    assert events(stack) == 1  # recorded, and nothing else changed
+    assert len(stack.sink.received) == 2
