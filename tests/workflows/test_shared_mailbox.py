@@ -35,7 +35,7 @@ from outbound.mail.address_check import AddressChecker
 from outbound.scheduling.windows import SendWindow, local_date
 from outbound.settings import Settings
 from outbound.store.engine import create_schema, make_engine
-from outbound.workflows.enrollment import EnrollmentWorkflow
+from outbound.workflows.enrollment import LATE_BOUNCE_WINDOW, EnrollmentWorkflow
 from outbound.workflows.launcher import CampaignLaunchWorkflow
 from tests.support.factories import CONSENT, office_hours_mailbox, reachable
 from tests.support.temporal import binary, register_search_attributes
@@ -165,6 +165,8 @@ async def test_two_campaigns_share_a_mailbox_within_its_limits_first_started_fir
         if len(sender.sent) == 4 * PER_CAMPAIGN:
             break
         await time_skipping.sleep(timedelta(hours=12))
+    # Completed sequences stay open a few days for late bounces; let that pass too.
+    await time_skipping.sleep(LATE_BOUNCE_WINDOW + timedelta(hours=1))
     finals = [await handle.result() for handle in handles]
 
     assert {f.status.value for f in finals} == {"Completed"}
