@@ -31,6 +31,7 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.slot_reservations
+	$(BIN)/python -m bench.campaign_start_stop --prospects 10000
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache
