@@ -89,8 +89,11 @@ async def test_the_inbox_stops_continues_or_redirects_exactly_the_right_prospect
 
     async def settled() -> bool:
         ann = await prospect(stack, campaign_id, "Ann")
+        bob = await prospect(stack, campaign_id, "Bob")
         to_work = any(r.envelope_to == ["bob@bolt.example.com"] for r in stack.sink.received)
-        return ann["status"] == "Replied" and to_work
+        # The sink sees the resend a moment before the workflow mirrors it to the database.
+        resent = bob["status"] == "Active" and bob["steps"][0]["status"] == "Sent"
+        return ann["status"] == "Replied" and to_work and resent
 
     await eventually(settled)
     states: dict[str, Any] = {name: await prospect(stack, campaign_id, name) for name, _ in PEOPLE}
