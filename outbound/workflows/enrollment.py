@@ -21,6 +21,7 @@ else is Failed with its reason, and the step waits for a manual Retry.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -78,6 +79,7 @@ LATE_BOUNCE_WINDOW = timedelta(days=3)  # bounces by mail come within minutes to
 INBOUND_KEYS_KEPT = 50
 ADDRESS_CHECK_PATCH = "check-address-before-first-send"
 LATE_BOUNCE_PATCH = "wait-for-late-bounces-after-the-last-step"
+LOCAL_STORE_PATCH = "store-writes-as-local-activities"
 _PARKS_MAILBOX = frozenset({"auth_failed", "sender_policy", FailureType.MAILBOX_PARKED})
 _FAILURE_REASONS = {
     "transient": "TooManyRetries",
@@ -729,7 +731,7 @@ class EnrollmentWorkflow:
         assert self._state.to_address is not None
         step.reservations += 1
         key = f"{self._request.enrollment_id}:{step.position}:{step.reservations}"
-        step.scheduled_at = await workflow.execute_activity(
+        step.scheduled_at = await self._store(
             "reserve_slot",
             ReserveSlotRequest(
                 key=key,
@@ -741,15 +743,13 @@ class EnrollmentWorkflow:
                 window=self._request.schedule.window,
             ),
             result_type=datetime,
-            start_to_close_timeout=STORE_TIMEOUT,
-            retry_policy=STORE_RETRY,
         )
         step.slot_key, step.slot_address = key, self._state.to_address
 
     async def _release(self, step: StepState, message_status: MessageStatus | None) -> None:
         if step.slot_key is None:
             return
-        await workflow.execute_activity(
+        await self._store(
             "release_slot",
             ReleaseSlotRequest(
                 key=step.slot_key,
@@ -758,8 +758,6 @@ class EnrollmentWorkflow:
                 to_address=step.slot_address or self._state.to_address or "",
                 message_status=message_status,
             ),
-            start_to_close_timeout=STORE_TIMEOUT,
-            retry_policy=STORE_RETRY,
         )
         step.slot_key, step.slot_address, step.scheduled_at = None, None, None
 
@@ -858,9 +856,30 @@ class EnrollmentWorkflow:
             )
             self._published_status = self._state.status
         self._state.updated_at = workflow.now()
-        await workflow.execute_activity(
-            "record_state",
-            self._state,
+        await self._store("record_state", self._state)
+
+    async def _store(self, name: str, argument: Any, result_type: type | None = None) -> Any:
+        """A short database write (reserve, release, mirror) as a local activity.
+
+        It runs inside the workflow task that asked for it, so a stop, a reply or
+        a start costs the Temporal server one task instead of one task plus two
+        per activity; with the dev server's SQLite file that is what set the
+        pace of a 10,000-prospect Stop. Each write is idempotent (slot keys, the
+        mirror's version), so the rerun a lost workflow task brings is harmless.
+        Histories from before keep their (regular) activities through the patch.
+        """
+        if workflow.patched(LOCAL_STORE_PATCH):
+            return await workflow.execute_local_activity(
+                name,
+                argument,
+                result_type=result_type,
+                start_to_close_timeout=STORE_TIMEOUT,
+                retry_policy=STORE_RETRY,
+            )
+        return await workflow.execute_activity(
+            name,
+            argument,
+            result_type=result_type,
             start_to_close_timeout=STORE_TIMEOUT,
             retry_policy=STORE_RETRY,
         )

@@ -182,3 +182,6 @@ async def test_a_ready_prospect_can_be_stopped_before_its_workflow_exists(
     assert paused.status_code == 409 and "has not started" in paused.text
     assert (finished.status_code, finished.json()["status"]) == (200, "Completed")
     assert (await api.get(base)).json()["reason"] == "MarkedFinished"
+    retried = await api.post(f"{base}/retry")
+    assert retried.status_code == 409
+    assert "only a Failed prospect can be retried (this one is Completed)" in retried.text

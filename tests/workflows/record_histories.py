@@ -22,6 +22,8 @@ from temporalio.worker import Worker
 
 from outbound.domain.sequence import (
     EnrollmentState,
+    InboundReply,
+    LateBounce,
     ManualReply,
     RetryRequest,
     SendFailure,
@@ -120,6 +122,31 @@ async def steps_revised(harness: Harness) -> Handle:
     return handle
 
 
+async def reply_read_from_the_inbox(harness: Harness) -> Handle:
+    handle = await harness.start(timedelta(0), timedelta(days=3))
+    await harness.env.sleep(timedelta(days=1))
+    await handle.signal(
+        EnrollmentWorkflow.reply_received, InboundReply(key="imap:1:7", snippet="Yes, let's talk")
+    )
+    return handle
+
+
+async def late_bounce_to_fallback(harness: Harness) -> Handle:
+    handle = await harness.start(
+        timedelta(0), timedelta(days=2), fallback_addresses=["ann@work.example.com"]
+    )
+    await harness.env.sleep(timedelta(hours=1))
+    state = await handle.query(EnrollmentWorkflow.state)
+    bounce = LateBounce(
+        key="imap:1:8",
+        message_id=state.steps[0].message_id or "",
+        address=state.to_address or "",
+        reason="5.1.1 user unknown",
+    )
+    await handle.signal(EnrollmentWorkflow.late_bounce, bounce)
+    return handle
+
+
 SCENARIOS: dict[str, Callable[[Harness], Awaitable[Handle]]] = {
     "completed": completed,
     "paused_and_resumed": paused_and_resumed,
@@ -132,6 +159,8 @@ SCENARIOS: dict[str, Callable[[Harness], Awaitable[Handle]]] = {
     "step_skipped": step_skipped,
     "marked_finished": marked_finished,
     "steps_revised": steps_revised,
+    "reply_read_from_the_inbox": reply_read_from_the_inbox,
+    "late_bounce_to_fallback": late_bounce_to_fallback,
 }
 
 

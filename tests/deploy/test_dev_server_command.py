@@ -1,0 +1,59 @@
+"""``outbound dev`` runs ``temporal server start-dev`` with the command line of
+``devstack.run.temporal_command``: it must start offline, register our search
+attributes, and keep its history in a write-ahead-logged file (the pragma the
+start and stop benchmarks depend on)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import sqlite3
+from pathlib import Path
+
+from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
+from temporalio.client import Client
+
+from outbound.devstack.run import DevStackConfig, temporal_command
+from outbound.domain.search_attributes import ALL_KEYWORDS
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+async def _connect(address: str, server: asyncio.subprocess.Process) -> Client:
+    for _ in range(150):
+        try:
+            return await Client.connect(address)
+        except RuntimeError:
+            assert server.returncode is None, "the dev server exited"
+            await asyncio.sleep(0.2)
+    raise AssertionError("the dev server did not answer within 30 s")
+
+
+async def test_the_dev_server_starts_with_our_attributes_and_a_wal_database(
+    tmp_path: Path,
+) -> None:
+    config = DevStackConfig(data_dir=tmp_path, temporal_port=_free_port(), ui_port=_free_port())
+    server = await asyncio.create_subprocess_exec(
+        *temporal_command(config),
+        "--headless",
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        client = await _connect(f"{config.host}:{config.temporal_port}", server)
+        listed = await client.operator_service.list_search_attributes(
+            ListSearchAttributesRequest(namespace="default")
+        )
+    finally:
+        server.terminate()
+        await asyncio.wait_for(server.wait(), timeout=30)
+
+    assert {key.name for key in ALL_KEYWORDS} <= set(listed.custom_attributes)
+    with sqlite3.connect(tmp_path / "temporal.db") as database:
+        (journal_mode,) = database.execute("PRAGMA journal_mode").fetchone()
+    assert journal_mode == "wal"
