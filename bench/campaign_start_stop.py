@@ -596,9 +596,18 @@ async def run(prospects: int, baseline: int) -> Figures:
                     campaign_id = await prepare_campaign(api, sink_port, figures)
                     _say(f"{prospects:,} prospects added in {figures.added:.1f} s; Start")
                     await measure_start(api, engine, worker, campaign_id, figures)
-                    _say("all started and holding their slot; Stop")
+                    _say(
+                        f"Start answered in {figures.start_answered:.2f} s, all started after "
+                        f"{figures.all_started:.1f} s, all holding a slot after "
+                        f"{figures.holding_slots:.1f} s; Stop"
+                    )
                     await measure_stop(api, temporal, worker, campaign_id, figures)
-                    _say(f"all ended; baseline: {baseline:,} trivial workflows")
+                    _say(
+                        f"Stop answered in {figures.stop_answered:.2f} s, fan-out closed after "
+                        f"{figures.control_closed:.1f} s, database all Stopped after "
+                        f"{figures.database_stopped:.1f} s, none Running after "
+                        f"{figures.all_ended:.1f} s; baseline: {baseline:,} trivial workflows"
+                    )
                     await measure_baseline(temporal, idle_queue, baseline, figures)
             finally:
                 engine.dispose()
@@ -774,7 +783,12 @@ def _git(*arguments: str) -> str:
 async def _cancelled_on_sigterm(work: Awaitable[Figures]) -> Figures:
     """SIGTERM cancels the run like Ctrl-C does, so the dev server and workers are stopped."""
     task: asyncio.Future[Figures] = asyncio.ensure_future(work)
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+
+    def terminated() -> None:
+        _say("SIGTERM received; stopping")
+        task.cancel()
+
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, terminated)
     return await task
 
 
