@@ -165,6 +165,11 @@ class EnrollmentWorkflow:
         self._finish(ProspectStatus.STOPPED)
 
     @workflow.signal
+    def opt_out(self) -> None:
+        """The recipient unsubscribed (this or another campaign's message): nothing more."""
+        self._finish(ProspectStatus.OPTED_OUT)
+
+    @workflow.signal
     def mark_finished(self) -> None:
         """The user marks the prospect finished: Completed, history kept, nothing more sent."""
         self._finish(ProspectStatus.COMPLETED, reason=MARKED_FINISHED)
@@ -731,7 +736,7 @@ class EnrollmentWorkflow:
         assert self._state.to_address is not None
         step.reservations += 1
         key = f"{self._request.enrollment_id}:{step.position}:{step.reservations}"
-        step.scheduled_at = await self._store(
+        step.scheduled_at = await workflow.execute_activity(
             "reserve_slot",
             ReserveSlotRequest(
                 key=key,
@@ -743,6 +748,8 @@ class EnrollmentWorkflow:
                 window=self._request.schedule.window,
             ),
             result_type=datetime,
+            start_to_close_timeout=STORE_TIMEOUT,
+            retry_policy=STORE_RETRY,
         )
         step.slot_key, step.slot_address = key, self._state.to_address
 
@@ -859,14 +866,16 @@ class EnrollmentWorkflow:
         await self._store("record_state", self._state)
 
     async def _store(self, name: str, argument: Any, result_type: type | None = None) -> Any:
-        """A short database write (reserve, release, mirror) as a local activity.
+        """A one-row database write (release a slot, mirror the state) as a local activity.
 
-        It runs inside the workflow task that asked for it, so a stop, a reply or
-        a start costs the Temporal server one task instead of one task plus two
-        per activity; with the dev server's SQLite file that is what set the
-        pace of a 10,000-prospect Stop. Each write is idempotent (slot keys, the
-        mirror's version), so the rerun a lost workflow task brings is harmless.
-        Histories from before keep their (regular) activities through the patch.
+        It runs inside the workflow task that asked for it, so a stop or a reply
+        costs the Temporal server one workflow task instead of one plus two per
+        activity; with the dev server's SQLite file that set the pace of a
+        10,000-prospect Stop. Both writes are idempotent (slot keys, the mirror's
+        version), so the rerun a lost workflow task brings is harmless. Slot
+        reservation stays a regular activity: it is the heavy query, and under a
+        10,000-workflow start its queue must not hold workflow tasks open.
+        Histories from before keep their regular activities through the patch.
         """
         if workflow.patched(LOCAL_STORE_PATCH):
             return await workflow.execute_local_activity(
