@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -28,6 +28,13 @@ class Settings(BaseSettings):
     public_base_url: str = Field(
         default="http://localhost:8000",
         description="Base URL recipients reach (unsubscribe links).",
+    )
+    signing_secret: SecretStr = Field(
+        default=SecretStr(""),
+        description=(
+            "HMAC key of the unsubscribe, open and click links (at least 16 characters; "
+            "changing it breaks the links of messages already sent)."
+        ),
     )
     default_grace_seconds: int = Field(default=20 * 60, ge=0)
     check_address_dns: bool = Field(

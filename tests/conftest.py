@@ -8,6 +8,10 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+
+# Every Settings() of the tests (API, worker, benchmarks' children) signs links with this.
+os.environ.setdefault("OUTBOUND_SIGNING_SECRET", "tests-only-signing-secret-0123456789")
+
 from aiosmtpd.controller import Controller
 from sqlalchemy import Engine
 

@@ -52,8 +52,10 @@ from outbound.store.send_turns import claim_send_turn
 from outbound.store.slots import mailbox_limits
 from outbound.store.suppressions import find_suppression, suppress
 from outbound.store.tables import Campaign, Enrollment, Mailbox, Message, Prospect, Step
-from outbound.templating.context import prospect_context
+from outbound.templating.context import UNSUBSCRIBE_VARIABLE, prospect_context
 from outbound.templating.render import render_message
+from outbound.tracking.message_links import MessageLinks, tracked_body
+from outbound.tracking.tokens import LinkSigner
 
 LATE_TOLERANCE = timedelta(minutes=2)
 _MESSAGE_STATUS_AFTER = {
@@ -96,6 +98,7 @@ class DeliveryActivities:
     def __init__(self, engine: Engine, settings: Settings) -> None:
         self._engine = engine
         self._settings = settings
+        self._signer = LinkSigner.from_settings(settings)
 
     @activity.defn(name="send_step")
     async def send_step(self, request: SendStepRequest) -> SendStepResult:
@@ -152,26 +155,8 @@ class DeliveryActivities:
                 for s in session.exec(select(Step).where(Step.campaign_id == campaign.id))
             }
             step = steps[request.position]
-            context = prospect_context(prospect.model_dump(), prospect.fields, request.to_address)
-            rendered = render_message(step.subject, step.body, context)
-            subject = rendered.subject
-            if request.thread_mode is ThreadMode.SAME_THREAD:
-                subject = reply_subject(_thread_subject(session, request, steps, context))
             message_id = make_message_id(
                 request.enrollment_id, request.position, mailbox.from_address, request.to_address
-            )
-            email = compose(
-                OutgoingMessage(
-                    from_name=mailbox.from_name,
-                    from_address=mailbox.from_address,
-                    to_address=request.to_address,
-                    subject=subject,
-                    body=rendered.body,
-                    message_id=message_id,
-                    date=datetime.now(UTC),
-                    unsubscribe_url=f"{self._settings.public_base_url}/unsubscribe/{message_id.strip('<>')}",
-                    references=request.previous_message_ids,
-                )
             )
             if logged is None:
                 logged = Message(
@@ -181,6 +166,32 @@ class DeliveryActivities:
                     message_id=message_id,
                     status=MessageStatus.WAITING,
                 )
+                session.add(logged)
+                session.flush()  # its id goes into the signed links
+            assert logged.id is not None
+            links = MessageLinks(self._signer, self._settings.public_base_url, logged.id)
+            context = prospect_context(prospect.model_dump(), prospect.fields, request.to_address)
+            context[UNSUBSCRIBE_VARIABLE] = links.unsubscribe_url
+            rendered = render_message(step.subject, step.body, context)
+            subject = rendered.subject
+            if request.thread_mode is ThreadMode.SAME_THREAD:
+                subject = reply_subject(_thread_subject(session, request, steps, context))
+            body = tracked_body(session, campaign, links, rendered.body)
+            email = compose(
+                OutgoingMessage(
+                    from_name=mailbox.from_name,
+                    from_address=mailbox.from_address,
+                    to_address=request.to_address,
+                    subject=subject,
+                    body=body.text,
+                    html_body=body.html,
+                    message_id=message_id,
+                    date=datetime.now(UTC),
+                    unsubscribe_url=links.unsubscribe_url,
+                    unsubscribe_mailto=links.unsubscribe_mailto(mailbox),
+                    references=request.previous_message_ids,
+                )
+            )
             logged.subject, logged.to_address = subject, request.to_address
             logged.scheduled_at = request.scheduled_at
             logged.envelope_from = envelope_sender(

@@ -22,11 +22,15 @@ from outbound.api.routes import (
     mailboxes,
     sink,
     steps,
+    suppressions,
     tasks,
+    tracking,
+    unsubscribe,
 )
 from outbound.settings import Settings, get_settings
 from outbound.store.engine import create_schema, make_engine
 from outbound.temporal_client import connect
+from outbound.tracking.tokens import LinkSigner
 
 
 def create_app(
@@ -56,7 +60,20 @@ def create_app(
     app.state.settings = settings
     app.state.engine = engine
     app.state.temporal = temporal
+    app.state.signer = LinkSigner.from_settings(settings)  # fails at once without a secret
     install_error_handlers(app)
-    for module in (mailboxes, campaigns, steps, enrollments, bulk, tasks, inbound, sink):
+    for module in (
+        mailboxes,
+        campaigns,
+        steps,
+        enrollments,
+        bulk,
+        tasks,
+        suppressions,
+        inbound,
+        unsubscribe,
+        tracking,
+        sink,
+    ):
         app.include_router(module.router)
     return app

@@ -27,7 +27,8 @@ from outbound.domain.prospects import ProspectCreate
 from outbound.domain.statuses import CampaignStatus, ProspectStatus
 from outbound.domain.views import AddProspectsResult
 from outbound.settings import Settings
-from outbound.store.prospects import upsert_prospects
+from outbound.store.prospects import addresses_of, upsert_prospects
+from outbound.store.suppressions import suppressed_among
 from outbound.store.tables import Campaign, Enrollment, Prospect
 
 _ENDED = [s.value for s in ProspectStatus if s.is_terminal]
@@ -96,6 +97,25 @@ def active_elsewhere(
     ]
 
 
+def only_suppressed(session: Session, owner: str, prospect_ids: Sequence[int]) -> list[int]:
+    """The prospects every one of whose addresses is suppressed for ``owner``.
+
+    A prospect with one allowed address left may join: the address check
+    before the first send skips the suppressed ones, as does the send's last look.
+    """
+    if not prospect_ids:
+        return []
+    addresses = addresses_of(session, prospect_ids)
+    listed = suppressed_among(
+        session, owner, [a.address for rows in addresses.values() for a in rows]
+    )
+    return [
+        pid
+        for pid, rows in addresses.items()
+        if rows and all(a.address.strip().lower() in listed for a in rows)
+    ]
+
+
 def _store(
     engine: Engine,
     campaign_id: int,
@@ -122,6 +142,23 @@ def _store(
             )
         )
         joining = [pid for pid in ids if pid not in enrolled_already]
+        unreachable = only_suppressed(session, campaign.owner, joining)
+        if unreachable:
+            session.rollback()
+            raise ProblemError(
+                409,
+                [
+                    Problem(
+                        field="prospects",
+                        reason=(
+                            f"{len(unreachable)} prospect(s) have only addresses on the "
+                            f"suppression list of {campaign.owner!r} (opted out or bounced); "
+                            "they are never sent to"
+                        ),
+                        prospect_ids=unreachable,
+                    )
+                ],
+            )
         if not allow_other_active and joining:
             problems = active_elsewhere(session, campaign_id, joining, ignoring=leaving_campaign)
             if problems:

@@ -46,7 +46,7 @@ from outbound.settings import Settings
 from outbound.store.mailboxes import park, smtp_account
 from outbound.store.prospects import addresses_of, campaign_addresses
 from outbound.store.tables import Campaign, Enrollment, Mailbox, Prospect, Step
-from outbound.templating.context import prospect_context
+from outbound.templating.context import UNSUBSCRIBE_VARIABLE, prospect_context
 from outbound.templating.render import find_missing_fields
 from outbound.workflows.launcher import launch_workflow_id
 
@@ -201,7 +201,10 @@ def enrollment_plan(
     }
     chosen = {pid: (found[0] if found else None) for pid, found in candidates.items()}
     contexts = {
-        p.id: prospect_context(p.model_dump(), p.fields, chosen[p.id])
+        p.id: {
+            **prospect_context(p.model_dump(), p.fields, chosen[p.id]),
+            UNSUBSCRIBE_VARIABLE: "(filled in per message)",
+        }
         for _, p in rows
         if p.id is not None
     }

@@ -19,6 +19,7 @@ from outbound.domain.statuses import (
 from outbound.domain.views import EnrollmentDetail, EnrollmentSummary, MessageLogEntry, StepProgress
 from outbound.scheduling.when_to_send import WhenToSend
 from outbound.store.tables import Campaign, Enrollment, EnrollmentStep, Message, Prospect, Step
+from outbound.tracking.metrics import engagement_of
 
 _DAY_NAMES = [day.value for day in Weekday]
 
@@ -51,6 +52,8 @@ def campaign_public(session: Session, campaign: Campaign) -> CampaignPublic:
         time_zone_source=TimeZoneSource(campaign.time_zone_source),
         when_to_send=WhenToSend(campaign.when_to_send),
         specific_time=campaign.specific_time,
+        track_opens=campaign.track_opens,
+        track_clicks=campaign.track_clicks,
         steps=[step_public(s) for s in steps],
     )
 
@@ -92,6 +95,7 @@ def enrollment_detail(session: Session, enrollment: Enrollment) -> EnrollmentDet
         campaign_id=enrollment.campaign_id,
         replied_at=enrollment.replied_at,
         reply_snippet=enrollment.reply_snippet,
+        engagement=engagement_of(session, enrollment),
         messages=[
             MessageLogEntry(
                 position=m.position,

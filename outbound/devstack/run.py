@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -50,7 +51,19 @@ class DevStackConfig:
             "OUTBOUND_TEMPORAL_ADDRESS": f"{self.host}:{self.temporal_port}",
             "OUTBOUND_SINK_DIR": str(self.sink_dir.resolve()),
             "OUTBOUND_PUBLIC_BASE_URL": f"http://{self.host}:{self.api_port}",
+            "OUTBOUND_SIGNING_SECRET": os.environ.get("OUTBOUND_SIGNING_SECRET")
+            or self.signing_secret(),
         }
+
+    def signing_secret(self) -> str:
+        """The link-signing key of this data folder, made on first run and kept in ``var/``
+        (links in messages already sent must keep working after a restart)."""
+        path = self.data_dir / "signing-secret"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(32))
+            path.chmod(0o600)
+        return path.read_text().strip()
 
 
 def temporal_command(config: DevStackConfig) -> list[str]:

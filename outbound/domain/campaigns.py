@@ -92,7 +92,19 @@ class CampaignSchedule(BaseModel):
         return self
 
 
-class CampaignCreate(CampaignSchedule):
+class CampaignTracking(BaseModel):
+    """Open and click tracking, off unless asked for: a plain-text message from a person's
+    own mailbox is what 1:1 outreach looks like, and it often performs better."""
+
+    track_opens: bool = Field(
+        default=False, description="Send an HTML alternative with a 1×1 pixel (opens)."
+    )
+    track_clicks: bool = Field(
+        default=False, description="Rewrite the body's links to a signed redirect (clicks)."
+    )
+
+
+class CampaignCreate(CampaignSchedule, CampaignTracking):
     """A new campaign with its ordered steps."""
 
     name: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(single_line)]
@@ -141,7 +153,7 @@ class StepPublic(BaseModel):
     skipped: bool = Field(description="Skipped for everyone: nobody gets it any more.")
 
 
-class CampaignPublic(CampaignSchedule):
+class CampaignPublic(CampaignSchedule, CampaignTracking):
     """A campaign as the API shows it."""
 
     id: int

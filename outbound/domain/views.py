@@ -7,6 +7,7 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from outbound.domain.campaigns import CampaignPublic
+from outbound.domain.metrics import Engagement
 from outbound.domain.statuses import CampaignStatus, MessageStatus, ProspectStatus, StepStatus
 
 
@@ -66,6 +67,7 @@ class EnrollmentDetail(EnrollmentSummary):
     campaign_id: int
     replied_at: datetime | None
     reply_snippet: str | None = Field(default=None, description="The start of the reply.")
+    engagement: Engagement = Field(description="Opens, clicks, reply and opt-out, with times.")
     messages: list[MessageLogEntry]
 
 

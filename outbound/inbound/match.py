@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from sqlalchemy import func, or_
 from sqlmodel import Session, col, select
 
+from outbound.domain.addresses import GMAIL_DOMAINS, normalise
 from outbound.domain.inbound import InboundKind, InboundMessage
 from outbound.domain.statuses import ProspectStatus
 from outbound.store.tables import Campaign, Enrollment, Message
 
-_GMAIL_DOMAINS = frozenset({"gmail.com", "googlemail.com"})
 _ENDED = [s.value for s in ProspectStatus if s.is_terminal]
 
 
@@ -30,16 +30,6 @@ class Match:
     enrollment: Enrollment
     message: Message | None
     matched_by: str
-
-
-def normalise(address: str) -> str:
-    """One spelling per mailbox: lower-cased; for Gmail, dots and +tags in the local part
-    are ignored and googlemail.com is gmail.com (Gmail delivers all of them to one inbox)."""
-    local, _, domain = address.strip().lower().rpartition("@")
-    if domain in _GMAIL_DOMAINS:
-        local = local.split("+", 1)[0].replace(".", "")
-        domain = "gmail.com"
-    return f"{local}@{domain}"
 
 
 def match(session: Session, mailbox_id: int, message: InboundMessage) -> Match | None:
@@ -97,7 +87,7 @@ def _by_sender(session: Session, mailbox_id: int, sender: str | None) -> Match |
         return None
     wanted = normalise(sender)
     domain = wanted.rpartition("@")[2]
-    domains = _GMAIL_DOMAINS if domain == "gmail.com" else {domain}
+    domains = GMAIL_DOMAINS if domain == "gmail.com" else {domain}
     candidates = session.exec(
         select(Message, Enrollment)
         .join(Enrollment, col(Enrollment.id) == Message.enrollment_id)

@@ -28,6 +28,8 @@ class OutgoingMessage:
     message_id: str
     date: datetime
     unsubscribe_url: str
+    unsubscribe_mailto: str | None = None
+    html_body: str | None = None
     references: Sequence[str] = field(default_factory=tuple)
 
 
@@ -73,7 +75,11 @@ def compose(message: OutgoingMessage) -> EmailMessage:
     if message.references:
         email["In-Reply-To"] = message.references[-1]
         email["References"] = " ".join(message.references)
-    email["List-Unsubscribe"] = f"<{message.unsubscribe_url}>"
+    # RFC 2369 / RFC 8058: the HTTPS one-click URL first, then a mailto the mailbox reads.
+    targets = [message.unsubscribe_url, message.unsubscribe_mailto]
+    email["List-Unsubscribe"] = ", ".join(f"<{target}>" for target in targets if target)
     email["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     email.set_content(message.body)
+    if message.html_body is not None:
+        email.add_alternative(message.html_body, subtype="html")
     return email

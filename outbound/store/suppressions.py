@@ -1,52 +1,99 @@
 """The suppression list: addresses an owner's campaigns must never send to.
 
-Only hard bounces (and, later, opt-outs and manual entries) land here; a soft
-bounce such as a full mailbox does not. Addresses are compared lower-cased.
+Hard bounces, opt-outs and manual entries land here; a soft bounce such as a
+full mailbox does not. An address is looked up by its lower-cased spelling and
+by its normalised one (Gmail dots and +tags), so ``Ann.Lee+jobs@gmail.com``
+opting out also covers ``annlee@gmail.com``. A removed entry stays as a row
+with who-knows-why (``removed_reason``); adding the address again revives it.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from outbound.domain.addresses import normalise
 from outbound.store.tables import Suppression
+
+
+def spellings(address: str) -> set[str]:
+    """The keys an address is listed and looked up under."""
+    return {address.strip().lower(), normalise(address)}
 
 
 def find_suppression(session: Session, owner: str, address: str) -> Suppression | None:
     """The entry that forbids sending to ``address`` for ``owner``, if any."""
     return session.exec(
-        select(Suppression).where(
-            Suppression.owner == owner, Suppression.address == address.lower()
+        select(Suppression)
+        .where(
+            Suppression.owner == owner,
+            col(Suppression.address).in_(spellings(address)),
+            col(Suppression.removed_at).is_(None),
         )
+        .order_by(col(Suppression.id))
     ).first()
 
 
 def suppressed_among(session: Session, owner: str, addresses: list[str]) -> set[str]:
     """Which of ``addresses`` (lower-cased) are suppressed for ``owner``."""
-    wanted = {a.lower() for a in addresses}
-    if not wanted:
+    keys = {a: spellings(a) for a in {a.strip().lower() for a in addresses}}
+    if not keys:
         return set()
-    return set(
+    listed = set(
         session.exec(
             select(Suppression.address).where(
-                Suppression.owner == owner, col(Suppression.address).in_(wanted)
+                Suppression.owner == owner,
+                col(Suppression.address).in_(set().union(*keys.values())),
+                col(Suppression.removed_at).is_(None),
             )
         )
     )
+    return {address for address, forms in keys.items() if forms & listed}
 
 
 def suppress(session: Session, owner: str, address: str, source: str, detail: str) -> None:
     """Add ``address`` to ``owner``'s list (idempotent; the first reason stays) and commit."""
-    if find_suppression(session, owner, address) is not None:
-        return
-    session.add(Suppression(owner=owner, address=address.lower(), source=source, detail=detail))
+    stage_suppression(session, owner, address, source, detail)
     try:
         session.commit()
     except IntegrityError:  # another worker added it at the same moment
         session.rollback()
 
 
-def stage_suppression(session: Session, owner: str, address: str, source: str, detail: str) -> None:
-    """Like ``suppress`` but part of the caller's transaction (committed with it)."""
-    if find_suppression(session, owner, address) is None:
-        session.add(Suppression(owner=owner, address=address.lower(), source=source, detail=detail))
+def stage_suppression(session: Session, owner: str, address: str, source: str, detail: str) -> bool:
+    """Like ``suppress`` but part of the caller's transaction (committed with it).
+
+    True if the address was not suppressed before.
+    """
+    if find_suppression(session, owner, address) is not None:
+        return False
+    for key in sorted(spellings(address)):
+        row = session.exec(
+            select(Suppression).where(Suppression.owner == owner, Suppression.address == key)
+        ).first()
+        if row is None:
+            row = Suppression(owner=owner, address=key, source=source, detail=detail)
+        else:  # taken off the list once, listed again now
+            row.source, row.detail, row.created_at = source, detail, datetime.now(UTC)
+            row.removed_at, row.removed_reason = None, None
+        session.add(row)
+    session.flush()
+    return True
+
+
+def lift_suppression(session: Session, owner: str, address: str, reason: str) -> int:
+    """Take ``address`` (every spelling) off ``owner``'s list; returns how many rows changed."""
+    rows = session.exec(
+        select(Suppression).where(
+            Suppression.owner == owner,
+            col(Suppression.address).in_(spellings(address)),
+            col(Suppression.removed_at).is_(None),
+        )
+    ).all()
+    for row in rows:
+        row.removed_at, row.removed_reason = datetime.now(UTC), reason
+        session.add(row)
+    session.commit()
+    return len(rows)

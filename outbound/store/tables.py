@@ -114,6 +114,8 @@ class Campaign(SQLModel, table=True):
     started_at: datetime | None = _when(default=None)
     consent_accepted_by: str | None = None
     consent_accepted_at: datetime | None = _when(default=None)
+    track_opens: bool = False
+    track_clicks: bool = False
 
 
 class Step(SQLModel, table=True):
@@ -268,6 +270,37 @@ class Suppression(SQLModel, table=True):
     source: str = Field(description="hard_bounce / unsubscribe / manual")
     detail: str = ""
     created_at: datetime = _when(default_factory=utc_now)
+    removed_at: datetime | None = _when(
+        default=None, description="Taken off the list by a user (kept for the audit trail)."
+    )
+    removed_reason: str | None = None
+
+
+class TrackedLink(SQLModel, table=True):
+    """A link of a sent message, as the user wrote it: the click redirect goes only here."""
+
+    __table_args__ = (UniqueConstraint("message_row_id", "position"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_row_id: int = Field(foreign_key="message.id", index=True)
+    position: int = Field(description="1-based, in the order the links appear in the body.")
+    url: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class TrackingEvent(SQLModel, table=True):
+    """A recipient's open, click or unsubscribe, on one message of the log.
+
+    Every hit is kept (the prospect's "opened 3 times"); unique counts take
+    distinct messages or prospects.
+    """
+
+    __table_args__ = (Index("ix_tracking_message_kind", "message_row_id", "kind"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_row_id: int = Field(foreign_key="message.id")
+    kind: str = Field(description="open / click / unsubscribe")
+    link_position: int | None = None
+    at: datetime = _when(default_factory=utc_now)
 
 
 class InboundEvent(SQLModel, table=True):

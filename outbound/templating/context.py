@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 STANDARD_FIELDS = ("first_name", "last_name", "company", "title")
+UNSUBSCRIBE_VARIABLE = "unsubscribe_url"
+"""Filled in per message at send time (its signed one-click link), never a prospect's field."""
 
 
 def prospect_context(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from outbound.inbound.match import normalise
+from outbound.domain.addresses import normalise
 
 
 @pytest.mark.parametrize(

@@ -3,23 +3,32 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, UploadFile
+from fastapi.responses import StreamingResponse
 from pydantic import AwareDatetime
 from sqlalchemy import Engine, func
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from outbound.api.deps import SessionDep, SettingsDep, TemporalDep
 from outbound.campaigns import controls as campaign_controls
 from outbound.campaigns import start as campaign_start
 from outbound.campaigns.enroll import enroll
+from outbound.campaigns.export import export_csv
 from outbound.campaigns.preview import schedule_preview
 from outbound.campaigns.steps import step_row, template_problems
 from outbound.campaigns.views import campaign_public, enrollment_summaries
-from outbound.domain.campaigns import CampaignCreate, CampaignPublic, StartCampaign
+from outbound.domain.campaigns import (
+    CampaignCreate,
+    CampaignPublic,
+    CampaignTracking,
+    StartCampaign,
+)
+from outbound.domain.metrics import CampaignMetrics
 from outbound.domain.problems import Problem, ProblemError, not_found
 from outbound.domain.prospect_csv import parse_prospects_csv
 from outbound.domain.prospects import ProspectCreate
@@ -33,6 +42,7 @@ from outbound.domain.views import (
     StopResult,
 )
 from outbound.store.tables import Campaign, Enrollment, Mailbox
+from outbound.tracking.metrics import campaign_metrics
 
 router = APIRouter(prefix="/campaigns", tags=["campaigns"])
 
@@ -66,6 +76,8 @@ def create_campaign(
         time_zone_source=body.time_zone_source.value,
         when_to_send=body.when_to_send.value,
         specific_time=body.specific_time,
+        track_opens=body.track_opens,
+        track_clicks=body.track_clicks,
     )
     session.add(campaign)
     session.flush()
@@ -115,6 +127,51 @@ def get_campaign(
         prospects=enrollment_summaries(
             session, campaign_id, status=status, offset=offset, limit=limit
         ),
+    )
+
+
+@router.put("/{campaign_id}/tracking")
+def set_tracking(campaign_id: int, body: CampaignTracking, session: SessionDep) -> CampaignPublic:
+    """Switch open or click tracking on or off; messages sent from now on follow it."""
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is None:
+        raise not_found("campaign", campaign_id)
+    campaign.track_opens, campaign.track_clicks = body.track_opens, body.track_clicks
+    session.add(campaign)
+    session.commit()
+    session.refresh(campaign)
+    return campaign_public(session, campaign)
+
+
+@router.get("/{campaign_id}/metrics")
+def metrics(campaign_id: int, session: SessionDep) -> CampaignMetrics:
+    """Sent, delivered, bounced, opened, clicked, replied and opted out, per step and for
+    the campaign, as prospects and as a share of all prospects in the campaign."""
+    if session.get(Campaign, campaign_id) is None:
+        raise not_found("campaign", campaign_id)
+    return campaign_metrics(session, campaign_id)
+
+
+@router.get(
+    "/{campaign_id}/export.csv",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/csv": {}}}},
+)
+def export(campaign_id: int, request: Request) -> StreamingResponse:
+    """Every prospect with status and engagement, as CSV (one row per prospect)."""
+    engine: Engine = request.app.state.engine
+    with Session(engine) as session:
+        if session.get(Campaign, campaign_id) is None:
+            raise not_found("campaign", campaign_id)
+
+    def chunks() -> Iterator[str]:
+        with Session(engine) as session:
+            yield from export_csv(session, campaign_id)
+
+    return StreamingResponse(
+        chunks(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="campaign-{campaign_id}.csv"'},
     )
 
 

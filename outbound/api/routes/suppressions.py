@@ -1,0 +1,89 @@
+"""The suppression list of an owner: list, add by hand, remove with a reason.
+
+Adding by hand refuses every later send to the address (the send's last look
+reads the list; a sequence moves on to the prospect's next address, as after
+a hard bounce). Unsubscribes and hard bounces add themselves.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from sqlalchemy import func
+from sqlmodel import col, select
+
+from outbound.api.deps import SessionDep
+from outbound.domain.problems import Problem, ProblemError
+from outbound.domain.suppressions import (
+    SuppressionCreate,
+    SuppressionPage,
+    SuppressionPublic,
+    SuppressionRemove,
+)
+from outbound.store.suppressions import find_suppression, lift_suppression, stage_suppression
+from outbound.store.tables import Suppression
+
+router = APIRouter(prefix="/suppressions", tags=["suppressions"])
+
+
+@router.get("")
+def list_suppressions(
+    session: SessionDep,
+    owner: Annotated[str, Query(min_length=1, max_length=200)] = "me",
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> SuppressionPage:
+    """The owner's listed addresses (each spelling), newest first."""
+    listed = (Suppression.owner == owner, col(Suppression.removed_at).is_(None))
+    total = session.exec(select(func.count()).where(*listed)).one()
+    rows = session.exec(
+        select(Suppression)
+        .where(*listed)
+        .order_by(col(Suppression.created_at).desc(), col(Suppression.id).desc())
+        .offset(offset)
+        .limit(limit)
+    )
+    return SuppressionPage(
+        total=total,
+        items=[
+            SuppressionPublic(
+                address=r.address, source=r.source, detail=r.detail, created_at=r.created_at
+            )
+            for r in rows
+        ],
+    )
+
+
+@router.post("", status_code=201)
+def add_suppression(body: SuppressionCreate, session: SessionDep) -> SuppressionPublic:
+    """List an address by hand; 409 if it is listed already (the existing reason stays)."""
+    existing = find_suppression(session, body.owner, body.address)
+    if existing is not None:
+        raise ProblemError(
+            409,
+            [
+                Problem(
+                    field="address",
+                    reason=f"already suppressed ({existing.source}: {existing.detail})",
+                )
+            ],
+        )
+    stage_suppression(session, body.owner, body.address, "manual", body.reason)
+    session.commit()
+    entry = find_suppression(session, body.owner, body.address)
+    assert entry is not None
+    return SuppressionPublic(
+        address=entry.address, source=entry.source, detail=entry.detail, created_at=entry.created_at
+    )
+
+
+@router.post("/remove")
+def remove_suppression(body: SuppressionRemove, session: SessionDep) -> dict[str, int]:
+    """Take every spelling of the address off the list; 404 if it was not listed."""
+    removed = lift_suppression(session, body.owner, body.address, body.reason)
+    if removed == 0:
+        raise ProblemError(
+            404, [Problem(field="address", reason=f"{body.address} is not on the list")]
+        )
+    return {"removed": removed}

@@ -1,0 +1,78 @@
+"""The open pixel and the click redirect of tracked messages.
+
+The redirect goes only to the URL stored for (message, link position) when
+the message was sent: the token is all the request says, so neither a
+``url=`` parameter nor an altered token can send anyone elsewhere (no open
+redirect). The pixel answers the same image whatever the token, so a guess
+learns nothing; only a genuine token is recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+
+from outbound.domain.problems import Problem, ProblemError
+from outbound.store.tables import Message, TrackedLink, TrackingEvent
+from outbound.tracking.tokens import LinkSigner, Purpose
+
+router = APIRouter(prefix="/track", tags=["recipients"])
+
+_PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
+_NO_STORE = {"Cache-Control": "no-store, max-age=0"}
+
+
+@router.get("/open/{token}", response_class=Response)
+async def open_pixel(token: str, request: Request) -> Response:
+    """A 1×1 transparent GIF; records an open for a genuine token."""
+    signer: LinkSigner = request.app.state.signer
+    target = signer.read(Purpose.OPEN, token)
+    if target is not None:
+        await asyncio.to_thread(_record, request.app.state.engine, target.message_row_id, None)
+    return Response(_PIXEL, media_type="image/gif", headers=_NO_STORE)
+
+
+@router.get("/click/{token}", response_class=RedirectResponse, status_code=302)
+async def click(token: str, request: Request) -> RedirectResponse:
+    """Record the click and redirect to the link as it was in the message."""
+    signer: LinkSigner = request.app.state.signer
+    target = signer.read(Purpose.CLICK, token)
+    url = None
+    if target is not None and target.link_position is not None:
+        url = await asyncio.to_thread(
+            _record, request.app.state.engine, target.message_row_id, target.link_position
+        )
+    if url is None:
+        raise ProblemError(404, [Problem(field="token", reason="unknown or altered link")])
+    return RedirectResponse(url, status_code=302, headers=_NO_STORE)
+
+
+def _record(engine: Engine, message_row_id: int, link_position: int | None) -> str | None:
+    """Store the hit; for a click, the stored URL (None if the link does not exist)."""
+    with Session(engine) as session:
+        if session.get(Message, message_row_id) is None:
+            return None
+        url = None
+        if link_position is not None:
+            url = session.exec(
+                select(TrackedLink.url).where(
+                    TrackedLink.message_row_id == message_row_id,
+                    TrackedLink.position == link_position,
+                )
+            ).first()
+            if url is None:
+                return None
+        session.add(
+            TrackingEvent(
+                message_row_id=message_row_id,
+                kind="open" if link_position is None else "click",
+                link_position=link_position,
+            )
+        )
+        session.commit()
+        return url

@@ -1,0 +1,153 @@
+"""Campaign metrics with the denominators of seed 003 (Loxo), computed from the message log.
+
+Every figure counts prospects, not messages or hits. Per step, a prospect
+counts for the step's messages (any of its addresses), and the rate divides
+by all prospects in the campaign, so a later step's rates are lower while it
+is still going out. Per campaign, a prospect counts once if it happened at any
+step. Definitions:
+
+* sent: SMTP accepted a message of the step;
+* bounced: a message of the step bounced (at once or by a later report);
+* delivered: sent, and a message of the step that did not bounce;
+* opened / clicked: a pixel or link hit on a message of the step;
+* replied: the prospect replied; the reply counts for the last step sent
+  before it (for the campaign: any reply);
+* opted out: the unsubscribe link of a message of the step was used; for
+  the campaign also a prospect stopped as OptedOut by another campaign's link.
+
+Removed prospects (their progress deleted) are not counted anywhere.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlmodel import Session, col, select
+
+from outbound.domain.metrics import CampaignMetrics, Counts, Engagement, StepMetrics
+from outbound.domain.statuses import MessageStatus, ProspectStatus, StepKind
+from outbound.store.tables import Enrollment, Message, Step, TrackingEvent
+
+FIGURES = ("sent", "delivered", "bounced", "opened", "clicked", "replied", "opted_out")
+
+
+@dataclass
+class _Tally:
+    who: dict[str, set[int]] = field(default_factory=lambda: defaultdict(set))
+
+    def counts(self, prospects: int) -> dict[str, object]:
+        sizes = {name: len(self.who[name]) for name in FIGURES}
+        rates = {name: round(n / prospects, 4) if prospects else 0.0 for name, n in sizes.items()}
+        return {**sizes, "rates": rates}
+
+
+def campaign_metrics(session: Session, campaign_id: int) -> CampaignMetrics:
+    """Counts and rates per email step and for the whole campaign."""
+    enrollments = {
+        e.id: e
+        for e in session.exec(
+            select(Enrollment).where(
+                Enrollment.campaign_id == campaign_id,
+                Enrollment.status != ProspectStatus.REMOVED.value,
+            )
+        )
+        if e.id is not None
+    }
+    messages = list(
+        session.exec(select(Message).where(col(Message.enrollment_id).in_(list(enrollments))))
+    )
+    hits = _hits(session, [m.id for m in messages if m.id is not None])
+    positions = [
+        s.position
+        for s in session.exec(
+            select(Step).where(Step.campaign_id == campaign_id).order_by(col(Step.position))
+        )
+        if s.kind == StepKind.EMAIL
+    ]
+    per_step = {position: _Tally() for position in positions}
+    overall = _Tally()
+    sent_times: dict[int, list[tuple[datetime, int]]] = defaultdict(list)
+    for message in messages:
+        tally = per_step.setdefault(message.position, _Tally())
+        who = message.enrollment_id
+        marks = []
+        if message.sent_at is not None:
+            marks.append("sent")
+            sent_times[who].append((message.sent_at, message.position))
+            if message.status != MessageStatus.BOUNCED:
+                marks.append("delivered")
+        if message.status == MessageStatus.BOUNCED:
+            marks.append("bounced")
+        marks += [_FIGURE_OF[kind] for kind in hits.get(message.id or 0, {})]
+        for mark in marks:
+            tally.who[mark].add(who)
+            overall.who[mark].add(who)
+    for enrollment_id, enrollment in enrollments.items():
+        if enrollment.status == ProspectStatus.OPTED_OUT:
+            overall.who["opted_out"].add(enrollment_id)
+        if enrollment.replied_at is None:
+            continue
+        overall.who["replied"].add(enrollment_id)
+        position = _replied_to(sent_times.get(enrollment_id, []), enrollment.replied_at)
+        if position is not None:
+            per_step.setdefault(position, _Tally()).who["replied"].add(enrollment_id)
+    total = len(enrollments)
+    return CampaignMetrics(
+        campaign_id=campaign_id,
+        prospects=total,
+        campaign=Counts.model_validate(overall.counts(total)),
+        steps=[
+            StepMetrics.model_validate({"position": position, **tally.counts(total)})
+            for position, tally in sorted(per_step.items())
+        ],
+    )
+
+
+_FIGURE_OF = {"open": "opened", "click": "clicked", "unsubscribe": "opted_out"}
+
+
+def _hits(session: Session, message_row_ids: list[int]) -> dict[int, set[str]]:
+    """Which kinds of hit each message had."""
+    found: dict[int, set[str]] = defaultdict(set)
+    if not message_row_ids:
+        return found
+    rows = session.exec(
+        select(TrackingEvent.message_row_id, TrackingEvent.kind)
+        .where(col(TrackingEvent.message_row_id).in_(message_row_ids))
+        .distinct()
+    )
+    for message_row_id, kind in rows:
+        found[message_row_id].add(kind)
+    return found
+
+
+def _replied_to(sent: list[tuple[datetime, int]], replied_at: datetime) -> int | None:
+    """The step a reply answers: the last one sent before it (else the last one sent)."""
+    if not sent:
+        return None
+    before = [item for item in sent if item[0] <= replied_at]
+    return max(before or sent)[1]
+
+
+def engagement_of(session: Session, enrollment: Enrollment) -> Engagement:
+    """When and how often one prospect opened and clicked; when they replied or opted out."""
+    rows = session.exec(
+        select(TrackingEvent.kind, TrackingEvent.at)
+        .join(Message, col(Message.id) == TrackingEvent.message_row_id)
+        .where(Message.enrollment_id == enrollment.id)
+        .order_by(col(TrackingEvent.at))
+    ).all()
+    opens = [at for kind, at in rows if kind == "open"]
+    clicks = [at for kind, at in rows if kind == "click"]
+    opt_outs = [at for kind, at in rows if kind == "unsubscribe"]
+    return Engagement(
+        opens=len(opens),
+        first_opened_at=opens[0] if opens else None,
+        last_opened_at=opens[-1] if opens else None,
+        clicks=len(clicks),
+        last_clicked_at=clicks[-1] if clicks else None,
+        replied_at=enrollment.replied_at,
+        opted_out_at=opt_outs[0] if opt_outs else None,
+    )

@@ -1,0 +1,112 @@
+"""A recipient opts out: suppress the address for the sender, and stop every sequence to it.
+
+The database comes first, in one transaction: the suppression entry (each
+spelling of the address), the unsubscribe event on the message it came from,
+and the halt of every unfinished sequence of the same owner to that address
+(``halt_status`` = OptedOut, which the send activity's last look reads, so
+nothing goes out after this commit). Then each workflow is signalled; one
+that has ended meanwhile is fine. Doing it again changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, func, or_
+from sqlmodel import Session, col, select
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
+
+from outbound.domain.addresses import GMAIL_DOMAINS, normalise
+from outbound.domain.statuses import ProspectStatus
+from outbound.store.suppressions import stage_suppression
+from outbound.store.tables import Campaign, Enrollment, Message, TrackingEvent
+
+_log = logging.getLogger(__name__)
+_ENDED = [s.value for s in ProspectStatus if s.is_terminal]
+OPT_OUT_SIGNAL = "opt_out"
+
+
+@dataclass(frozen=True)
+class OptOutResult:
+    """What an unsubscribe did: the sequences it stopped, and whether it was new."""
+
+    address: str
+    first_time: bool
+    stopped_enrollment_ids: list[int]
+    workflow_ids: list[str]
+
+
+def record_opt_out(engine: Engine, message_row_id: int, via: str) -> OptOutResult | None:
+    """Suppress the recipient of message ``message_row_id`` and halt their sequences.
+
+    None when the message does not exist (a token of another database).
+    """
+    with Session(engine) as session:
+        message = session.get(Message, message_row_id)
+        if message is None:
+            return None
+        enrollment = session.get_one(Enrollment, message.enrollment_id)
+        owner = session.get_one(Campaign, enrollment.campaign_id).owner
+        first_time = stage_suppression(
+            session, owner, message.to_address, "unsubscribe", f"{via} ({message.message_id})"
+        )
+        already = session.exec(
+            select(TrackingEvent.id).where(
+                TrackingEvent.message_row_id == message_row_id, TrackingEvent.kind == "unsubscribe"
+            )
+        ).first()
+        if already is None:
+            session.add(TrackingEvent(message_row_id=message_row_id, kind="unsubscribe"))
+        stopped: list[int] = []
+        workflows: list[str] = []
+        for target in _sequences_to(session, owner, message.to_address):
+            assert target.id is not None
+            if target.workflow_id is None:  # not started yet: settled here, never launched
+                target.status = ProspectStatus.OPTED_OUT.value
+            else:
+                workflows.append(target.workflow_id)
+            target.halt_status = target.halt_status or ProspectStatus.OPTED_OUT.value
+            session.add(target)
+            stopped.append(target.id)
+        session.commit()
+        return OptOutResult(message.to_address, first_time, stopped, workflows)
+
+
+def _sequences_to(session: Session, owner: str, address: str) -> list[Enrollment]:
+    """The owner's unfinished sequences whose address is ``address`` in any spelling."""
+    wanted = normalise(address)
+    domain = wanted.rpartition("@")[2]
+    domains = GMAIL_DOMAINS if domain == "gmail.com" else {domain}
+    candidates = session.exec(
+        select(Enrollment)
+        .join(Campaign)
+        .where(
+            Campaign.owner == owner,
+            col(Enrollment.status).not_in(_ENDED),
+            col(Enrollment.to_address).is_not(None),
+            or_(*(func.lower(Enrollment.to_address).like(f"%@{d}") for d in domains)),
+        )
+        .with_for_update()
+    ).all()
+    return [e for e in candidates if e.to_address and normalise(e.to_address) == wanted]
+
+
+async def opt_out(
+    engine: Engine, temporal: Client, message_row_id: int, via: str
+) -> OptOutResult | None:
+    """Record the opt-out, then tell each stopped sequence's workflow."""
+    result = await asyncio.to_thread(record_opt_out, engine, message_row_id, via)
+    if result is None:
+        return None
+    for workflow_id in result.workflow_ids:
+        try:
+            await temporal.get_workflow_handle(workflow_id).signal(OPT_OUT_SIGNAL)
+        except RPCError as error:
+            if error.status is not RPCStatusCode.NOT_FOUND:
+                # The halt is recorded: the send's last look refuses, and the workflow ends
+                # OptedOut at its next send. Nothing can go out; the listing just lags.
+                _log.warning("opt-out signal to %s failed: %s", workflow_id, error)
+    return result
