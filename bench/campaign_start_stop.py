@@ -61,6 +61,7 @@ import json
 import os
 import platform
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -78,6 +79,7 @@ from pathlib import Path
 from typing import NoReturn, TypeVar
 
 import httpx
+from pydantic import SecretStr
 from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 from temporalio import workflow
@@ -200,6 +202,7 @@ def _die_with_parent() -> None:
 def settings_environment(settings: Settings) -> dict[str, str]:
     """The OUTBOUND_* variables that give ``python -m outbound.worker`` these settings."""
     dumped = settings.model_dump(mode="json", exclude_none=True)
+    dumped["signing_secret"] = settings.signing_secret.get_secret_value()  # not masked
     return {
         **os.environ,
         **{
@@ -567,6 +570,7 @@ async def run(prospects: int, baseline: int) -> Figures:
                 dns_port=dns_port,
                 dns_timeout_seconds=0.5,
                 log_level="WARNING",
+                signing_secret=SecretStr(secrets.token_urlsafe(32)),
             )
             engine = make_engine(settings.database_url)
             create_schema(engine)
