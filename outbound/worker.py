@@ -27,6 +27,7 @@ from outbound.mail.address_check import AddressChecker
 from outbound.settings import Settings, get_settings
 from outbound.store.engine import create_schema, make_engine
 from outbound.temporal_client import connect
+from outbound.tracking.tokens import LinkSigner
 from outbound.workflows.campaign_signal import CampaignSignalWorkflow
 from outbound.workflows.enrollment import EnrollmentWorkflow
 from outbound.workflows.inbox_sync import InboxSyncWorkflow
@@ -58,7 +59,7 @@ def activities_for(engine: Engine, settings: Settings, client: Client) -> list[A
     addresses = AddressActivities(engine, address_checker(settings))
     launcher = LaunchActivities(engine, client, settings)
     signaller = SignalAllActivities(engine, client)
-    inbox = InboxActivities(engine, client)
+    inbox = InboxActivities(engine, client, LinkSigner.from_settings(settings))
     return [
         launcher.start_enrollment_batch,
         signaller.signal_enrollment_batch,

@@ -23,6 +23,7 @@ from outbound.inbound.classify import MalformedMessage
 from outbound.inbound.pipeline import handle_inbound
 from outbound.mail.imap import ImapAccount, ImapLoginFailed, InboxPosition, fetch_new
 from outbound.store.tables import Mailbox
+from outbound.tracking.tokens import LinkSigner
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +43,10 @@ def imap_account(mailbox: Mailbox) -> ImapAccount | None:
 
 
 class InboxActivities:
-    def __init__(self, engine: Engine, client: Client) -> None:
+    def __init__(self, engine: Engine, client: Client, signer: LinkSigner | None = None) -> None:
         self._engine = engine
         self._client = client
+        self._signer = signer  # reads the tokens of unsubscribe mail (List-Unsubscribe mailto)
 
     @activity.defn(name="poll_inbox")
     async def poll_inbox(self, poll: InboxPoll) -> InboxPollResult:
@@ -67,7 +69,12 @@ class InboxActivities:
             for fetched in batch.messages:
                 try:
                     await handle_inbound(
-                        self._engine, self._client, poll.mailbox_id, fetched.raw, "imap"
+                        self._engine,
+                        self._client,
+                        poll.mailbox_id,
+                        fetched.raw,
+                        "imap",
+                        self._signer,
                     )
                 except MalformedMessage as malformed:
                     log.warning("mailbox %s uid %s: %s", poll.mailbox_id, fetched.uid, malformed)

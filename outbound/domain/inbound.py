@@ -22,6 +22,7 @@ class InboundKind(StrEnum):
     BOUNCE = "bounce"  # a delivery-status notification reporting failure
     DELAYED = "delayed"  # a DSN reporting delay only: not a bounce
     OTHER = "other"  # anything else (newsletters, our own copies, …): recorded, ignored
+    UNSUBSCRIBE = "unsubscribe"  # the List-Unsubscribe mailto, with its signed token
 
 
 class BouncedRecipient(BaseModel):

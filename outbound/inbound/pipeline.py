@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 from dataclasses import dataclass
 
 from pydantic import BaseModel
@@ -30,6 +31,11 @@ from outbound.inbound.classify import classify
 from outbound.inbound.match import Match, match
 from outbound.store.suppressions import stage_suppression
 from outbound.store.tables import Campaign, Enrollment, InboundEvent, Message
+from outbound.tracking.message_links import UNSUBSCRIBE_SUBJECT
+from outbound.tracking.optout import opt_out
+from outbound.tracking.tokens import LinkSigner, LinkTarget, Purpose
+
+_UNSUBSCRIBE_SUBJECT = re.compile(rf"\b{UNSUBSCRIBE_SUBJECT}\s+([A-Za-z0-9_.-]+)", re.IGNORECASE)
 
 
 class InboundOutcome(BaseModel):
@@ -53,6 +59,12 @@ class _Plan:
     payload: BaseModel | None = None
 
 
+def unsubscribe_target(signer: LinkSigner, subject: str) -> LinkTarget | None:
+    """The message a "unsubscribe <token>" subject names, if the token is genuine."""
+    found = _UNSUBSCRIBE_SUBJECT.search(subject)
+    return signer.read(Purpose.UNSUBSCRIBE, found.group(1)) if found else None
+
+
 def is_hard_bounce(status: str | None) -> bool:
     """5.1.x (no such user, bad domain) and 5.2.1 (mailbox disabled): the address is dead.
 
@@ -69,11 +81,29 @@ def dedup_key(message: InboundMessage, raw: bytes) -> str:
 
 
 async def handle_inbound(
-    engine: Engine, client: Client, mailbox_id: int, raw: bytes, source: str
+    engine: Engine,
+    client: Client,
+    mailbox_id: int,
+    raw: bytes,
+    source: str,
+    signer: LinkSigner | None = None,
 ) -> InboundOutcome:
-    """Classify, record, match and act on one message. Raises ``MalformedMessage``."""
+    """Classify, record, match and act on one message. Raises ``MalformedMessage``.
+
+    A message whose subject carries one of our unsubscribe tokens (the
+    List-Unsubscribe mailto) is an opt-out, whoever sends it: the token, not
+    the sender, names the message and so the address.
+    """
     message = classify(raw)
+    opting_out = unsubscribe_target(signer, message.subject) if signer else None
+    if opting_out is not None:
+        message = message.model_copy(
+            update={"kind": InboundKind.UNSUBSCRIBE, "why": "List-Unsubscribe mailto token"}
+        )
     plan = await asyncio.to_thread(_record, engine, mailbox_id, message, raw, source)
+    if opting_out is not None:
+        await opt_out(engine, client, opting_out.message_row_id, "mailto")
+        return plan.outcome
     if plan.workflow_id is not None and plan.signal is not None and plan.payload is not None:
         try:
             await client.get_workflow_handle(plan.workflow_id).signal(plan.signal, plan.payload)
@@ -145,6 +175,7 @@ def _decide(session: Session, message: InboundMessage, key: str, found: Match | 
     if message.kind is InboundKind.BOUNCE and found.message is not None:
         return _bounce(session, message, key, enrollment, found.message, outcome)
     what = {
+        InboundKind.UNSUBSCRIBE: "unsubscribe by mail: address suppressed, sequences stopped",
         InboundKind.AUTO_REPLY: "auto-reply recorded; the sequence goes on",
         InboundKind.DELAYED: "delivery delayed, not a bounce; the sequence goes on",
     }.get(message.kind, "recorded")

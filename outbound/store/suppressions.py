@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from sqlalchemy import or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from outbound.domain.addresses import normalise
+from outbound.domain.addresses import GMAIL_DOMAINS, normalise
 from outbound.store.tables import Suppression
 
 
@@ -85,13 +86,17 @@ def stage_suppression(session: Session, owner: str, address: str, source: str, d
 
 def lift_suppression(session: Session, owner: str, address: str, reason: str) -> int:
     """Take ``address`` (every spelling) off ``owner``'s list; returns how many rows changed."""
-    rows = session.exec(
+    wanted = normalise(address)
+    domain = wanted.rpartition("@")[2]
+    domains = GMAIL_DOMAINS if domain == "gmail.com" else {domain}
+    candidates = session.exec(
         select(Suppression).where(
             Suppression.owner == owner,
-            col(Suppression.address).in_(spellings(address)),
+            or_(*(col(Suppression.address).like(f"%@{d}") for d in domains)),
             col(Suppression.removed_at).is_(None),
         )
     ).all()
+    rows = [row for row in candidates if normalise(row.address) == wanted]
     for row in rows:
         row.removed_at, row.removed_reason = datetime.now(UTC), reason
         session.add(row)

@@ -124,10 +124,13 @@ def _hits(session: Session, message_row_ids: list[int]) -> dict[int, set[str]]:
 
 
 def _replied_to(sent: list[tuple[datetime, int]], replied_at: datetime) -> int | None:
-    """The step a reply answers: the last one sent before it (else the last one sent)."""
+    """The step a reply answers: the last one sent before it (else the last one sent).
+
+    To the second: a reply's time comes from its Date header, which has no fractions.
+    """
     if not sent:
         return None
-    before = [item for item in sent if item[0] <= replied_at]
+    before = [item for item in sent if item[0].replace(microsecond=0) <= replied_at]
     return max(before or sent)[1]
 
 

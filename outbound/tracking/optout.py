@@ -25,7 +25,9 @@ from outbound.store.suppressions import stage_suppression
 from outbound.store.tables import Campaign, Enrollment, Message, TrackingEvent
 
 _log = logging.getLogger(__name__)
-_ENDED = [s.value for s in ProspectStatus if s.is_terminal]
+_ENDED_EXCEPT_COMPLETED = [
+    s.value for s in ProspectStatus if s.is_terminal and s is not ProspectStatus.COMPLETED
+]
 OPT_OUT_SIGNAL = "opt_out"
 
 
@@ -64,6 +66,12 @@ def record_opt_out(engine: Engine, message_row_id: int, via: str) -> OptOutResul
         workflows: list[str] = []
         for target in _sequences_to(session, owner, message.to_address):
             assert target.id is not None
+            if target.status == ProspectStatus.COMPLETED:
+                # All steps sent; its workflow may still wait for late bounces and then
+                # shows OptedOut. Nothing can be sent, so nothing to halt.
+                if target.workflow_id is not None and target.reason is None:
+                    workflows.append(target.workflow_id)
+                continue
             if target.workflow_id is None:  # not started yet: settled here, never launched
                 target.status = ProspectStatus.OPTED_OUT.value
             else:
@@ -85,7 +93,7 @@ def _sequences_to(session: Session, owner: str, address: str) -> list[Enrollment
         .join(Campaign)
         .where(
             Campaign.owner == owner,
-            col(Enrollment.status).not_in(_ENDED),
+            col(Enrollment.status).not_in(_ENDED_EXCEPT_COMPLETED),
             col(Enrollment.to_address).is_not(None),
             or_(*(func.lower(Enrollment.to_address).like(f"%@{d}") for d in domains)),
         )

@@ -80,6 +80,7 @@ INBOUND_KEYS_KEPT = 50
 ADDRESS_CHECK_PATCH = "check-address-before-first-send"
 LATE_BOUNCE_PATCH = "wait-for-late-bounces-after-the-last-step"
 LOCAL_STORE_PATCH = "store-writes-as-local-activities"
+AFTER_LAST_STEP_PATCH = "reply-or-opt-out-after-the-last-step-shows"
 _PARKS_MAILBOX = frozenset({"auth_failed", "sender_policy", FailureType.MAILBOX_PARKED})
 _FAILURE_REASONS = {
     "transient": "TooManyRetries",
@@ -166,8 +167,11 @@ class EnrollmentWorkflow:
 
     @workflow.signal
     def opt_out(self) -> None:
-        """The recipient unsubscribed (this or another campaign's message): nothing more."""
-        self._finish(ProspectStatus.OPTED_OUT)
+        """The recipient unsubscribed (this or another campaign's message): nothing more.
+
+        Also after the last step, while late bounces are awaited: it shows OptedOut.
+        """
+        self._end_even_if_completed(ProspectStatus.OPTED_OUT)
 
     @workflow.signal
     def mark_finished(self) -> None:
@@ -208,8 +212,12 @@ class EnrollmentWorkflow:
 
     @workflow.signal
     def reply_received(self, reply: InboundReply) -> None:
-        """Inbox sync or the webhook matched a reply: no further message (Replied)."""
-        if self._first_time(reply.key) and self._finish(ProspectStatus.REPLIED):
+        """Inbox sync or the webhook matched a reply: no further message (Replied).
+
+        A reply to the last step, while the sequence waits out late bounces,
+        turns Completed into Replied: that is what the user wants to see.
+        """
+        if self._first_time(reply.key) and self._end_even_if_completed(ProspectStatus.REPLIED):
             self._state.replied_at = reply.received_at or workflow.now()
             self._state.reply_snippet = reply.snippet[:200] or None
 
@@ -851,6 +859,13 @@ class EnrollmentWorkflow:
                     step.status, step.scheduled_at = StepStatus.STOPPED, None
         self._touch()
         return True
+
+    def _end_even_if_completed(self, status: ProspectStatus) -> bool:
+        """``_finish``, and for a sequence that completed all its steps and waits out late
+        bounces, a change of its final status (a reply or opt-out is what the user sees)."""
+        if self._completed_normally and workflow.patched(AFTER_LAST_STEP_PATCH):
+            self._state.status = ProspectStatus.ACTIVE  # reopened only to be closed again
+        return self._finish(status)
 
     def _touch(self) -> None:
         self._state.updated_at = workflow.now()

@@ -121,3 +121,38 @@ async def test_after_the_bounce_window_the_sequence_is_closed(harness: Harness) 
     closed_after = await harness.env.get_current_time() - final.steps[0].sent_at  # type: ignore[operator]
     assert closed_after >= LATE_BOUNCE_WINDOW
     assert (await state_of(handle)).status is ProspectStatus.COMPLETED
+
+
+async def test_a_reply_to_the_last_step_turns_completed_into_replied(harness: Harness) -> None:
+    handle = await harness.start(timedelta(0))
+    await until(harness, handle, lambda s: s.status is ProspectStatus.COMPLETED)
+    await harness.env.sleep(timedelta(hours=5))
+
+    await handle.signal(
+        EnrollmentWorkflow.reply_received, InboundReply(key="reply-9", snippet="Thanks, yes")
+    )
+    final = await handle.result()
+
+    assert harness.fakes.positions_sent == [1]
+    assert (final.status, final.reply_snippet) == (ProspectStatus.REPLIED, "Thanks, yes")
+    assert final.steps[0].status is StepStatus.SENT
+    assert harness.fakes.recorded[-1].status is ProspectStatus.REPLIED  # the listing shows it
+
+
+async def test_an_opt_out_stops_the_sequence_and_after_the_last_step_shows(
+    harness: Harness,
+) -> None:
+    running = await harness.start(timedelta(0), timedelta(days=2))
+    await until(harness, running, lambda s: s.steps[1].status is StepStatus.SCHEDULED)
+    await running.signal(EnrollmentWorkflow.opt_out)
+    stopped = await running.result()
+
+    assert stopped.status is ProspectStatus.OPTED_OUT
+    assert [s.status for s in stopped.steps] == [StepStatus.SENT, StepStatus.STOPPED]
+
+    done = await harness.start(timedelta(0))
+    await until(harness, done, lambda s: s.status is ProspectStatus.COMPLETED)
+    await done.signal(EnrollmentWorkflow.opt_out)
+
+    assert (await done.result()).status is ProspectStatus.OPTED_OUT
+    assert harness.fakes.positions_sent == [1, 1]

@@ -138,7 +138,9 @@ async def receive_message(
     if len(raw) > MAX_MESSAGE_BYTES:
         raise ProblemError(413, [Problem(field="body", reason="message larger than 25 MB")])
     try:
-        return await handle_inbound(engine, temporal, mailbox_id, raw, "webhook")
+        return await handle_inbound(
+            engine, temporal, mailbox_id, raw, "webhook", request.app.state.signer
+        )
     except MalformedMessage as malformed:
         raise ProblemError(
             400, [Problem(field="body", reason=f"not an RFC 822 message: {malformed}")]
