@@ -72,8 +72,13 @@ async def two_campaigns_sent(stack: Stack) -> tuple[int, int, int]:
         started = await stack.api.post(f"/campaigns/{campaign_id}/start", json=CONSENT)
         assert started.is_success, started.text
 
-    async def step_one_sent() -> bool:
-        return len(stack.sink.received) == 3
+    async def step_one_sent() -> bool:  # at the sink and mirrored in the database
+        states = [
+            await prospect(stack, first, "Ann"),
+            await prospect(stack, first, "Dia"),
+            await prospect(stack, second, "Ann"),
+        ]
+        return len(stack.sink.received) == 3 and all(s["status"] == "Active" for s in states)
 
     await eventually(step_one_sent)
     return first, second, ann_id
@@ -153,3 +158,40 @@ async def test_a_suppressed_address_is_never_enrolled_again_in_any_spelling(stac
     view = (await stack.api.get(f"/campaigns/{later}")).json()
     assert view["total_prospects"] == 0
     assert len(stack.sink.received) == 3  # nothing more went out
+
+
+async def test_the_mailto_unsubscribe_read_by_the_webhook_opts_out(stack: Stack) -> None:
+    mailbox_id = await create_mailbox(stack)
+    secret = (await stack.api.post(f"/mailboxes/{mailbox_id}/inbound-secret")).json()["secret"]
+    campaign_id = await create_campaign(stack, mailbox_id, TWO_STEPS)
+    ann = {"first_name": "Ann", "company": "Acme", "addresses": [{"address": ANN}]}
+    assert (await stack.api.post(f"/campaigns/{campaign_id}/prospects", json=[ann])).is_success
+    assert (await stack.api.post(f"/campaigns/{campaign_id}/start", json=CONSENT)).is_success
+
+    async def sent() -> bool:
+        return len(stack.sink.received) == 1
+
+    await eventually(sent)
+    header = str(stack.sink.received[0].message["List-Unsubscribe"])
+    (mailto,) = re.findall(r"<(mailto:[^>]+)>", header)
+    address, _, query = mailto.removeprefix("mailto:").partition("?subject=")
+    assert address == "ada@hiring.example.com"  # the mailbox whose mail we read
+    subject = query.replace("%20", " ")
+    request = (
+        f"From: {ANN}\r\nTo: {address}\r\nSubject: {subject}\r\n"
+        "Message-ID: <unsub-1@gmail.com>\r\nDate: Mon, 23 Nov 2026 12:00:00 +0000\r\n"
+        "Content-Type: text/plain\r\n\r\nThis message was automatically generated.\r\n"
+    ).encode()
+
+    answer = await stack.api.post(
+        f"/inbound/{mailbox_id}", content=request, headers={"Authorization": f"Bearer {secret}"}
+    )
+
+    assert answer.status_code == 202 and answer.json()["kind"] == "unsubscribe", answer.text
+
+    async def opted_out() -> bool:
+        return bool((await prospect(stack, campaign_id, "Ann"))["status"] == "OptedOut")
+
+    await eventually(opted_out)
+    assert ("ann.lee+jobs@gmail.com", "unsubscribe") in suppressed(stack)
+    assert len(stack.sink.received) == 1
