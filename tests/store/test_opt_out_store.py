@@ -1,0 +1,63 @@
+"""Opt-out and the suppression list on every backend (SQLite and a real PostgreSQL)."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+
+from outbound.domain.statuses import ProspectStatus
+from outbound.store.suppressions import find_suppression, lift_suppression
+from outbound.store.tables import Enrollment, Message, TrackingEvent
+from outbound.tracking.optout import record_opt_out
+from tests.store.test_records import running_campaign
+
+
+def addressed(engine: Engine, enrollment_ids: list[int], addresses: list[str]) -> int:
+    """Give each enrollment its address and a workflow; a sent message for the first one."""
+    with Session(engine) as session:
+        for enrollment_id, address in zip(enrollment_ids, addresses, strict=True):
+            row = session.get_one(Enrollment, enrollment_id)
+            row.to_address, row.workflow_id, row.status = address, f"wf-{enrollment_id}", "Active"
+            session.add(row)
+        message = Message(
+            enrollment_id=enrollment_ids[0],
+            position=1,
+            to_address=addresses[0],
+            message_id="<m1@example.com>",
+            status="Sent",
+        )
+        session.add(message)
+        session.commit()
+        return message.id or 0
+
+
+def test_an_opt_out_halts_every_spelling_once_and_is_lifted_with_a_reason(engine: Engine) -> None:
+    ids = running_campaign(engine, 4)
+    message_row = addressed(
+        engine,
+        ids,
+        ["Ann.Lee+jobs@gmail.com", "annlee@googlemail.com", "ann@acme.example", "bob@x.example"],
+    )
+
+    first = record_opt_out(engine, message_row, "one-click")
+    again = record_opt_out(engine, message_row, "one-click")
+
+    assert first is not None and again is not None
+    assert (first.first_time, again.first_time) == (True, False)
+    assert sorted(first.workflow_ids) == [f"wf-{ids[0]}", f"wf-{ids[1]}"]
+    with Session(engine) as session:
+        halts = {e.id: e.halt_status for e in session.exec(select(Enrollment))}
+        hits = [(h.message_row_id, h.kind) for h in session.exec(select(TrackingEvent))]
+        assert find_suppression(session, "me", "a.n.n.l.e.e@gmail.com") is not None
+        assert find_suppression(session, "me", "ann@acme.example") is None
+        assert find_suppression(session, "other-owner", "annlee@gmail.com") is None
+        assert lift_suppression(session, "me", "ANN.LEE@gmail.com", "asked to hear again") == 2
+        assert find_suppression(session, "me", "annlee@gmail.com") is None
+    assert halts == {
+        ids[0]: ProspectStatus.OPTED_OUT,
+        ids[1]: ProspectStatus.OPTED_OUT,
+        ids[2]: None,
+        ids[3]: None,
+    }
+    assert hits == [(message_row, "unsubscribe")]
+    assert record_opt_out(engine, message_row + 1000, "one-click") is None
