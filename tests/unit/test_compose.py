@@ -84,3 +84,23 @@ def test_the_envelope_sender_names_the_message_where_the_mailbox_takes_plus_addr
         envelope_sender("ada@example.com", "<m1@example.com>", plus_addressing=False)
         == "ada@example.com"
     )
+
+
+def test_a_tracked_message_has_both_unsubscribe_targets_and_an_html_alternative() -> None:
+    wire = compose(
+        outgoing(
+            unsubscribe_mailto="mailto:ada@example.com?subject=unsubscribe%20abc",
+            html_body="<p>Hi Bob</p>",
+        )
+    ).as_bytes()
+    received = message_from_bytes(wire, policy=policy.default)
+
+    assert " ".join(str(received["List-Unsubscribe"]).split()) == (
+        "<https://out.example.com/unsubscribe/abc>, "
+        "<mailto:ada@example.com?subject=unsubscribe%20abc>"
+    )
+    assert received.get_content_type() == "multipart/alternative"
+    plain = received.get_body(preferencelist=("plain",))
+    html = received.get_body(preferencelist=("html",))
+    assert plain is not None and plain.get_content() == "Hi Bob,\nä role for you.\n"
+    assert html is not None and html.get_content() == "<p>Hi Bob</p>\n"
