@@ -57,7 +57,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import os
 import platform
 import re
@@ -200,16 +199,8 @@ def _die_with_parent() -> None:
 
 
 def settings_environment(settings: Settings) -> dict[str, str]:
-    """The OUTBOUND_* variables that give ``python -m outbound.worker`` these settings."""
-    dumped = settings.model_dump(mode="json", exclude_none=True)
-    dumped["signing_secret"] = settings.signing_secret.get_secret_value()  # not masked
-    return {
-        **os.environ,
-        **{
-            f"OUTBOUND_{name.upper()}": value if isinstance(value, str) else json.dumps(value)
-            for name, value in dumped.items()
-        },
-    }
+    """The environment that gives ``python -m outbound.worker`` these settings."""
+    return {**os.environ, **settings.as_environment()}
 
 
 @contextlib.contextmanager

@@ -6,6 +6,7 @@ in deployment configuration fails loudly instead of being silently ignored.
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from pathlib import Path
 
@@ -55,6 +56,16 @@ class Settings(BaseSettings):
     sink_port: int = 1025
     temporal_ui_port: int = 8233
     log_level: str = "INFO"
+
+    def as_environment(self) -> dict[str, str]:
+        """The ``OUTBOUND_*`` variables that give another process these settings
+        (secrets unmasked: a worker started with them must sign the same links)."""
+        dumped = self.model_dump(mode="json", exclude_none=True)
+        dumped["signing_secret"] = self.signing_secret.get_secret_value()
+        return {
+            f"OUTBOUND_{name.upper()}": value if isinstance(value, str) else json.dumps(value)
+            for name, value in dumped.items()
+        }
 
 
 @lru_cache

@@ -43,7 +43,8 @@ def test_the_corpus_and_its_expectations_match() -> None:
     assert files == set(EXPECTED)
     assert len(MESSAGES) >= 30
     kinds = {EXPECTED[name]["kind"] for name in MESSAGES}
-    assert kinds == {k.value for k in InboundKind}
+    # "unsubscribe" is the pipeline's verdict on a signed token, never the classifier's.
+    assert kinds == {k.value for k in InboundKind} - {InboundKind.UNSUBSCRIBE.value}
 
 
 @pytest.mark.parametrize("name", MESSAGES)

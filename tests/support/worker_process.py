@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -21,7 +20,7 @@ class WorkerProcess:
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        env = {**os.environ, **_environment(self._settings)}
+        env = {**os.environ, **self._settings.as_environment()}
         with self._log_path.open("ab") as log:
             self._process = subprocess.Popen(
                 [sys.executable, "-m", "outbound.worker"], env=env, stdout=log, stderr=log
@@ -40,11 +39,3 @@ class WorkerProcess:
                 self._process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self.kill()
-
-
-def _environment(settings: Settings) -> dict[str, str]:
-    dumped = settings.model_dump(mode="json", exclude_none=True)
-    return {
-        f"OUTBOUND_{name.upper()}": value if isinstance(value, str) else json.dumps(value)
-        for name, value in dumped.items()
-    }
