@@ -97,7 +97,7 @@ def _sequences_to(session: Session, owner: str, address: str) -> list[Enrollment
             col(Enrollment.to_address).is_not(None),
             or_(*(func.lower(Enrollment.to_address).like(f"%@{d}") for d in domains)),
         )
-        .with_for_update()
+        .with_for_update(of=Enrollment)  # PostgreSQL: lock the sequences, not the campaign
     ).all()
     return [e for e in candidates if e.to_address and normalise(e.to_address) == wanted]
 

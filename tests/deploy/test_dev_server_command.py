@@ -10,6 +10,7 @@ import socket
 import sqlite3
 from pathlib import Path
 
+import pytest
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client
 
@@ -57,3 +58,16 @@ async def test_the_dev_server_starts_with_our_attributes_and_a_wal_database(
     with sqlite3.connect(tmp_path / "temporal.db") as database:
         (journal_mode,) = database.execute("PRAGMA journal_mode").fetchone()
     assert journal_mode == "wal"
+
+
+def test_outbound_dev_keeps_one_signing_secret_per_data_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("OUTBOUND_SIGNING_SECRET", raising=False)
+    first = DevStackConfig(data_dir=tmp_path).child_environment()["OUTBOUND_SIGNING_SECRET"]
+    again = DevStackConfig(data_dir=tmp_path).child_environment()["OUTBOUND_SIGNING_SECRET"]
+    other = DevStackConfig(data_dir=tmp_path / "other").child_environment()
+
+    assert first == again and len(first) >= 32  # links in mail already sent keep working
+    assert other["OUTBOUND_SIGNING_SECRET"] != first
+    assert (tmp_path / "signing-secret").stat().st_mode & 0o777 == 0o600
