@@ -15,6 +15,7 @@ import logging
 from dataclasses import dataclass
 
 from sqlalchemy import Engine, func, or_
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
@@ -44,8 +45,17 @@ class OptOutResult:
 def record_opt_out(engine: Engine, message_row_id: int, via: str) -> OptOutResult | None:
     """Suppress the recipient of message ``message_row_id`` and halt their sequences.
 
-    None when the message does not exist (a token of another database).
+    None when the message does not exist (a token of another database). Two
+    requests at once (mail providers do post twice) meet at the suppression
+    list's unique key; the second then finds the first one's work and is a no-op.
     """
+    try:
+        return _record_opt_out(engine, message_row_id, via)
+    except IntegrityError:
+        return _record_opt_out(engine, message_row_id, via)
+
+
+def _record_opt_out(engine: Engine, message_row_id: int, via: str) -> OptOutResult | None:
     with Session(engine) as session:
         message = session.get(Message, message_row_id)
         if message is None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from outbound.domain.statuses import ProspectStatus
 from outbound.store.suppressions import find_suppression, lift_suppression
-from outbound.store.tables import Enrollment, Message, TrackingEvent
+from outbound.store.tables import Enrollment, Message, Suppression, TrackingEvent
 from outbound.tracking.optout import record_opt_out
 from tests.store.test_records import running_campaign
 
@@ -61,3 +63,19 @@ def test_an_opt_out_halts_every_spelling_once_and_is_lifted_with_a_reason(engine
     }
     assert hits == [(message_row, "unsubscribe")]
     assert record_opt_out(engine, message_row + 1000, "one-click") is None
+
+
+def test_two_opt_outs_at_once_both_succeed_and_list_the_address_once(engine: Engine) -> None:
+    ids = running_campaign(engine, 1)
+    message_row = addressed(engine, ids, ["cem@cogs.example"])
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(
+            pool.map(lambda _: record_opt_out(engine, message_row, "one-click"), range(4))
+        )
+
+    assert all(r is not None for r in results)
+    with Session(engine) as session:
+        listed = session.exec(select(Suppression.address)).all()
+        halted = session.get_one(Enrollment, ids[0]).halt_status
+    assert (listed, halted) == (["cem@cogs.example"], ProspectStatus.OPTED_OUT)
