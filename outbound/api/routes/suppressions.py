@@ -11,6 +11,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from outbound.api.deps import SessionDep
@@ -60,17 +61,13 @@ def add_suppression(body: SuppressionCreate, session: SessionDep) -> Suppression
     """List an address by hand; 409 if it is listed already (the existing reason stays)."""
     existing = find_suppression(session, body.owner, body.address)
     if existing is not None:
-        raise ProblemError(
-            409,
-            [
-                Problem(
-                    field="address",
-                    reason=f"already suppressed ({existing.source}: {existing.detail})",
-                )
-            ],
-        )
-    stage_suppression(session, body.owner, body.address, "manual", body.reason)
-    session.commit()
+        raise _already(f"already suppressed ({existing.source}: {existing.detail})")
+    try:
+        stage_suppression(session, body.owner, body.address, "manual", body.reason)
+        session.commit()
+    except IntegrityError:  # listed by another request (or an opt-out) at the same moment
+        session.rollback()
+        raise _already("already suppressed") from None
     entry = find_suppression(session, body.owner, body.address)
     assert entry is not None
     return SuppressionPublic(
@@ -87,3 +84,7 @@ def remove_suppression(body: SuppressionRemove, session: SessionDep) -> dict[str
             404, [Problem(field="address", reason=f"{body.address} is not on the list")]
         )
     return {"removed": removed}
+
+
+def _already(reason: str) -> ProblemError:
+    return ProblemError(409, [Problem(field="address", reason=reason)])
