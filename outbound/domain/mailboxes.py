@@ -9,13 +9,13 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from outbound.domain.schedule import WORKDAYS, ClockTime, SendDays, check_window
 from outbound.domain.statuses import MailboxConnection, TlsMode
-from outbound.domain.validators import EmailAddress, SingleLine, TimeZoneName
+from outbound.domain.validators import EmailAddress, HostName, SingleLine, TimeZoneName
 
 
 class MailboxBase(BaseModel):
     """What a user tells us about a mailbox, minus its secret."""
 
-    smtp_host: Annotated[str, Field(min_length=1, max_length=255)]
+    smtp_host: Annotated[HostName, Field(min_length=1, max_length=255)]
     smtp_port: Annotated[int, Field(ge=1, le=65535)] = 587
     tls_mode: TlsMode = TlsMode.STARTTLS
     username: SingleLine | None = None
@@ -108,7 +108,7 @@ class InboundSecret(BaseModel):
 class ImapSettings(BaseModel):
     """Where to read the mailbox's inbox (replies, bounces); the password is write-only."""
 
-    host: Annotated[str, Field(min_length=1, max_length=255)]
+    host: Annotated[HostName, Field(min_length=1, max_length=255)]
     port: Annotated[int, Field(ge=1, le=65535)] = 993
     tls: bool = Field(default=True, description="Implicit TLS (port 993).")
     username: Annotated[SingleLine, Field(min_length=1)]

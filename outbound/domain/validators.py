@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
+import re
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
@@ -25,6 +28,27 @@ def email_address(value: str) -> str:
         return validate_email(value.strip(), check_deliverability=False).normalized
     except EmailNotValidError as error:
         raise ValueError(f"not a valid email address: {error}") from None
+
+
+_HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+
+
+def host_name(value: str) -> str:
+    """A server's DNS name (internationalised names allowed) or IP address.
+
+    Checked here because a name the resolver cannot encode (a control
+    character, say) fails only when we connect, deep inside a request."""
+    value = value.strip()
+    with contextlib.suppress(ValueError):
+        return str(ipaddress.ip_address(value))
+    try:
+        ascii_name = value.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise ValueError("not a host name or IP address") from None
+    labels = ascii_name.removesuffix(".").split(".")
+    if len(ascii_name) > 253 or not all(_HOST_LABEL.fullmatch(label) for label in labels):
+        raise ValueError("not a host name or IP address (letters, digits, hyphens and dots)")
+    return value
 
 
 def time_zone_name(value: str) -> str:
@@ -52,3 +76,4 @@ def _zone_names() -> frozenset[str]:
 EmailAddress = Annotated[str, AfterValidator(email_address)]
 SingleLine = Annotated[str, AfterValidator(single_line)]
 TimeZoneName = Annotated[str, AfterValidator(time_zone_name)]
+HostName = Annotated[str, AfterValidator(host_name)]

@@ -62,6 +62,9 @@ async def test_the_mailbox_password_is_write_only(api: httpx.AsyncClient) -> Non
         ({"from_name": "Ada\u0000Lovelace"}, "from_name", "control characters"),
         ({"tls_mode": "ssl3"}, "tls_mode", "Input should be"),
         ({"smtp_port": 70000}, "smtp_port", "less than or equal to 65535"),
+        # Found by the bad-input drill: a name the resolver cannot encode was a 500.
+        ({"smtp_host": "smtp\x86.example.com"}, "smtp_host", "not a host name"),
+        ({"smtp_host": "smtp example.com"}, "smtp_host", "not a host name"),
     ],
 )
 async def test_bad_mailbox_fields_are_named(
@@ -116,6 +119,8 @@ async def test_bad_campaign_fields_are_named(
         ("GET", "/campaigns/999/prospects/5", 404, "prospect_id"),
         ("POST", "/campaigns/999/prospects/5/pause", 404, "prospect_id"),
         ("GET", "/campaigns/abc", 422, "campaign_id"),
+        # Found by the bad-input drill: ids past the database's integers were a 500.
+        ("GET", f"/mailboxes/{2**70}", 422, "mailbox_id"),
     ],
 )
 async def test_unknown_ids_are_named(
@@ -263,3 +268,32 @@ async def test_a_reconnect_to_an_unreachable_server_is_named_and_stores_nothing(
     assert "new-secret" not in answer.text
     mailbox = (await api.get(f"/mailboxes/{mailbox_id}")).json()
     assert mailbox["username"] == "ada"
+
+
+async def test_an_imap_host_the_resolver_cannot_encode_is_named(api: httpx.AsyncClient) -> None:
+    mailbox_id = await make_mailbox(api)
+    answer = await api.put(
+        f"/mailboxes/{mailbox_id}/imap",
+        json={"host": "imap\x86.example.com", "username": "ada", "password": "pw"},
+    )
+
+    assert answer.status_code == 422
+    assert "not a host name" in problems(answer)["host"]
+    assert "imap\x86" not in (await api.get(f"/mailboxes/{mailbox_id}")).text
+
+
+async def test_an_offset_past_the_database_integers_is_named(api: httpx.AsyncClient) -> None:
+    campaign_id = await make_campaign(api)
+
+    answer = await api.get(f"/campaigns/{campaign_id}", params={"offset": 2**64})
+
+    assert answer.status_code == 422
+    assert "out of range" in problems(answer)["offset"]
+
+
+async def test_hosts_by_name_address_or_international_name_are_taken(
+    api: httpx.AsyncClient,
+) -> None:
+    for host in ("smtp.example.com", "192.0.2.10", "2001:db8::1", "mail.bücher.example"):
+        answer = await api.post("/mailboxes", json={**MAILBOX, "smtp_host": host})
+        assert answer.status_code == 201, answer.text
