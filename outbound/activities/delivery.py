@@ -7,9 +7,13 @@ mailbox is enforced at send time (``outbound.store.send_turns``).
 
 Idempotency: the message log row for (enrollment, step, address) is the key. A
 retry that finds the row already Sent returns the recorded result without
-touching SMTP. The Message-ID is fixed per (enrollment, step, address), so even
-a retry after an unknown outcome (worker killed between the server's 250 and
-our commit) reuses it and providers discard the duplicate.
+touching SMTP. Sent is committed as soon as the server answers 250 (before
+QUIT), and the moment the message starts to go (DATA) is recorded first: a
+retry after a worker died before that point sends safely (the server drops an
+unfinished transaction); one after it, with no answer recorded, may find the
+message delivered, so it is not resent and the step waits, Unconfirmed, for the
+user (the fault drill ``drills/worker_kills.py`` found the duplicate this
+prevents). The Message-ID is fixed per (enrollment, step, address) all the same.
 
 Last look: right before MAIL FROM one transaction re-reads what may have
 changed since the workflow decided to send (a stop or reply the API recorded,
@@ -114,8 +118,22 @@ class DeliveryActivities:
         if request.scheduled_at is not None:
             await self._take_turn(request, prepared)
         account, version = await asyncio.to_thread(self._last_look, request, prepared)
+        recorded: list[SendStepResult] = []
+
+        async def handing_over() -> None:
+            await asyncio.to_thread(self._mark_handed_over, request)
+
+        async def accepted() -> None:
+            recorded.append(await asyncio.to_thread(self._record_sent, request))
+
         try:
-            await send_message(account, prepared.email, prepared.envelope_from)
+            await send_message(
+                account,
+                prepared.email,
+                prepared.envelope_from,
+                before_data=handing_over,
+                accepted=accepted,
+            )
         except SendFailed as failed:
             classified = failed.classified
             details = await asyncio.to_thread(
@@ -129,7 +147,7 @@ class DeliveryActivities:
                 type=classified.outcome.value,
                 non_retryable=classified.outcome is not Outcome.TRANSIENT,
             ) from None
-        return await asyncio.to_thread(self._record_sent, request)
+        return recorded[0] if recorded else await asyncio.to_thread(self._record_sent, request)
 
     def _prepare(self, request: SendStepRequest) -> _Prepared:
         with Session(self._engine) as session:
@@ -146,6 +164,12 @@ class DeliveryActivities:
                         already_sent=True,
                     ),
                 )
+            if (
+                logged is not None
+                and logged.status == MessageStatus.SENDING
+                and logged.handed_over_at is not None
+            ):
+                raise _cut_off_after_handover(session, logged)
             enrollment = session.get_one(Enrollment, request.enrollment_id)
             campaign = session.get_one(Campaign, enrollment.campaign_id)
             mailbox = session.get_one(Mailbox, campaign.mailbox_id)
@@ -276,10 +300,20 @@ class DeliveryActivities:
                     FailureType.SUPPRESSED, f"{request.to_address} is suppressed ({entry.source})"
                 )
             logged.status, logged.attempts = MessageStatus.SENDING, logged.attempts + 1
-            logged.failure_reason = None
+            logged.failure_reason, logged.handed_over_at = None, None
             session.add(logged)
             session.commit()
             return smtp_account(mailbox), mailbox.connection_version
+
+    def _mark_handed_over(self, request: SendStepRequest) -> None:
+        """The envelope is accepted and the message is about to go: from here on, an
+        attempt that stops without an answer may have delivered it."""
+        with Session(self._engine) as session:
+            logged = _logged_message(session, request)
+            assert logged is not None
+            logged.handed_over_at = datetime.now(UTC)
+            session.add(logged)
+            session.commit()
 
     def _record_sent(self, request: SendStepRequest) -> SendStepResult:
         with Session(self._engine) as session:
@@ -330,6 +364,21 @@ class DeliveryActivities:
                     session, prepared.owner, request.to_address, "hard_bounce", classified.reason
                 )
         return details
+
+
+def _cut_off_after_handover(session: Session, logged: Message) -> ApplicationError:
+    """The previous attempt handed the message over and then stopped (the worker died)
+    before the server's answer was recorded: it may have been delivered. Never resend
+    blindly; the step waits, Unconfirmed, for the user to Retry or skip it."""
+    reason = (
+        "the previous attempt stopped after handing the message to the server, before "
+        "its answer was recorded; it may have been delivered, so it is not sent again"
+    )
+    logged.status = MessageStatus.FAILED.value
+    logged.failure_reason = f"{Outcome.UNKNOWN.value}: {reason}"
+    session.add(logged)
+    session.commit()
+    return refusal(Outcome.UNKNOWN.value, reason)
 
 
 def _logged_message(session: Session, request: SendStepRequest) -> Message | None:

@@ -9,6 +9,7 @@ been delivered (RFC 1047), so it is an *unknown* outcome, never a plain retry.
 from __future__ import annotations
 
 import email.policy
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 
@@ -41,11 +42,22 @@ class SendFailed(Exception):
 
 
 async def send_message(
-    account: SmtpAccount, message: EmailMessage, envelope_from: str | None = None
+    account: SmtpAccount,
+    message: EmailMessage,
+    envelope_from: str | None = None,
+    *,
+    before_data: Callable[[], Awaitable[None]] | None = None,
+    accepted: Callable[[], Awaitable[None]] | None = None,
 ) -> Classified:
     """Deliver ``message`` to its ``To`` address; returns the server's acceptance.
 
-    Raises :class:`SendFailed` with the classified outcome otherwise.
+    ``before_data`` runs once the envelope is accepted, right before the message
+    is handed over: a process that dies before it leaves nothing at the server
+    (an unfinished transaction is discarded), one that dies after it may have
+    delivered. ``accepted`` runs as soon as the server has answered 250, before
+    the polite QUIT, so that the window in which an answer can be lost is as
+    short as one database write. Raises :class:`SendFailed` with the classified
+    outcome otherwise.
     """
     client = aiosmtplib.SMTP(
         hostname=account.host,
@@ -65,9 +77,13 @@ async def send_message(
         stage = Stage.ENVELOPE
         await client.mail(sender)
         await client.rcpt(recipient)
+        if before_data is not None:
+            await before_data()
         stage = Stage.DATA
         reply = await client.data(message.as_bytes(policy=email.policy.SMTP))
         stage = Stage.AFTER_DATA
+        if accepted is not None:
+            await accepted()
         await client.quit()
     except aiosmtplib.SMTPException as error:
         if stage is Stage.AFTER_DATA:  # accepted; only the polite QUIT failed

@@ -224,6 +224,14 @@ class Message(SQLModel, table=True):
     sent_at: datetime | None = _when(default=None)
     attempts: int = 0
     failure_reason: str | None = None
+    handed_over_at: datetime | None = _when(
+        default=None,
+        description=(
+            "When the current attempt began to hand the message to the server (DATA). An "
+            "attempt cut off after this, before the answer was recorded, may have delivered "
+            "it: it is never resent without the user's Retry."
+        ),
+    )
     created_at: datetime = _when(default_factory=utc_now)
 
 
