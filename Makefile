@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format bench clean
+.PHONY: run test lint format bench drills clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,17 +21,20 @@ test: $(STAMP) lint
 	$(BIN)/pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check outbound tests bench
-	$(BIN)/ruff format --check outbound tests bench
+	$(BIN)/ruff check outbound tests bench drills
+	$(BIN)/ruff format --check outbound tests bench drills
 	$(BIN)/mypy outbound
 
 format: $(STAMP)
-	$(BIN)/ruff format outbound tests bench
-	$(BIN)/ruff check --fix outbound tests bench
+	$(BIN)/ruff format outbound tests bench drills
+	$(BIN)/ruff check --fix outbound tests bench drills
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.slot_reservations
-	$(BIN)/python -m bench.campaign_start_stop --prospects 10000
+	$(BIN)/python -m bench
+
+drills: $(STAMP)
+	$(BIN)/python -m drills
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

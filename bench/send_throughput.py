@@ -1,0 +1,449 @@
+"""Sends per second of a one-step campaign, beside raw SMTP and the bare Temporal floor.
+
+    python -m bench.send_throughput [--prospects 1000]
+
+The embedded stack of ``bench.stack`` (dev server with its database file,
+SQLite, the aiosmtpd sink, a loopback DNS server for the address check, the
+worker as its own process, the API in this process). Three measurements, each
+counted at the sink by recipient, in this order:
+
+* (b) the bare Temporal floor: N trivial workflows, each running one activity
+  that sends one message with aiosmtplib (new connection), started with
+  ``client.start_workflow`` at the product's start concurrency, served by a
+  worker process of their own. This is what any Temporal design pays per send
+  on this server; it runs first, so the product meets a dev server database
+  that already holds N finished workflows (a handicap for the product, not for
+  the floor).
+* the product: a one-step campaign to N prospects with no grace delay, a window
+  open all week and limits far above N, started through the API; from Start
+  until the sink holds N messages, then until the database shows every
+  prospect Completed. Reported too: the events in one prospect's history
+  against the floor's, which is what the pipeline adds per send in Temporal.
+* (a) raw aiosmtplib from this process, a new connection per message, 16 at a
+  time: the physical limit of the sink on this machine.
+
+Every run also checks what the product promises: each prospect got exactly one
+message (counted by recipient and by Message-ID).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import shutil
+import signal
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from email.message import EmailMessage
+from pathlib import Path
+
+import aiosmtplib
+import httpx
+from pydantic import SecretStr
+from temporalio import activity, workflow
+from temporalio.client import Client
+from temporalio.common import RetryPolicy
+from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from bench.stack import (
+    Child,
+    cancelled_on_sigterm,
+    children,
+    code_label_and_versions,
+    deadline_for,
+    dev_server,
+    poll_until,
+    print_table,
+    run_in_snapshot,
+    say,
+    server_complaints,
+    settings_environment,
+    sink,
+    wait_for_pollers,
+    when_and_where,
+    worker_complaints,
+)
+from outbound.campaigns.start import _START_CONCURRENCY
+from outbound.devstack.fault_sink import FaultSinkHandler
+from outbound.settings import Settings
+from outbound.store.engine import create_schema, make_engine
+from tests.support.dns_server import Zone, dns_server
+from tests.support.factories import CONSENT
+
+CHUNK = 1_000  # prospects per POST /campaigns/{id}/prospects
+RAW_CONCURRENCY = 16
+FLOOR_WORKFLOW = "BenchSendOne"
+PRODUCT_DOMAIN = "bench.example.com"
+FLOOR_DOMAIN = "floor.example.com"
+RAW_DOMAIN = "raw.example.com"
+
+
+def one_message(recipient: str) -> EmailMessage:
+    """About the size of a short outreach email."""
+    message = EmailMessage()
+    message["From"] = "ada@hiring.example.com"
+    message["To"] = recipient
+    message["Subject"] = "Hi there"
+    message["Message-ID"] = f"<{uuid.uuid4().hex}@hiring.example.com>"
+    message.set_content("A short note about a role you might like.\n" * 5)
+    return message
+
+
+@activity.defn(name="bench_send_one")
+async def send_one(port_and_recipient: list[str]) -> None:
+    """The floor's only activity: one message, one new connection."""
+    port, recipient = port_and_recipient
+    await aiosmtplib.send(one_message(recipient), hostname="127.0.0.1", port=int(port))
+
+
+@workflow.defn(name=FLOOR_WORKFLOW)
+class SendOneWorkflow:
+    """The floor's workflow: run the one activity, done."""
+
+    @workflow.run
+    async def run(self, port_and_recipient: list[str]) -> None:
+        await workflow.execute_activity(
+            "bench_send_one",
+            port_and_recipient,
+            start_to_close_timeout=timedelta(minutes=1),
+            retry_policy=RetryPolicy(maximum_attempts=3),
+        )
+
+
+@dataclass
+class Figures:
+    """Seconds unless named otherwise."""
+
+    n: int
+    floor: float = 0.0
+    product_sent: float = 0.0
+    product_completed: float = 0.0
+    start_answered: float = 0.0
+    raw: float = 0.0
+    product_events: int = 0
+    floor_events: int = 0
+    duplicates: list[str] = field(default_factory=list)
+    server_log: str = ""
+    worker_log: str = ""
+    load: tuple[float, float] = (0.0, 0.0)
+
+    def rate(self, seconds: float) -> float:
+        return self.n / seconds if seconds else 0.0
+
+
+def delivered_to(handler: FaultSinkHandler, domain: str) -> int:
+    return sum(1 for got in handler.received for to in got.envelope_to if to.endswith(f"@{domain}"))
+
+
+async def measure_floor(
+    client: Client, task_queue: str, sink_port: int, handler: FaultSinkHandler, figures: Figures
+) -> None:
+    """(b): N workflows of one sending activity each."""
+    n = figures.n
+    semaphore = asyncio.Semaphore(_START_CONCURRENCY)
+    prefix = f"bench-send-{uuid.uuid4().hex[:8]}"
+
+    async def start_one(index: int) -> None:
+        async with semaphore:
+            await client.start_workflow(
+                FLOOR_WORKFLOW,
+                [str(sink_port), f"f{index}@{FLOOR_DOMAIN}"],
+                id=f"{prefix}-{index}",
+                task_queue=task_queue,
+            )
+
+    began = time.perf_counter()
+    await asyncio.gather(*(start_one(i) for i in range(n)))
+    figures.floor = await poll_until(
+        began,
+        _now(lambda: delivered_to(handler, FLOOR_DOMAIN)),
+        lambda got: got >= n,
+        "the floor's N messages at the sink",
+        deadline_for(n),
+    )
+    figures.floor_events = await history_length(client, f"{prefix}-0")
+
+
+async def measure_product(
+    api: httpx.AsyncClient,
+    temporal: Client,
+    worker: Child,
+    sink_port: int,
+    handler: FaultSinkHandler,
+    figures: Figures,
+) -> None:
+    """The product: Start through the API until every prospect's message is at the sink."""
+    n = figures.n
+    mailbox = await api.post(
+        "/mailboxes",
+        json={
+            "smtp_host": "127.0.0.1",
+            "smtp_port": sink_port,
+            "tls_mode": "none",
+            "from_address": "ada@hiring.example.com",
+            "send_days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
+            "send_start": "00:00",
+            "send_end": "24:00",
+            "min_gap_seconds": 0,
+            "daily_limit": 1_000_000,
+        },
+    )
+    mailbox.raise_for_status()
+    campaign = await api.post(
+        "/campaigns",
+        json={
+            "name": "Throughput",
+            "mailbox_id": mailbox.json()["id"],
+            "grace_seconds": 0,
+            "steps": [{"subject": "Hi {{ first_name }}", "body": "A short note.\n" * 5}],
+        },
+    )
+    campaign.raise_for_status()
+    campaign_id: int = campaign.json()["id"]
+    for first in range(0, n, CHUNK):
+        people = [
+            {"first_name": f"P{i}", "addresses": [{"address": f"p{i}@{PRODUCT_DOMAIN}"}]}
+            for i in range(first, min(first + CHUNK, n))
+        ]
+        added = await api.post(f"/campaigns/{campaign_id}/prospects", json=people)
+        if added.status_code != 201:
+            raise RuntimeError(f"adding prospects: {added.status_code} {added.text}")
+    began = time.perf_counter()
+    answer = await api.post(f"/campaigns/{campaign_id}/start", json=CONSENT)
+    figures.start_answered = time.perf_counter() - began
+    if answer.status_code != 202:
+        raise RuntimeError(f"Start: {answer.status_code} {answer.text}")
+    figures.product_sent = await poll_until(
+        began,
+        _now(lambda: delivered_to(handler, PRODUCT_DOMAIN)),
+        lambda got: got >= n,
+        "the campaign's N messages at the sink",
+        deadline_for(n) * 2,
+        worker,
+    )
+
+    async def completed() -> int:
+        view = await api.get(f"/campaigns/{campaign_id}", params={"limit": 1})
+        return int(view.json()["counts"].get("Completed", 0))
+
+    figures.product_completed = await poll_until(
+        began, completed, lambda done: done >= n, "N prospects Completed", deadline_for(n), worker
+    )
+    listing = await api.get(f"/campaigns/{campaign_id}", params={"limit": 1})
+    figures.product_events = await history_length(
+        temporal, listing.json()["prospects"][0]["workflow_id"]
+    )
+
+
+async def measure_raw(sink_port: int, handler: FaultSinkHandler, figures: Figures) -> None:
+    """(a): aiosmtplib straight to the sink, a new connection per message."""
+    n = figures.n
+    semaphore = asyncio.Semaphore(RAW_CONCURRENCY)
+
+    async def send(index: int) -> None:
+        async with semaphore:
+            await aiosmtplib.send(
+                one_message(f"r{index}@{RAW_DOMAIN}"), hostname="127.0.0.1", port=sink_port
+            )
+
+    began = time.perf_counter()
+    await asyncio.gather(*(send(i) for i in range(n)))
+    figures.raw = time.perf_counter() - began
+    if delivered_to(handler, RAW_DOMAIN) != n:
+        raise RuntimeError("raw sends: the sink did not get every message")
+
+
+def find_duplicates(handler: FaultSinkHandler) -> list[str]:
+    """Recipients or Message-IDs of the product's messages seen more than once."""
+    product = [got for got in handler.received if got.envelope_to[0].endswith(PRODUCT_DOMAIN)]
+    by_recipient = Counter(got.envelope_to[0] for got in product)
+    by_message_id = Counter(str(got.message["Message-ID"]) for got in product)
+    return [key for key, seen in (by_recipient + by_message_id).items() if seen > 1]
+
+
+async def history_length(client: Client, workflow_id: str) -> int:
+    history = await client.get_workflow_handle(workflow_id).fetch_history()
+    return len(history.events)
+
+
+def _now(count: Callable[[], int]) -> Callable[[], Awaitable[int]]:
+    """An in-memory count as the awaitable probe ``poll_until`` takes."""
+
+    async def probe() -> int:
+        return int(count())
+
+    return probe
+
+
+async def serve_floor(address: str, task_queue: str) -> None:
+    """The floor's worker process, until SIGTERM (this module passed through the sandbox,
+    so a run does not re-import the API and database modules imported here)."""
+    from bench.send_throughput import SendOneWorkflow as Floor
+    from bench.send_throughput import send_one as floor_send
+
+    client = await Client.connect(address)
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    runner = SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules("bench")
+    )
+    async with Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[Floor],
+        activities=[floor_send],
+        workflow_runner=runner,
+    ):
+        await stop.wait()
+
+
+async def run(n: int) -> Figures:
+    figures = Figures(n=n)
+    load_at_start = os.getloadavg()[0]
+    handler = FaultSinkHandler()
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-send-") as name,
+        sink(handler) as sink_port,
+        children() as started,
+    ):
+        folder = Path(name)
+        async with dns_server(Zone(default_mx="10 mx.example.net.")) as dns_port:
+            temporal = await dev_server(folder, started)
+            address = temporal.service_client.config.target_host
+            settings = Settings(
+                database_url=f"sqlite:///{folder / 'outbound.db'}",
+                temporal_address=address,
+                task_queue=f"outbound-{uuid.uuid4().hex[:8]}",
+                dns_nameservers=["127.0.0.1"],
+                dns_port=dns_port,
+                dns_timeout_seconds=0.5,
+                log_level="WARNING",
+                signing_secret=SecretStr(secrets.token_urlsafe(32)),
+            )
+            engine = make_engine(settings.database_url)
+            create_schema(engine)
+            worker = Child(
+                [sys.executable, "-m", "outbound.worker"],
+                settings_environment(settings),
+                folder / "worker.log",
+            )
+            floor_queue = f"bench-floor-{uuid.uuid4().hex[:8]}"
+            floor_worker = Child(
+                [
+                    sys.executable,
+                    "-m",
+                    "bench.send_throughput",
+                    "--serve-floor",
+                    floor_queue,
+                    "--temporal-address",
+                    address,
+                ],
+                dict(os.environ),
+                folder / "floor-worker.log",
+            )
+            for child in (worker, floor_worker):
+                started.append(child)
+                child.start()
+            from outbound.api.app import create_app
+
+            app = create_app(settings, engine=engine, temporal=temporal)
+            try:
+                async with httpx.AsyncClient(
+                    transport=httpx.ASGITransport(app=app), base_url="http://api.bench", timeout=600
+                ) as api:
+                    await wait_for_pollers(temporal, settings.task_queue, worker, activities=True)
+                    await wait_for_pollers(temporal, floor_queue, floor_worker, activities=True)
+                    say(f"(b) the floor: {n:,} workflows of one send")
+                    await measure_floor(temporal, floor_queue, sink_port, handler, figures)
+                    say(f"floor: {figures.floor:.1f} s; the product: a campaign to {n:,}")
+                    await measure_product(api, temporal, worker, sink_port, handler, figures)
+                    say(f"product: {figures.product_sent:.1f} s; (a) raw aiosmtplib")
+                    await measure_raw(sink_port, handler, figures)
+            finally:
+                engine.dispose()
+        figures.server_log = server_complaints(folder / "temporal.log")
+        figures.worker_log = worker_complaints(folder / "worker.log")
+    figures.duplicates = find_duplicates(handler)
+    figures.load = (load_at_start, os.getloadavg()[0])
+    return figures
+
+
+def report(figures: Figures, code_label: str) -> None:
+    n = figures.n
+    ours = figures.rate(figures.product_sent)
+    floor = figures.rate(figures.floor)
+    raw = figures.rate(figures.raw)
+    rows = [
+        ("product", "API answered Start", f"{figures.start_answered:,.2f} s"),
+        ("product", f"sink holds all {n:,} messages", f"{figures.product_sent:,.2f} s"),
+        ("product", f"database shows {n:,} Completed", f"{figures.product_completed:,.2f} s"),
+        ("product", "sends per second, end to end", f"{ours:,.1f}/s"),
+        ("product", "events in one prospect's history", str(figures.product_events)),
+        ("(b) floor", f"{n:,} workflows of one send activity", f"{figures.floor:,.2f} s"),
+        ("(b) floor", "sends per second", f"{floor:,.1f}/s"),
+        ("(b) floor", "events in one workflow's history", str(figures.floor_events)),
+        (
+            "(a) raw",
+            f"{n:,} aiosmtplib sends, {RAW_CONCURRENCY} at a time",
+            f"{figures.raw:,.2f} s",
+        ),
+        ("(a) raw", "sends per second", f"{raw:,.1f}/s"),
+        ("ratio", "product / (b) floor (target ≥ 0.7)", f"{ours / floor:.2f}"),
+        ("ratio", "product / (a) raw (target ≥ 0.25)", f"{ours / raw:.2f}"),
+        ("ratio", "(b) floor / (a) raw", f"{floor / raw:.2f}"),
+    ]
+    print_table(
+        f"Send throughput, one-step campaign to {n:,} prospects (embedded stack, SQLite)",
+        rows,
+        [
+            "every prospect got exactly one message"
+            if not figures.duplicates
+            else f"DUPLICATES at the sink: {figures.duplicates[:5]}",
+            figures.server_log,
+            figures.worker_log,
+            when_and_where(figures.load),
+            code_label_and_versions(code_label),
+        ],
+    )
+
+
+def _s(seconds: float) -> str:
+    return f"{seconds:,.2f} s"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--prospects", type=int, default=1_000)
+    parser.add_argument("--serve-floor", metavar="TASK_QUEUE", help=argparse.SUPPRESS)
+    parser.add_argument("--temporal-address", help=argparse.SUPPRESS)
+    parser.add_argument("--snapshot", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--code-label", default="", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_floor:
+        asyncio.run(serve_floor(args.temporal_address, args.serve_floor))
+        return
+    if args.snapshot is None:
+        run_in_snapshot("bench.send_throughput")  # does not return
+    try:
+        figures = asyncio.run(cancelled_on_sigterm(run(args.prospects)))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        say("interrupted; the dev server and workers were stopped")
+        sys.exit(130)
+    finally:
+        shutil.rmtree(args.snapshot, ignore_errors=True)
+    report(figures, args.code_label)
+    if figures.duplicates:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
