@@ -18,7 +18,7 @@ run: $(STAMP)
 	$(BIN)/outbound dev
 
 test: $(STAMP) lint
-	$(BIN)/pytest
+	$(BIN)/pytest --durations=15
 
 lint: $(STAMP)
 	$(BIN)/ruff check outbound tests bench drills

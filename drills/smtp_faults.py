@@ -8,18 +8,20 @@ second; a prospect whose only address is refused ends Bounced.
 PRODUCT.md rule 8 gives a transient failure three attempts, then the step is
 Failed (TooManyRetries) and waits for the user's Retry; at a 25% fault rate
 about 1.6% of sends fail three times running. The drill does what the user
-would — one bulk Retry of the Failed prospects, repeated while any are left —
-and then checks that every transient failure was delivered exactly once.
+would, watching the campaign: a bulk Retry of whatever shows Failed, every few
+seconds while it runs and again at the end while any are left, and then checks
+that every transient failure was delivered exactly once.
 """
 
 from __future__ import annotations
 
+import os
 import random
 import time
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from bench.stack import poll_until
+from bench.stack import poll_until, say
 from drills.campaign import DOMAIN, Check, Plan, counts, launch, settle, verdict
 from drills.stack import DrillStack, drill_stack
 from outbound.devstack.fault_sink import FaultSinkHandler, _drop
@@ -33,6 +35,8 @@ TRANSIENT_ANSWERS = (
 )
 REFUSED_ANSWER = "550 5.1.1 Recipient address rejected: User unknown"
 RETRY_ROUNDS = 5
+RETRY_EVERY = 5.0  # seconds between the watching user's looks
+LAGGING = "only a Failed prospect can be retried"
 
 
 class RandomFaultSink(FaultSinkHandler):
@@ -78,8 +82,21 @@ async def smtp_faults(prospects: int, seed: int = 3) -> list[Check]:
     async with drill_stack(handler) as stack:
         campaign_id = await launch(stack, plan)
         within = 180 + prospects * 1.0
-        await settle(stack, campaign_id, plan, within)
         retried = 0
+        last_look = -RETRY_EVERY
+
+        async def retry_what_failed(elapsed: float) -> None:
+            """The user watching the campaign retries whatever shows Failed."""
+            nonlocal retried, last_look
+            if elapsed - last_look >= RETRY_EVERY:
+                last_look = elapsed
+                found = await counts(stack, campaign_id)
+                if os.environ.get("OUTBOUND_DRILL_TRACE"):
+                    say(f"{elapsed:5.0f} s {found} sink {len(handler.received)}")
+                if found.get("Failed"):
+                    retried += await retry_failed(stack, campaign_id)
+
+        await settle(stack, campaign_id, plan, within, meanwhile=retry_what_failed)
         for _ in range(RETRY_ROUNDS):
             found = await counts(stack, campaign_id)
             if not found.get("Failed"):
@@ -120,6 +137,9 @@ async def retry_failed(stack: DrillStack, campaign_id: int) -> int:
     )
     answer.raise_for_status()
     body = answer.json()
-    if body["refused"]:
-        raise RuntimeError(f"Retry refused: {body['refused'][:3]}")
+    # A prospect retried a moment ago may still be listed Failed (the mirror lags); its
+    # workflow refuses the second Retry. Anything else is a finding.
+    unexpected = [p for p in body["refused"] if LAGGING not in p["reason"]]
+    if unexpected:
+        raise RuntimeError(f"Retry refused: {unexpected[:3]}")
     return len(body["done"])

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import secrets
+import shutil
 import sys
 import tempfile
 import time
@@ -138,3 +140,6 @@ async def drill_stack(
                     )
             finally:
                 engine.dispose()
+                keep = os.environ.get("OUTBOUND_DRILL_KEEP_LOGS")
+                if keep:  # the logs and databases outlive the temporary folder
+                    shutil.copytree(folder, Path(keep) / folder.name, dirs_exist_ok=True)
