@@ -59,11 +59,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import secrets
 import shutil
-import signal
 import sys
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass
@@ -71,41 +68,30 @@ from datetime import timedelta
 from pathlib import Path
 
 import httpx
-from pydantic import SecretStr
 from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 from temporalio import workflow
 from temporalio.client import Client, WorkflowExecutionStatus
-from temporalio.worker import Worker
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from bench.stack import (
     Child,
     cancelled_on_sigterm,
-    children,
     code_label_and_versions,
     count,
     deadline_for,
-    dev_server,
+    embedded_stack,
     peak_rss_mib,
     poll_until,
     print_table,
     run_in_snapshot,
     say,
-    server_complaints,
-    settings_environment,
-    sink,
+    serve_until_sigterm,
     wait_for_pollers,
     when_and_where,
-    worker_complaints,
 )
-from outbound.api.app import create_app
 from outbound.campaigns.start import _START_CONCURRENCY
 from outbound.devstack.fault_sink import FaultSinkHandler
-from outbound.settings import Settings
-from outbound.store.engine import create_schema, make_engine
 from outbound.store.tables import SlotReservation
-from tests.support.dns_server import Zone, dns_server
 from tests.support.factories import CONSENT
 
 CHUNK = 1_000  # prospects per POST /campaigns/{id}/prospects
@@ -328,22 +314,11 @@ async def measure_baseline(client: Client, task_queue: str, n: int, figures: Fig
 
 
 async def serve_idle(address: str, task_queue: str) -> None:
-    """The baseline's worker process: run IdleWorkflow until SIGTERM.
-
-    The class is taken from ``bench.campaign_start_stop`` (not ``__main__``) and
-    that module passed through the sandbox, so each workflow run does not
-    re-import this file with its API and database imports.
-    """
+    """The baseline's worker process: run IdleWorkflow until SIGTERM (the class taken from
+    ``bench.campaign_start_stop``, not ``__main__``, so the sandbox passes it through)."""
     from bench.campaign_start_stop import IdleWorkflow as Idle
 
-    client = await Client.connect(address)
-    stop = asyncio.Event()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    runner = SandboxedWorkflowRunner(
-        restrictions=SandboxRestrictions.default.with_passthrough_modules("bench")
-    )
-    async with Worker(client, task_queue=task_queue, workflows=[Idle], workflow_runner=runner):
-        await stop.wait()
+    await serve_until_sigterm(address, task_queue, [Idle])
 
 
 # -- the run -----------------------------------------------------------------------------------
@@ -354,70 +329,34 @@ async def run(prospects: int, baseline: int) -> Figures:
     figures = Figures(prospects=prospects)
     load_at_start = os.getloadavg()[0]
     handler = FaultSinkHandler()
-    with (
-        tempfile.TemporaryDirectory(prefix="bench-start-stop-") as name,
-        sink(handler) as sink_port,
-        children() as started,
-    ):
-        folder = Path(name)
-        async with dns_server(Zone(default_mx="10 mx.example.net.")) as dns_port:
-            temporal = await dev_server(folder, started)
-            address = temporal.service_client.config.target_host
-            settings = Settings(
-                database_url=f"sqlite:///{folder / 'outbound.db'}",
-                temporal_address=address,
-                task_queue=f"outbound-{uuid.uuid4().hex[:8]}",
-                dns_nameservers=["127.0.0.1"],
-                dns_port=dns_port,
-                dns_timeout_seconds=0.5,
-                log_level="WARNING",
-                signing_secret=SecretStr(secrets.token_urlsafe(32)),
-            )
-            engine = make_engine(settings.database_url)
-            create_schema(engine)
-            worker = Child(
-                [sys.executable, "-m", "outbound.worker"],
-                settings_environment(settings),
-                folder / "worker.log",
-            )
-            started.append(worker)
-            worker.start()
-            idle_queue = f"bench-idle-{uuid.uuid4().hex[:8]}"
-            serve_idle_args = ["--serve-idle", idle_queue, "--temporal-address", address]
-            idle_worker = Child(
-                [sys.executable, "-m", "bench.campaign_start_stop", *serve_idle_args],
-                dict(os.environ),
-                folder / "idle-worker.log",
-            )
-            started.append(idle_worker)
-            idle_worker.start()
-            app = create_app(settings, engine=engine, temporal=temporal)
-            try:
-                async with httpx.AsyncClient(
-                    transport=httpx.ASGITransport(app=app), base_url="http://api.bench", timeout=600
-                ) as api:
-                    await wait_for_pollers(temporal, settings.task_queue, worker, activities=True)
-                    await wait_for_pollers(temporal, idle_queue, idle_worker, activities=False)
-                    campaign_id = await prepare_campaign(api, sink_port, figures)
-                    say(f"{prospects:,} prospects added in {figures.added:.1f} s; Start")
-                    await measure_start(api, engine, worker, campaign_id, figures)
-                    say(
-                        f"Start answered in {figures.start_answered:.2f} s, all started after "
-                        f"{figures.all_started:.1f} s, all holding a slot after "
-                        f"{figures.holding_slots:.1f} s; Stop"
-                    )
-                    await measure_stop(api, temporal, worker, campaign_id, figures)
-                    say(
-                        f"Stop answered in {figures.stop_answered:.2f} s, fan-out closed after "
-                        f"{figures.control_closed:.1f} s, database all Stopped after "
-                        f"{figures.database_stopped:.1f} s, none Running after "
-                        f"{figures.all_ended:.1f} s; baseline: {baseline:,} trivial workflows"
-                    )
-                    await measure_baseline(temporal, idle_queue, baseline, figures)
-            finally:
-                engine.dispose()
-        figures.server_log = server_complaints(folder / "temporal.log")
-        figures.worker_log = worker_complaints(folder / "worker.log")
+    async with embedded_stack(handler, prefix="bench-start-stop") as stack:
+        idle_queue = f"bench-idle-{uuid.uuid4().hex[:8]}"
+        idle_worker = stack.start_child(
+            [
+                *(sys.executable, "-m", "bench.campaign_start_stop", "--serve-idle", idle_queue),
+                *("--temporal-address", stack.settings.temporal_address),
+            ],
+            "idle-worker.log",
+        )
+        await wait_for_pollers(stack.temporal, idle_queue, idle_worker, activities=False)
+        api, temporal, worker = stack.api, stack.temporal, stack.worker
+        campaign_id = await prepare_campaign(api, stack.sink_port, figures)
+        say(f"{prospects:,} prospects added in {figures.added:.1f} s; Start")
+        await measure_start(api, stack.engine, worker, campaign_id, figures)
+        say(
+            f"Start answered in {figures.start_answered:.2f} s, all started after "
+            f"{figures.all_started:.1f} s, all holding a slot after "
+            f"{figures.holding_slots:.1f} s; Stop"
+        )
+        await measure_stop(api, temporal, worker, campaign_id, figures)
+        say(
+            f"Stop answered in {figures.stop_answered:.2f} s, fan-out closed after "
+            f"{figures.control_closed:.1f} s, database all Stopped after "
+            f"{figures.database_stopped:.1f} s, none Running after "
+            f"{figures.all_ended:.1f} s; baseline: {baseline:,} trivial workflows"
+        )
+        await measure_baseline(temporal, idle_queue, baseline, figures)
+        figures.server_log, figures.worker_log = stack.complaints()
     figures.messages_sent = len(handler.received)
     figures.load = (load_at_start, os.getloadavg()[0])
     return figures

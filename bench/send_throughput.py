@@ -31,11 +31,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import secrets
 import shutil
-import signal
 import sys
-import tempfile
 import time
 import uuid
 from collections import Counter
@@ -47,36 +44,26 @@ from pathlib import Path
 
 import aiosmtplib
 import httpx
-from pydantic import SecretStr
 from temporalio import activity, workflow
 from temporalio.client import Client
 from temporalio.common import RetryPolicy
-from temporalio.worker import Worker
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from bench.stack import (
     Child,
     cancelled_on_sigterm,
-    children,
     code_label_and_versions,
     deadline_for,
-    dev_server,
+    embedded_stack,
     poll_until,
     print_table,
     run_in_snapshot,
     say,
-    server_complaints,
-    settings_environment,
-    sink,
+    serve_until_sigterm,
     wait_for_pollers,
     when_and_where,
-    worker_complaints,
 )
 from outbound.campaigns.start import _START_CONCURRENCY
 from outbound.devstack.fault_sink import FaultSinkHandler
-from outbound.settings import Settings
-from outbound.store.engine import create_schema, make_engine
-from tests.support.dns_server import Zone, dns_server
 from tests.support.factories import CONSENT
 
 CHUNK = 1_000  # prospects per POST /campaigns/{id}/prospects
@@ -285,93 +272,37 @@ def _now(count: Callable[[], int]) -> Callable[[], Awaitable[int]]:
 
 
 async def serve_floor(address: str, task_queue: str) -> None:
-    """The floor's worker process, until SIGTERM (this module passed through the sandbox,
-    so a run does not re-import the API and database modules imported here)."""
+    """The floor's worker process, until SIGTERM."""
     from bench.send_throughput import SendOneWorkflow as Floor
     from bench.send_throughput import send_one as floor_send
 
-    client = await Client.connect(address)
-    stop = asyncio.Event()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    runner = SandboxedWorkflowRunner(
-        restrictions=SandboxRestrictions.default.with_passthrough_modules("bench")
-    )
-    async with Worker(
-        client,
-        task_queue=task_queue,
-        workflows=[Floor],
-        activities=[floor_send],
-        workflow_runner=runner,
-    ):
-        await stop.wait()
+    await serve_until_sigterm(address, task_queue, [Floor], [floor_send])
 
 
 async def run(n: int) -> Figures:
     figures = Figures(n=n)
     load_at_start = os.getloadavg()[0]
     handler = FaultSinkHandler()
-    with (
-        tempfile.TemporaryDirectory(prefix="bench-send-") as name,
-        sink(handler) as sink_port,
-        children() as started,
-    ):
-        folder = Path(name)
-        async with dns_server(Zone(default_mx="10 mx.example.net.")) as dns_port:
-            temporal = await dev_server(folder, started)
-            address = temporal.service_client.config.target_host
-            settings = Settings(
-                database_url=f"sqlite:///{folder / 'outbound.db'}",
-                temporal_address=address,
-                task_queue=f"outbound-{uuid.uuid4().hex[:8]}",
-                dns_nameservers=["127.0.0.1"],
-                dns_port=dns_port,
-                dns_timeout_seconds=0.5,
-                log_level="WARNING",
-                signing_secret=SecretStr(secrets.token_urlsafe(32)),
-            )
-            engine = make_engine(settings.database_url)
-            create_schema(engine)
-            worker = Child(
-                [sys.executable, "-m", "outbound.worker"],
-                settings_environment(settings),
-                folder / "worker.log",
-            )
-            floor_queue = f"bench-floor-{uuid.uuid4().hex[:8]}"
-            floor_worker = Child(
-                [
-                    sys.executable,
-                    "-m",
-                    "bench.send_throughput",
-                    "--serve-floor",
-                    floor_queue,
-                    "--temporal-address",
-                    address,
-                ],
-                dict(os.environ),
-                folder / "floor-worker.log",
-            )
-            for child in (worker, floor_worker):
-                started.append(child)
-                child.start()
-            from outbound.api.app import create_app
-
-            app = create_app(settings, engine=engine, temporal=temporal)
-            try:
-                async with httpx.AsyncClient(
-                    transport=httpx.ASGITransport(app=app), base_url="http://api.bench", timeout=600
-                ) as api:
-                    await wait_for_pollers(temporal, settings.task_queue, worker, activities=True)
-                    await wait_for_pollers(temporal, floor_queue, floor_worker, activities=True)
-                    say(f"(b) the floor: {n:,} workflows of one send")
-                    await measure_floor(temporal, floor_queue, sink_port, handler, figures)
-                    say(f"floor: {figures.floor:.1f} s; the product: a campaign to {n:,}")
-                    await measure_product(api, temporal, worker, sink_port, handler, figures)
-                    say(f"product: {figures.product_sent:.1f} s; (a) raw aiosmtplib")
-                    await measure_raw(sink_port, handler, figures)
-            finally:
-                engine.dispose()
-        figures.server_log = server_complaints(folder / "temporal.log")
-        figures.worker_log = worker_complaints(folder / "worker.log")
+    async with embedded_stack(handler, prefix="bench-send") as stack:
+        address = stack.settings.temporal_address
+        floor_queue = f"bench-floor-{uuid.uuid4().hex[:8]}"
+        floor_worker = stack.start_child(
+            [
+                *(sys.executable, "-m", "bench.send_throughput", "--serve-floor", floor_queue),
+                *("--temporal-address", address),
+            ],
+            "floor-worker.log",
+        )
+        await wait_for_pollers(stack.temporal, floor_queue, floor_worker, activities=True)
+        say(f"(b) the floor: {n:,} workflows of one send")
+        await measure_floor(stack.temporal, floor_queue, stack.sink_port, handler, figures)
+        say(f"floor: {figures.floor:.1f} s; the product: a campaign to {n:,}")
+        await measure_product(
+            stack.api, stack.temporal, stack.worker, stack.sink_port, handler, figures
+        )
+        say(f"product: {figures.product_sent:.1f} s; (a) raw aiosmtplib")
+        await measure_raw(stack.sink_port, handler, figures)
+        figures.server_log, figures.worker_log = stack.complaints()
     figures.duplicates = find_duplicates(handler)
     figures.load = (load_at_start, os.getloadavg()[0])
     return figures

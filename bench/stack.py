@@ -14,6 +14,7 @@ import contextlib
 import os
 import platform
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -21,23 +22,34 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
-from typing import NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar
 
+import httpx
+from pydantic import SecretStr
+from sqlalchemy import Engine
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, GetSystemInfoRequest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError
+from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from outbound.api.app import create_app
 from outbound.devstack.fault_sink import FaultSinkHandler
 from outbound.devstack.run import DevStackConfig, temporal_command
 from outbound.devstack.sink import start_sink
 from outbound.settings import Settings
+from outbound.store.engine import create_schema, make_engine
+from tests.support.dns_server import Zone, dns_server
 
 ROOT = Path(__file__).resolve().parents[1]
 POLL_SECONDS = 0.5
@@ -374,3 +386,150 @@ def peak_rss_mib(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     raise RuntimeError(f"no VmHWM for process {pid}")
+
+
+@dataclass
+class EmbeddedStack:
+    """Handles on everything ``embedded_stack`` starts; drills break it with ``kill_worker``
+    and ``restart_server``, benchmarks add their baseline workers with ``start_child``."""
+
+    folder: Path
+    settings: Settings
+    engine: Engine
+    temporal: Client
+    api: httpx.AsyncClient
+    handler: FaultSinkHandler
+    sink_port: int
+    worker: Child
+    server: Child
+    started: list[Child]
+    worker_kills: int = 0
+    server_restarts: int = 0
+
+    def start_child(self, command: list[str], log_name: str) -> Child:
+        """Another process (a baseline's worker), stopped with the stack."""
+        child = Child(command, dict(os.environ), self.folder / log_name)
+        self.started.append(child)
+        child.start()
+        return child
+
+    def complaints(self) -> tuple[str, str]:
+        """What the dev server and the Outbound worker logged as errors and warnings."""
+        return (
+            server_complaints(self.folder / "temporal.log"),
+            worker_complaints(self.folder / "worker.log"),
+        )
+
+    async def kill_worker(self) -> None:
+        """kill -9 the worker (activities die mid-flight), then start a new one."""
+        self.worker.kill()
+        self.worker_kills += 1
+        self.worker.start()
+        await wait_for_pollers(
+            self.temporal, self.settings.task_queue, self.worker, activities=True
+        )
+
+    async def restart_server(self, down_for: float = 2.0) -> None:
+        """Stop the dev server (SIGTERM) and start it again on the same database file."""
+        self.server.stop()
+        self.server_restarts += 1
+        await asyncio.sleep(down_for)
+        self.server.start()
+        began = time.perf_counter()
+        while True:
+            try:
+                await self.temporal.workflow_service.get_system_info(GetSystemInfoRequest())
+                return
+            except RPCError:
+                if time.perf_counter() - began > 60:
+                    tail = self.server.log_tail()
+                    raise RuntimeError(f"dev server did not come back:\n{tail}") from None
+                await asyncio.sleep(0.3)
+
+
+@contextlib.asynccontextmanager
+async def embedded_stack(
+    handler: FaultSinkHandler, *, start_worker: bool = True, prefix: str = "drill"
+) -> AsyncIterator[EmbeddedStack]:
+    """Dev server (database file), SQLite, the given sink, loopback DNS, a worker, the API."""
+    with (
+        tempfile.TemporaryDirectory(prefix=f"{prefix}-") as name,
+        sink(handler) as sink_port,
+        children() as started,
+    ):
+        folder = Path(name)
+        async with dns_server(Zone(default_mx="10 mx.example.net.")) as dns_port:
+            temporal = await dev_server(folder, started)
+            server = started[-1]
+            settings = Settings(
+                database_url=f"sqlite:///{folder / 'outbound.db'}",
+                temporal_address=temporal.service_client.config.target_host,
+                task_queue=f"{prefix}-{uuid.uuid4().hex[:8]}",
+                dns_nameservers=["127.0.0.1"],
+                dns_port=dns_port,
+                dns_timeout_seconds=0.5,
+                log_level="WARNING",
+                signing_secret=SecretStr(secrets.token_urlsafe(32)),
+            )
+            engine = make_engine(settings.database_url)
+            create_schema(engine)
+            worker = Child(
+                [sys.executable, "-m", "outbound.worker"],
+                settings_environment(settings),
+                folder / "worker.log",
+            )
+            if start_worker:
+                started.append(worker)
+                worker.start()
+            app = create_app(settings, engine=engine, temporal=temporal)
+            try:
+                async with httpx.AsyncClient(
+                    transport=httpx.ASGITransport(app=app),
+                    base_url=f"http://api.{prefix}",
+                    timeout=600,
+                ) as api:
+                    if start_worker:
+                        queue = settings.task_queue
+                        await wait_for_pollers(temporal, queue, worker, activities=True)
+                    yield EmbeddedStack(
+                        folder=folder,
+                        settings=settings,
+                        engine=engine,
+                        temporal=temporal,
+                        api=api,
+                        handler=handler,
+                        sink_port=sink_port,
+                        worker=worker,
+                        server=server,
+                        started=started,
+                    )
+            finally:
+                engine.dispose()
+                keep = os.environ.get("OUTBOUND_DRILL_KEEP_LOGS")
+                if keep:  # the logs and databases outlive the temporary folder
+                    shutil.copytree(folder, Path(keep) / folder.name, dirs_exist_ok=True)
+
+
+async def serve_until_sigterm(
+    address: str,
+    task_queue: str,
+    workflows: list[type],
+    activities: Sequence[Callable[..., Any]] = (),
+) -> None:
+    """A baseline's worker process: serve ``workflows`` until SIGTERM. The ``bench`` modules
+    are passed through the sandbox, so a run does not re-import the API and database
+    modules a benchmark module imports."""
+    client = await Client.connect(address)
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    runner = SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules("bench")
+    )
+    async with Worker(
+        client,
+        task_queue=task_queue,
+        workflows=workflows,
+        activities=list(activities),
+        workflow_runner=runner,
+    ):
+        await stop.wait()

@@ -2,7 +2,7 @@
 
     python -m drills [--prospects 2000] [--kills 5] [--examples 40] [--only NAME ...]
 
-Each drill assembles its own embedded stack (``drills.stack``), breaks it on
+Each drill assembles its own embedded stack (``bench.stack.embedded_stack``), breaks it on
 purpose, lets the campaign finish and ends with the same checks: nothing lost,
 nothing sent twice, limits held. The exit status is 1 if any check failed.
 CI runs them smaller through ``tests/drills/`` (see ``make test``).

@@ -29,8 +29,8 @@ from schemathesis.openapi import from_dict
 from sqlalchemy import Engine, select
 from sqlmodel import SQLModel
 
+from bench.stack import EmbeddedStack, embedded_stack
 from drills.campaign import Check
-from drills.stack import DrillStack, drill_stack
 from outbound.devstack.fault_sink import FaultSinkHandler
 from tests.support.factories import CONSENT
 
@@ -91,7 +91,7 @@ def generated_cases(schema_document: dict[str, Any], per_operation: int) -> list
     return cases
 
 
-async def seed(stack: DrillStack) -> None:
+async def seed(stack: EmbeddedStack) -> None:
     """A mailbox, a campaign with three prospects, a started campaign and a suppression."""
     mailbox = await stack.api.post(
         "/mailboxes",
@@ -134,7 +134,7 @@ async def seed(stack: DrillStack) -> None:
 
 async def bad_input(per_operation: int) -> list[Check]:
     findings = Findings()
-    async with drill_stack(FaultSinkHandler(), start_worker=False) as stack:
+    async with embedded_stack(FaultSinkHandler(), start_worker=False) as stack:
         await seed(stack)
         app_schema = (await stack.api.get("/openapi.json")).json()
         cases = generated_cases(app_schema, per_operation)

@@ -22,8 +22,7 @@ from datetime import UTC, date
 
 from sqlmodel import Session, col, func, select
 
-from bench.stack import poll_until
-from drills.stack import DrillStack
+from bench.stack import EmbeddedStack, poll_until
 from outbound.domain.statuses import MessageStatus
 from outbound.store.tables import Enrollment, Message, SlotReservation
 from tests.support.factories import CONSENT
@@ -58,7 +57,7 @@ class Plan:
     addresses: Callable[[int], list[str]] = field(default=lambda index: [f"p{index}@{DOMAIN}"])
 
 
-async def launch(stack: DrillStack, plan: Plan) -> int:
+async def launch(stack: EmbeddedStack, plan: Plan) -> int:
     """Mailbox on the sink, an N-step campaign (no delays, no grace), N prospects, Start."""
     mailbox = await stack.api.post(
         "/mailboxes",
@@ -108,13 +107,13 @@ async def launch(stack: DrillStack, plan: Plan) -> int:
     return campaign_id
 
 
-async def counts(stack: DrillStack, campaign_id: int) -> dict[str, int]:
+async def counts(stack: EmbeddedStack, campaign_id: int) -> dict[str, int]:
     view = await stack.api.get(f"/campaigns/{campaign_id}", params={"limit": 1})
     return {str(k): int(v) for k, v in view.json()["counts"].items()}
 
 
 async def settle(
-    stack: DrillStack,
+    stack: EmbeddedStack,
     campaign_id: int,
     plan: Plan,
     within: float,
@@ -158,7 +157,7 @@ class Unconfirmed:
 
 
 async def settle_resolving_unconfirmed(
-    stack: DrillStack,
+    stack: EmbeddedStack,
     campaign_id: int,
     plan: Plan,
     within: float,
@@ -204,7 +203,7 @@ async def settle_resolving_unconfirmed(
 
 
 def verdict(
-    stack: DrillStack,
+    stack: EmbeddedStack,
     campaign_id: int,
     plan: Plan,
     found: dict[str, int],
@@ -291,7 +290,7 @@ def verdict(
     return checks
 
 
-def _ledger(stack: DrillStack, campaign_id: int) -> tuple[int, int, dict[date, int]]:
+def _ledger(stack: EmbeddedStack, campaign_id: int) -> tuple[int, int, dict[date, int]]:
     """Messages Sent in the database; messages Unconfirmed (cut off after handing over,
     never resent); slots counted towards the limit per mailbox day."""
     with Session(stack.engine) as session:

@@ -7,8 +7,8 @@ connections and retry. The campaign must complete as if nothing happened.
 
 from __future__ import annotations
 
+from bench.stack import embedded_stack
 from drills.campaign import Check, Plan, counts, launch, settle_resolving_unconfirmed, verdict
-from drills.stack import drill_stack
 from outbound.devstack.fault_sink import FaultSinkHandler
 
 
@@ -17,7 +17,7 @@ async def server_restart(prospects: int) -> list[Check]:
     plan = Plan(prospects=prospects, steps=2)
     restart_at = max(1, prospects * plan.steps // 3)
     handler = FaultSinkHandler()
-    async with drill_stack(handler) as stack:
+    async with embedded_stack(handler) as stack:
         campaign_id = await launch(stack, plan)
 
         async def restart_once(_elapsed: float) -> None:

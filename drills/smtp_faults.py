@@ -21,9 +21,8 @@ import time
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from bench.stack import poll_until, say
+from bench.stack import EmbeddedStack, embedded_stack, poll_until, say
 from drills.campaign import DOMAIN, Check, Plan, counts, launch, settle, verdict
-from drills.stack import DrillStack, drill_stack
 from outbound.devstack.fault_sink import FaultSinkHandler, _drop
 
 TRANSIENT_SHARE = 0.20
@@ -79,7 +78,7 @@ async def smtp_faults(prospects: int, seed: int = 3) -> list[Check]:
     bounced = {i for i in refused_prospects if len(addresses_of(i)) == 1}
     plan = Plan(prospects=prospects, steps=2, addresses=addresses_of, slots_match_sends=False)
     handler = RandomFaultSink(seed, refused)
-    async with drill_stack(handler) as stack:
+    async with embedded_stack(handler) as stack:
         campaign_id = await launch(stack, plan)
         within = 180 + prospects * 1.0
         retried = 0
@@ -119,7 +118,7 @@ async def smtp_faults(prospects: int, seed: int = 3) -> list[Check]:
         return checks
 
 
-async def mirrored_as_retried(stack: DrillStack, campaign_id: int) -> None:
+async def mirrored_as_retried(stack: EmbeddedStack, campaign_id: int) -> None:
     """Until the database shows the retried prospects no longer Failed: the workflow mirrors
     its state by an activity, so a listing right after the Retry may still say Failed (a
     retried send fails again only after its three attempts, half a minute at least)."""
@@ -130,7 +129,7 @@ async def mirrored_as_retried(stack: DrillStack, campaign_id: int) -> None:
     await poll_until(time.perf_counter(), failed, lambda n: n == 0, "Retry mirrored", 60)
 
 
-async def retry_failed(stack: DrillStack, campaign_id: int) -> int:
+async def retry_failed(stack: EmbeddedStack, campaign_id: int) -> int:
     """The user's bulk Retry of every Failed prospect; how many it reached."""
     answer = await stack.api.post(
         f"/campaigns/{campaign_id}/bulk", json={"action": "retry", "status": "Failed"}

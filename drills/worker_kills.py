@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import random
 
+from bench.stack import embedded_stack
 from drills.campaign import Check, Plan, counts, launch, settle_resolving_unconfirmed, verdict
-from drills.stack import drill_stack
 from outbound.devstack.fault_sink import FaultSinkHandler
 
 
@@ -22,7 +22,7 @@ async def worker_kills(prospects: int, kills: int, seed: int = 1) -> list[Check]
     # Spread over the part of the run where messages are going out, by messages received.
     at_messages = sorted(chooser.sample(range(1, prospects * plan.steps), kills))
     handler = FaultSinkHandler()
-    async with drill_stack(handler) as stack:
+    async with embedded_stack(handler) as stack:
         campaign_id = await launch(stack, plan)
 
         async def kill_on_schedule(_elapsed: float) -> None:
