@@ -10,7 +10,8 @@ import asyncio
 import compileall
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from outbound.activities.addresses import AddressActivities
-from outbound.activities.delivery import DeliveryActivities
+from outbound.activities.delivery import DeliveryActivities, wall_clock
 from outbound.activities.inbox import InboxActivities
 from outbound.activities.launch import LaunchActivities
 from outbound.activities.records import RecordActivities
@@ -53,9 +54,14 @@ def address_checker(settings: Settings) -> AddressChecker:
     )
 
 
-def activities_for(engine: Engine, settings: Settings, client: Client) -> list[Any]:
+def activities_for(
+    engine: Engine,
+    settings: Settings,
+    client: Client,
+    send_clock: Callable[[], datetime] = wall_clock,
+) -> list[Any]:
     """Every activity the workflows call, bound to this process's engine, settings and client."""
-    delivery = DeliveryActivities(engine, settings)
+    delivery = DeliveryActivities(engine, settings, send_clock)
     records = RecordActivities(engine)
     slots = SlotActivities(engine)
     addresses = AddressActivities(engine, address_checker(settings))
@@ -74,13 +80,20 @@ def activities_for(engine: Engine, settings: Settings, client: Client) -> list[A
     ]
 
 
-def build_worker(client: Client, engine: Engine, settings: Settings, **options: Any) -> Worker:
-    """A worker for the Outbound task queue (tests pass extra ``options``)."""
+def build_worker(
+    client: Client,
+    engine: Engine,
+    settings: Settings,
+    send_clock: Callable[[], datetime] = wall_clock,
+    **options: Any,
+) -> Worker:
+    """A worker for the Outbound task queue (tests pass a virtual ``send_clock`` and extra
+    Worker ``options``)."""
     return Worker(
         client,
         task_queue=settings.task_queue,
         workflows=list(WORKFLOWS),
-        activities=activities_for(engine, settings, client),
+        activities=activities_for(engine, settings, client, send_clock),
         max_cached_workflows=settings.worker_max_cached_workflows,
         **options,
     )

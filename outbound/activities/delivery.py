@@ -26,6 +26,7 @@ after a hard bounce) is recorded here, where the SMTP answer is known.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -96,13 +97,26 @@ class _Prepared:
     owner: str = ""
 
 
-class DeliveryActivities:
-    """Activities that talk to SMTP; given the engine and settings, no globals."""
+def wall_clock() -> datetime:
+    """The time a send really happens (UTC)."""
+    return datetime.now(UTC)
 
-    def __init__(self, engine: Engine, settings: Settings) -> None:
+
+class DeliveryActivities:
+    """Activities that talk to SMTP; given the engine and settings, no globals.
+
+    ``clock`` is the wall clock in production. Tests under Temporal's time
+    skipping pass the server's virtual time instead, so that the slot check
+    compares a slot with the moment its timer fired.
+    """
+
+    def __init__(
+        self, engine: Engine, settings: Settings, clock: Callable[[], datetime] = wall_clock
+    ) -> None:
         self._engine = engine
         self._settings = settings
         self._signer = LinkSigner.from_settings(settings)
+        self._clock = clock
 
     @activity.defn(name="send_step")
     async def send_step(self, request: SendStepRequest) -> SendStepResult:
@@ -210,7 +224,7 @@ class DeliveryActivities:
                     body=body.text,
                     html_body=body.html,
                     message_id=message_id,
-                    date=datetime.now(UTC),
+                    date=self._clock(),
                     unsubscribe_url=links.unsubscribe_url,
                     unsubscribe_mailto=links.unsubscribe_mailto(mailbox),
                     references=request.previous_message_ids,
@@ -239,7 +253,7 @@ class DeliveryActivities:
         zone_name = prepared.limits.zone_name
         key = request.slot_key or f"{request.enrollment_id}:{request.position}"
         while True:
-            now = datetime.now(UTC)
+            now = self._clock()
             late = now - request.scheduled_at
             if late > LATE_TOLERANCE or local_date(now, zone_name) != local_date(
                 request.scheduled_at, zone_name
@@ -283,7 +297,7 @@ class DeliveryActivities:
                     mailbox.connection_problem or "the mailbox needs re-authentication",
                     SendFailure(mailbox_version=mailbox.connection_version),
                 )
-            now = datetime.now(UTC)
+            now = self._clock()
             if mailbox.throttled_until is not None and mailbox.throttled_until > now:
                 raise refusal(
                     FailureType.THROTTLED,
@@ -311,7 +325,7 @@ class DeliveryActivities:
         with Session(self._engine) as session:
             logged = _logged_message(session, request)
             assert logged is not None
-            logged.handed_over_at = datetime.now(UTC)
+            logged.handed_over_at = self._clock()
             session.add(logged)
             session.commit()
 
@@ -319,7 +333,7 @@ class DeliveryActivities:
         with Session(self._engine) as session:
             logged = _logged_message(session, request)
             assert logged is not None
-            logged.status, logged.sent_at = MessageStatus.SENT, datetime.now(UTC)
+            logged.status, logged.sent_at = MessageStatus.SENT, self._clock()
             session.add(logged)
             session.commit()
             assert logged.sent_at is not None
@@ -352,7 +366,7 @@ class DeliveryActivities:
                 session.add(mailbox)
             if classified.outcome is Outcome.RATE_LIMITED:
                 lifts_at = rate_limit_lifts_at(
-                    datetime.now(UTC), daily=classified.is_daily_quota, zone_name=mailbox.time_zone
+                    self._clock(), daily=classified.is_daily_quota, zone_name=mailbox.time_zone
                 )
                 if mailbox.throttled_until is None or mailbox.throttled_until < lifts_at:
                     mailbox.throttled_until = lifts_at

@@ -11,6 +11,7 @@ from outbound.store.tables import InboundEvent, Suppression
 from tests.e2e.conftest import Stack
 from tests.e2e.test_campaign_delivery import campaign_view, create_campaign, create_mailbox
 from tests.support.factories import CONSENT
+from tests.support.inbound_mail import bounce_of, reply_to
 from tests.support.polling import eventually
 
 pytestmark = pytest.mark.e2e
@@ -19,61 +20,6 @@ STEPS = [
     {"subject": "A role at {{ company }}", "body": "Hi {{ first_name }}"},
     {"subject": "Following up", "body": "Again", "delay_days": 2},
 ]
-
-
-def reply_to(message_id: str, sender: str, subject: str = "Different subject") -> bytes:
-    """A plain reply from a mail client, referencing our message and quoting it."""
-    return (
-        f"From: Ann <{sender}>\r\n"
-        "To: Ada Recruiter <ada@hiring.example.com>\r\n"
-        f"Subject: {subject}\r\n"
-        "Date: Mon, 23 Nov 2026 10:00:00 +0000\r\n"
-        f"Message-ID: <reply-{abs(hash(message_id))}@mail.example.com>\r\n"
-        f"In-Reply-To: {message_id}\r\n"
-        f"References: {message_id}\r\n"
-        "Content-Type: text/plain; charset=utf-8\r\n"
-        "\r\n"
-        "Happy to talk on Thursday.\r\n"
-        "\r\n"
-        "On Mon, 23 Nov 2026, Ada Recruiter wrote:\r\n"
-        "> Hi Ann\r\n"
-    ).encode()
-
-
-def bounce_of(message_id: str, recipient: str) -> bytes:
-    """An RFC 3464 report from Postfix: 5.1.1 user unknown, with the original headers."""
-    return (
-        "From: MAILER-DAEMON@mx.example.net (Mail Delivery System)\r\n"
-        "To: ada@hiring.example.com\r\n"
-        "Subject: Undelivered Mail Returned to Sender\r\n"
-        "Date: Mon, 23 Nov 2026 10:05:00 +0000\r\n"
-        f"Message-ID: <dsn-{abs(hash(recipient))}@mx.example.net>\r\n"
-        "Auto-Submitted: auto-replied\r\n"
-        "MIME-Version: 1.0\r\n"
-        'Content-Type: multipart/report; report-type=delivery-status; boundary="B"\r\n'
-        "\r\n"
-        "--B\r\n"
-        "Content-Type: text/plain\r\n"
-        "\r\n"
-        "I'm sorry to have to inform you that your message could not be delivered.\r\n"
-        "--B\r\n"
-        "Content-Type: message/delivery-status\r\n"
-        "\r\n"
-        "Reporting-MTA: dns; mx.example.net\r\n"
-        "\r\n"
-        f"Final-Recipient: rfc822; {recipient}\r\n"
-        "Action: failed\r\n"
-        "Status: 5.1.1\r\n"
-        f"Diagnostic-Code: smtp; 550 5.1.1 <{recipient}>: Recipient address rejected: "
-        "User unknown\r\n"
-        "--B\r\n"
-        "Content-Type: text/rfc822-headers\r\n"
-        "\r\n"
-        f"Message-ID: {message_id}\r\n"
-        f"To: {recipient}\r\n"
-        "Subject: A role\r\n"
-        "--B--\r\n"
-    ).encode()
 
 
 async def started_campaign(stack: Stack) -> tuple[int, int, str]:

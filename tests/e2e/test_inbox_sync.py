@@ -11,9 +11,10 @@ from sqlmodel import Session, select
 from outbound.store.tables import InboundEvent
 from tests.e2e.conftest import Stack
 from tests.e2e.test_campaign_delivery import create_campaign, create_mailbox
-from tests.e2e.test_inbound_webhook import STEPS, bounce_of, prospect, sent_to
+from tests.e2e.test_inbound_webhook import STEPS, prospect, sent_to
 from tests.support.factories import CONSENT
 from tests.support.imap_server import ImapTestServer
+from tests.support.inbound_mail import bounce_of, new_message_from, out_of_office
 from tests.support.polling import eventually
 
 pytestmark = pytest.mark.e2e
@@ -27,25 +28,6 @@ PEOPLE = [
     ("Cem", [{"address": "cem@cogs.example.org"}]),
     ("Dia", [{"address": "dia@dyno.example.org"}]),
 ]  # fmt: skip
-
-
-def new_message_from(sender: str) -> bytes:
-    """A reply written as a new message: no thread headers, a subject of its own."""
-    return (
-        f"From: {sender}\r\nTo: ada@hiring.example.com\r\nSubject: Your note about Acme\r\n"
-        "Date: Mon, 23 Nov 2026 11:00:00 +0000\r\nMessage-ID: <new-ann@mail.gmail.com>\r\n"
-        "Content-Type: text/plain\r\n\r\nYes, interested. Ann\r\n"
-    ).encode()
-
-
-def out_of_office(message_id: str, sender: str) -> bytes:
-    return (
-        f"From: {sender}\r\nTo: ada@hiring.example.com\r\nSubject: Automatic reply: A role\r\n"
-        "Date: Mon, 23 Nov 2026 11:00:00 +0000\r\nMessage-ID: <ooo-cem@cogs.example.org>\r\n"
-        f"In-Reply-To: {message_id}\r\nAuto-Submitted: auto-replied\r\n"
-        "X-MS-Exchange-Inbox-Rules-Loop: cem@cogs.example.org\r\n"
-        "Content-Type: text/plain\r\n\r\nI am away until Monday.\r\n"
-    ).encode()
 
 
 async def test_the_inbox_stops_continues_or_redirects_exactly_the_right_prospects(

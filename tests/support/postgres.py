@@ -31,9 +31,9 @@ def find_pg_bin() -> Path | None:
         if (folder / "initdb").exists():
             return folder
     candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(p.split("/")[-2]))
-    for folder in reversed(candidates):
-        if (Path(folder) / "initdb").exists():
-            return Path(folder)
+    for candidate in reversed(candidates):
+        if (Path(candidate) / "initdb").exists():
+            return Path(candidate)
     return None
 
 
