@@ -248,12 +248,16 @@ class DeliveryActivities:
             )
 
     async def _take_turn(self, request: SendStepRequest, prepared: _Prepared) -> None:
-        """Refuse a missed slot; wait out the gap if the previous send was just now."""
+        """Wait for a slot handed over a moment early; refuse a missed slot; wait out the gap
+        if the previous send was just now."""
         assert request.scheduled_at is not None and prepared.limits is not None
         zone_name = prepared.limits.zone_name
         key = request.slot_key or f"{request.enrollment_id}:{request.position}"
+        early = (request.scheduled_at - self._clock()).total_seconds()
+        if early > 0:
+            await asyncio.sleep(early)
         while True:
-            now = self._clock()
+            now = max(self._clock(), request.scheduled_at)
             late = now - request.scheduled_at
             if late > LATE_TOLERANCE or local_date(now, zone_name) != local_date(
                 request.scheduled_at, zone_name

@@ -21,7 +21,7 @@ else is Failed with its reason, and the step waits for a manual Retry.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -81,6 +81,9 @@ ADDRESS_CHECK_PATCH = "check-address-before-first-send"
 LATE_BOUNCE_PATCH = "wait-for-late-bounces-after-the-last-step"
 LOCAL_STORE_PATCH = "store-writes-as-local-activities"
 AFTER_LAST_STEP_PATCH = "reply-or-opt-out-after-the-last-step-shows"
+LOCAL_WRITES_PATCH = "sequence-writes-as-local-activities"
+T = TypeVar("T")
+SLOT_DUE_SOON = timedelta(seconds=10)  # a slot this close is sent at once; send_step waits for it
 _PARKS_MAILBOX = frozenset({"auth_failed", "sender_policy", FailureType.MAILBOX_PARKED})
 _FAILURE_REASONS = {
     "transient": "TooManyRetries",
@@ -423,7 +426,7 @@ class EnrollmentWorkflow:
             self._show_scheduled(step)
             await self._publish()
             # A signal during the publish (e.g. stop) may have changed everything.
-            if not await self._sleep_until(slot):
+            if not await self._sleep_until(self._send_from(slot)):
                 continue
             try:
                 await self._send(index)
@@ -564,12 +567,11 @@ class EnrollmentWorkflow:
             return True
         if not workflow.patched(ADDRESS_CHECK_PATCH):
             return True  # a run started before address checks existed keeps its old course
-        verdict = await workflow.execute_activity(
+        verdict = await self._call_local_or_remote(
             "check_address",
             AddressCheckRequest(enrollment_id=self._request.enrollment_id, address=address),
-            result_type=AddressVerdict,
-            start_to_close_timeout=CHECK_TIMEOUT,
-            retry_policy=STORE_RETRY,
+            AddressVerdict,
+            CHECK_TIMEOUT,
         )
         self._state.address_checks[address] = verdict.note
         if not verdict.usable:
@@ -729,6 +731,18 @@ class EnrollmentWorkflow:
         self._state.current_step = step.position
         self._state.status = self._running_status()
 
+    def _send_from(self, slot: datetime) -> datetime:
+        """When to hand the send to ``send_step``: at the slot, or now if it is due soon.
+
+        Workflow time stands still while local activities run, so a slot
+        reserved "now" lies a moment after ``workflow.now()``. Handing that send
+        over at once spares a timer and a workflow task; ``send_step`` itself
+        waits until the slot (never early: the window and gap hold).
+        """
+        if slot - workflow.now() <= SLOT_DUE_SOON and workflow.patched(LOCAL_WRITES_PATCH):
+            return workflow.now()
+        return slot
+
     async def _sleep_until(self, moment: datetime) -> bool:
         """True when ``moment`` is reached; False if something changed first."""
         remaining = moment - workflow.now()
@@ -744,7 +758,7 @@ class EnrollmentWorkflow:
         assert self._state.to_address is not None
         step.reservations += 1
         key = f"{self._request.enrollment_id}:{step.position}:{step.reservations}"
-        step.scheduled_at = await workflow.execute_activity(
+        step.scheduled_at = await self._call_local_or_remote(
             "reserve_slot",
             ReserveSlotRequest(
                 key=key,
@@ -755,9 +769,8 @@ class EnrollmentWorkflow:
                 not_before=not_before,
                 window=self._request.schedule.window,
             ),
-            result_type=datetime,
-            start_to_close_timeout=STORE_TIMEOUT,
-            retry_policy=STORE_RETRY,
+            datetime,
+            STORE_TIMEOUT,
         )
         step.slot_key, step.slot_address = key, self._state.to_address
 
@@ -882,19 +895,16 @@ class EnrollmentWorkflow:
         await self._store(self._is_terminal, "record_state", self._state)
 
     async def _store(self, ending: bool, name: str, argument: Any) -> None:
-        """A one-row database write (release a slot, mirror the state); local when ending.
+        """A one-row database write (release a slot, mirror the state), as a local activity.
 
-        The writes of a sequence that has just ended (stop, reply, opt-out,
-        finished) run as local activities, inside the workflow task that asked
-        for them: a Stop then costs the Temporal server one workflow task per
-        prospect instead of five, which with the dev server's SQLite file set
-        the pace of a 10,000-prospect Stop. Both writes are idempotent (slot
-        keys, the mirror's version), so the rerun a lost workflow task brings
-        is harmless. While the sequence runs they stay regular activities: in a
-        10,000-workflow start the worker's threads are busy reserving slots, and
-        a local activity queued behind them held its workflow task open past
-        its timeout. Histories from before keep regular activities (the patch).
+        Both writes are idempotent (slot keys, the mirror's version), so the
+        rerun a lost workflow task brings is harmless. Runs from before the
+        ``LOCAL_WRITES_PATCH`` keep what they did: regular activities, local
+        only once the sequence had ended (``LOCAL_STORE_PATCH``).
         """
+        if workflow.patched(LOCAL_WRITES_PATCH):
+            await self._call_local_or_remote(name, argument, type(None), STORE_TIMEOUT)
+            return
         if ending and workflow.patched(LOCAL_STORE_PATCH):
             await workflow.execute_local_activity(
                 name, argument, start_to_close_timeout=STORE_TIMEOUT, retry_policy=STORE_RETRY
@@ -902,6 +912,34 @@ class EnrollmentWorkflow:
             return
         await workflow.execute_activity(
             name, argument, start_to_close_timeout=STORE_TIMEOUT, retry_policy=STORE_RETRY
+        )
+
+    async def _call_local_or_remote(
+        self, name: str, argument: Any, result_type: type[T], start_to_close: timedelta
+    ) -> T:
+        """The address check, slot reservation and database mirror: local activities.
+
+        Each is a short database (or DNS) call, idempotent by its key. Run as
+        local activities they cost no server round trip of their own: a
+        one-step send needs two workflow tasks and one activity, as the bare
+        Temporal floor does (``bench/send_throughput.py``), instead of five
+        tasks and four activities. Runs that began before keep regular
+        activities (the patch), so their histories replay.
+        """
+        if workflow.patched(LOCAL_WRITES_PATCH):
+            return await workflow.execute_local_activity(
+                name,
+                argument,
+                result_type=result_type,
+                start_to_close_timeout=start_to_close,
+                retry_policy=STORE_RETRY,
+            )
+        return await workflow.execute_activity(
+            name,
+            argument,
+            result_type=result_type,
+            start_to_close_timeout=start_to_close,
+            retry_policy=STORE_RETRY,
         )
 
 
