@@ -11,9 +11,12 @@ touching SMTP. Sent is committed as soon as the server answers 250 (before
 QUIT), and the moment the message starts to go (DATA) is recorded first: a
 retry after a worker died before that point sends safely (the server drops an
 unfinished transaction); one after it, with no answer recorded, may find the
-message delivered, so it is not resent and the step waits, Unconfirmed, for the
-user (the fault drill ``drills/worker_kills.py`` found the duplicate this
-prevents). The Message-ID is fixed per (enrollment, step, address) all the same.
+message delivered, so it is not resent (the fault drill ``drills/worker_kills.py``
+found the duplicate this prevents). Such an unknown outcome, and a dialogue cut
+off after the final ".", is settled by the mailbox's Sent folder where the
+mailbox has IMAP settings: a copy with our Message-ID there means Sent;
+otherwise the step waits, Unconfirmed, for the user. The Message-ID is fixed
+per (enrollment, step, address) all the same.
 
 Last look: right before MAIL FROM one transaction re-reads what may have
 changed since the workflow decided to send (a stop or reply the API recorded,
@@ -26,6 +29,7 @@ after a hard bounce) is recorded here, where the SMTP answer is known.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -46,13 +50,14 @@ from outbound.mail.compose import (
     make_message_id,
     reply_subject,
 )
+from outbound.mail.imap import ImapAccount, ImapError, find_sent_copy
 from outbound.mail.outcomes import Classified, Outcome
 from outbound.mail.smtp import SendFailed, SmtpAccount, send_message
 from outbound.scheduling.deferrals import rate_limit_lifts_at
 from outbound.scheduling.slots import MailboxLimits
 from outbound.scheduling.windows import local_date
 from outbound.settings import Settings
-from outbound.store.mailboxes import smtp_account
+from outbound.store.mailboxes import imap_account, smtp_account
 from outbound.store.send_turns import claim_send_turn
 from outbound.store.slots import mailbox_limits
 from outbound.store.suppressions import find_suppression, suppress
@@ -63,6 +68,9 @@ from outbound.tracking.message_links import MessageLinks, tracked_body
 from outbound.tracking.tokens import LinkSigner
 
 LATE_TOLERANCE = timedelta(minutes=2)
+SENT_COPY_LOOKS = (timedelta(seconds=0), timedelta(seconds=5), timedelta(seconds=20))
+"""Waits before each look for the Sent-folder copy of a message whose outcome is unknown."""
+_log = logging.getLogger(__name__)
 _MESSAGE_STATUS_AFTER = {
     Outcome.TRANSIENT: MessageStatus.RETRYING,
     Outcome.RATE_LIMITED: MessageStatus.WAITING,
@@ -95,6 +103,7 @@ class _Prepared:
     mailbox_id: int = 0
     envelope_from: str | None = None
     owner: str = ""
+    cut_off: bool = False  # an earlier attempt handed the message over, then stopped
 
 
 def wall_clock() -> datetime:
@@ -128,6 +137,11 @@ class DeliveryActivities:
         prepared = await asyncio.to_thread(self._prepare, request)
         if prepared.result is not None:
             return prepared.result
+        if prepared.cut_off:
+            confirmed = await self._confirmed_in_sent_folder(request, prepared.mailbox_id)
+            if confirmed is not None:
+                return confirmed
+            raise await asyncio.to_thread(self._give_up_unconfirmed, request)
         assert prepared.account is not None and prepared.email is not None
         if request.scheduled_at is not None:
             await self._take_turn(request, prepared)
@@ -150,6 +164,10 @@ class DeliveryActivities:
             )
         except SendFailed as failed:
             classified = failed.classified
+            if classified.outcome is Outcome.UNKNOWN:
+                confirmed = await self._confirmed_in_sent_folder(request, prepared.mailbox_id)
+                if confirmed is not None:
+                    return confirmed
             details = await asyncio.to_thread(
                 self._record_failure, request, prepared, classified, version
             )
@@ -178,14 +196,14 @@ class DeliveryActivities:
                         already_sent=True,
                     ),
                 )
+            enrollment = session.get_one(Enrollment, request.enrollment_id)
+            campaign = session.get_one(Campaign, enrollment.campaign_id)
             if (
                 logged is not None
                 and logged.status == MessageStatus.SENDING
                 and logged.handed_over_at is not None
             ):
-                raise _cut_off_after_handover(session, logged)
-            enrollment = session.get_one(Enrollment, request.enrollment_id)
-            campaign = session.get_one(Campaign, enrollment.campaign_id)
+                return _Prepared(None, None, None, mailbox_id=campaign.mailbox_id, cut_off=True)
             mailbox = session.get_one(Mailbox, campaign.mailbox_id)
             prospect = session.get_one(Prospect, enrollment.prospect_id)
             steps = {
@@ -322,6 +340,62 @@ class DeliveryActivities:
             session.add(logged)
             session.commit()
             return smtp_account(mailbox), mailbox.connection_version
+
+    async def _confirmed_in_sent_folder(
+        self, request: SendStepRequest, mailbox_id: int
+    ) -> SendStepResult | None:
+        """Settle an unknown outcome by the copy in the mailbox's Sent folder, if any.
+
+        Only where the mailbox has IMAP settings. The copy proves the server
+        accepted the message, so the step is Sent and the sequence goes on; no
+        copy (or no answer from IMAP) proves nothing, and the caller leaves the
+        step Unconfirmed for the user. Providers file the copy within seconds,
+        hence a few looks spread over :data:`SENT_COPY_LOOKS`.
+        """
+        lookup = await asyncio.to_thread(self._sent_copy_lookup, request, mailbox_id)
+        if lookup is None:
+            return None
+        account, message_id = lookup
+        for wait in SENT_COPY_LOOKS:
+            await asyncio.sleep(wait.total_seconds())
+            try:
+                if await find_sent_copy(account, message_id):
+                    _log.info("%s found in the Sent folder: recorded as sent", message_id)
+                    return await asyncio.to_thread(self._record_confirmed, request)
+            except ImapError as error:
+                _log.warning("Sent-folder lookup of %s failed: %s", message_id, error)
+                return None
+        return None
+
+    def _sent_copy_lookup(
+        self, request: SendStepRequest, mailbox_id: int
+    ) -> tuple[ImapAccount, str] | None:
+        with Session(self._engine) as session:
+            account = imap_account(session.get_one(Mailbox, mailbox_id))
+            logged = _logged_message(session, request)
+        if account is None or logged is None:
+            return None
+        return account, logged.message_id
+
+    def _record_confirmed(self, request: SendStepRequest) -> SendStepResult:
+        """Sent, as of the moment it was handed over (the Sent folder proved it went)."""
+        with Session(self._engine) as session:
+            logged = _logged_message(session, request)
+            assert logged is not None
+            logged.status = MessageStatus.SENT
+            logged.sent_at = logged.handed_over_at or self._clock()
+            logged.failure_reason = None
+            session.add(logged)
+            session.commit()
+            return SendStepResult(
+                message_id=logged.message_id, subject=logged.subject, sent_at=logged.sent_at
+            )
+
+    def _give_up_unconfirmed(self, request: SendStepRequest) -> ApplicationError:
+        with Session(self._engine) as session:
+            logged = _logged_message(session, request)
+            assert logged is not None
+            return _cut_off_after_handover(session, logged)
 
     def _mark_handed_over(self, request: SendStepRequest) -> None:
         """The envelope is accepted and the message is about to go: from here on, an

@@ -22,24 +22,11 @@ from outbound.domain.inbound import InboxPoll, InboxPollResult
 from outbound.inbound.classify import MalformedMessage
 from outbound.inbound.pipeline import handle_inbound
 from outbound.mail.imap import ImapAccount, ImapLoginFailed, InboxPosition, fetch_new
+from outbound.store.mailboxes import imap_account
 from outbound.store.tables import Mailbox
 from outbound.tracking.tokens import LinkSigner
 
 log = logging.getLogger(__name__)
-
-
-def imap_account(mailbox: Mailbox) -> ImapAccount | None:
-    """The mailbox's IMAP account, or None when it has no inbox sync configured."""
-    if not mailbox.imap_host or not mailbox.imap_username:
-        return None
-    return ImapAccount(
-        host=mailbox.imap_host,
-        port=mailbox.imap_port,
-        tls=mailbox.imap_tls,
-        username=mailbox.imap_username,
-        password=mailbox.imap_password or "",
-        folder=mailbox.imap_folder,
-    )
 
 
 class InboxActivities:

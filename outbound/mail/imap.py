@@ -176,6 +176,65 @@ async def check_imap_login(account: ImapAccount) -> None:
         await _examine(client, account)
 
 
+SENT_FOLDER_NAMES = ("Sent", "Sent Items", "Sent Messages", "Sent Mail", "INBOX.Sent")
+"""Where the sent copy is looked for when the server marks no folder ``\\Sent`` (RFC 6154)."""
+
+
+async def find_sent_copy(account: ImapAccount, message_id: str) -> bool:
+    """Is a message with this Message-ID in the mailbox's Sent folder?
+
+    Most providers file a copy of what their submission server accepted in the
+    sender's Sent folder (Gmail and Microsoft 365 do, under the Message-ID we
+    gave). When an SMTP dialogue broke after the message was handed over, that
+    copy is the one proof that it was accepted. Only a found copy proves
+    anything: a missing one may be late or not kept at all. The folder is the
+    one the server marks ``\\Sent`` (SPECIAL-USE), else the first of
+    :data:`SENT_FOLDER_NAMES` that exists; opened read-only.
+    """
+    async with _session(account) as client:
+        listing = await client.list('""', '"*"')
+        if listing.result != "OK":
+            raise ImapError(f"IMAP LIST failed: {_text(listing.lines)}")
+        folder = sent_folder(listing.lines)
+        if folder is None:
+            return False
+        await _examine(client, account.model_copy(update={"folder": folder}))
+        found = await _uid_search(client, "HEADER", "Message-ID", _quoted(message_id))
+    return bool(found)
+
+
+_LIST_LINE = re.compile(
+    rb"^(?:\* )?(?:LIST )?\((?P<attributes>[^)]*)\) "
+    rb'(?:NIL|"(?:[^"\\]|\\.)*") (?P<name>.+)$'
+)
+
+
+def sent_folder(list_lines: list[bytes | bytearray]) -> str | None:
+    """The Sent folder among LIST answer lines (decoded name), or None if there is none."""
+    folders: dict[str, set[str]] = {}
+    for line in list_lines:
+        found = _LIST_LINE.match(bytes(line).strip())
+        if found is None:
+            continue
+        raw = found.group("name").decode("ascii", "replace")
+        if raw.startswith("{"):
+            continue  # a name sent as a literal: rare, and never a standard Sent folder
+        name = raw[1:-1].replace('\\"', '"').replace("\\\\", "\\") if raw.startswith('"') else raw
+        attributes = {
+            a.lower() for a in found.group("attributes").decode("ascii", "replace").split()
+        }
+        if "\\noselect" not in attributes:  # a level of the hierarchy, not a folder
+            folders[_from_utf7_folder(name)] = attributes
+    for name, attributes in folders.items():
+        if "\\sent" in attributes:
+            return name
+    by_lower = {name.lower(): name for name in folders}
+    for candidate in SENT_FOLDER_NAMES:
+        if candidate.lower() in by_lower:
+            return by_lower[candidate.lower()]
+    return None
+
+
 @asynccontextmanager
 async def _session(account: ImapAccount) -> AsyncIterator[aioimaplib.IMAP4]:
     """A logged-in connection that is always logged out and closed, errors translated."""
@@ -363,6 +422,19 @@ def _utf7_folder(name: str) -> str:
             pending.append(char)
     flush()
     return "".join(out)
+
+
+def _from_utf7_folder(name: str) -> str:
+    """A folder name from IMAP's modified UTF-7 back to text: "Entr&AOk-e" → "Entrée"."""
+
+    def decode(shifted: re.Match[str]) -> str:
+        text = shifted.group(1)
+        if not text:
+            return "&"
+        padded = text.replace(",", "/") + "=" * (-len(text) % 4)
+        return base64.b64decode(padded).decode("utf-16-be")
+
+    return re.sub(r"&([A-Za-z0-9+,]*)-", decode, name)
 
 
 def _text(lines: list[bytes]) -> str:

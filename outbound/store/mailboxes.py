@@ -12,6 +12,7 @@ from __future__ import annotations
 from sqlmodel import Session, col, select
 
 from outbound.domain.statuses import MailboxConnection, ProspectStatus, TlsMode
+from outbound.mail.imap import ImapAccount
 from outbound.mail.smtp import SmtpAccount
 from outbound.store.tables import Campaign, Enrollment, Mailbox
 
@@ -28,6 +29,20 @@ def smtp_account(
         tls_mode=TlsMode(mailbox.tls_mode),
         username=username if username is not None else mailbox.username,
         password=password if password is not None else mailbox.smtp_password,
+    )
+
+
+def imap_account(mailbox: Mailbox) -> ImapAccount | None:
+    """The mailbox's IMAP account, or None when it has no inbox sync configured."""
+    if not mailbox.imap_host or not mailbox.imap_username:
+        return None
+    return ImapAccount(
+        host=mailbox.imap_host,
+        port=mailbox.imap_port,
+        tls=mailbox.imap_tls,
+        username=mailbox.imap_username,
+        password=mailbox.imap_password or "",
+        folder=mailbox.imap_folder,
     )
 
 

@@ -20,9 +20,10 @@ from outbound.activities.delivery import DeliveryActivities
 from outbound.domain.sequence import SendStepRequest
 from outbound.domain.statuses import MessageStatus, ThreadMode
 from outbound.mail.compose import make_message_id
-from outbound.store.tables import Enrollment, Message
+from outbound.store.tables import Enrollment, Mailbox, Message
 from tests.e2e.conftest import Stack
 from tests.e2e.test_campaign_delivery import create_campaign, create_mailbox
+from tests.support.imap_server import ImapTestServer
 
 pytestmark = pytest.mark.e2e
 
@@ -104,3 +105,31 @@ async def test_an_attempt_cut_off_before_the_message_went_is_sent_by_the_retry(
     sent = logged(stack, request)
     assert (sent.status, sent.message_id) == (MessageStatus.SENT, result.message_id)
     assert sent.handed_over_at is not None  # this attempt's own mark, kept with the record
+
+
+async def test_a_cut_off_attempt_whose_copy_is_in_the_sent_folder_is_recorded_sent(
+    stack: Stack, imap_server: ImapTestServer
+) -> None:
+    imap_server.reset()
+    request = await cut_off_attempt(stack, handed_over=True)
+    with Session(stack.engine) as session:
+        mailbox = session.exec(select(Mailbox)).one()
+        mailbox.imap_host, mailbox.imap_port = imap_server.host, imap_server.port
+        mailbox.imap_tls = False
+        mailbox.imap_username, mailbox.imap_password = imap_server.user, imap_server.password
+        session.add(mailbox)
+        session.commit()
+    message_id = logged(stack, request).message_id
+    imap_server.append(
+        f"From: ada@hiring.example.com\r\nTo: ann@example.org\r\nSubject: Hi\r\n"
+        f"Message-ID: {message_id}\r\n\r\nOne\r\n".encode(),
+        folder="Sent Items",
+    )
+    delivery = DeliveryActivities(stack.engine, stack.settings)
+
+    result = await ActivityEnvironment().run(delivery.send_step, request)
+
+    assert stack.sink.received == []  # not sent again
+    sent = logged(stack, request)
+    assert (sent.status, result.message_id) == (MessageStatus.SENT, message_id)
+    assert sent.sent_at == sent.handed_over_at  # when it went, not when it was confirmed

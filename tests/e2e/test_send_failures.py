@@ -11,6 +11,8 @@ from outbound.devstack.fault_sink import Answer, DropAfterAccepting
 from tests.e2e.conftest import Stack
 from tests.e2e.test_campaign_delivery import create_campaign, create_mailbox
 from tests.support.factories import CONSENT
+from tests.support.imap_server import ImapTestServer
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -174,3 +176,55 @@ async def test_a_plus_addressing_mailbox_sends_with_a_per_message_return_path(st
     assert received.envelope_from.endswith("@hiring.example.com")
     assert logged["envelope_from"] == received.envelope_from
     assert str(received.message["From"]) == "ada@hiring.example.com"
+
+
+async def test_an_unknown_outcome_whose_copy_is_in_the_sent_folder_is_sent_and_goes_on(
+    stack: Stack, imap_server: ImapTestServer
+) -> None:
+    """The connection drops after the final "." (the server kept the message, as Cem's
+    provider did); the copy the provider filed in Sent proves it went: step 1 counts as
+    Sent, nothing is sent twice, and step 2 follows."""
+    imap_server.reset()
+    stack.sink.at_data("cem@example.org", DropAfterAccepting())
+    mailbox_id = await create_mailbox(stack)
+    imap = {
+        "host": imap_server.host,
+        "port": imap_server.port,
+        "tls": False,
+        "username": imap_server.user,
+        "password": imap_server.password,
+    }
+    assert (await stack.api.put(f"/mailboxes/{mailbox_id}/imap", json=imap)).status_code == 200
+    campaign_id = await create_campaign(
+        stack,
+        mailbox_id,
+        [
+            {"subject": "Hi {{ first_name }}", "body": "One"},
+            {"subject": "-", "body": "Two", "delay_minutes": 0, "thread_mode": "same_thread"},
+        ],
+    )
+    added = await stack.api.post(
+        f"/campaigns/{campaign_id}/prospects",
+        json=[{"first_name": "Cem", "addresses": [{"address": "cem@example.org"}]}],
+    )
+    (cem,) = added.json()["prospect_ids"]
+    assert (await stack.api.post(f"/campaigns/{campaign_id}/start", json=CONSENT)).is_success
+
+    async def provider_kept_it() -> bool:
+        return len(stack.sink.received) == 1
+
+    await eventually(provider_kept_it)
+    imap_server.append(stack.sink.received[0].message.as_bytes(), folder="Sent Items")
+
+    async def completed() -> bool:
+        view = (await stack.api.get(f"/campaigns/{campaign_id}")).json()
+        return bool(view["campaign"]["status"] == "Completed")
+
+    await eventually(completed)
+    detail = (await stack.api.get(f"/campaigns/{campaign_id}/prospects/{cem}")).json()
+    assert detail["status"] == "Completed"
+    assert [s["status"] for s in detail["steps"]] == ["Sent", "Sent"]
+    assert [(m["status"], m["attempts"]) for m in detail["messages"]] == [("Sent", 1), ("Sent", 1)]
+    first, second = (r.message for r in stack.sink.received)
+    assert (str(first["Subject"]), str(second["Subject"])) == ("Hi Cem", "Re: Hi Cem")
+    assert second["In-Reply-To"] == first["Message-ID"]  # the thread goes on from the copy

@@ -274,6 +274,9 @@ def _write_config(binary: Path, folder: Path, port: int, password: str) -> Path:
 namespace inbox {{
   inbox = yes
   separator = /
+  mailbox "Sent Items" {{
+    special_use = \\Sent
+  }}
 }}
 service imap-login {{
   chroot =
