@@ -52,6 +52,7 @@ from bench.stack import (
     Child,
     cancelled_on_sigterm,
     code_label_and_versions,
+    cpu_seconds,
     deadline_for,
     embedded_stack,
     poll_until,
@@ -118,6 +119,9 @@ class Figures:
     raw: float = 0.0
     product_events: int = 0
     floor_events: int = 0
+    # CPU seconds used during each phase: (worker, dev server, this process: API and sink)
+    product_cpu: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    floor_cpu: tuple[float, float, float] = (0.0, 0.0, 0.0)
     duplicates: list[str] = field(default_factory=list)
     server_log: str = ""
     worker_log: str = ""
@@ -249,6 +253,24 @@ async def measure_raw(sink_port: int, handler: FaultSinkHandler, figures: Figure
         raise RuntimeError("raw sends: the sink did not get every message")
 
 
+def cpu_used(worker: Child, server: Child) -> tuple[float, float, float]:
+    """CPU seconds so far of the worker, the dev server and this process (API and sink)."""
+    mine = os.times()
+    return cpu_seconds(worker.pid), cpu_seconds(server.pid), mine.user + mine.system
+
+
+def cpu_since(
+    began: tuple[float, float, float], worker: Child, server: Child
+) -> tuple[float, float, float]:
+    now = cpu_used(worker, server)
+    return now[0] - began[0], now[1] - began[1], now[2] - began[2]
+
+
+def cpu_per_send(used: tuple[float, float, float], n: int) -> str:
+    """ "worker / dev server / API and sink" milliseconds of CPU per message."""
+    return " / ".join(f"{1000 * seconds / n:,.0f}" for seconds in used) + " ms"
+
+
 def find_duplicates(handler: FaultSinkHandler) -> list[str]:
     """Recipients or Message-IDs of the product's messages seen more than once."""
     product = [got for got in handler.received if got.envelope_to[0].endswith(PRODUCT_DOMAIN)]
@@ -295,11 +317,15 @@ async def run(n: int) -> Figures:
         )
         await wait_for_pollers(stack.temporal, floor_queue, floor_worker, activities=True)
         say(f"(b) the floor: {n:,} workflows of one send")
+        floor_began = cpu_used(floor_worker, stack.server)
         await measure_floor(stack.temporal, floor_queue, stack.sink_port, handler, figures)
+        figures.floor_cpu = cpu_since(floor_began, floor_worker, stack.server)
         say(f"floor: {figures.floor:.1f} s; the product: a campaign to {n:,}")
+        product_began = cpu_used(stack.worker, stack.server)
         await measure_product(
             stack.api, stack.temporal, stack.worker, stack.sink_port, handler, figures
         )
+        figures.product_cpu = cpu_since(product_began, stack.worker, stack.server)
         say(f"product: {figures.product_sent:.1f} s; (a) raw aiosmtplib")
         await measure_raw(stack.sink_port, handler, figures)
         figures.server_log, figures.worker_log = stack.complaints()
@@ -319,9 +345,19 @@ def report(figures: Figures, code_label: str) -> None:
         ("product", f"database shows {n:,} Completed", f"{figures.product_completed:,.2f} s"),
         ("product", "sends per second, end to end", f"{ours:,.1f}/s"),
         ("product", "events in one prospect's history", str(figures.product_events)),
+        (
+            "product",
+            "CPU per send: worker / dev server / API and sink",
+            cpu_per_send(figures.product_cpu, n),
+        ),
         ("(b) floor", f"{n:,} workflows of one send activity", f"{figures.floor:,.2f} s"),
         ("(b) floor", "sends per second", f"{floor:,.1f}/s"),
         ("(b) floor", "events in one workflow's history", str(figures.floor_events)),
+        (
+            "(b) floor",
+            "CPU per send: worker / dev server / starter and sink",
+            cpu_per_send(figures.floor_cpu, n),
+        ),
         (
             "(a) raw",
             f"{n:,} aiosmtplib sends, {RAW_CONCURRENCY} at a time",

@@ -380,6 +380,12 @@ def print_table(
         print(line, flush=True)
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a live process has used so far, in seconds (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def peak_rss_mib(pid: int) -> float:
     """A live process's peak resident memory (VmHWM), in MiB (Linux)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
