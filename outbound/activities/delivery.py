@@ -35,8 +35,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 
-from sqlalchemy import Engine
-from sqlmodel import Session, select
+from sqlalchemy import Engine, or_, update
+from sqlmodel import Session, col, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -145,11 +145,16 @@ class DeliveryActivities:
         assert prepared.account is not None and prepared.email is not None
         if request.scheduled_at is not None:
             await self._take_turn(request, prepared)
-        account, version = await asyncio.to_thread(self._last_look, request, prepared)
+        looked = await asyncio.to_thread(self._last_look, request, prepared)
+        if looked is None:  # another attempt of this send finished it meanwhile
+            again = await asyncio.to_thread(self._prepare, request)
+            assert again.result is not None
+            return again.result
+        account, version, attempt = looked
         recorded: list[SendStepResult] = []
 
         async def handing_over() -> None:
-            await asyncio.to_thread(self._mark_handed_over, request)
+            await asyncio.to_thread(self._mark_handed_over, request, attempt)
 
         async def accepted() -> None:
             recorded.append(await asyncio.to_thread(self._record_sent, request))
@@ -296,11 +301,23 @@ class DeliveryActivities:
                 raise slot_missed("another send of this mailbox is too close to this slot")
             await asyncio.sleep(max(wait, 0.0))
 
-    def _last_look(self, request: SendStepRequest, prepared: _Prepared) -> tuple[SmtpAccount, int]:
+    def _last_look(
+        self, request: SendStepRequest, prepared: _Prepared
+    ) -> tuple[SmtpAccount, int, int] | None:
         """Refuse the send if anything changed that forbids it; else mark it Sending.
 
         Returns the mailbox's current credentials and connection version (a
-        reconnect since ``_prepare`` must not send with the old password).
+        reconnect since ``_prepare`` must not send with the old password) and
+        this attempt's number, or None if another attempt sent it meanwhile.
+
+        Two attempts of one send can overlap: Temporal starts the next one when
+        a heartbeat is late even though the first is still running (a worker
+        whose threads are all busy). So the claim is one conditional UPDATE:
+        an attempt may not take over a message another one has handed over,
+        and the hand-over itself (``_mark_handed_over``) only succeeds for the
+        attempt that claimed the message last. Found by the worker-kill drill
+        (a message twice at the sink) after the store writes became local
+        activities and crowded the worker's threads.
         """
         with Session(self._engine) as session:
             enrollment = session.get_one(Enrollment, request.enrollment_id)
@@ -335,11 +352,36 @@ class DeliveryActivities:
                 raise refusal(
                     FailureType.SUPPRESSED, f"{request.to_address} is suppressed ({entry.source})"
                 )
-            logged.status, logged.attempts = MessageStatus.SENDING, logged.attempts + 1
-            logged.failure_reason, logged.handed_over_at = None, None
-            session.add(logged)
+            attempt = logged.attempts + 1
+            claimed = session.exec(  # type: ignore[call-overload]
+                update(Message)
+                .where(
+                    col(Message.id) == logged.id,
+                    col(Message.attempts) == logged.attempts,
+                    col(Message.status) != MessageStatus.SENT.value,
+                    or_(
+                        col(Message.status) != MessageStatus.SENDING.value,
+                        col(Message.handed_over_at).is_(None),
+                    ),
+                )
+                .values(
+                    status=MessageStatus.SENDING.value,
+                    attempts=attempt,
+                    failure_reason=None,
+                    handed_over_at=None,
+                )
+            ).rowcount
             session.commit()
-            return smtp_account(mailbox), mailbox.connection_version
+            if not claimed:
+                session.refresh(logged)
+                if logged.status == MessageStatus.SENT:
+                    return None
+                raise refusal(
+                    Outcome.UNKNOWN.value,
+                    "another attempt of this send has handed the message over; it may have "
+                    "been delivered, so it is not sent again",
+                )
+            return smtp_account(mailbox), mailbox.connection_version, attempt
 
     async def _confirmed_in_sent_folder(
         self, request: SendStepRequest, mailbox_id: int
@@ -397,15 +439,31 @@ class DeliveryActivities:
             assert logged is not None
             return _cut_off_after_handover(session, logged)
 
-    def _mark_handed_over(self, request: SendStepRequest) -> None:
+    def _mark_handed_over(self, request: SendStepRequest, attempt: int) -> None:
         """The envelope is accepted and the message is about to go: from here on, an
-        attempt that stops without an answer may have delivered it."""
+        attempt that stops without an answer may have delivered it. Only the attempt
+        that claimed the message last may hand it over (see ``_last_look``); any other
+        stops here, before DATA, so the server discards its transaction."""
         with Session(self._engine) as session:
             logged = _logged_message(session, request)
             assert logged is not None
-            logged.handed_over_at = self._clock()
-            session.add(logged)
+            marked = session.exec(  # type: ignore[call-overload]
+                update(Message)
+                .where(
+                    col(Message.id) == logged.id,
+                    col(Message.attempts) == attempt,
+                    col(Message.status) == MessageStatus.SENDING.value,
+                    col(Message.handed_over_at).is_(None),
+                )
+                .values(handed_over_at=self._clock())
+            ).rowcount
             session.commit()
+        if not marked:
+            raise ApplicationError(
+                "another attempt of this send took it over; this one stopped before DATA",
+                type=FailureType.SUPERSEDED,
+                non_retryable=True,
+            )
 
     def _record_sent(self, request: SendStepRequest) -> SendStepResult:
         with Session(self._engine) as session:

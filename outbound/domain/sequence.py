@@ -161,6 +161,7 @@ class FailureType:
     THROTTLED = "rate_limited"  # the provider's limit is still in force: not even tried
     HALTED = "Halted"  # stopped or replied meanwhile: not sent
     SUPPRESSED = "Suppressed"  # the address is on the suppression list: not sent
+    SUPERSEDED = "Superseded"  # a later attempt of the same send took it over: not sent
 
 
 class RetryRequest(BaseModel):

@@ -9,6 +9,7 @@ log row left exactly as a killed attempt leaves it.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 import pytest
@@ -17,6 +18,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from outbound.activities.delivery import DeliveryActivities
+from outbound.devstack.fault_sink import Slow
 from outbound.domain.sequence import SendStepRequest
 from outbound.domain.statuses import MessageStatus, ThreadMode
 from outbound.mail.compose import make_message_id
@@ -133,3 +135,23 @@ async def test_a_cut_off_attempt_whose_copy_is_in_the_sent_folder_is_recorded_se
     sent = logged(stack, request)
     assert (sent.status, result.message_id) == (MessageStatus.SENT, message_id)
     assert sent.sent_at == sent.handed_over_at  # when it went, not when it was confirmed
+
+
+async def test_two_overlapping_attempts_of_one_send_deliver_it_once(stack: Stack) -> None:
+    """Temporal starts a new attempt when a heartbeat is late, while the first may still
+    be running (a worker whose threads are all busy). The worker-kill drill saw the message
+    twice at the sink; the last attempt to claim the message is the only one that sends."""
+    request = await cut_off_attempt(stack, handed_over=False)
+    stack.sink.at_rcpt("ann@example.org", Slow(2))  # the first attempt waits at RCPT
+    delivery = DeliveryActivities(stack.engine, stack.settings)
+
+    first = asyncio.create_task(ActivityEnvironment().run(delivery.send_step, request))
+    await asyncio.sleep(0.5)
+    second = await ActivityEnvironment().run(delivery.send_step, request)
+    with pytest.raises(ApplicationError) as superseded:
+        await first
+
+    assert superseded.value.type == "Superseded"
+    assert [r.envelope_to for r in stack.sink.received] == [["ann@example.org"]]
+    sent = logged(stack, request)
+    assert (sent.status, sent.message_id) == (MessageStatus.SENT, second.message_id)
