@@ -35,13 +35,7 @@ async def test_the_inbox_stops_continues_or_redirects_exactly_the_right_prospect
 ) -> None:
     imap_server.reset()
     mailbox_id = await create_mailbox(stack)
-    imap = {
-        "host": imap_server.host,
-        "port": imap_server.port,
-        "tls": False,
-        "username": imap_server.user,
-        "password": imap_server.password,
-    }
+    imap = imap_server.settings()
     wrong = await stack.api.put(f"/mailboxes/{mailbox_id}/imap", json={**imap, "password": "x"})
     assert wrong.status_code == 422 and "password" in wrong.text
     synced = await stack.api.put(f"/mailboxes/{mailbox_id}/imap", json=imap)

@@ -187,13 +187,7 @@ async def test_an_unknown_outcome_whose_copy_is_in_the_sent_folder_is_sent_and_g
     imap_server.reset()
     stack.sink.at_data("cem@example.org", DropAfterAccepting())
     mailbox_id = await create_mailbox(stack)
-    imap = {
-        "host": imap_server.host,
-        "port": imap_server.port,
-        "tls": False,
-        "username": imap_server.user,
-        "password": imap_server.password,
-    }
+    imap = imap_server.settings()
     assert (await stack.api.put(f"/mailboxes/{mailbox_id}/imap", json=imap)).status_code == 200
     campaign_id = await create_campaign(
         stack,

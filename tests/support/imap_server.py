@@ -92,6 +92,16 @@ class ImapTestServer:
             with contextlib.suppress(imaplib.IMAP4.error, OSError):
                 client.logout()
 
+    def settings(self) -> dict[str, object]:
+        """The body of ``PUT /mailboxes/{id}/imap`` that points a mailbox at this server."""
+        return {
+            "host": self.host,
+            "port": self.port,
+            "tls": False,
+            "username": self.user,
+            "password": self.password,
+        }
+
     def append(
         self,
         raw: bytes,

@@ -184,29 +184,13 @@ async def test_replies_stop_out_of_office_continues_and_a_bounce_moves_to_work_o
     # Day 0, after step 1: Ann answers in the thread under a subject of her own; Gia writes a
     # new message from the undotted, untagged spelling of her Gmail address; Oz's mailbox
     # answers automatically; Bob's personal address bounces after the server accepted it.
-    actions = [
-        await post_inbound(
-            stack,
-            mailbox_id,
-            secret,
-            reply_to(stack.message_id_to("ann@acme.example.com"), "ann@acme.example.com"),
-        ),
-        await post_inbound(
-            stack, mailbox_id, secret, new_message_from("Gia Ross <GiaRoss@googlemail.com>")
-        ),
-        await post_inbound(
-            stack,
-            mailbox_id,
-            secret,
-            out_of_office(stack.message_id_to("oz@orbit.example.com"), "oz@orbit.example.com"),
-        ),
-        await post_inbound(
-            stack,
-            mailbox_id,
-            secret,
-            bounce_of(stack.message_id_to("bob@home.example.com"), "bob@home.example.com"),
-        ),
+    inbound = [
+        reply_to(stack.message_id_to("ann@acme.example.com"), "ann@acme.example.com"),
+        new_message_from("Gia Ross <GiaRoss@googlemail.com>"),
+        out_of_office(stack.message_id_to("oz@orbit.example.com"), "oz@orbit.example.com"),
+        bounce_of(stack.message_id_to("bob@home.example.com"), "bob@home.example.com"),
     ]
+    actions = [await post_inbound(stack, mailbox_id, secret, raw) for raw in inbound]
     assert actions[:3] == [
         "reply: reply: the sequence stops",
         "reply: reply: the sequence stops",
