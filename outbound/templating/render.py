@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, meta
+from jinja2 import StrictUndefined, Template, TemplateSyntaxError, UndefinedError, meta
 from jinja2.sandbox import SandboxedEnvironment
 
 _ENVIRONMENT = SandboxedEnvironment(
@@ -62,10 +62,18 @@ def _fields_used(source: str) -> frozenset[str]:
     return frozenset(meta.find_undeclared_variables(_ENVIRONMENT.parse(source)))
 
 
+@lru_cache(maxsize=1024)
+def _compiled(source: str) -> Template:
+    """Compiling costs far more than rendering, and every prospect of a step shares the
+    source: a send compiled its subject and body anew each time (a jinja2 template is
+    safe to render from many threads at once)."""
+    return _ENVIRONMENT.from_string(source)
+
+
 def render(source: str, context: Mapping[str, object]) -> str:
     """Render one template; a missing field raises :class:`MissingField`."""
     try:
-        return _ENVIRONMENT.from_string(source).render(dict(context))
+        return _compiled(source).render(dict(context))
     except UndefinedError:
         missing = sorted(fields_used(source) - context.keys())
         raise MissingField(missing[0] if missing else "unknown") from None
