@@ -104,6 +104,9 @@ class _Prepared:
     envelope_from: str | None = None
     owner: str = ""
     cut_off: bool = False  # an earlier attempt handed the message over, then stopped
+    message_row_id: int = 0
+    message_id: str = ""
+    subject: str = ""
 
 
 def wall_clock() -> datetime:
@@ -143,9 +146,7 @@ class DeliveryActivities:
                 return confirmed
             raise await asyncio.to_thread(self._give_up_unconfirmed, request)
         assert prepared.account is not None and prepared.email is not None
-        if request.scheduled_at is not None:
-            await self._take_turn(request, prepared)
-        looked = await asyncio.to_thread(self._last_look, request, prepared)
+        looked = await self._take_turn_and_look(request, prepared)
         if looked is None:  # another attempt of this send finished it meanwhile
             again = await asyncio.to_thread(self._prepare, request)
             assert again.result is not None
@@ -154,10 +155,10 @@ class DeliveryActivities:
         recorded: list[SendStepResult] = []
 
         async def handing_over() -> None:
-            await asyncio.to_thread(self._mark_handed_over, request, attempt)
+            await asyncio.to_thread(self._mark_handed_over, prepared.message_row_id, attempt)
 
         async def accepted() -> None:
-            recorded.append(await asyncio.to_thread(self._record_sent, request))
+            recorded.append(await asyncio.to_thread(self._record_sent, prepared))
 
         try:
             await send_message(
@@ -184,10 +185,10 @@ class DeliveryActivities:
                 type=classified.outcome.value,
                 non_retryable=classified.outcome is not Outcome.TRANSIENT,
             ) from None
-        return recorded[0] if recorded else await asyncio.to_thread(self._record_sent, request)
+        return recorded[0] if recorded else await asyncio.to_thread(self._record_sent, prepared)
 
     def _prepare(self, request: SendStepRequest) -> _Prepared:
-        with Session(self._engine) as session:
+        with Session(self._engine, expire_on_commit=False) as session:
             logged = _logged_message(session, request)
             if logged is not None and logged.status == MessageStatus.SENT:
                 assert logged.sent_at is not None
@@ -201,16 +202,20 @@ class DeliveryActivities:
                         already_sent=True,
                     ),
                 )
-            enrollment = session.get_one(Enrollment, request.enrollment_id)
-            campaign = session.get_one(Campaign, enrollment.campaign_id)
+            campaign, mailbox, prospect = session.exec(
+                select(Campaign, Mailbox, Prospect)
+                .select_from(Enrollment)
+                .join(Campaign, col(Campaign.id) == Enrollment.campaign_id)
+                .join(Mailbox, col(Mailbox.id) == Campaign.mailbox_id)
+                .join(Prospect, col(Prospect.id) == Enrollment.prospect_id)
+                .where(Enrollment.id == request.enrollment_id)
+            ).one()
             if (
                 logged is not None
                 and logged.status == MessageStatus.SENDING
                 and logged.handed_over_at is not None
             ):
                 return _Prepared(None, None, None, mailbox_id=campaign.mailbox_id, cut_off=True)
-            mailbox = session.get_one(Mailbox, campaign.mailbox_id)
-            prospect = session.get_one(Prospect, enrollment.prospect_id)
             steps = {
                 s.position: s
                 for s in session.exec(select(Step).where(Step.campaign_id == campaign.id))
@@ -268,12 +273,22 @@ class DeliveryActivities:
                 mailbox.id or 0,
                 logged.envelope_from,
                 campaign.owner,
+                message_row_id=logged.id,
+                message_id=logged.message_id,
+                subject=subject,
             )
 
-    async def _take_turn(self, request: SendStepRequest, prepared: _Prepared) -> None:
-        """Wait for a slot handed over a moment early; refuse a missed slot; wait out the gap
-        if the previous send was just now."""
-        assert request.scheduled_at is not None and prepared.limits is not None
+    async def _take_turn_and_look(
+        self, request: SendStepRequest, prepared: _Prepared
+    ) -> tuple[SmtpAccount, int, int] | None:
+        """Wait for a slot handed over a moment early, then take the mailbox's turn and
+        the last look in one transaction; refuse a missed slot; wait out the gap if the
+        previous send was just now."""
+        if request.scheduled_at is None:  # not a slotted send: no turn to take
+            looked = await asyncio.to_thread(self._last_look, request, prepared, None)
+            assert not isinstance(looked, datetime)
+            return looked
+        assert prepared.limits is not None
         zone_name = prepared.limits.zone_name
         key = request.slot_key or f"{request.enrollment_id}:{request.position}"
         early = (request.scheduled_at - self._clock()).total_seconds()
@@ -286,25 +301,23 @@ class DeliveryActivities:
                 request.scheduled_at, zone_name
             ):
                 raise slot_missed(f"send started {late} after its slot")
-            allowed_at = await asyncio.to_thread(
-                claim_send_turn,
-                self._engine,
-                prepared.mailbox_id,
-                key,
-                now,
-                prepared.limits.min_gap,
-            )
-            if allowed_at is None:
-                return
-            wait = (allowed_at - now).total_seconds()
-            if allowed_at - request.scheduled_at > LATE_TOLERANCE:
+            turn = _Turn(key, now, prepared.limits.min_gap)
+            looked = await asyncio.to_thread(self._last_look, request, prepared, turn)
+            if not isinstance(looked, datetime):
+                return looked
+            if looked - request.scheduled_at > LATE_TOLERANCE:
                 raise slot_missed("another send of this mailbox is too close to this slot")
-            await asyncio.sleep(max(wait, 0.0))
+            await asyncio.sleep(max((looked - now).total_seconds(), 0.0))
 
     def _last_look(
-        self, request: SendStepRequest, prepared: _Prepared
-    ) -> tuple[SmtpAccount, int, int] | None:
+        self, request: SendStepRequest, prepared: _Prepared, turn: _Turn | None
+    ) -> tuple[SmtpAccount, int, int] | datetime | None:
         """Refuse the send if anything changed that forbids it; else mark it Sending.
+
+        First, for a slotted send, the mailbox's turn (``claim_send_turn``): if
+        the gap does not allow this send yet, nothing else happens and the time
+        it will is returned. Taking the turn in the same transaction as the look
+        saves a commit per send; a send refused by the look gives its turn back.
 
         Returns the mailbox's current credentials and connection version (a
         reconnect since ``_prepare`` must not send with the old password) and
@@ -319,17 +332,30 @@ class DeliveryActivities:
         (a message twice at the sink) after the store writes became local
         activities and crowded the worker's threads.
         """
-        with Session(self._engine) as session:
-            enrollment = session.get_one(Enrollment, request.enrollment_id)
-            logged = _logged_message(session, request)
-            assert logged is not None
-            if enrollment.halt_status is not None:
+        with Session(self._engine, expire_on_commit=False) as session:
+            if turn is not None:
+                allowed_at = claim_send_turn(
+                    session, prepared.mailbox_id, turn.key, turn.now, turn.gap
+                )
+                if allowed_at is not None:
+                    return allowed_at
+            halt_status, attempts, mailbox = session.exec(
+                select(
+                    select(Enrollment.halt_status)
+                    .where(Enrollment.id == request.enrollment_id)
+                    .scalar_subquery(),
+                    select(Message.attempts)
+                    .where(Message.id == prepared.message_row_id)
+                    .scalar_subquery(),
+                    Mailbox,
+                ).where(Mailbox.id == prepared.mailbox_id)
+            ).one()
+            if halt_status is not None:
                 raise refusal(
                     FailureType.HALTED,
-                    f"not sent: the sequence was {enrollment.halt_status}",
-                    SendFailure(ends_as=enrollment.halt_status),
+                    f"not sent: the sequence was {halt_status}",
+                    SendFailure(ends_as=halt_status),
                 )
-            mailbox = session.get_one(Mailbox, prepared.mailbox_id)
             if mailbox.connection_state != MailboxConnection.CONNECTED:
                 raise refusal(
                     FailureType.MAILBOX_PARKED,
@@ -343,21 +369,27 @@ class DeliveryActivities:
                     f"the provider's rate limit holds until {mailbox.throttled_until:%F %R} UTC",
                     SendFailure(not_before=mailbox.throttled_until),
                 )
+            this_message = col(Message.id) == prepared.message_row_id
             entry = find_suppression(session, prepared.owner, request.to_address)
             if entry is not None:
-                logged.status = MessageStatus.CANCELED.value
-                logged.failure_reason = f"suppressed ({entry.source}): {entry.detail}"[:500]
-                session.add(logged)
+                session.exec(  # type: ignore[call-overload]
+                    update(Message)
+                    .where(this_message)
+                    .values(
+                        status=MessageStatus.CANCELED.value,
+                        failure_reason=f"suppressed ({entry.source}): {entry.detail}"[:500],
+                    )
+                )
                 session.commit()
                 raise refusal(
                     FailureType.SUPPRESSED, f"{request.to_address} is suppressed ({entry.source})"
                 )
-            attempt = logged.attempts + 1
+            attempt = attempts + 1
             claimed = session.exec(  # type: ignore[call-overload]
                 update(Message)
                 .where(
-                    col(Message.id) == logged.id,
-                    col(Message.attempts) == logged.attempts,
+                    this_message,
+                    col(Message.attempts) == attempts,
                     col(Message.status) != MessageStatus.SENT.value,
                     or_(
                         col(Message.status) != MessageStatus.SENDING.value,
@@ -373,8 +405,8 @@ class DeliveryActivities:
             ).rowcount
             session.commit()
             if not claimed:
-                session.refresh(logged)
-                if logged.status == MessageStatus.SENT:
+                status = session.exec(select(Message.status).where(this_message)).one()
+                if status == MessageStatus.SENT:
                     return None
                 raise refusal(
                     Outcome.UNKNOWN.value,
@@ -439,25 +471,22 @@ class DeliveryActivities:
             assert logged is not None
             return _cut_off_after_handover(session, logged)
 
-    def _mark_handed_over(self, request: SendStepRequest, attempt: int) -> None:
+    def _mark_handed_over(self, message_row_id: int, attempt: int) -> None:
         """The envelope is accepted and the message is about to go: from here on, an
         attempt that stops without an answer may have delivered it. Only the attempt
         that claimed the message last may hand it over (see ``_last_look``); any other
         stops here, before DATA, so the server discards its transaction."""
-        with Session(self._engine) as session:
-            logged = _logged_message(session, request)
-            assert logged is not None
-            marked = session.exec(  # type: ignore[call-overload]
+        with self._engine.begin() as connection:
+            marked = connection.execute(
                 update(Message)
                 .where(
-                    col(Message.id) == logged.id,
+                    col(Message.id) == message_row_id,
                     col(Message.attempts) == attempt,
                     col(Message.status) == MessageStatus.SENDING.value,
                     col(Message.handed_over_at).is_(None),
                 )
                 .values(handed_over_at=self._clock())
             ).rowcount
-            session.commit()
         if not marked:
             raise ApplicationError(
                 "another attempt of this send took it over; this one stopped before DATA",
@@ -465,17 +494,17 @@ class DeliveryActivities:
                 non_retryable=True,
             )
 
-    def _record_sent(self, request: SendStepRequest) -> SendStepResult:
-        with Session(self._engine) as session:
-            logged = _logged_message(session, request)
-            assert logged is not None
-            logged.status, logged.sent_at = MessageStatus.SENT, self._clock()
-            session.add(logged)
-            session.commit()
-            assert logged.sent_at is not None
-            return SendStepResult(
-                message_id=logged.message_id, subject=logged.subject, sent_at=logged.sent_at
+    def _record_sent(self, prepared: _Prepared) -> SendStepResult:
+        sent_at = self._clock()
+        with self._engine.begin() as connection:
+            connection.execute(
+                update(Message)
+                .where(col(Message.id) == prepared.message_row_id)
+                .values(status=MessageStatus.SENT.value, sent_at=sent_at)
             )
+        return SendStepResult(
+            message_id=prepared.message_id, subject=prepared.subject, sent_at=sent_at
+        )
 
     def _record_failure(
         self,
@@ -514,6 +543,15 @@ class DeliveryActivities:
                     session, prepared.owner, request.to_address, "hard_bounce", classified.reason
                 )
         return details
+
+
+@dataclass(frozen=True)
+class _Turn:
+    """The mailbox's turn a slotted send asks for: by its slot key, now, with the gap."""
+
+    key: str
+    now: datetime
+    gap: timedelta
 
 
 def _cut_off_after_handover(session: Session, logged: Message) -> ApplicationError:

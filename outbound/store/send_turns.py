@@ -11,32 +11,31 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, or_, update
+from sqlalchemy import or_, update
 from sqlmodel import Session, col
 
 from outbound.store.tables import Mailbox
 
 
 def claim_send_turn(
-    engine: Engine, mailbox_id: int, key: str, now: datetime, gap: timedelta
+    session: Session, mailbox_id: int, key: str, now: datetime, gap: timedelta
 ) -> datetime | None:
     """Claim the turn (None), or say when the gap allows this send (the time to wait for)."""
-    with Session(engine) as session:
-        claimed = session.exec(  # type: ignore[call-overload]
-            update(Mailbox)
-            .where(
-                col(Mailbox.id) == mailbox_id,
-                or_(
-                    col(Mailbox.last_send_at).is_(None),
-                    col(Mailbox.last_send_at) <= now - gap,
-                    col(Mailbox.last_send_key) == key,
-                ),
-            )
-            .values(last_send_at=now, last_send_key=key)
-        ).rowcount
-        session.commit()
-        if claimed:
-            return None
-        mailbox = session.get_one(Mailbox, mailbox_id)
-        assert mailbox.last_send_at is not None
-        return mailbox.last_send_at + gap
+    claimed = session.exec(  # type: ignore[call-overload]
+        update(Mailbox)
+        .where(
+            col(Mailbox.id) == mailbox_id,
+            or_(
+                col(Mailbox.last_send_at).is_(None),
+                col(Mailbox.last_send_at) <= now - gap,
+                col(Mailbox.last_send_key) == key,
+            ),
+        )
+        .values(last_send_at=now, last_send_key=key)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if claimed:
+        return None
+    mailbox = session.get_one(Mailbox, mailbox_id)
+    assert mailbox.last_send_at is not None
+    return mailbox.last_send_at + gap
