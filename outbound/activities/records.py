@@ -8,9 +8,10 @@ so a retried or delayed activity cannot roll the listing back.
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
-from sqlalchemy import Engine, func
-from sqlmodel import Session, col, select
+from sqlalchemy import Connection, Engine, delete, insert, or_, true, update
+from sqlmodel import col, select
 from temporalio import activity
 
 from outbound.domain.sequence import EnrollmentState
@@ -32,77 +33,116 @@ class RecordActivities:
         await asyncio.to_thread(self._record, state)
 
     def _record(self, state: EnrollmentState) -> None:
-        with Session(self._engine) as session:
-            enrollment = session.exec(
-                select(Enrollment).where(Enrollment.id == state.enrollment_id).with_for_update()
-            ).one()
-            if (
-                enrollment.state_version is not None
-                and state.updated_at is not None
-                and state.updated_at < enrollment.state_version
-            ):
+        """One conditional UPDATE of the enrollment (the version check and the write in
+        one statement, so concurrent copies cannot interleave), then its steps."""
+        removed = state.status is ProspectStatus.REMOVED
+        not_older = (
+            true()
+            if state.updated_at is None
+            else or_(
+                col(Enrollment.state_version).is_(None),
+                col(Enrollment.state_version) <= state.updated_at,
+            )
+        )
+        values: dict[str, Any] = {
+            "status": state.status.value,
+            "reason": state.reason,
+            "current_step": 0 if removed else state.current_step,
+            "to_address": state.to_address,
+            "state_version": state.updated_at,
+            "updated_at": utc_now(),
+        }
+        # A reply read from the inbox is stored by the pipeline before the workflow hears it.
+        if state.replied_at is not None:
+            values["replied_at"] = state.replied_at
+        if state.reply_snippet:
+            values["reply_snippet"] = state.reply_snippet
+        with self._engine.begin() as connection:
+            campaign_id = connection.execute(
+                update(Enrollment)
+                .where(col(Enrollment.id) == state.enrollment_id, not_older)
+                .values(**values)
+                .returning(col(Enrollment.campaign_id))
+            ).scalar()
+            if campaign_id is None:  # a newer copy is already there
                 return
-            enrollment.status, enrollment.reason = state.status.value, state.reason
-            enrollment.current_step, enrollment.to_address = state.current_step, state.to_address
-            # A reply read from the inbox is stored by the pipeline before the workflow hears it.
-            enrollment.replied_at = state.replied_at or enrollment.replied_at
-            enrollment.reply_snippet = state.reply_snippet or enrollment.reply_snippet
-            enrollment.state_version = state.updated_at
-            enrollment.updated_at = utc_now()
-            session.add(enrollment)
-            existing = {
-                row.position: row
-                for row in session.exec(
-                    select(EnrollmentStep).where(EnrollmentStep.enrollment_id == enrollment.id)
-                )
-            }
-            if state.status is ProspectStatus.REMOVED:
-                # Remove deletes the prospect's progress in the campaign; the message log
-                # (what really went out) stays, so nothing is ever sent twice by mistake.
-                enrollment.current_step = 0
-                for row in existing.values():
-                    session.delete(row)
-                _complete_campaign_if_done(session, enrollment.campaign_id)
-                session.commit()
-                return
-            stale = set(existing) - {step.position for step in state.steps}
-            for position in stale:  # a step deleted from the campaign before it was reached
-                session.delete(existing[position])
-            for step in state.steps:
-                row = existing.get(step.position) or EnrollmentStep(
-                    enrollment_id=state.enrollment_id, position=step.position, status=step.status
-                )
-                row.status, row.scheduled_at = step.status.value, step.scheduled_at
-                row.sent_at, row.reason = step.sent_at, step.reason
-                session.add(row)
+            _record_steps(connection, state, removed)
             if state.status.is_settled:
-                _complete_campaign_if_done(session, enrollment.campaign_id)
+                _complete_campaign_if_done(connection, campaign_id)
             else:
-                _reopen_campaign(session, enrollment.campaign_id)
-            session.commit()
+                _reopen_campaign(connection, campaign_id)
 
 
-def _complete_campaign_if_done(session: Session, campaign_id: int) -> None:
+def _record_steps(connection: Connection, state: EnrollmentState, removed: bool) -> None:
+    """The steps' rows as the state has them.
+
+    Remove deletes the prospect's progress in the campaign; the message log (what
+    really went out) stays, so nothing is ever sent twice by mistake. A step deleted
+    from the campaign before it was reached loses its row.
+    """
+    existing: dict[int, int] = {
+        position: row_id
+        for position, row_id in connection.execute(
+            select(EnrollmentStep.position, EnrollmentStep.id).where(
+                EnrollmentStep.enrollment_id == state.enrollment_id
+            )
+        )
+    }
+    kept = set() if removed else {step.position for step in state.steps}
+    stale = [row_id for position, row_id in existing.items() if position not in kept]
+    if stale:
+        connection.execute(delete(EnrollmentStep).where(col(EnrollmentStep.id).in_(stale)))
+    if removed:
+        return
+    for step in state.steps:
+        values = {
+            "status": step.status.value,
+            "scheduled_at": step.scheduled_at,
+            "sent_at": step.sent_at,
+            "reason": step.reason,
+        }
+        if step.position in existing:
+            connection.execute(
+                update(EnrollmentStep)
+                .where(col(EnrollmentStep.id) == existing[step.position])
+                .values(**values)
+            )
+        else:
+            connection.execute(
+                insert(EnrollmentStep).values(
+                    enrollment_id=state.enrollment_id, position=step.position, **values
+                )
+            )
+
+
+def _complete_campaign_if_done(connection: Connection, campaign_id: int) -> None:
     """A running campaign is Completed once nothing more happens without a user.
 
     Failed prospects count as settled: a manual Retry reopens the campaign.
     """
-    campaign = session.get_one(Campaign, campaign_id)
-    if campaign.status != CampaignStatus.IN_PROGRESS:
-        return
-    still_running = session.exec(
-        select(func.count())
-        .select_from(Enrollment)
+    still_running = (
+        select(Enrollment.id)
         .where(Enrollment.campaign_id == campaign_id, col(Enrollment.status).not_in(_SETTLED))
-    ).one()
-    if still_running == 0:
-        campaign.status = CampaignStatus.COMPLETED.value
-        session.add(campaign)
+        .exists()
+    )
+    connection.execute(
+        update(Campaign)
+        .where(
+            col(Campaign.id) == campaign_id,
+            col(Campaign.status) == CampaignStatus.IN_PROGRESS.value,
+            ~still_running,
+        )
+        .values(status=CampaignStatus.COMPLETED.value)
+    )
 
 
-def _reopen_campaign(session: Session, campaign_id: int) -> None:
+def _reopen_campaign(connection: Connection, campaign_id: int) -> None:
     """A late bounce sends a step elsewhere after the campaign had completed: it runs again."""
-    campaign = session.get_one(Campaign, campaign_id)
-    if campaign.status == CampaignStatus.COMPLETED:
-        campaign.status = CampaignStatus.IN_PROGRESS.value
-        session.add(campaign)
+    connection.execute(
+        update(Campaign)
+        .where(
+            col(Campaign.id) == campaign_id,
+            col(Campaign.status) == CampaignStatus.COMPLETED.value,
+        )
+        .values(status=CampaignStatus.IN_PROGRESS.value)
+    )

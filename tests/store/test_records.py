@@ -109,6 +109,43 @@ async def test_the_campaign_completes_when_its_last_prospect_ends(engine: Engine
         assert session.exec(select(Campaign.status)).one() == "Completed"
 
 
+async def test_a_reply_stored_by_the_inbox_survives_a_later_copy_without_it(
+    engine: Engine,
+) -> None:
+    [enrollment_id] = running_campaign(engine, 1)
+    records = RecordActivities(engine)
+    replied = state(enrollment_id, ProspectStatus.REPLIED, T0, StepStatus.STOPPED)
+    replied.replied_at, replied.reply_snippet = T0, "Sounds good, call me"
+    later = state(enrollment_id, ProspectStatus.REPLIED, T0 + timedelta(1), StepStatus.STOPPED)
+
+    await records.record_state(replied)
+    await records.record_state(later)
+
+    with Session(engine) as session:
+        enrollment = session.get_one(Enrollment, enrollment_id)
+        assert (enrollment.replied_at, enrollment.reply_snippet) == (T0, "Sounds good, call me")
+
+
+async def test_remove_deletes_the_progress_and_a_late_bounce_reopens_the_campaign(
+    engine: Engine,
+) -> None:
+    first, second = running_campaign(engine, 2)
+    records = RecordActivities(engine)
+    await records.record_state(state(first, ProspectStatus.COMPLETED, T0, StepStatus.SENT))
+    await records.record_state(state(second, ProspectStatus.REMOVED, T0, StepStatus.STOPPED))
+    with Session(engine) as session:
+        assert session.exec(select(Campaign.status)).one() == "Completed"
+        assert session.exec(select(EnrollmentStep.enrollment_id)).all() == [first]
+        assert session.get_one(Enrollment, second).current_step == 0
+
+    reopened = state(first, ProspectStatus.ACTIVE, T0 + timedelta(1), StepStatus.SCHEDULED)
+    await records.record_state(reopened)  # a bounce sends step 1 again to another address
+
+    with Session(engine) as session:
+        assert session.exec(select(Campaign.status)).one() == "InProgress"
+        assert session.exec(select(EnrollmentStep.status)).all() == ["Scheduled"]
+
+
 def test_a_prospect_known_by_any_address_is_reused_not_duplicated(engine: Engine) -> None:
     with Session(engine) as session:
         [ann] = upsert_prospects(
