@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import Engine, func, update
+from sqlalchemy import Engine, func, insert, update
 from sqlmodel import Session, col, select
 
 from outbound.domain.schedule import window_from
@@ -61,15 +61,15 @@ def reserve_slot(engine: Engine, request: ReserveSlotRequest) -> datetime:
             .values(reservation_version=Mailbox.reservation_version + 1)
         )
         existing = session.exec(
-            select(SlotReservation).where(SlotReservation.key == request.key)
+            select(SlotReservation.slot_at).where(SlotReservation.key == request.key)
         ).first()
         if existing is not None:
             session.rollback()
-            return existing.slot_at
+            return existing
         mailbox = session.get_one(Mailbox, request.mailbox_id)
         slot = _allocate(session, mailbox, request)
-        session.add(
-            SlotReservation(
+        session.exec(  # type: ignore[call-overload]
+            insert(SlotReservation).values(
                 key=request.key,
                 mailbox_id=request.mailbox_id,
                 enrollment_id=request.enrollment_id,
@@ -170,25 +170,33 @@ def _slots_on(session: Session, mailbox_id: int, days: list[date]) -> list[datet
 def _log_waiting(
     session: Session, mailbox: Mailbox, request: ReserveSlotRequest, slot: datetime
 ) -> None:
-    message = session.exec(
-        select(Message).where(
+    """The message log shows the step Waiting for its slot (unless it already went)."""
+    logged = session.exec(
+        select(Message.id, Message.status).where(
             Message.enrollment_id == request.enrollment_id,
             Message.position == request.position,
             Message.to_address == request.to_address,
         )
     ).first()
-    if message is None:
-        message = Message(
-            enrollment_id=request.enrollment_id,
-            position=request.position,
-            to_address=request.to_address,
-            message_id=make_message_id(
-                request.enrollment_id, request.position, mailbox.from_address, request.to_address
-            ),
-            status=MessageStatus.WAITING.value,
+    waiting = {"status": MessageStatus.WAITING.value, "scheduled_at": slot}
+    if logged is None:
+        session.exec(  # type: ignore[call-overload]
+            insert(Message).values(
+                enrollment_id=request.enrollment_id,
+                position=request.position,
+                to_address=request.to_address,
+                message_id=make_message_id(
+                    request.enrollment_id,
+                    request.position,
+                    mailbox.from_address,
+                    request.to_address,
+                ),
+                **waiting,
+            )
         )
-    elif message.status not in _UNSENT:
         return
-    message.status, message.scheduled_at = MessageStatus.WAITING.value, slot
-    message.to_address = request.to_address
-    session.add(message)
+    row_id, status = logged
+    if status in _UNSENT:
+        session.exec(  # type: ignore[call-overload]
+            update(Message).where(col(Message.id) == row_id).values(**waiting)
+        )
