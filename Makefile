@@ -31,6 +31,7 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.slot_reservations
+	$(BIN)/python -m bench.store_per_send
 	$(BIN)/python -m bench
 
 drills: $(STAMP)

@@ -30,7 +30,7 @@ class AddressActivities:
     @activity.defn(name="check_address")
     async def check_address(self, request: AddressCheckRequest) -> AddressVerdict:
         """May this enrollment send to ``request.address``, and what should users know?"""
-        suppressed = await asyncio.to_thread(self._suppression_note, request)
+        suppressed = await asyncio.to_thread(self.suppression_note, request)
         if suppressed is not None:
             return AddressVerdict(address=request.address, usable=False, note=suppressed)
         check = await self._checker.check(request.address)
@@ -40,7 +40,8 @@ class AddressActivities:
             note=describe(check),
         )
 
-    def _suppression_note(self, request: AddressCheckRequest) -> str | None:
+    def suppression_note(self, request: AddressCheckRequest) -> str | None:
+        """Why the owner's suppression list forbids the address, or None."""
         with Session(self._engine) as session:
             enrollment = session.get_one(Enrollment, request.enrollment_id)
             campaign = session.get_one(Campaign, enrollment.campaign_id)

@@ -93,7 +93,7 @@ def refusal(kind: str, reason: str, details: SendFailure | None = None) -> Appli
 
 
 @dataclass(frozen=True)
-class _Prepared:
+class Prepared:
     """A message ready to go, or the record that it already went."""
 
     account: SmtpAccount | None
@@ -137,7 +137,7 @@ class DeliveryActivities:
             return await self._send_step(request)
 
     async def _send_step(self, request: SendStepRequest) -> SendStepResult:
-        prepared = await asyncio.to_thread(self._prepare, request)
+        prepared = await asyncio.to_thread(self.prepare, request)
         if prepared.result is not None:
             return prepared.result
         if prepared.cut_off:
@@ -148,17 +148,17 @@ class DeliveryActivities:
         assert prepared.account is not None and prepared.email is not None
         looked = await self._take_turn_and_look(request, prepared)
         if looked is None:  # another attempt of this send finished it meanwhile
-            again = await asyncio.to_thread(self._prepare, request)
+            again = await asyncio.to_thread(self.prepare, request)
             assert again.result is not None
             return again.result
         account, version, attempt = looked
         recorded: list[SendStepResult] = []
 
         async def handing_over() -> None:
-            await asyncio.to_thread(self._mark_handed_over, prepared.message_row_id, attempt)
+            await asyncio.to_thread(self.mark_handed_over, prepared.message_row_id, attempt)
 
         async def accepted() -> None:
-            recorded.append(await asyncio.to_thread(self._record_sent, prepared))
+            recorded.append(await asyncio.to_thread(self.record_sent, prepared))
 
         try:
             await send_message(
@@ -185,14 +185,18 @@ class DeliveryActivities:
                 type=classified.outcome.value,
                 non_retryable=classified.outcome is not Outcome.TRANSIENT,
             ) from None
-        return recorded[0] if recorded else await asyncio.to_thread(self._record_sent, prepared)
+        return recorded[0] if recorded else await asyncio.to_thread(self.record_sent, prepared)
 
-    def _prepare(self, request: SendStepRequest) -> _Prepared:
+    def prepare(self, request: SendStepRequest) -> Prepared:
+        """Render and compose the message and log it, or find that it already went.
+
+        Public, like the other steps of a send below, so ``bench/store_per_send.py``
+        can measure each one's database work on its own."""
         with Session(self._engine, expire_on_commit=False) as session:
             logged = _logged_message(session, request)
             if logged is not None and logged.status == MessageStatus.SENT:
                 assert logged.sent_at is not None
-                return _Prepared(
+                return Prepared(
                     None,
                     None,
                     SendStepResult(
@@ -215,7 +219,7 @@ class DeliveryActivities:
                 and logged.status == MessageStatus.SENDING
                 and logged.handed_over_at is not None
             ):
-                return _Prepared(None, None, None, mailbox_id=campaign.mailbox_id, cut_off=True)
+                return Prepared(None, None, None, mailbox_id=campaign.mailbox_id, cut_off=True)
             steps = {
                 s.position: s
                 for s in session.exec(select(Step).where(Step.campaign_id == campaign.id))
@@ -265,7 +269,7 @@ class DeliveryActivities:
             )
             session.add(logged)
             session.commit()
-            return _Prepared(
+            return Prepared(
                 smtp_account(mailbox),
                 email,
                 None,
@@ -279,13 +283,13 @@ class DeliveryActivities:
             )
 
     async def _take_turn_and_look(
-        self, request: SendStepRequest, prepared: _Prepared
+        self, request: SendStepRequest, prepared: Prepared
     ) -> tuple[SmtpAccount, int, int] | None:
         """Wait for a slot handed over a moment early, then take the mailbox's turn and
         the last look in one transaction; refuse a missed slot; wait out the gap if the
         previous send was just now."""
         if request.scheduled_at is None:  # not a slotted send: no turn to take
-            looked = await asyncio.to_thread(self._last_look, request, prepared, None)
+            looked = await asyncio.to_thread(self.last_look, request, prepared, None)
             assert not isinstance(looked, datetime)
             return looked
         assert prepared.limits is not None
@@ -301,16 +305,16 @@ class DeliveryActivities:
                 request.scheduled_at, zone_name
             ):
                 raise slot_missed(f"send started {late} after its slot")
-            turn = _Turn(key, now, prepared.limits.min_gap)
-            looked = await asyncio.to_thread(self._last_look, request, prepared, turn)
+            turn = Turn(key, now, prepared.limits.min_gap)
+            looked = await asyncio.to_thread(self.last_look, request, prepared, turn)
             if not isinstance(looked, datetime):
                 return looked
             if looked - request.scheduled_at > LATE_TOLERANCE:
                 raise slot_missed("another send of this mailbox is too close to this slot")
             await asyncio.sleep(max((looked - now).total_seconds(), 0.0))
 
-    def _last_look(
-        self, request: SendStepRequest, prepared: _Prepared, turn: _Turn | None
+    def last_look(
+        self, request: SendStepRequest, prepared: Prepared, turn: Turn | None
     ) -> tuple[SmtpAccount, int, int] | datetime | None:
         """Refuse the send if anything changed that forbids it; else mark it Sending.
 
@@ -320,14 +324,14 @@ class DeliveryActivities:
         saves a commit per send; a send refused by the look gives its turn back.
 
         Returns the mailbox's current credentials and connection version (a
-        reconnect since ``_prepare`` must not send with the old password) and
+        reconnect since ``prepare`` must not send with the old password) and
         this attempt's number, or None if another attempt sent it meanwhile.
 
         Two attempts of one send can overlap: Temporal starts the next one when
         a heartbeat is late even though the first is still running (a worker
         whose threads are all busy). So the claim is one conditional UPDATE:
         an attempt may not take over a message another one has handed over,
-        and the hand-over itself (``_mark_handed_over``) only succeeds for the
+        and the hand-over itself (``mark_handed_over``) only succeeds for the
         attempt that claimed the message last. Found by the worker-kill drill
         (a message twice at the sink) after the store writes became local
         activities and crowded the worker's threads.
@@ -471,10 +475,10 @@ class DeliveryActivities:
             assert logged is not None
             return _cut_off_after_handover(session, logged)
 
-    def _mark_handed_over(self, message_row_id: int, attempt: int) -> None:
+    def mark_handed_over(self, message_row_id: int, attempt: int) -> None:
         """The envelope is accepted and the message is about to go: from here on, an
         attempt that stops without an answer may have delivered it. Only the attempt
-        that claimed the message last may hand it over (see ``_last_look``); any other
+        that claimed the message last may hand it over (see ``last_look``); any other
         stops here, before DATA, so the server discards its transaction."""
         with self._engine.begin() as connection:
             marked = connection.execute(
@@ -494,7 +498,8 @@ class DeliveryActivities:
                 non_retryable=True,
             )
 
-    def _record_sent(self, prepared: _Prepared) -> SendStepResult:
+    def record_sent(self, prepared: Prepared) -> SendStepResult:
+        """The server answered 250: Sent, before anything else (QUIT included) can fail."""
         sent_at = self._clock()
         with self._engine.begin() as connection:
             connection.execute(
@@ -509,7 +514,7 @@ class DeliveryActivities:
     def _record_failure(
         self,
         request: SendStepRequest,
-        prepared: _Prepared,
+        prepared: Prepared,
         classified: Classified,
         version: int,
     ) -> SendFailure:
@@ -546,7 +551,7 @@ class DeliveryActivities:
 
 
 @dataclass(frozen=True)
-class _Turn:
+class Turn:
     """The mailbox's turn a slotted send asks for: by its slot key, now, with the gap."""
 
     key: str

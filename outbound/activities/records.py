@@ -30,9 +30,9 @@ class RecordActivities:
     @activity.defn(name="record_state")
     async def record_state(self, state: EnrollmentState) -> None:
         """Copy ``state`` into the enrollment's rows unless a newer copy is already there."""
-        await asyncio.to_thread(self._record, state)
+        await asyncio.to_thread(self.record, state)
 
-    def _record(self, state: EnrollmentState) -> None:
+    def record(self, state: EnrollmentState) -> None:
         """One conditional UPDATE of the enrollment (the version check and the write in
         one statement, so concurrent copies cannot interleave), then its steps."""
         removed = state.status is ProspectStatus.REMOVED
