@@ -10,15 +10,14 @@ one durable single-row insert per transaction (the floor cost of any reservation
 from __future__ import annotations
 
 import argparse
-import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 
 from sqlalchemy import Engine, insert
 from sqlmodel import Session
 
+from bench.stack import each_database
 from outbound.domain.schedule import window_from
 from outbound.domain.sequence import ReserveSlotRequest
 from outbound.scheduling.slots import MailboxCalendar
@@ -125,7 +124,7 @@ def main() -> None:
     parser.add_argument("--reservations", type=int, default=300)
     args = parser.parse_args()
     print(f"one mailbox, {args.existing:,} existing reservations, {args.reservations} new ones")
-    for name, url in _each_database():
+    for name, url in each_database():
         engine = make_engine(url)
         create_schema(engine)
         baseline, reservations = measure(engine, args.existing, args.reservations)
@@ -134,19 +133,6 @@ def main() -> None:
             f"{name:>10}: {reservations:8.1f} reservations/s   baseline (durable insert) "
             f"{baseline:8.1f}/s   ratio {reservations / baseline:.2f}"
         )
-
-
-def _each_database() -> Iterator[tuple[str, str]]:
-    with tempfile.TemporaryDirectory() as folder:
-        yield "SQLite", f"sqlite:///{Path(folder) / 'bench.db'}"
-    from tests.support.postgres import create_database, find_pg_bin, running_postgres
-
-    pg_bin = find_pg_bin()
-    if pg_bin is None:
-        print("PostgreSQL: not installed, skipped")
-        return
-    with running_postgres(pg_bin) as server:
-        yield "PostgreSQL", create_database(server, "bench")
 
 
 if __name__ == "__main__":

@@ -539,3 +539,18 @@ async def serve_until_sigterm(
         workflow_runner=runner,
     ):
         await stop.wait()
+
+
+def each_database() -> Iterator[tuple[str, str]]:
+    """A throwaway SQLite file, then (where Debian's postgresql is installed) a throwaway
+    PostgreSQL server: for the benchmarks of our own store, which run on both."""
+    with tempfile.TemporaryDirectory() as folder:
+        yield "SQLite", f"sqlite:///{Path(folder) / 'bench.db'}"
+    from tests.support.postgres import create_database, find_pg_bin, running_postgres
+
+    pg_bin = find_pg_bin()
+    if pg_bin is None:
+        print("PostgreSQL: not installed, skipped")
+        return
+    with running_postgres(pg_bin) as server:
+        yield "PostgreSQL", create_database(server, "bench")

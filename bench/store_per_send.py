@@ -16,20 +16,18 @@ from __future__ import annotations
 
 import argparse
 import secrets
-import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import SecretStr
 from sqlalchemy import Engine, event
 from sqlmodel import Session
 
-from bench.stack import print_table
+from bench.stack import each_database, print_table
 from outbound.activities.addresses import AddressActivities
 from outbound.activities.delivery import DeliveryActivities, Turn
 from outbound.activities.records import RecordActivities
@@ -231,25 +229,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sends", type=int, default=300)
     args = parser.parse_args()
-    for name, url in _each_database():
+    for name, url in each_database():
         engine = make_engine(url)
         create_schema(engine)
         tally, baseline = measure(engine, url, args.sends)
         engine.dispose()
         report(name, tally, baseline, args.sends)
-
-
-def _each_database() -> Iterator[tuple[str, str]]:
-    with tempfile.TemporaryDirectory() as folder:
-        yield "SQLite", f"sqlite:///{Path(folder) / 'bench.db'}"
-    from tests.support.postgres import create_database, find_pg_bin, running_postgres
-
-    pg_bin = find_pg_bin()
-    if pg_bin is None:
-        print("PostgreSQL: not installed, skipped")
-        return
-    with running_postgres(pg_bin) as server:
-        yield "PostgreSQL", create_database(server, "bench")
 
 
 if __name__ == "__main__":
