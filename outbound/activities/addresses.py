@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 
 from sqlalchemy import Engine
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 from temporalio import activity
 
 from outbound.domain.sequence import AddressCheckRequest, AddressVerdict
@@ -43,9 +43,12 @@ class AddressActivities:
     def suppression_note(self, request: AddressCheckRequest) -> str | None:
         """Why the owner's suppression list forbids the address, or None."""
         with Session(self._engine) as session:
-            enrollment = session.get_one(Enrollment, request.enrollment_id)
-            campaign = session.get_one(Campaign, enrollment.campaign_id)
-            entry = find_suppression(session, campaign.owner, request.address)
+            owner = session.exec(
+                select(Campaign.owner)
+                .join(Enrollment, col(Enrollment.campaign_id) == Campaign.id)
+                .where(Enrollment.id == request.enrollment_id)
+            ).one()
+            entry = find_suppression(session, owner, request.address)
             return None if entry is None else f"suppressed ({entry.source}): {entry.detail}"
 
 
