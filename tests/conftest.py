@@ -11,6 +11,10 @@ import pytest
 
 # Every Settings() of the tests (API, worker, benchmarks' children) signs links with this.
 os.environ.setdefault("OUTBOUND_SIGNING_SECRET", "tests-only-signing-secret-0123456789")
+# Every worker of the tests (in process or a child process) re-imports the workflow
+# modules per workflow, so the sandbox checks every call they make for nondeterminism;
+# production imports them once (Settings.workflow_module_isolation).
+os.environ.setdefault("OUTBOUND_WORKFLOW_MODULE_ISOLATION", "true")
 
 from aiosmtpd.controller import Controller
 from sqlalchemy import Engine

@@ -58,12 +58,17 @@ class Stack:
 
 @pytest.fixture
 async def stack(
+    request: pytest.FixtureRequest,
     dev_server: WorkflowEnvironment,
     sink: tuple[FaultSinkHandler, Controller],
     mail_dns: tuple[Zone, int],
     tmp_path: Path,
 ) -> AsyncIterator[Stack]:
-    """API (in process, over ASGI) → dev server → real worker → aiosmtplib → aiosmtpd."""
+    """API (in process, over ASGI) → dev server → real worker → aiosmtplib → aiosmtpd.
+
+    The worker's sandbox re-imports the workflow modules for each workflow, as in
+    every test; a test parametrized indirectly with ``False`` gets production's
+    runner instead (``Settings.workflow_module_isolation``)."""
     handler, controller = sink
     settings = Settings(
         database_url=f"sqlite:///{tmp_path}/outbound.db",
@@ -72,6 +77,7 @@ async def stack(
         dns_nameservers=["127.0.0.1"],
         dns_port=mail_dns[1],
         dns_timeout_seconds=0.5,
+        workflow_module_isolation=getattr(request, "param", True),
     )
     engine = make_engine(settings.database_url)
     create_schema(engine)

@@ -86,6 +86,9 @@ async def campaign_view(stack: Stack, campaign_id: int) -> dict[str, Any]:
     return dict(answer.json())
 
 
+@pytest.mark.parametrize(
+    "stack", [True, False], indirect=True, ids=["isolated", "modules_passed_through"]
+)
 async def test_three_step_campaign_reaches_five_prospects_with_threading(stack: Stack) -> None:
     mailbox_id = await create_mailbox(stack)
     campaign_id = await create_campaign(stack, mailbox_id, THREE_STEPS)
