@@ -68,7 +68,7 @@ class RecordActivities:
                 return
             _record_steps(connection, state, removed)
             if state.status.is_settled:
-                _complete_campaign_if_done(connection, campaign_id)
+                complete_campaign_if_done(connection, campaign_id)
             else:
                 _reopen_campaign(connection, campaign_id)
 
@@ -115,11 +115,18 @@ def _record_steps(connection: Connection, state: EnrollmentState, removed: bool)
             )
 
 
-def _complete_campaign_if_done(connection: Connection, campaign_id: int) -> None:
+def complete_campaign_if_done(connection: Connection, campaign_id: int) -> None:
     """A running campaign is Completed once nothing more happens without a user.
 
     Failed prospects count as settled: a manual Retry reopens the campaign.
+
+    The campaign's row is locked first. On PostgreSQL (READ COMMITTED) the last
+    two prospects ending at once would otherwise each see the other still
+    running, neither would complete the campaign, and it would stay In progress
+    for good; locked, the second waits for the first to commit and then sees it
+    ended. (SQLite runs one writer at a time anyway.)
     """
+    connection.execute(select(Campaign.id).where(Campaign.id == campaign_id).with_for_update())
     still_running = (
         select(Enrollment.id)
         .where(Enrollment.campaign_id == campaign_id, col(Enrollment.status).not_in(_SETTLED))

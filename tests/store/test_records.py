@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine
-from sqlmodel import Session, select
+import pytest
+from sqlalchemy import Engine, update
+from sqlmodel import Session, col, select
 
-from outbound.activities.records import RecordActivities
+from outbound.activities.records import RecordActivities, complete_campaign_if_done
 from outbound.domain.prospects import ProspectCreate
 from outbound.domain.sequence import EnrollmentState, StepState
 from outbound.domain.statuses import CampaignStatus, ProspectStatus, StepStatus
@@ -144,6 +146,32 @@ async def test_remove_deletes_the_progress_and_a_late_bounce_reopens_the_campaig
     with Session(engine) as session:
         assert session.exec(select(Campaign.status)).one() == "InProgress"
         assert session.exec(select(EnrollmentStep.status)).all() == ["Scheduled"]
+
+
+async def test_the_last_two_prospects_ending_at_once_complete_the_campaign(
+    engine: Engine,
+) -> None:
+    """Two mirrors in flight together: each ended its prospect before the other committed."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite runs one writer at a time: the two cannot overlap")
+    first, second = running_campaign(engine, 2)
+    with Session(engine) as session:
+        campaign_id = session.exec(select(Campaign.id)).one()
+    ended = {"status": ProspectStatus.COMPLETED.value}
+    with engine.connect() as one, engine.connect() as other:
+        one.execute(update(Enrollment).where(col(Enrollment.id) == first).values(**ended))
+        other.execute(update(Enrollment).where(col(Enrollment.id) == second).values(**ended))
+        await asyncio.to_thread(complete_campaign_if_done, one, campaign_id)
+        other_checks = asyncio.create_task(
+            asyncio.to_thread(complete_campaign_if_done, other, campaign_id)
+        )
+        await asyncio.sleep(0.5)  # the other check waits for the campaign's lock
+        one.commit()
+        await other_checks
+        other.commit()
+
+    with Session(engine) as session:
+        assert session.exec(select(Campaign.status)).one() == "Completed"
 
 
 def test_a_prospect_known_by_any_address_is_reused_not_duplicated(engine: Engine) -> None:
