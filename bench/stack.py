@@ -308,17 +308,23 @@ def run_in_snapshot(module: str) -> NoReturn:
         for part in ("outbound", "bench", "drills", "tests/support"):
             shutil.copytree(ROOT / part, snapshot / part, ignore=ignore)
         shutil.copy2(ROOT / "tests" / "__init__.py", snapshot / "tests" / "__init__.py")
-        label = f"{ROOT} (not a git checkout)"
-        with contextlib.suppress(OSError, subprocess.CalledProcessError):
-            label = f"working tree at {_git('rev-parse', '--short', 'HEAD')}"
-            if _git("status", "--porcelain", "--", "outbound", "tests/support"):
-                label += " with uncommitted changes"
+        label = git_label()
     except BaseException:
         shutil.rmtree(snapshot, ignore_errors=True)
         raise
     os.chdir(snapshot)
     arguments = [*sys.argv[1:], "--snapshot", str(snapshot), "--code-label", label]
     os.execv(sys.executable, [sys.executable, "-m", module, *arguments])  # noqa: S606
+
+
+def git_label() -> str:
+    """Which code a report measured: the commit, and whether it had local changes."""
+    label = f"{ROOT} (not a git checkout)"
+    with contextlib.suppress(OSError, subprocess.CalledProcessError):
+        label = f"working tree at {_git('rev-parse', '--short', 'HEAD')}"
+        if _git("status", "--porcelain", "--", "outbound", "tests/support"):
+            label += " with uncommitted changes"
+    return label
 
 
 def _git(*arguments: str) -> str:

@@ -15,6 +15,7 @@ Runs on SQLite and, when Debian's postgresql is installed, on PostgreSQL.
 from __future__ import annotations
 
 import argparse
+import os
 import secrets
 import time
 from collections import Counter
@@ -27,7 +28,13 @@ from pydantic import SecretStr
 from sqlalchemy import Engine, event
 from sqlmodel import Session
 
-from bench.stack import each_database, print_table
+from bench.stack import (
+    code_label_and_versions,
+    each_database,
+    git_label,
+    print_table,
+    when_and_where,
+)
 from outbound.activities.addresses import AddressActivities
 from outbound.activities.delivery import DeliveryActivities, Turn
 from outbound.activities.records import RecordActivities
@@ -229,12 +236,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sends", type=int, default=300)
     args = parser.parse_args()
+    load_at_start = os.getloadavg()[0]
     for name, url in each_database():
         engine = make_engine(url)
         create_schema(engine)
         tally, baseline = measure(engine, url, args.sends)
         engine.dispose()
         report(name, tally, baseline, args.sends)
+    print(when_and_where((load_at_start, os.getloadavg()[0])))
+    print(code_label_and_versions(git_label()))
 
 
 if __name__ == "__main__":
