@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine, insert
 from sqlmodel import Session
 
-from bench.stack import each_database
+from bench.stack import durable_insert, each_database
 from outbound.domain.schedule import window_from
 from outbound.domain.sequence import ReserveSlotRequest
 from outbound.scheduling.slots import MailboxCalendar
@@ -87,19 +87,7 @@ def measure(engine: Engine, existing: int, reservations: int) -> tuple[float, fl
     window = window_from([0, 1, 2, 3, 4], "09:00", "17:00", "Europe/Berlin")
 
     def baseline(index: int) -> None:
-        with Session(engine) as session:
-            session.add(
-                SlotReservation(
-                    key=f"baseline:{index}",
-                    mailbox_id=mailbox_id,
-                    enrollment_id=enrollment_ids[index],
-                    position=9,
-                    slot_at=START,
-                    slot_day=START.date(),
-                    released_at=START,
-                )
-            )
-            session.commit()
+        durable_insert(engine, f"baseline:{index}", mailbox_id, enrollment_ids[index], START)
 
     def reserve(index: int) -> None:
         reserve_slot(

@@ -34,6 +34,7 @@ from typing import Any, NoReturn, TypeVar
 import httpx
 from pydantic import SecretStr
 from sqlalchemy import Engine
+from sqlmodel import Session
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, GetSystemInfoRequest
@@ -49,6 +50,7 @@ from outbound.devstack.run import DevStackConfig, temporal_command
 from outbound.devstack.sink import start_sink
 from outbound.settings import Settings
 from outbound.store.engine import create_schema, make_engine
+from outbound.store.tables import SlotReservation
 from tests.support.dns_server import Zone, dns_server
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -560,3 +562,23 @@ def each_database() -> Iterator[tuple[str, str]]:
         return
     with running_postgres(pg_bin) as server:
         yield "PostgreSQL", create_database(server, "bench")
+
+
+def durable_insert(
+    engine: Engine, key: str, mailbox_id: int, enrollment_id: int, at: datetime
+) -> None:
+    """The store benchmarks' baseline: one single-row insert in its own durable
+    transaction (a released slot reservation, so it never counts against a limit)."""
+    with Session(engine) as session:
+        session.add(
+            SlotReservation(
+                key=key,
+                mailbox_id=mailbox_id,
+                enrollment_id=enrollment_id,
+                position=9,
+                slot_at=at,
+                slot_day=at.date(),
+                released_at=at,
+            )
+        )
+        session.commit()

@@ -30,6 +30,7 @@ from sqlmodel import Session
 
 from bench.stack import (
     code_label_and_versions,
+    durable_insert,
     each_database,
     git_label,
     print_table,
@@ -51,7 +52,7 @@ from outbound.mail.address_check import AddressChecker
 from outbound.settings import Settings
 from outbound.store.engine import create_schema, make_engine
 from outbound.store.slots import reserve_slot
-from outbound.store.tables import Campaign, Enrollment, Mailbox, Prospect, SlotReservation, Step
+from outbound.store.tables import Campaign, Enrollment, Mailbox, Prospect, Step
 
 T = TypeVar("T")
 PARTS = ("address check", "slot", "mirror: Scheduled", "prepare", "turn + last look")
@@ -193,20 +194,10 @@ def measure(engine: Engine, url: str, sends: int) -> tuple[Tally, float]:
 
 def baseline_cpu(engine: Engine, mailbox_id: int, enrollment_ids: list[int]) -> float:
     """CPU seconds of one durable single-row insert in its own transaction."""
+    at = datetime.now(UTC)
     began = time.process_time()
     for index, enrollment_id in enumerate(enrollment_ids):
-        with Session(engine) as session:
-            session.add(
-                SlotReservation(
-                    key=f"baseline:{index}",
-                    mailbox_id=mailbox_id,
-                    enrollment_id=enrollment_id,
-                    position=9,
-                    slot_at=datetime.now(UTC),
-                    slot_day=datetime.now(UTC).date(),
-                )
-            )
-            session.commit()
+        durable_insert(engine, f"baseline:{index}", mailbox_id, enrollment_id, at)
     return (time.process_time() - began) / len(enrollment_ids)
 
 
