@@ -126,10 +126,6 @@ def _allocate(session: Session, mailbox: Mailbox, request: ReserveSlotRequest) -
             .group_by(col(SlotReservation.slot_day))
         ).all()
     )
-    open_days = [day for day, count in counts.items() if count < limits.daily_limit]
-    calendar = MailboxCalendar.of(
-        limits, _slots_on(session, mailbox.id, open_days), day_counts=counts
-    )
     window = request.window.to_window()
     # Every slot before the first mailbox day with room is infeasible: start there.
     # (A window in the mailbox's own zone also rules out its closed weekdays.)
@@ -140,6 +136,14 @@ def _allocate(session: Session, mailbox: Mailbox, request: ReserveSlotRequest) -
     ):
         day += timedelta(days=1)
     not_before = max(earliest, local_datetime(day, time(0), limits.zone_name))
+    # The slot found is at or after not_before, so a slot more than the spacing before it
+    # can never be too close: such slots (a busy day's earlier sends) are not loaded.
+    open_days = [day for day, count in counts.items() if count < limits.daily_limit]
+    calendar = MailboxCalendar.of(
+        limits,
+        _slots_on(session, mailbox.id, open_days, since=not_before - limits.spacing),
+        day_counts=counts,
+    )
     while True:
         slot = calendar.earliest_slot(not_before, window)
         # Slots of full days were not loaded: make sure none of them is too close.
@@ -153,7 +157,9 @@ def _allocate(session: Session, mailbox: Mailbox, request: ReserveSlotRequest) -
         calendar.know(unseen)
 
 
-def _slots_on(session: Session, mailbox_id: int, days: list[date]) -> list[datetime]:
+def _slots_on(
+    session: Session, mailbox_id: int, days: list[date], since: datetime
+) -> list[datetime]:
     if not days:
         return []
     return list(
@@ -162,6 +168,7 @@ def _slots_on(session: Session, mailbox_id: int, days: list[date]) -> list[datet
                 SlotReservation.mailbox_id == mailbox_id,
                 col(SlotReservation.released_at).is_(None),
                 col(SlotReservation.slot_day).in_(days),
+                SlotReservation.slot_at >= since,
             )
         )
     )

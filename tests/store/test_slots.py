@@ -85,6 +85,24 @@ def test_a_retried_reservation_returns_the_same_slot(engine: Engine) -> None:
         assert len(session.exec(select(SlotReservation)).all()) == 2
 
 
+def test_a_request_due_just_after_a_taken_slot_keeps_the_spacing_from_it(
+    engine: Engine,
+) -> None:
+    mailbox_id, (first, second, third) = mailbox_with_enrollments(engine, 3)
+    slot = reserve_slot(engine, request(mailbox_id, first))
+    spacing = timedelta(minutes=9, seconds=36)  # 8 h spread over 50 sends
+
+    soon = reserve_slot(
+        engine, request(mailbox_id, second).model_copy(update={"not_before": slot + spacing / 2})
+    )
+    later = reserve_slot(
+        engine, request(mailbox_id, third).model_copy(update={"not_before": slot + 3 * spacing})
+    )
+
+    assert soon == slot + spacing
+    assert later == slot + 3 * spacing
+
+
 def test_the_message_log_shows_the_waiting_message_with_its_time(engine: Engine) -> None:
     mailbox_id, (enrollment_id,) = mailbox_with_enrollments(engine, 1)
 
