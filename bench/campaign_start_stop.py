@@ -91,6 +91,7 @@ from bench.stack import (
 )
 from outbound.campaigns.start import _START_CONCURRENCY
 from outbound.devstack.fault_sink import FaultSinkHandler
+from outbound.domain.sequence import ENROLLMENT_WORKFLOW
 from outbound.store.tables import SlotReservation
 from tests.support.factories import CONSENT
 
@@ -230,7 +231,7 @@ async def measure_stop(
 ) -> None:
     """Stop's answer, its fan-out workflow's end, the database's and Temporal's view."""
     n = figures.prospects
-    enrollments = f"WorkflowType = 'Enrollment' AND CampaignId = '{campaign_id}'"
+    enrollments = f"WorkflowType = '{ENROLLMENT_WORKFLOW}' AND CampaignId = '{campaign_id}'"
     running = await count(temporal, f"{enrollments} AND ExecutionStatus = 'Running'")
     if running != n:
         raise RuntimeError(f"before Stop, Temporal counts {running} Enrollment running, not {n}")

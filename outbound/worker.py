@@ -33,12 +33,13 @@ from outbound.store.engine import create_schema, make_engine
 from outbound.temporal_client import connect
 from outbound.tracking.tokens import LinkSigner
 from outbound.workflows.campaign_signal import CampaignSignalWorkflow
-from outbound.workflows.enrollment import EnrollmentWorkflow
+from outbound.workflows.enrollment import EnrollmentWorkflow, PatchedEnrollmentWorkflow
 from outbound.workflows.inbox_sync import InboxSyncWorkflow
 from outbound.workflows.launcher import CampaignLaunchWorkflow
 
 WORKFLOWS: Sequence[type] = (
     EnrollmentWorkflow,
+    PatchedEnrollmentWorkflow,
     CampaignLaunchWorkflow,
     CampaignSignalWorkflow,
     InboxSyncWorkflow,

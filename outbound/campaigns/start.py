@@ -32,7 +32,7 @@ from outbound.domain.campaigns import ConsentAttestation
 from outbound.domain.launch import LaunchInput
 from outbound.domain.problems import Problem, ProblemError, conflict, not_found
 from outbound.domain.schedule import ScheduleSpec, TimeZoneSource, parse_clock, window_from
-from outbound.domain.sequence import EnrollmentInput
+from outbound.domain.sequence import ENROLLMENT_WORKFLOW, EnrollmentInput
 from outbound.domain.statuses import (
     AddressType,
     CampaignStatus,
@@ -282,7 +282,7 @@ async def launch(client: Client, settings: Settings, plan: LaunchPlan) -> tuple[
         async with semaphore:
             try:
                 await client.start_workflow(
-                    "Enrollment",
+                    ENROLLMENT_WORKFLOW,
                     request,
                     id=search_attributes.enrollment_workflow_id(
                         request.campaign_id, request.prospect_id

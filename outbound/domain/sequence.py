@@ -20,6 +20,10 @@ from outbound.domain.statuses import (
     ThreadMode,
 )
 
+ENROLLMENT_WORKFLOW = "EnrollmentV6"
+"""The workflow type new sequences start as (``outbound.workflows.enrollment``); "V6" follows
+the five patched versions of type "Enrollment" whose recorded histories the replay test keeps."""
+
 
 class StepPlan(BaseModel):
     """What the workflow needs to know of a step to schedule it; content is loaded at send."""

@@ -15,6 +15,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from outbound.api.app import create_app
 from outbound.devstack.fault_sink import FaultSinkHandler
+from outbound.domain.sequence import ENROLLMENT_WORKFLOW
 from outbound.settings import Settings
 from outbound.store.engine import create_schema, make_engine
 from tests.support.dns_server import Zone
@@ -123,7 +124,7 @@ async def test_a_worker_killed_mid_fan_out_loses_and_duplicates_nobody(
         await eventually(everyone_sent, seconds=600)
 
     workflows = await dev_server.client.count_workflows(
-        f'CampaignId = "{campaign_id}" AND WorkflowType = "Enrollment"'
+        f'CampaignId = "{campaign_id}" AND WorkflowType = "{ENROLLMENT_WORKFLOW}"'
     )
     assert workflows.count == PROSPECTS
     per_recipient = Counter(r.envelope_to[0] for r in handler.received)

@@ -10,7 +10,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from outbound.workflows.enrollment import EnrollmentWorkflow
+from outbound.workflows.enrollment import EnrollmentWorkflow, PatchedEnrollmentWorkflow
 from tests.support.temporal import binary, register_search_attributes
 from tests.workflows.harness import FakeActivities, Harness
 
@@ -35,7 +35,7 @@ async def harness(time_skipping: WorkflowEnvironment) -> AsyncIterator[Harness]:
     async with Worker(
         time_skipping.client,
         task_queue=task_queue,
-        workflows=[EnrollmentWorkflow],
+        workflows=[EnrollmentWorkflow, PatchedEnrollmentWorkflow],
         activities=fakes.all,
         workflow_failure_exception_types=[Exception],
     ):

@@ -21,6 +21,7 @@ from temporalio.testing import WorkflowEnvironment
 from outbound.domain import search_attributes
 from outbound.domain.schedule import ScheduleSpec, WindowSpec
 from outbound.domain.sequence import (
+    ENROLLMENT_WORKFLOW,
     AddressCheckRequest,
     AddressVerdict,
     EnrollmentInput,
@@ -132,9 +133,12 @@ class Harness:
         *delays: timedelta,
         to_address: str | None = "ann@example.com",
         manual_tasks: tuple[int, ...] = (),
+        workflow_type: str = ENROLLMENT_WORKFLOW,
         **overrides: object,
     ) -> WorkflowHandle[EnrollmentWorkflow, EnrollmentState]:
-        """One prospect's sequence of steps ``delays`` apart; ``manual_tasks`` names positions."""
+        """One prospect's sequence of steps ``delays`` apart; ``manual_tasks`` names positions.
+
+        ``workflow_type`` "Enrollment" starts one as runs from before the current type were."""
         now = self.started_at = await self.env.get_current_time()
         steps = plans(*delays, manual_tasks=manual_tasks)
         request = EnrollmentInput(
@@ -149,8 +153,9 @@ class Harness:
             schedule=ScheduleSpec(window=ALWAYS_OPEN),
         ).model_copy(update=overrides)
         return await self.env.client.start_workflow(
-            EnrollmentWorkflow.run,
+            workflow_type,
             request,
+            result_type=EnrollmentState,
             id=f"campaign-3-prospect-11-{uuid.uuid4()}",
             task_queue=self.task_queue,
             search_attributes=TypedSearchAttributes(

@@ -12,7 +12,7 @@ from temporalio.worker import Replayer
 
 from outbound.settings import Settings
 from outbound.worker import workflow_runner
-from outbound.workflows.enrollment import EnrollmentWorkflow
+from outbound.workflows.enrollment import EnrollmentWorkflow, PatchedEnrollmentWorkflow
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
@@ -32,7 +32,7 @@ async def test_recorded_history_replays(path: Path, isolated: bool) -> None:
     """With the workflow modules re-imported for each run (as the tests run them) and
     imported once per worker: both must take the same decisions."""
     replayer = Replayer(
-        workflows=[EnrollmentWorkflow],
+        workflows=[EnrollmentWorkflow, PatchedEnrollmentWorkflow],
         data_converter=pydantic_data_converter,
         workflow_runner=workflow_runner(isolate_modules=isolated),
     )
