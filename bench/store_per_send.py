@@ -2,9 +2,11 @@
 
     python -m bench.store_per_send [--sends 300]
 
-A one-step send touches our own database from five places: the address check,
-the slot reservation, the state mirror (twice: Scheduled, then Completed), and
-the send activity (prepare, turn and last look, hand-over, Sent). This runs
+A one-step send due at once (as in ``bench.send_throughput``) touches our own
+database from four places: the address check, the slot reservation, the state
+mirror (Completed; a send whose slot is later is mirrored Scheduled first, one
+more mirror), and the send activity (prepare, turn and last look, hand-over,
+Sent). This runs
 those same functions in sequence for ``--sends`` prospects of one campaign, on
 one thread (so the CPU is ours, not lock waits), and counts what each part asks
 of the database. Baseline, measured in the same run on the same database: one
@@ -55,7 +57,7 @@ from outbound.store.slots import reserve_slot
 from outbound.store.tables import Campaign, Enrollment, Mailbox, Prospect, Step
 
 T = TypeVar("T")
-PARTS = ("address check", "slot", "mirror: Scheduled", "prepare", "turn + last look")
+PARTS = ("address check", "slot", "prepare", "turn + last look")
 PARTS += ("hand-over", "Sent", "mirror: Completed")
 
 
@@ -162,16 +164,6 @@ def measure(engine: Engine, url: str, sends: int) -> tuple[Tally, float]:
             window=window,
         )
         slot = tally.run("slot", reserve_slot, engine, reserve)
-        step = StepState(position=1, status=StepStatus.SCHEDULED, scheduled_at=slot)
-        state = EnrollmentState(
-            enrollment_id=enrollment_id,
-            status=ProspectStatus.ACTIVE,
-            current_step=1,
-            to_address=to,
-            steps=[step],
-            updated_at=now,
-        )
-        tally.run("mirror: Scheduled", records.record, state)
         request = SendStepRequest(
             enrollment_id=enrollment_id,
             position=1,
@@ -186,8 +178,14 @@ def measure(engine: Engine, url: str, sends: int) -> tuple[Tally, float]:
         assert isinstance(looked, tuple), looked
         tally.run("hand-over", delivery.mark_handed_over, prepared.message_row_id, looked[2])
         tally.run("Sent", delivery.record_sent, prepared)
-        step.status, state.status = StepStatus.SENT, ProspectStatus.COMPLETED
-        state.updated_at = now + timedelta(seconds=1)
+        state = EnrollmentState(
+            enrollment_id=enrollment_id,
+            status=ProspectStatus.COMPLETED,
+            current_step=1,
+            to_address=to,
+            steps=[StepState(position=1, status=StepStatus.SENT, sent_at=now)],
+            updated_at=now,
+        )
         tally.run("mirror: Completed", records.record, state)
     return tally, baseline_cpu(engine, mailbox_id, enrollment_ids)
 
