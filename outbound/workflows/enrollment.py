@@ -111,8 +111,8 @@ class EnrollmentWorkflow:
     Every change made with ``workflow.patched`` up to this workflow type is
     built in: its runs record no patch markers, and Temporal's core writes no
     ``TemporalChangeVersion`` search attribute for them. Runs started before
-    (type ``Enrollment``) go on with ``PatchedEnrollmentWorkflow`` below. New
-    changes to this class again need ``workflow.patched``.
+    (type ``Enrollment``) go on with ``PatchedEnrollmentWorkflow`` below. Later
+    changes to this class need ``workflow.patched`` again (not ``_patched``).
     """
 
     # Two writes the type "Enrollment" made and this one does not (its runs replay with them):
@@ -897,7 +897,9 @@ class EnrollmentWorkflow:
         return self._finish(status)
 
     def _patched(self, patch_id: str) -> bool:
-        """Built in: see the class docstring (``PatchedEnrollmentWorkflow`` asks Temporal)."""
+        """For the patches made before this type only: built in here, while
+        ``PatchedEnrollmentWorkflow`` asks Temporal. A later change calls
+        ``workflow.patched`` itself, so this type's own histories keep replaying."""
         return True
 
     def _touch(self) -> None:
