@@ -69,6 +69,8 @@ from bench.stack import (
 )
 from outbound.campaigns.start import _START_CONCURRENCY
 from outbound.devstack.fault_sink import FaultSinkHandler
+from outbound.domain.schedule import window_from
+from outbound.scheduling.slots import MailboxLimits
 from tests.support.factories import CONSENT
 
 CHUNK = 1_000  # prospects per POST /campaigns/{id}/prospects
@@ -180,7 +182,13 @@ def spread_ceiling(daily_limit: int) -> float:
     11.6 sends per second. A single-mailbox benchmark would measure that pacing,
     not the pipeline, on any machine faster than it.
     """
-    return daily_limit / timedelta(days=1).total_seconds()
+    limits = MailboxLimits(
+        zone_name="UTC",
+        daily_limit=daily_limit,
+        min_gap=timedelta(0),
+        window=window_from(list(range(7)), "00:00", "24:00", "UTC").to_window(),
+    )
+    return 1 / limits.spacing.total_seconds()
 
 
 async def measure_product(
