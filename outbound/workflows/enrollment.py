@@ -439,7 +439,7 @@ class EnrollmentWorkflow:
             slot = step.scheduled_at
             assert slot is not None
             self._show_scheduled(step)
-            if self._REPEATS_WRITES or slot - workflow.now() > SLOT_DUE_SOON:
+            if self._REPEATS_WRITES or not self._due_soon(slot):
                 await self._publish()
             # A signal during the publish (e.g. stop) may have changed everything.
             if not await self._sleep_until(self._send_from(slot)):
@@ -755,9 +755,13 @@ class EnrollmentWorkflow:
         over at once spares a timer and a workflow task; ``send_step`` itself
         waits until the slot (never early: the window and gap hold).
         """
-        if slot - workflow.now() <= SLOT_DUE_SOON and self._patched(LOCAL_WRITES_PATCH):
+        if self._due_soon(slot) and self._patched(LOCAL_WRITES_PATCH):
             return workflow.now()
         return slot
+
+    def _due_soon(self, slot: datetime) -> bool:
+        """The slot is close enough to send at once (workflow time, as of this call)."""
+        return slot - workflow.now() <= SLOT_DUE_SOON
 
     async def _sleep_until(self, moment: datetime) -> bool:
         """True when ``moment`` is reached; False if something changed first."""
