@@ -138,7 +138,7 @@ def _allocate(session: Session, mailbox: Mailbox, request: ReserveSlotRequest) -
     not_before = max(earliest, local_datetime(day, time(0), limits.zone_name))
     # The slot found is at or after not_before, so a slot more than the spacing before it
     # can never be too close: such slots (a busy day's earlier sends) are not loaded.
-    open_days = [day for day, count in counts.items() if count < limits.daily_limit]
+    open_days = [d for d, count in counts.items() if count < limits.daily_limit]
     calendar = MailboxCalendar.of(
         limits,
         _slots_on(session, mailbox.id, open_days, since=not_before - limits.spacing),
