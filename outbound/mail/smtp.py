@@ -8,7 +8,9 @@ been delivered (RFC 1047), so it is an *unknown* outcome, never a plain retry.
 
 from __future__ import annotations
 
+import asyncio
 import email.policy
+import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -19,6 +21,7 @@ from outbound.domain.statuses import TlsMode
 from outbound.mail.outcomes import Classified, Stage, classify, classify_exception
 
 _LOST = (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError)
+_ehlo_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,18 @@ class SmtpAccount:
     username: str | None = None
     password: str | None = field(default=None, repr=False)
     timeout_seconds: float = 60.0
+
+
+async def ehlo_name() -> str:
+    """This host's name for EHLO, looked up once per process.
+
+    aiosmtplib otherwise asks ``socket.getfqdn`` on a thread for every
+    connection, and the answer does not change while the worker runs.
+    """
+    global _ehlo_name
+    if _ehlo_name is None:
+        _ehlo_name = await asyncio.to_thread(socket.getfqdn)
+    return _ehlo_name
 
 
 class SendFailed(Exception):
@@ -65,6 +80,7 @@ async def send_message(
         use_tls=account.tls_mode is TlsMode.TLS,
         start_tls=account.tls_mode is TlsMode.STARTTLS,
         timeout=account.timeout_seconds,
+        local_hostname=await ehlo_name(),
     )
     sender = envelope_from or message["From"].addresses[0].addr_spec
     recipient = message["To"].addresses[0].addr_spec
@@ -108,6 +124,7 @@ async def check_login(account: SmtpAccount) -> None:
         use_tls=account.tls_mode is TlsMode.TLS,
         start_tls=account.tls_mode is TlsMode.STARTTLS,
         timeout=account.timeout_seconds,
+        local_hostname=await ehlo_name(),
     )
     stage = Stage.CONNECT
     try:

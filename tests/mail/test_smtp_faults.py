@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
+from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from outbound.devstack.fault_sink import Answer, Drop, DropAfterAccepting, FaultSinkHandler, Slow
 from outbound.devstack.sink import start_sink
 from outbound.domain.statuses import TlsMode
+from outbound.mail import smtp
 from outbound.mail.compose import OutgoingMessage, compose
 from outbound.mail.outcomes import Outcome
 from outbound.mail.smtp import SendFailed, SmtpAccount, check_login, send_message
@@ -176,3 +179,26 @@ async def test_the_login_check_of_an_unreachable_server_is_transient() -> None:
     with pytest.raises(SendFailed) as failed:
         await check_login(nowhere)
     assert failed.value.classified.outcome is Outcome.TRANSIENT
+
+
+async def test_the_ehlo_name_is_this_host_looked_up_once_per_process(
+    server: tuple[FaultSinkHandler, SmtpAccount], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handler, account = server
+    host = ["worker-1.example.net"]
+    seen: list[str] = []
+    original_data = handler.handle_DATA
+
+    async def recording_data(server: SMTP, session: Session, envelope: Envelope) -> str:
+        seen.append(session.host_name)
+        return await original_data(server, session, envelope)
+
+    monkeypatch.setattr(smtp, "_ehlo_name", None)
+    monkeypatch.setattr(socket, "getfqdn", lambda name="": host[0])
+    monkeypatch.setattr(handler, "handle_DATA", recording_data)
+
+    await send_message(account, compose(message(1)))
+    host[0] = "renamed.example.net"  # not asked again: the first answer stands
+    await send_message(account, compose(message(2)))
+
+    assert seen == ["worker-1.example.net", "worker-1.example.net"]
