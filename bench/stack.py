@@ -55,6 +55,7 @@ from tests.support.dns_server import Zone, dns_server
 
 ROOT = Path(__file__).resolve().parents[1]
 POLL_SECONDS = 0.5
+CACHE_MARGIN = 100  # workflow cache places beyond the sequences: fan-outs, stop signals
 
 T = TypeVar("T")
 
@@ -463,9 +464,18 @@ class EmbeddedStack:
 
 @contextlib.asynccontextmanager
 async def embedded_stack(
-    handler: FaultSinkHandler, *, start_worker: bool = True, prefix: str = "drill"
+    handler: FaultSinkHandler,
+    *,
+    start_worker: bool = True,
+    prefix: str = "drill",
+    open_sequences: int | None = None,
 ) -> AsyncIterator[EmbeddedStack]:
-    """Dev server (database file), SQLite, the given sink, loopback DNS, a worker, the API."""
+    """Dev server (database file), SQLite, the given sink, loopback DNS, a worker, the API.
+
+    ``open_sequences`` sizes the worker's workflow cache as the setting advises
+    (one place per sequence held open, and some for the campaigns' fan-outs);
+    without it the worker has the default, as a user's would.
+    """
     with (
         tempfile.TemporaryDirectory(prefix=f"{prefix}-") as name,
         sink(handler) as sink_port,
@@ -485,6 +495,9 @@ async def embedded_stack(
                 log_level="WARNING",
                 signing_secret=SecretStr(secrets.token_urlsafe(32)),
             )
+            if open_sequences is not None:
+                cache = max(settings.worker_max_cached_workflows, open_sequences + CACHE_MARGIN)
+                settings = settings.model_copy(update={"worker_max_cached_workflows": cache})
             engine = make_engine(settings.database_url)
             create_schema(engine)
             worker = Child(
