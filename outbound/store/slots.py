@@ -144,9 +144,14 @@ def _allocate(session: Session, mailbox: Mailbox, request: ReserveSlotRequest) -
         _slots_on(session, mailbox.id, open_days, since=not_before - limits.spacing),
         day_counts=counts,
     )
+    # Slots of full days, and of days before the day ahead of first_day, were not
+    # loaded: unless none of them can be within the spacing, look for them near the slot.
+    all_near_loaded = len(open_days) == len(counts)
+    horizon = local_datetime(first_day - timedelta(days=1), time(0), limits.zone_name)
     while True:
         slot = calendar.earliest_slot(not_before, window)
-        # Slots of full days were not loaded: make sure none of them is too close.
+        if all_near_loaded and slot - limits.spacing >= horizon:
+            return slot
         unseen = [
             t
             for t in taken_slots(session, mailbox.id, slot - limits.spacing, slot + limits.spacing)

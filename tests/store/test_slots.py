@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from outbound.domain.prospects import ProspectCreate
-from outbound.domain.schedule import WindowSpec
+from outbound.domain.schedule import WindowSpec, window_from
 from outbound.domain.sequence import ReleaseSlotRequest, ReserveSlotRequest
 from outbound.domain.statuses import MessageStatus
 from outbound.scheduling.windows import local_date
@@ -101,6 +101,59 @@ def test_a_request_due_just_after_a_taken_slot_keeps_the_spacing_from_it(
 
     assert soon == slot + spacing
     assert later == slot + 3 * spacing
+
+
+def test_a_full_day_s_last_slot_keeps_the_next_day_s_first_at_the_spacing(
+    engine: Engine,
+) -> None:
+    """The allocator does not load a full day's slots; one just before midnight still counts."""
+    mailbox_id, (first, second) = mailbox_with_enrollments(engine, 2, daily_limit=1)
+    with Session(engine) as session:
+        mailbox = session.get_one(Mailbox, mailbox_id)
+        mailbox.send_days, mailbox.send_start, mailbox.send_end = list(range(7)), "00:00", "24:00"
+        session.add(mailbox)
+        session.commit()
+    all_day = window_from(list(range(7)), "00:00", "24:00", "Europe/Berlin")
+    monday_2330 = datetime(2026, 11, 23, 22, 30, tzinfo=UTC)
+    tuesday_0000 = datetime(2026, 11, 23, 23, 0, tzinfo=UTC)
+
+    late = reserve_slot(
+        engine,
+        request(mailbox_id, first).model_copy(
+            update={"not_before": monday_2330, "window": all_day}
+        ),
+    )
+    next_day = reserve_slot(
+        engine,
+        request(mailbox_id, second).model_copy(
+            update={"not_before": tuesday_0000, "window": all_day}
+        ),
+    )
+
+    assert late == monday_2330
+    assert next_day == monday_2330 + timedelta(hours=24)  # one a day, spread over 24 hours
+
+
+def test_a_gap_longer_than_a_day_is_kept_from_a_slot_two_days_before(engine: Engine) -> None:
+    mailbox_id, (first, second) = mailbox_with_enrollments(engine, 2, gap_minutes=30 * 60)
+    all_day = window_from(list(range(7)), "00:00", "24:00", "Europe/Berlin")
+    sunday_2300 = datetime(2026, 11, 22, 22, 0, tzinfo=UTC)
+    tuesday_0000 = datetime(2026, 11, 23, 23, 0, tzinfo=UTC)
+
+    reserve_slot(
+        engine,
+        request(mailbox_id, first).model_copy(
+            update={"not_before": sunday_2300, "window": all_day}
+        ),
+    )
+    after = reserve_slot(
+        engine,
+        request(mailbox_id, second).model_copy(
+            update={"not_before": tuesday_0000, "window": all_day}
+        ),
+    )
+
+    assert after == sunday_2300 + timedelta(hours=30)
 
 
 def test_the_message_log_shows_the_waiting_message_with_its_time(engine: Engine) -> None:
