@@ -56,7 +56,8 @@ class MailboxCalendar:
 
     def __post_init__(self) -> None:
         self.taken = sorted(self.taken)
-        self._per_day = Counter(local_date(t, self.limits.zone_name) for t in self.taken)
+        if not self._per_day:  # counted here unless the caller knows the counts
+            self._per_day = Counter(local_date(t, self.limits.zone_name) for t in self.taken)
 
     @classmethod
     def of(
@@ -71,10 +72,7 @@ class MailboxCalendar:
         times of only the days that still have room: full days are skipped on
         their count alone.
         """
-        calendar = cls(limits, list(taken))
-        if day_counts is not None:
-            calendar._per_day = Counter(day_counts)
-        return calendar
+        return cls(limits, list(taken), Counter(day_counts or {}))
 
     def count_on(self, day: date) -> int:
         """Slots taken on mailbox-local ``day``."""
