@@ -83,6 +83,7 @@ LATE_BOUNCE_PATCH = "wait-for-late-bounces-after-the-last-step"
 LOCAL_STORE_PATCH = "store-writes-as-local-activities"
 AFTER_LAST_STEP_PATCH = "reply-or-opt-out-after-the-last-step-shows"
 LOCAL_WRITES_PATCH = "sequence-writes-as-local-activities"
+MIRROR_STATUS_PATCH = "mirror-a-new-status-before-a-send-due-at-once"
 T = TypeVar("T")
 SLOT_DUE_SOON = timedelta(seconds=10)  # a slot this close is sent at once; send_step waits for it
 _PARKS_MAILBOX = frozenset({"auth_failed", "sender_policy", FailureType.MAILBOX_PARKED})
@@ -439,7 +440,7 @@ class EnrollmentWorkflow:
             slot = step.scheduled_at
             assert slot is not None
             self._show_scheduled(step)
-            if self._REPEATS_WRITES or not self._due_soon(slot):
+            if self._REPEATS_WRITES or not self._due_soon(slot) or self._status_unmirrored():
                 await self._publish()
             # A signal during the publish (e.g. stop) may have changed everything.
             if not await self._sleep_until(self._send_from(slot)):
@@ -758,6 +759,16 @@ class EnrollmentWorkflow:
         if self._due_soon(slot) and self._patched(LOCAL_WRITES_PATCH):
             return workflow.now()
         return slot
+
+    def _status_unmirrored(self) -> bool:
+        """The database still lists another status than the sequence has (a Retry or a
+        Resume just now): mirror it before a send that goes at once, or the listing keeps
+        showing Failed or Paused until the send ends, a minute and more when the server
+        defers it. Found by the SMTP-fault drill. Asked only then, so a run that never
+        changes status before such a send records no patch marker."""
+        return self._published_status is not self._state.status and workflow.patched(
+            MIRROR_STATUS_PATCH
+        )
 
     def _due_soon(self, slot: datetime) -> bool:
         """The slot is close enough to send at once (workflow time, as of this call)."""

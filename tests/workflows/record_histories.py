@@ -1,6 +1,6 @@
 """Record enrollment workflow histories for the replay test.
 
-Run ``python -m tests.workflows.record_histories v7`` (the next version) when a workflow version is
+Run ``python -m tests.workflows.record_histories v8`` (the next version) when a workflow version is
 released; commit the JSON files. The replay test then fails on any change that
 would break the workflows already running in production (use
 ``workflow.patched`` for such changes). Versions 1 to 5 are runs of the type

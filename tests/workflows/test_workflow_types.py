@@ -10,14 +10,16 @@ their recorded histories have (``test_replay.py`` replays those).
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle
 
-from outbound.domain.sequence import ENROLLMENT_WORKFLOW
+from outbound.domain.sequence import ENROLLMENT_WORKFLOW, RetryRequest
 from outbound.domain.statuses import ProspectStatus, StepStatus
-from tests.workflows.harness import Harness
+from outbound.workflows.enrollment import EnrollmentWorkflow
+from tests.workflows.harness import Harness, until
 
 PATCH_MARKER = "core_patch"
 
@@ -81,3 +83,43 @@ async def test_a_sequence_started_as_the_old_type_runs_to_the_end(harness: Harne
     assert "TemporalChangeVersion" in upserted
     # It mirrors the first step as Scheduled before sending it, as it always did.
     assert harness.fakes.recorded[0].steps[0].status is StepStatus.SCHEDULED
+
+
+async def test_a_retried_prospect_is_listed_as_retried_while_its_send_goes(
+    harness: Harness,
+) -> None:
+    """Found by the SMTP-fault drill: the mirror skipped before a send due at once kept a
+    retried prospect listed Failed until its send ended (a minute and more when deferred)."""
+    harness.fakes.failures = ["transient"] * 3
+    handle = await harness.start(timedelta(0), grace=timedelta(0))
+    await until(harness, handle, lambda s: s.awaiting_retry)
+    assert harness.fakes.recorded[-1].status is ProspectStatus.FAILED
+    harness.fakes.gate = asyncio.Event()
+    harness.fakes.send_started.clear()
+
+    await handle.execute_update(EnrollmentWorkflow.retry, RetryRequest())
+    await asyncio.wait_for(harness.fakes.send_started.wait(), timeout=30)
+
+    listed = harness.fakes.recorded[-1]
+    assert listed.status is ProspectStatus.NOT_STARTED
+    assert listed.steps[0].status is StepStatus.SCHEDULED
+    harness.fakes.gate.set()
+    assert (await handle.result()).status is ProspectStatus.COMPLETED
+
+
+async def test_a_resumed_prospect_is_listed_as_resumed_while_its_send_goes(
+    harness: Harness,
+) -> None:
+    handle = await harness.start(timedelta(0), grace=timedelta(minutes=30))
+    await handle.signal(EnrollmentWorkflow.pause)
+    await until(harness, handle, lambda s: s.status is ProspectStatus.PAUSED)
+    await harness.env.sleep(timedelta(hours=2))  # the first step comes due meanwhile
+    assert harness.fakes.recorded[-1].status is ProspectStatus.PAUSED
+    harness.fakes.gate = asyncio.Event()
+
+    await handle.signal(EnrollmentWorkflow.resume)
+    await asyncio.wait_for(harness.fakes.send_started.wait(), timeout=30)
+
+    assert harness.fakes.recorded[-1].status is ProspectStatus.NOT_STARTED
+    harness.fakes.gate.set()
+    assert (await handle.result()).status is ProspectStatus.COMPLETED
