@@ -118,7 +118,8 @@ class EnrollmentWorkflow:
 
     # Two writes the type "Enrollment" made and this one does not (its runs replay with them):
     # the status search attribute the start already set, and the database mirror just
-    # before a send that goes at once (the message log shows it Waiting for its slot).
+    # before a send that goes at once (the message log shows it Waiting for its slot),
+    # unless the status changed since the last mirror (``_status_unmirrored``).
     _REPEATS_WRITES = False
 
     @workflow.init
