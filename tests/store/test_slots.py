@@ -23,6 +23,7 @@ MONDAY_0700_UTC = datetime(2026, 11, 23, 7, 0, tzinfo=UTC)  # 08:00 in Berlin
 WINDOW = WindowSpec(
     zone_name="Europe/Berlin", weekdays=[0, 1, 2, 3, 4], start=time(9), end=time(17)
 )
+ALL_DAY = window_from(list(range(7)), "00:00", "24:00", "Europe/Berlin")
 
 
 def mailbox_with_enrollments(
@@ -103,6 +104,14 @@ def test_a_request_due_just_after_a_taken_slot_keeps_the_spacing_from_it(
     assert later == slot + 3 * spacing
 
 
+def reserve_all_day(engine: Engine, mailbox_id: int, enrollment_id: int, at: datetime) -> datetime:
+    """Reserve for ``enrollment_id`` at or after ``at``, in a window open all day, every day."""
+    return reserve_slot(
+        engine,
+        request(mailbox_id, enrollment_id).model_copy(update={"not_before": at, "window": ALL_DAY}),
+    )
+
+
 def test_a_full_day_s_last_slot_keeps_the_next_day_s_first_at_the_spacing(
     engine: Engine,
 ) -> None:
@@ -113,22 +122,11 @@ def test_a_full_day_s_last_slot_keeps_the_next_day_s_first_at_the_spacing(
         mailbox.send_days, mailbox.send_start, mailbox.send_end = list(range(7)), "00:00", "24:00"
         session.add(mailbox)
         session.commit()
-    all_day = window_from(list(range(7)), "00:00", "24:00", "Europe/Berlin")
     monday_2330 = datetime(2026, 11, 23, 22, 30, tzinfo=UTC)
     tuesday_0000 = datetime(2026, 11, 23, 23, 0, tzinfo=UTC)
 
-    late = reserve_slot(
-        engine,
-        request(mailbox_id, first).model_copy(
-            update={"not_before": monday_2330, "window": all_day}
-        ),
-    )
-    next_day = reserve_slot(
-        engine,
-        request(mailbox_id, second).model_copy(
-            update={"not_before": tuesday_0000, "window": all_day}
-        ),
-    )
+    late = reserve_all_day(engine, mailbox_id, first, monday_2330)
+    next_day = reserve_all_day(engine, mailbox_id, second, tuesday_0000)
 
     assert late == monday_2330
     assert next_day == monday_2330 + timedelta(hours=24)  # one a day, spread over 24 hours
@@ -136,22 +134,11 @@ def test_a_full_day_s_last_slot_keeps_the_next_day_s_first_at_the_spacing(
 
 def test_a_gap_longer_than_a_day_is_kept_from_a_slot_two_days_before(engine: Engine) -> None:
     mailbox_id, (first, second) = mailbox_with_enrollments(engine, 2, gap_minutes=30 * 60)
-    all_day = window_from(list(range(7)), "00:00", "24:00", "Europe/Berlin")
     sunday_2300 = datetime(2026, 11, 22, 22, 0, tzinfo=UTC)
     tuesday_0000 = datetime(2026, 11, 23, 23, 0, tzinfo=UTC)
 
-    reserve_slot(
-        engine,
-        request(mailbox_id, first).model_copy(
-            update={"not_before": sunday_2300, "window": all_day}
-        ),
-    )
-    after = reserve_slot(
-        engine,
-        request(mailbox_id, second).model_copy(
-            update={"not_before": tuesday_0000, "window": all_day}
-        ),
-    )
+    reserve_all_day(engine, mailbox_id, first, sunday_2300)
+    after = reserve_all_day(engine, mailbox_id, second, tuesday_0000)
 
     assert after == sunday_2300 + timedelta(hours=30)
 
