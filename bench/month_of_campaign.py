@@ -43,6 +43,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from bench.stack import (
+    CACHE_MARGIN,
     code_label_and_versions,
     print_table,
     run_in_snapshot,
@@ -126,7 +127,7 @@ async def run(n: int) -> Figures:
                 check_address_dns=False,
                 log_level="WARNING",
                 signing_secret=SecretStr(secrets.token_urlsafe(32)),
-                worker_max_cached_workflows=n + 100,
+                worker_max_cached_workflows=n + CACHE_MARGIN,
             )
             engine = make_engine(settings.database_url)
             create_schema(engine)
