@@ -119,7 +119,7 @@ class EnrollmentWorkflow:
     # Two writes the type "Enrollment" made and this one does not (its runs replay with them):
     # the status search attribute the start already set, and the database mirror just
     # before a send that goes at once (the message log shows it Waiting for its slot),
-    # unless the status changed since the last mirror (``_status_unmirrored``).
+    # unless the status changed since the last mirror (``_mirrors_before_send``).
     _REPEATS_WRITES = False
 
     @workflow.init
@@ -441,7 +441,7 @@ class EnrollmentWorkflow:
             slot = step.scheduled_at
             assert slot is not None
             self._show_scheduled(step)
-            if self._REPEATS_WRITES or not self._due_soon(slot) or self._status_unmirrored():
+            if self._mirrors_before_send(slot):
                 await self._publish()
             # A signal during the publish (e.g. stop) may have changed everything.
             if not await self._sleep_until(self._send_from(slot)):
@@ -761,12 +761,18 @@ class EnrollmentWorkflow:
             return workflow.now()
         return slot
 
-    def _status_unmirrored(self) -> bool:
-        """The database still lists another status than the sequence has (a Retry or a
-        Resume just now): mirror it before a send that goes at once, or the listing keeps
-        showing Failed or Paused until the send ends, a minute and more when the server
-        defers it. Found by the SMTP-fault drill. Asked only then, so a run that never
-        changes status before such a send records no patch marker."""
+    def _mirrors_before_send(self, slot: datetime) -> bool:
+        """Whether the state is mirrored before waiting for ``slot``.
+
+        A send that goes at once skips it (the message log shows it Waiting for
+        its slot), unless the database still lists another status than the
+        sequence has (a Retry or a Resume just now): else the listing keeps
+        showing Failed or Paused until the send ends, a minute and more when
+        the server defers it (found by the SMTP-fault drill). The patch is asked
+        only then, so a run that never changes status first records no marker.
+        """
+        if self._REPEATS_WRITES or not self._due_soon(slot):
+            return True
         return self._published_status is not self._state.status and workflow.patched(
             MIRROR_STATUS_PATCH
         )
