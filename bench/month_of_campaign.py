@@ -57,7 +57,7 @@ from outbound.domain.sequence import SendStepRequest, SendStepResult
 from outbound.settings import Settings
 from outbound.store.engine import create_schema, make_engine
 from outbound.store.tables import Enrollment, SlotReservation
-from outbound.worker import WORKFLOWS, activities_for
+from outbound.worker import WORKFLOWS, activities_for, workflow_runner
 from tests.support.factories import CONSENT
 from tests.support.temporal import binary, register_search_attributes
 
@@ -141,6 +141,7 @@ async def run(n: int) -> Figures:
                 workflows=list(WORKFLOWS),
                 activities=activities,
                 max_cached_workflows=settings.worker_max_cached_workflows,
+                workflow_runner=workflow_runner(settings.workflow_module_isolation),
             )
             app = create_app(settings, engine=engine, temporal=env.client)
             async with (
