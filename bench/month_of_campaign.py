@@ -156,6 +156,7 @@ async def run(n: int) -> Figures:
                 figures.start_answered = time.perf_counter() - began
                 answer.raise_for_status()
                 await all_started(api, campaign_id, n)
+                await all_hold_a_slot(engine, campaign_id, n)
                 ids = await workflow_ids(engine, campaign_id)
                 # Handles from get_workflow_handle do not unlock time skipping (only those
                 # start_workflow returns do); env.sleep skips explicitly, half a day a call.
@@ -221,6 +222,27 @@ async def all_started(api: httpx.AsyncClient, campaign_id: int, n: int) -> None:
     while True:
         view = await api.get(f"/campaigns/{campaign_id}", params={"limit": 1})
         if view.json()["workflows_started"] >= n:
+            return
+        await asyncio.sleep(0.2)
+
+
+async def all_hold_a_slot(engine: object, campaign_id: int, n: int) -> None:
+    """Until every sequence has reserved its first slot, before time is skipped.
+
+    At 5,000 prospects, skipping half a day while thousands of first workflow tasks
+    were still queued made the time-skipping server time out workflow tasks that a
+    worker was still running; after that storm the server held time still until each
+    skip's RPC deadline, a minute per half day (and once not at all).
+    """
+    while True:
+        with Session(engine) as session:  # type: ignore[arg-type]
+            held = session.exec(
+                select(func.count())
+                .select_from(SlotReservation)
+                .join(Enrollment, col(Enrollment.id) == SlotReservation.enrollment_id)
+                .where(Enrollment.campaign_id == campaign_id)
+            ).one()
+        if held >= n:
             return
         await asyncio.sleep(0.2)
 
