@@ -40,11 +40,12 @@ from temporalio import activity
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
 from bench.stack import (
     CACHE_MARGIN,
     code_label_and_versions,
+    deadline_for,
+    poll_until,
     print_table,
     run_in_snapshot,
     say,
@@ -57,7 +58,7 @@ from outbound.domain.sequence import SendStepRequest, SendStepResult
 from outbound.settings import Settings
 from outbound.store.engine import create_schema, make_engine
 from outbound.store.tables import Enrollment, SlotReservation
-from outbound.worker import WORKFLOWS, activities_for, workflow_runner
+from outbound.worker import activities_for, build_worker
 from tests.support.factories import CONSENT
 from tests.support.temporal import binary, register_search_attributes
 
@@ -135,14 +136,7 @@ async def run(n: int) -> Figures:
                 stand_in.send_step if getattr(a, "__name__", "") == "send_step" else a
                 for a in activities_for(engine, settings, env.client)
             ]
-            worker = Worker(
-                env.client,
-                task_queue=settings.task_queue,
-                workflows=list(WORKFLOWS),
-                activities=activities,
-                max_cached_workflows=settings.worker_max_cached_workflows,
-                workflow_runner=workflow_runner(settings.workflow_module_isolation),
-            )
+            worker = build_worker(env.client, engine, settings, activities=activities)
             app = create_app(settings, engine=engine, temporal=env.client)
             async with (
                 worker,
@@ -156,7 +150,17 @@ async def run(n: int) -> Figures:
                 figures.start_answered = time.perf_counter() - began
                 answer.raise_for_status()
                 await all_started(api, campaign_id, n)
-                await all_hold_a_slot(engine, campaign_id, n)
+                # Time is skipped only once the Start's first workflow tasks are done: at
+                # 5,000 prospects, skipping while thousands still ran made the time-skipping
+                # server time out tasks a worker was running; after that storm it held time
+                # still until each skip's RPC deadline, a minute per half day (once for good).
+                await poll_until(
+                    began,
+                    lambda: slots_held(engine, campaign_id),
+                    lambda held: held >= n,
+                    "every sequence holds its first slot",
+                    deadline_for(n),
+                )
                 ids = await workflow_ids(engine, campaign_id)
                 # Handles from get_workflow_handle do not unlock time skipping (only those
                 # start_workflow returns do); env.sleep skips explicitly, half a day a call.
@@ -226,25 +230,15 @@ async def all_started(api: httpx.AsyncClient, campaign_id: int, n: int) -> None:
         await asyncio.sleep(0.2)
 
 
-async def all_hold_a_slot(engine: object, campaign_id: int, n: int) -> None:
-    """Until every sequence has reserved its first slot, before time is skipped.
-
-    At 5,000 prospects, skipping half a day while thousands of first workflow tasks
-    were still queued made the time-skipping server time out workflow tasks that a
-    worker was still running; after that storm the server held time still until each
-    skip's RPC deadline, a minute per half day (and once not at all).
-    """
-    while True:
-        with Session(engine) as session:  # type: ignore[arg-type]
-            held = session.exec(
-                select(func.count())
-                .select_from(SlotReservation)
-                .join(Enrollment, col(Enrollment.id) == SlotReservation.enrollment_id)
-                .where(Enrollment.campaign_id == campaign_id)
-            ).one()
-        if held >= n:
-            return
-        await asyncio.sleep(0.2)
+async def slots_held(engine: object, campaign_id: int) -> int:
+    """Slots reserved by the campaign's sequences (released ones included)."""
+    with Session(engine) as session:  # type: ignore[arg-type]
+        return session.exec(
+            select(func.count())
+            .select_from(SlotReservation)
+            .join(Enrollment, col(Enrollment.id) == SlotReservation.enrollment_id)
+            .where(Enrollment.campaign_id == campaign_id)
+        ).one()
 
 
 async def ended(engine: object, campaign_id: int) -> int:

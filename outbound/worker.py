@@ -87,15 +87,20 @@ def build_worker(
     engine: Engine,
     settings: Settings,
     send_clock: Callable[[], datetime] = wall_clock,
+    activities: Sequence[Callable[..., Any]] | None = None,
     **options: Any,
 ) -> Worker:
     """A worker for the Outbound task queue (tests pass a virtual ``send_clock`` and extra
-    Worker ``options``)."""
+    Worker ``options``; the month benchmark passes ``activities`` with a stand-in send)."""
     return Worker(
         client,
         task_queue=settings.task_queue,
         workflows=list(WORKFLOWS),
-        activities=activities_for(engine, settings, client, send_clock),
+        activities=(
+            activities_for(engine, settings, client, send_clock)
+            if activities is None
+            else activities
+        ),
         max_cached_workflows=settings.worker_max_cached_workflows,
         workflow_runner=workflow_runner(settings.workflow_module_isolation),
         **options,
