@@ -12,19 +12,22 @@ from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel, create_engine
 
 from outbound.store import tables  # noqa: F401 - registers the tables on SQLModel.metadata
-
-SQLITE_LOCK_WAIT_SECONDS = 30  # how long a SQLite connection waits for another's write lock
+from outbound.store.sqlite_writers import SQLITE_LOCK_WAIT_SECONDS, TakeTurnsConnection
 
 
 def make_engine(database_url: str) -> Engine:
-    """An engine for ``database_url``; SQLite gets WAL and a busy timeout for concurrent writers."""
+    """An engine for ``database_url``; SQLite gets WAL, a busy timeout for concurrent writers
+    and, within this process, writers that take turns (``sqlite_writers``)."""
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
+        connect_args: dict[str, Any] = {
+            "check_same_thread": False,
+            "timeout": SQLITE_LOCK_WAIT_SECONDS,
+        }
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": SQLITE_LOCK_WAIT_SECONDS}
-        )
+            connect_args["factory"] = TakeTurnsConnection
+        engine = create_engine(url, connect_args=connect_args)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)

@@ -1,0 +1,130 @@
+"""SQLite writers of one process take turns on our lock (``outbound.store.sqlite_writers``)."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlmodel import Session, select
+
+from outbound.store.engine import create_schema, make_engine
+from outbound.store.sqlite_writers import TakeTurnsConnection, writer_lock
+from outbound.store.tables import Mailbox
+
+
+@pytest.fixture
+def database(tmp_path: Path) -> Path:
+    path = tmp_path / "outbound.db"
+    with sqlite3.connect(path) as connection:
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("CREATE TABLE counter (n INTEGER)")
+        connection.execute("INSERT INTO counter VALUES (0)")
+    return path
+
+
+def connect(database: Path, busy_timeout: float = 5.0) -> TakeTurnsConnection:
+    connection = sqlite3.connect(
+        database, timeout=busy_timeout, factory=TakeTurnsConnection, check_same_thread=False
+    )
+    assert isinstance(connection, TakeTurnsConnection)
+    return connection
+
+
+def test_the_lock_is_held_from_the_first_write_to_the_end_of_the_transaction(
+    database: Path,
+) -> None:
+    lock = writer_lock(str(database))
+    connection = connect(database)
+    cursor = connection.cursor()
+    cursor.execute("SELECT n FROM counter")
+    assert not lock.locked(), "a read takes no turn"
+    cursor.execute("UPDATE counter SET n = n + 1")
+    assert lock.locked()
+    cursor.execute("SELECT n FROM counter")
+    assert lock.locked(), "held until the transaction ends"
+    connection.commit()
+    assert not lock.locked()
+    cursor.execute("UPDATE counter SET n = n + 1")
+    connection.rollback()
+    assert not lock.locked()
+    cursor.execute("UPDATE counter SET n = n + 1")
+    connection.close()
+    assert not lock.locked(), "closing a connection mid-transaction lets go"
+
+
+def test_a_write_that_fails_outside_a_transaction_lets_go(database: Path) -> None:
+    lock = writer_lock(str(database))
+    connection = connect(database)
+    with pytest.raises(sqlite3.OperationalError):
+        connection.cursor().execute("INSERT INTO no_such_table VALUES (1)")
+    assert not lock.locked()
+    connection.close()
+
+
+def test_a_writer_waits_for_the_one_before_it_however_short_its_busy_timeout(
+    database: Path,
+) -> None:
+    """Without the turn, the second writer would meet SQLite's lock and, after its 50 ms
+    busy timeout, fail with "database is locked"; with it, it writes once the first ends."""
+    first = connect(database)
+    first.cursor().execute("UPDATE counter SET n = n + 1")
+    second_done = threading.Event()
+    failures: list[BaseException] = []
+
+    def second_writer() -> None:
+        second = connect(database, busy_timeout=0.05)
+        try:
+            second.cursor().execute("UPDATE counter SET n = n + 10")
+            second.commit()
+        except BaseException as error:  # reported by the assertion below
+            failures.append(error)
+        finally:
+            second.close()
+            second_done.set()
+
+    thread = threading.Thread(target=second_writer)
+    thread.start()
+    time.sleep(0.3)  # real time on purpose: the second writer must outwait its busy timeout
+    assert not second_done.is_set(), "the second writer waits while the first holds its turn"
+    first.commit()
+    first.close()
+    thread.join(timeout=10)
+    assert failures == []
+    with sqlite3.connect(database) as check:
+        assert check.execute("SELECT n FROM counter").fetchone() == (11,)
+
+
+def test_many_threads_writing_through_the_engine_lose_nothing(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'outbound.db'}")
+    create_schema(engine)
+    with Session(engine) as session:
+        mailbox = Mailbox(smtp_host="h", smtp_port=25, tls_mode="none", from_address="a@b.example")
+        session.add(mailbox)
+        session.commit()
+        mailbox_id = mailbox.id
+
+    def bump(times: int) -> None:
+        for _ in range(times):
+            with Session(engine) as session:
+                session.exec(  # type: ignore[call-overload]
+                    text("UPDATE mailbox SET daily_limit = daily_limit + 1 WHERE id = :id"),
+                    params={"id": mailbox_id},
+                )
+                session.commit()
+
+    before = 0
+    with Session(engine) as session:
+        before = session.exec(select(Mailbox.daily_limit)).one()
+    threads = [threading.Thread(target=bump, args=(50,)) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    with Session(engine) as session:
+        assert session.exec(select(Mailbox.daily_limit)).one() == before + 400
+    assert not writer_lock(str(tmp_path / "outbound.db")).locked()
+    engine.dispose()
