@@ -1,6 +1,6 @@
 """Sends per second of a one-step campaign, beside raw SMTP and the bare Temporal floor.
 
-    python -m bench.send_throughput [--prospects 1000] [--mailboxes 10]
+    python -m bench.send_throughput [--prospects 1000] [--mailboxes 10] [--workers 1]
 
 The embedded stack of ``bench.stack`` (dev server with its database file,
 SQLite, the aiosmtpd sink, a loopback DNS server for the address check, the
@@ -26,6 +26,11 @@ counted at the sink by recipient, in this order:
   cache holds every sequence, as ``OUTBOUND_WORKER_MAX_CACHED_WORKFLOWS``
   advises (at the default of 1,000, a run of 2,000 replayed the evicted
   sequences from their histories and used 38 ms of worker CPU per send, not 33).
+* busy cores in each phase: CPU seconds over wall seconds of the worker(s), the
+  dev server and this process. One Python worker process runs one thread of
+  Python at a time, so a worker near 1.0 is the bottleneck; ``--workers N``
+  serves the product with N worker processes on the same task queue (the
+  docker-compose file runs two), to see what scaling out buys on this machine.
 * (a) raw aiosmtplib from this process, a new connection per message, 16 at a
   time: the physical limit of the sink on this machine.
 
@@ -124,6 +129,7 @@ class Figures:
 
     n: int
     mailboxes: int = MAILBOXES
+    workers: int = 1  # Outbound worker processes serving the product
     floor: float = 0.0
     product_sent: float = 0.0
     product_completed: float = 0.0
@@ -135,6 +141,8 @@ class Figures:
     # CPU seconds used during each phase: (worker, dev server, this process: API and sink)
     product_cpu: tuple[float, float, float] = (0.0, 0.0, 0.0)
     floor_cpu: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    product_wall: float = 0.0  # the seconds over which product_cpu was used (setup included)
+    floor_wall: float = 0.0
     duplicates: list[str] = field(default_factory=list)
     server_log: str = ""
     worker_log: str = ""
@@ -305,22 +313,28 @@ async def measure_raw(sink_port: int, handler: FaultSinkHandler, figures: Figure
         raise RuntimeError("raw sends: the sink did not get every message")
 
 
-def cpu_used(worker: Child, server: Child) -> tuple[float, float, float]:
-    """CPU seconds so far of the worker, the dev server and this process (API and sink)."""
+def cpu_used(workers: list[Child], server: Child) -> tuple[float, float, float]:
+    """CPU seconds so far of the workers, the dev server and this process (API and sink)."""
     mine = os.times()
-    return cpu_seconds(worker.pid), cpu_seconds(server.pid), mine.user + mine.system
+    worker_seconds = sum(cpu_seconds(worker.pid) for worker in workers)
+    return worker_seconds, cpu_seconds(server.pid), mine.user + mine.system
 
 
 def cpu_since(
-    began: tuple[float, float, float], worker: Child, server: Child
+    began: tuple[float, float, float], workers: list[Child], server: Child
 ) -> tuple[float, float, float]:
-    now = cpu_used(worker, server)
+    now = cpu_used(workers, server)
     return now[0] - began[0], now[1] - began[1], now[2] - began[2]
 
 
 def cpu_per_send(used: tuple[float, float, float], n: int) -> str:
     """ "worker / dev server / API and sink" milliseconds of CPU per message."""
     return " / ".join(f"{1000 * seconds / n:,.0f}" for seconds in used) + " ms"
+
+
+def busy_cores(used: tuple[float, float, float], seconds: float) -> str:
+    """ "worker / dev server / API and sink" CPU seconds per wall second of the phase."""
+    return " / ".join(f"{cpu / seconds:.2f}" for cpu in used) if seconds else "-"
 
 
 def find_duplicates(handler: FaultSinkHandler) -> list[str]:
@@ -353,8 +367,8 @@ async def serve_floor(address: str, task_queue: str) -> None:
     await serve_until_sigterm(address, task_queue, [Floor], [floor_send])
 
 
-async def run(n: int, mailboxes: int = MAILBOXES) -> Figures:
-    figures = Figures(n=n, mailboxes=mailboxes)
+async def run(n: int, mailboxes: int = MAILBOXES, workers: int = 1) -> Figures:
+    figures = Figures(n=n, mailboxes=mailboxes, workers=workers)
     load_at_start = os.getloadavg()[0]
     handler = FaultSinkHandler()
     async with embedded_stack(handler, prefix="bench-send", open_sequences=n) as stack:
@@ -370,15 +384,19 @@ async def run(n: int, mailboxes: int = MAILBOXES) -> Figures:
         )
         await wait_for_pollers(stack.temporal, floor_queue, floor_worker, activities=True)
         say(f"(b) the floor: {n:,} workflows of one send")
-        floor_began = cpu_used(floor_worker, stack.server)
+        floor_began, wall = cpu_used([floor_worker], stack.server), time.perf_counter()
         await measure_floor(stack.temporal, floor_queue, stack.sink_port, handler, figures)
-        figures.floor_cpu = cpu_since(floor_began, floor_worker, stack.server)
+        figures.floor_cpu = cpu_since(floor_began, [floor_worker], stack.server)
+        figures.floor_wall = time.perf_counter() - wall
         say(f"floor: {figures.floor:.1f} s; the product: {mailboxes} campaigns to {n:,} in all")
-        product_began = cpu_used(stack.worker, stack.server)
+        for _ in range(workers - 1):
+            await stack.add_worker()
+        product_began, wall = cpu_used(stack.workers, stack.server), time.perf_counter()
         await measure_product(
             stack.api, stack.temporal, stack.worker, stack.sink_port, handler, figures
         )
-        figures.product_cpu = cpu_since(product_began, stack.worker, stack.server)
+        figures.product_cpu = cpu_since(product_began, stack.workers, stack.server)
+        figures.product_wall = time.perf_counter() - wall
         say(f"product: {figures.product_sent:.1f} s; (a) raw aiosmtplib")
         await measure_raw(stack.sink_port, handler, figures)
         figures.server_log, figures.worker_log = stack.complaints()
@@ -414,6 +432,11 @@ def report(figures: Figures, code_label: str) -> None:
             "CPU per send: worker / dev server / API and sink",
             cpu_per_send(figures.product_cpu, n),
         ),
+        (
+            "product",
+            f"busy cores: {_worker_processes(figures.workers)} / dev server / API and sink",
+            busy_cores(figures.product_cpu, figures.product_wall),
+        ),
         ("(b) floor", f"{n:,} workflows of one send activity", f"{figures.floor:,.2f} s"),
         ("(b) floor", "sends per second", f"{floor:,.1f}/s"),
         ("(b) floor", "events in one workflow's history", str(figures.floor_events)),
@@ -421,6 +444,11 @@ def report(figures: Figures, code_label: str) -> None:
             "(b) floor",
             "CPU per send: worker / dev server / starter and sink",
             cpu_per_send(figures.floor_cpu, n),
+        ),
+        (
+            "(b) floor",
+            "busy cores: worker / dev server / starter and sink",
+            busy_cores(figures.floor_cpu, figures.floor_wall),
         ),
         (
             "(a) raw",
@@ -452,6 +480,10 @@ def report(figures: Figures, code_label: str) -> None:
     )
 
 
+def _worker_processes(workers: int) -> str:
+    return "worker" if workers == 1 else f"{workers} workers"
+
+
 def _s(seconds: float) -> str:
     return f"{seconds:,.2f} s"
 
@@ -465,6 +497,12 @@ def main() -> None:
         default=MAILBOXES,
         help="split the prospects over this many one-step campaigns, one mailbox each",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="Outbound worker processes serving the product (the floor keeps one)",
+    )
     parser.add_argument("--serve-floor", metavar="TASK_QUEUE", help=argparse.SUPPRESS)
     parser.add_argument("--temporal-address", help=argparse.SUPPRESS)
     parser.add_argument("--snapshot", type=Path, help=argparse.SUPPRESS)
@@ -476,7 +514,8 @@ def main() -> None:
     if args.snapshot is None:
         run_in_snapshot("bench.send_throughput")  # does not return
     try:
-        figures = asyncio.run(cancelled_on_sigterm(run(args.prospects, args.mailboxes)))
+        measured = run(args.prospects, args.mailboxes, args.workers)
+        figures = asyncio.run(cancelled_on_sigterm(measured))
     except (KeyboardInterrupt, asyncio.CancelledError):
         say("interrupted; the dev server and workers were stopped")
         sys.exit(130)

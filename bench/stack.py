@@ -25,7 +25,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
@@ -163,9 +163,12 @@ async def poll_until(
 
 
 async def wait_for_pollers(
-    client: Client, task_queue: str, worker: Child, *, activities: bool
+    client: Client, task_queue: str, worker: Child, *, activities: bool, workers: int = 1
 ) -> None:
-    """Until the worker polls for workflow (and activity) tasks: its start-up is not measured."""
+    """Until the worker polls for workflow (and activity) tasks: its start-up is not measured.
+
+    ``workers``: until that many worker processes poll the queue (each has its own identity).
+    """
     kinds = [TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW]
     if activities:
         kinds.append(TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY)
@@ -179,7 +182,7 @@ async def wait_for_pollers(
                     task_queue_type=kind,
                 )
             )
-            if not answer.pollers:
+            if len({poller.identity for poller in answer.pollers}) < workers:
                 return False
         return True
 
@@ -239,11 +242,11 @@ def server_complaints(log_path: Path) -> str:
     return "dev server log: " + _complaints(found)
 
 
-def worker_complaints(log_path: Path) -> str:
-    """How many ERROR / WARN records the Outbound worker logged (Python's and the SDK core's:
+def worker_complaints(*log_paths: Path) -> str:
+    """How many ERROR / WARN records the Outbound workers logged (Python's and the SDK core's:
     a workflow task that outlives its 10 s timeout shows there as "Task not found")."""
     found: list[tuple[str, str]] = []
-    for line in _lines(log_path):
+    for line in (line for log_path in log_paths for line in _lines(log_path)):
         record = re.search(r"\s(ERROR|WARN|WARNING)\s+(\S+:\s)?(.*)", line)
         if record:
             gist = re.sub(r"\s\w+=.*", "", re.sub(r"\s[0-9a-f]{8}-[0-9a-f-]{27}\S*", "", record[3]))
@@ -418,6 +421,7 @@ class EmbeddedStack:
     worker: Child
     server: Child
     started: list[Child]
+    more_workers: list[Child] = field(default_factory=list)
     worker_kills: int = 0
     server_restarts: int = 0
 
@@ -428,11 +432,32 @@ class EmbeddedStack:
         child.start()
         return child
 
+    @property
+    def workers(self) -> list[Child]:
+        """Every Outbound worker process: the first and those ``add_worker`` started."""
+        return [self.worker, *self.more_workers]
+
+    async def add_worker(self) -> Child:
+        """One more Outbound worker process on the same task queue, once it polls."""
+        number = len(self.workers) + 1
+        worker = Child(
+            [sys.executable, "-m", "outbound.worker"],
+            settings_environment(self.settings),
+            self.folder / f"worker-{number}.log",
+        )
+        self.started.append(worker)
+        self.more_workers.append(worker)
+        worker.start()
+        await wait_for_pollers(
+            self.temporal, self.settings.task_queue, worker, activities=True, workers=number
+        )
+        return worker
+
     def complaints(self) -> tuple[str, str]:
-        """What the dev server and the Outbound worker logged as errors and warnings."""
+        """What the dev server and the Outbound workers logged as errors and warnings."""
         return (
             server_complaints(self.folder / "temporal.log"),
-            worker_complaints(self.folder / "worker.log"),
+            worker_complaints(*(worker.log_path for worker in self.workers)),
         )
 
     async def kill_worker(self) -> None:
