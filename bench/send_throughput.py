@@ -42,13 +42,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import shutil
 import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from email.message import EmailMessage
@@ -124,6 +125,23 @@ class SendOneWorkflow:
 
 
 @dataclass
+class Usage:
+    """What the processes used over one phase (its setup included)."""
+
+    # CPU seconds: (worker or workers, dev server, this process: API or starter, and sink)
+    cpu: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    wall: float = 0.0  # seconds
+
+    def per_send(self, n: int) -> str:
+        """ "worker / dev server / API and sink" milliseconds of CPU per message."""
+        return " / ".join(f"{1000 * seconds / n:,.0f}" for seconds in self.cpu) + " ms"
+
+    def busy_cores(self) -> str:
+        """ "worker / dev server / API and sink" CPU seconds per wall second of the phase."""
+        return " / ".join(f"{cpu / self.wall:.2f}" for cpu in self.cpu) if self.wall else "-"
+
+
+@dataclass
 class Figures:
     """Seconds unless named otherwise."""
 
@@ -138,11 +156,8 @@ class Figures:
     product_events: int = 0
     floor_events: int = 0
     worker_cache: int = 0  # the worker's max_cached_workflows
-    # CPU seconds used during each phase: (worker, dev server, this process: API and sink)
-    product_cpu: tuple[float, float, float] = (0.0, 0.0, 0.0)
-    floor_cpu: tuple[float, float, float] = (0.0, 0.0, 0.0)
-    product_wall: float = 0.0  # the seconds over which product_cpu was used (setup included)
-    floor_wall: float = 0.0
+    product_usage: Usage = field(default_factory=Usage)
+    floor_usage: Usage = field(default_factory=Usage)
     duplicates: list[str] = field(default_factory=list)
     server_log: str = ""
     worker_log: str = ""
@@ -320,21 +335,14 @@ def cpu_used(workers: list[Child], server: Child) -> tuple[float, float, float]:
     return worker_seconds, cpu_seconds(server.pid), mine.user + mine.system
 
 
-def cpu_since(
-    began: tuple[float, float, float], workers: list[Child], server: Child
-) -> tuple[float, float, float]:
+@contextlib.contextmanager
+def measured_usage(usage: Usage, workers: list[Child], server: Child) -> Iterator[None]:
+    """Fill ``usage`` with the CPU and wall seconds the block took."""
+    began_cpu, began = cpu_used(workers, server), time.perf_counter()
+    yield
     now = cpu_used(workers, server)
-    return now[0] - began[0], now[1] - began[1], now[2] - began[2]
-
-
-def cpu_per_send(used: tuple[float, float, float], n: int) -> str:
-    """ "worker / dev server / API and sink" milliseconds of CPU per message."""
-    return " / ".join(f"{1000 * seconds / n:,.0f}" for seconds in used) + " ms"
-
-
-def busy_cores(used: tuple[float, float, float], seconds: float) -> str:
-    """ "worker / dev server / API and sink" CPU seconds per wall second of the phase."""
-    return " / ".join(f"{cpu / seconds:.2f}" for cpu in used) if seconds else "-"
+    usage.cpu = (now[0] - began_cpu[0], now[1] - began_cpu[1], now[2] - began_cpu[2])
+    usage.wall = time.perf_counter() - began
 
 
 def find_duplicates(handler: FaultSinkHandler) -> list[str]:
@@ -384,19 +392,15 @@ async def run(n: int, mailboxes: int = MAILBOXES, workers: int = 1) -> Figures:
         )
         await wait_for_pollers(stack.temporal, floor_queue, floor_worker, activities=True)
         say(f"(b) the floor: {n:,} workflows of one send")
-        floor_began, wall = cpu_used([floor_worker], stack.server), time.perf_counter()
-        await measure_floor(stack.temporal, floor_queue, stack.sink_port, handler, figures)
-        figures.floor_cpu = cpu_since(floor_began, [floor_worker], stack.server)
-        figures.floor_wall = time.perf_counter() - wall
+        with measured_usage(figures.floor_usage, [floor_worker], stack.server):
+            await measure_floor(stack.temporal, floor_queue, stack.sink_port, handler, figures)
         say(f"floor: {figures.floor:.1f} s; the product: {mailboxes} campaigns to {n:,} in all")
         for _ in range(workers - 1):
             await stack.add_worker()
-        product_began, wall = cpu_used(stack.workers, stack.server), time.perf_counter()
-        await measure_product(
-            stack.api, stack.temporal, stack.worker, stack.sink_port, handler, figures
-        )
-        figures.product_cpu = cpu_since(product_began, stack.workers, stack.server)
-        figures.product_wall = time.perf_counter() - wall
+        with measured_usage(figures.product_usage, stack.workers, stack.server):
+            await measure_product(
+                stack.api, stack.temporal, stack.worker, stack.sink_port, handler, figures
+            )
         say(f"product: {figures.product_sent:.1f} s; (a) raw aiosmtplib")
         await measure_raw(stack.sink_port, handler, figures)
         figures.server_log, figures.worker_log = stack.complaints()
@@ -430,12 +434,12 @@ def report(figures: Figures, code_label: str) -> None:
         (
             "product",
             "CPU per send: worker / dev server / API and sink",
-            cpu_per_send(figures.product_cpu, n),
+            figures.product_usage.per_send(n),
         ),
         (
             "product",
             f"busy cores: {_worker_processes(figures.workers)} / dev server / API and sink",
-            busy_cores(figures.product_cpu, figures.product_wall),
+            figures.product_usage.busy_cores(),
         ),
         ("(b) floor", f"{n:,} workflows of one send activity", f"{figures.floor:,.2f} s"),
         ("(b) floor", "sends per second", f"{floor:,.1f}/s"),
@@ -443,12 +447,12 @@ def report(figures: Figures, code_label: str) -> None:
         (
             "(b) floor",
             "CPU per send: worker / dev server / starter and sink",
-            cpu_per_send(figures.floor_cpu, n),
+            figures.floor_usage.per_send(n),
         ),
         (
             "(b) floor",
             "busy cores: worker / dev server / starter and sink",
-            busy_cores(figures.floor_cpu, figures.floor_wall),
+            figures.floor_usage.busy_cores(),
         ),
         (
             "(a) raw",

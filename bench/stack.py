@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import os
 import platform
 import re
@@ -124,6 +125,12 @@ def _die_with_parent() -> None:
 def settings_environment(settings: Settings) -> dict[str, str]:
     """The environment that gives ``python -m outbound.worker`` these settings."""
     return {**os.environ, **settings.as_environment()}
+
+
+def worker_process(settings: Settings, log_path: Path) -> Child:
+    """``python -m outbound.worker`` with ``settings`` (not started yet)."""
+    command = [sys.executable, "-m", "outbound.worker"]
+    return Child(command, settings_environment(settings), log_path)
 
 
 @contextlib.contextmanager
@@ -246,7 +253,7 @@ def worker_complaints(*log_paths: Path) -> str:
     """How many ERROR / WARN records the Outbound workers logged (Python's and the SDK core's:
     a workflow task that outlives its 10 s timeout shows there as "Task not found")."""
     found: list[tuple[str, str]] = []
-    for line in (line for log_path in log_paths for line in _lines(log_path)):
+    for line in itertools.chain.from_iterable(map(_lines, log_paths)):
         record = re.search(r"\s(ERROR|WARN|WARNING)\s+(\S+:\s)?(.*)", line)
         if record:
             gist = re.sub(r"\s\w+=.*", "", re.sub(r"\s[0-9a-f]{8}-[0-9a-f-]{27}\S*", "", record[3]))
@@ -440,11 +447,7 @@ class EmbeddedStack:
     async def add_worker(self) -> Child:
         """One more Outbound worker process on the same task queue, once it polls."""
         number = len(self.workers) + 1
-        worker = Child(
-            [sys.executable, "-m", "outbound.worker"],
-            settings_environment(self.settings),
-            self.folder / f"worker-{number}.log",
-        )
+        worker = worker_process(self.settings, self.folder / f"worker-{number}.log")
         self.started.append(worker)
         self.more_workers.append(worker)
         worker.start()
@@ -525,11 +528,7 @@ async def embedded_stack(
                 settings = settings.model_copy(update={"worker_max_cached_workflows": cache})
             engine = make_engine(settings.database_url)
             create_schema(engine)
-            worker = Child(
-                [sys.executable, "-m", "outbound.worker"],
-                settings_environment(settings),
-                folder / "worker.log",
-            )
+            worker = worker_process(settings, folder / "worker.log")
             if start_worker:
                 started.append(worker)
                 worker.start()

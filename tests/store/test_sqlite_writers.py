@@ -116,7 +116,6 @@ def test_many_threads_writing_through_the_engine_lose_nothing(tmp_path: Path) ->
                 )
                 session.commit()
 
-    before = 0
     with Session(engine) as session:
         before = session.exec(select(Mailbox.daily_limit)).one()
     threads = [threading.Thread(target=bump, args=(50,)) for _ in range(8)]
