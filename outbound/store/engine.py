@@ -17,7 +17,7 @@ from outbound.store.sqlite_writers import SQLITE_LOCK_WAIT_SECONDS, TakeTurnsCon
 
 def make_engine(database_url: str) -> Engine:
     """An engine for ``database_url``; SQLite gets WAL, a busy timeout for concurrent writers
-    and, within this process, writers that take turns (``sqlite_writers``)."""
+    and writers that take turns on a lock of ours (``sqlite_writers``)."""
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
         connect_args: dict[str, Any] = {

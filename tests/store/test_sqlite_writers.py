@@ -1,8 +1,12 @@
-"""SQLite writers of one process take turns on our lock (``outbound.store.sqlite_writers``)."""
+"""SQLite writers take turns on our lock, threads and processes alike
+(``outbound.store.sqlite_writers``)."""
 
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 from pathlib import Path
@@ -12,7 +16,7 @@ from sqlalchemy import text
 from sqlmodel import Session, select
 
 from outbound.store.engine import create_schema, make_engine
-from outbound.store.sqlite_writers import TakeTurnsConnection, writer_lock
+from outbound.store.sqlite_writers import TakeTurnsConnection, WriterLock, writer_lock
 from outbound.store.tables import Mailbox
 
 
@@ -127,3 +131,80 @@ def test_many_threads_writing_through_the_engine_lose_nothing(tmp_path: Path) ->
         assert session.exec(select(Mailbox.daily_limit)).one() == before + 400
     assert not writer_lock(str(tmp_path / "outbound.db")).locked()
     engine.dispose()
+
+
+def run_python(script: str, *args: str) -> subprocess.Popen[str]:
+    """Another process (a second worker, the API) working on the same database."""
+    return subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(script), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_a_writer_in_another_process_waits_for_ours_however_short_its_busy_timeout(
+    database: Path,
+) -> None:
+    """As with threads: the other process would fail "database is locked" after its
+    50 ms busy timeout; with the file lock it writes once ours ends."""
+    first = connect(database)
+    first.cursor().execute("UPDATE counter SET n = n + 1")
+    other = run_python(
+        """
+        import sqlite3, sys
+        from outbound.store.sqlite_writers import TakeTurnsConnection
+        connection = sqlite3.connect(sys.argv[1], timeout=0.05, factory=TakeTurnsConnection)
+        connection.cursor().execute("UPDATE counter SET n = n + 10")
+        connection.commit()
+        """,
+        str(database),
+    )
+    time.sleep(1.0)  # real time on purpose: the other process must outwait its busy timeout
+    assert other.poll() is None, "the other process waits while we hold the lock"
+    first.commit()
+    first.close()
+    _, errors = other.communicate(timeout=30)
+    assert other.returncode == 0, errors
+    with sqlite3.connect(database) as check:
+        assert check.execute("SELECT n FROM counter").fetchone() == (11,)
+
+
+def test_a_lock_held_by_another_process_past_the_timeout_is_given_up(database: Path) -> None:
+    """The writer then goes on to SQLite's own lock and busy timeout, as without ours;
+    its thread lock is free again for the next writer of this process."""
+    ours = writer_lock(str(database))
+    elsewhere = WriterLock(database.resolve())  # its own open file: as another process has
+    assert elsewhere.acquire(timeout=1)
+    assert not ours.acquire(timeout=0.05)
+    assert not ours.locked()
+    elsewhere.release()
+    assert ours.acquire(timeout=1)
+    ours.release()
+
+
+def test_a_forked_child_takes_turns_with_its_parent(tmp_path: Path) -> None:
+    """Forked after opening the lock file, a child shares the parent's ``flock`` unless
+    it opens its own; then both could write at once. In a fresh process: not under
+    pytest's threads."""
+    database = tmp_path / "outbound.db"
+    child = run_python(
+        """
+        import os, sys
+        from outbound.store.sqlite_writers import writer_lock
+        lock = writer_lock(sys.argv[1])
+        ready_read, ready_write = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.read(ready_read, 1)  # the parent holds the lock now
+            os._exit(0 if not writer_lock(sys.argv[1]).acquire(timeout=0.2) else 1)
+        assert lock.acquire(timeout=1)
+        os.write(ready_write, b"x")
+        _, status = os.waitpid(pid, 0)
+        lock.release()
+        sys.exit(os.waitstatus_to_exitcode(status))
+        """,
+        str(database),
+    )
+    _, errors = child.communicate(timeout=30)
+    assert child.returncode == 0, errors or "the child took the lock its parent held"
