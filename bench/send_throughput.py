@@ -79,6 +79,7 @@ from bench.stack import (
 )
 from outbound.campaigns.start import _START_CONCURRENCY
 from outbound.devstack.fault_sink import FaultSinkHandler
+from outbound.devstack.run import DevStackConfig
 from outbound.domain.schedule import window_from
 from outbound.scheduling.slots import MailboxLimits
 from tests.support.factories import CONSENT
@@ -87,7 +88,7 @@ CHUNK = 1_000  # prospects per POST /campaigns/{id}/prospects
 RAW_CONCURRENCY = 16
 DAILY_LIMIT = 1_000_000  # the most the API takes
 MAILBOXES = 10  # together paced at 116 sends/s: well above what the floor reaches here
-WORKERS = 2  # worker processes in each phase, as docker-compose.yml runs
+WORKERS = DevStackConfig.workers  # worker processes in each phase, as outbound dev runs
 FLOOR_WORKFLOW = "BenchSendOne"
 PRODUCT_DOMAIN = "bench.example.com"
 FLOOR_DOMAIN = "floor.example.com"
@@ -422,6 +423,7 @@ def report(figures: Figures, code_label: str) -> None:
     floor = figures.rate(figures.floor)
     raw = figures.rate(figures.raw)
     ceiling = figures.mailboxes * spread_ceiling(DAILY_LIMIT)
+    workers = "worker" if figures.workers == 1 else f"{figures.workers} workers"
     rows = [
         (
             "product",
@@ -440,12 +442,12 @@ def report(figures: Figures, code_label: str) -> None:
         ("product", "events in one prospect's history", str(figures.product_events)),
         (
             "product",
-            f"CPU per send: {_worker_processes(figures.workers)} / dev server / API and sink",
+            f"CPU per send: {workers} / dev server / API and sink",
             figures.product_usage.per_send(n),
         ),
         (
             "product",
-            f"busy cores: {_worker_processes(figures.workers)} / dev server / API and sink",
+            f"busy cores: {workers} / dev server / API and sink",
             figures.product_usage.busy_cores(),
         ),
         ("(b) floor", f"{n:,} workflows of one send activity", f"{figures.floor:,.2f} s"),
@@ -453,12 +455,12 @@ def report(figures: Figures, code_label: str) -> None:
         ("(b) floor", "events in one workflow's history", str(figures.floor_events)),
         (
             "(b) floor",
-            f"CPU per send: {_worker_processes(figures.workers)} / dev server / starter and sink",
+            f"CPU per send: {workers} / dev server / starter and sink",
             figures.floor_usage.per_send(n),
         ),
         (
             "(b) floor",
-            f"busy cores: {_worker_processes(figures.workers)} / dev server / starter and sink",
+            f"busy cores: {workers} / dev server / starter and sink",
             figures.floor_usage.busy_cores(),
         ),
         (
@@ -489,10 +491,6 @@ def report(figures: Figures, code_label: str) -> None:
             code_label_and_versions(code_label),
         ],
     )
-
-
-def _worker_processes(workers: int) -> str:
-    return "worker" if workers == 1 else f"{workers} workers"
 
 
 def _s(seconds: float) -> str:
