@@ -59,6 +59,9 @@ class FaultSinkHandler(SinkHandler):
         self._at_data: defaultdict[str, deque[Action]] = defaultdict(deque)
         self.refuse_logins = False
         self.attempts: defaultdict[str, int] = defaultdict(int)
+        # Recipients whose whole message is in, its answer held back by a Slow action: the
+        # sender has handed it over and waits, so a test can kill the sender mid-send.
+        self.holding: set[str] = set()
 
     def at_rcpt(self, address: str, *actions: Action) -> None:
         """The next attempts to ``address`` meet these actions at RCPT TO, in order."""
@@ -104,7 +107,12 @@ class FaultSinkHandler(SinkHandler):
             _drop(server)
             return "421 closing"
         if isinstance(action, Slow):
-            await asyncio.sleep(action.seconds)
+            recipient = envelope.rcpt_tos[0].lower()
+            self.holding.add(recipient)
+            try:
+                await asyncio.sleep(action.seconds)
+            finally:
+                self.holding.discard(recipient)
         accepted = await super().handle_DATA(server, session, envelope)
         if isinstance(action, DropAfterAccepting):
             _drop(server)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -16,6 +17,7 @@ from outbound.mail import smtp
 from outbound.mail.compose import OutgoingMessage, compose
 from outbound.mail.outcomes import Outcome
 from outbound.mail.smtp import SendFailed, SmtpAccount, check_login, send_message
+from tests.support.polling import eventually
 
 TO = "bob@example.org"
 
@@ -139,6 +141,27 @@ async def test_a_slow_answer_within_the_timeout_still_succeeds(
     handler.at_rcpt(TO, Slow(0.5))
 
     assert await outcome_of(account) is Outcome.SENT
+
+
+async def test_a_message_held_at_data_shows_until_its_sender_hangs_up_and_is_not_kept(
+    server: tuple[FaultSinkHandler, SmtpAccount],
+) -> None:
+    """How a test cuts a send off after the message was handed over (tests/e2e)."""
+    handler, account = server
+    handler.at_data(TO, Slow(30))
+    sending = asyncio.create_task(outcome_of(account))
+
+    async def held() -> bool:
+        return TO in handler.holding
+
+    async def let_go() -> bool:
+        return not handler.holding
+
+    await eventually(held, seconds=5)
+    sending.cancel()  # the sender dies waiting for the answer: its connection closes
+    await eventually(let_go, seconds=5)
+
+    assert handler.received == []
 
 
 async def test_nothing_listening_is_transient() -> None:
