@@ -20,9 +20,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date
 
+import httpx
 from sqlmodel import Session, col, func, select
 
 from bench.stack import EmbeddedStack, poll_until
+from outbound.devstack.sink import SinkHandler
 from outbound.domain.statuses import MessageStatus
 from outbound.store.tables import Enrollment, Message, SlotReservation
 from tests.support.factories import CONSENT
@@ -163,34 +165,16 @@ async def settle_resolving_unconfirmed(
     within: float,
     meanwhile: Callable[[float], Awaitable[None]] | None = None,
 ) -> Unconfirmed:
-    """``settle``, then what a user does with an Unconfirmed step: skip it if the message
-    is in the mailbox (here: at the sink), retry it if not; until none is left."""
+    """``settle``, then ``skip_or_retry_unconfirmed`` and settle again, until no step is
+    left Unconfirmed."""
     outcome = Unconfirmed()
     await settle(stack, campaign_id, plan, within, meanwhile)
     for _ in range(5):
-        view = await stack.api.get(
-            f"/campaigns/{campaign_id}", params={"status": "Failed", "limit": 1000}
-        )
-        failed = [p for p in view.json()["prospects"] if p["reason"] == "Unconfirmed"]
-        if not failed:
+        done = await skip_or_retry_unconfirmed(stack.api, stack.handler, campaign_id)
+        if not done.total:
             break
-        at_sink = {str(got.message["Subject"]) for got in stack.handler.received}
-        skip: list[int] = []
-        retry: list[int] = []
-        for prospect in failed:
-            position = next(s["position"] for s in prospect["steps"] if s["status"] == "Failed")
-            subject = f"Step {position} for {prospect['name']}"
-            (skip if subject in at_sink else retry).append(prospect["prospect_id"])
-        for action, ids in (("skip_step", skip), ("retry", retry)):
-            if ids:
-                answer = await stack.api.post(
-                    f"/campaigns/{campaign_id}/bulk", json={"action": action, "prospect_ids": ids}
-                )
-                answer.raise_for_status()
-                if answer.json()["refused"]:
-                    raise RuntimeError(f"{action} refused: {answer.json()['refused'][:3]}")
-        outcome.found_at_sink_skipped += len(skip)
-        outcome.missing_retried += len(retry)
+        outcome.found_at_sink_skipped += done.found_at_sink_skipped
+        outcome.missing_retried += done.missing_retried
         await poll_until(
             time.perf_counter(),
             lambda: counts(stack, campaign_id),
@@ -200,6 +184,32 @@ async def settle_resolving_unconfirmed(
         )
         await settle(stack, campaign_id, plan, within)
     return outcome
+
+
+async def skip_or_retry_unconfirmed(
+    api: httpx.AsyncClient, sink: SinkHandler, campaign_id: int
+) -> Unconfirmed:
+    """What a user does with each step left Unconfirmed: skip it if the message is in the
+    mailbox (here: at the sink), retry it if not. Subjects read "Step N for <name>", as
+    ``launch`` writes them."""
+    view = await api.get(f"/campaigns/{campaign_id}", params={"status": "Failed", "limit": 1000})
+    failed = [p for p in view.json()["prospects"] if p["reason"] == "Unconfirmed"]
+    at_sink = {str(got.message["Subject"]) for got in sink.received}
+    skip: list[int] = []
+    retry: list[int] = []
+    for prospect in failed:
+        position = next(s["position"] for s in prospect["steps"] if s["status"] == "Failed")
+        subject = f"Step {position} for {prospect['name']}"
+        (skip if subject in at_sink else retry).append(prospect["prospect_id"])
+    for action, ids in (("skip_step", skip), ("retry", retry)):
+        if ids:
+            answer = await api.post(
+                f"/campaigns/{campaign_id}/bulk", json={"action": action, "prospect_ids": ids}
+            )
+            answer.raise_for_status()
+            if answer.json()["refused"]:
+                raise RuntimeError(f"{action} refused: {answer.json()['refused'][:3]}")
+    return Unconfirmed(found_at_sink_skipped=len(skip), missing_retried=len(retry))
 
 
 def verdict(
