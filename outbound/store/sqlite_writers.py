@@ -81,6 +81,11 @@ class WriterLock:
         fcntl.flock(self._file, fcntl.LOCK_UN)
         self._threads.release()
 
+    def close_inherited(self) -> None:
+        """In a forked child: close the parent's copy of the lock file, which would keep
+        the parent's ``flock`` held for as long as the child lives, past the parent's death."""
+        os.close(self._file)
+
     def _lock_file(self, deadline: float) -> bool:
         """Retry at growing intervals, a millisecond at most: another process's write
         transaction lasts about that long."""
@@ -112,8 +117,10 @@ def writer_lock(database: str) -> WriterLock:
 
 def _forget_locks_in_child() -> None:
     """A forked child shares its parent's open lock files, and with them the parent's
-    ``flock``: it opens its own, so parent and child take turns too."""
+    ``flock``: it closes them and opens its own, so parent and child take turns too."""
     global _locks_guard
+    for lock in _locks.values():
+        lock.close_inherited()
     _locks.clear()
     _locks_guard = threading.Lock()
 

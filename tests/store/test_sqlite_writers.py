@@ -208,3 +208,36 @@ def test_a_forked_child_takes_turns_with_its_parent(tmp_path: Path) -> None:
     )
     _, errors = child.communicate(timeout=30)
     assert child.returncode == 0, errors or "the child took the lock its parent held"
+
+
+def test_the_lock_of_a_parent_that_dies_holding_it_is_free_while_its_forked_child_lives(
+    tmp_path: Path,
+) -> None:
+    """The child's inherited copy of the lock file would keep the dead parent's ``flock``,
+    and every writer would wait out its timeout; the child closes that copy at the fork."""
+    database, verdict = tmp_path / "outbound.db", tmp_path / "child-verdict"
+    process = run_python(
+        """
+        import os, sys
+        from pathlib import Path
+        from outbound.store.sqlite_writers import writer_lock
+        lock = writer_lock(sys.argv[1])
+        assert lock.acquire(timeout=1)
+        parent_gone_read, parent_gone_write = os.pipe()
+        if os.fork() == 0:  # the child, while the parent holds the lock
+            os.close(parent_gone_write)
+            os.read(parent_gone_read, 1)  # end of file: the parent has exited
+            free = writer_lock(sys.argv[1]).acquire(timeout=1)
+            Path(sys.argv[2]).write_text("free" if free else "held")
+            os._exit(0)
+        os._exit(0)  # the parent dies holding the lock
+        """,
+        str(database),
+        str(verdict),
+    )
+    process.communicate(timeout=30)
+    deadline = time.monotonic() + 30
+    while not verdict.exists() or not verdict.read_text():
+        assert time.monotonic() < deadline, "the forked child never answered"
+        time.sleep(0.05)  # real time: the child is another process
+    assert verdict.read_text() == "free", "the dead parent's lock was still held"
