@@ -123,11 +123,10 @@ def workflow_runner(isolate_modules: bool) -> SandboxedWorkflowRunner:
     Both replay the recorded histories alike (``tests/workflows/test_replay.py``),
     and both compile the sandbox's snippets once (``outbound/sandbox_runner.py``).
     """
-    if isolate_modules:
-        return SnippetCachingSandboxedWorkflowRunner()
-    return SnippetCachingSandboxedWorkflowRunner(
-        restrictions=SandboxRestrictions.default.with_passthrough_modules("outbound")
-    )
+    restrictions = SandboxRestrictions.default
+    if not isolate_modules:
+        restrictions = restrictions.with_passthrough_modules("outbound")
+    return SnippetCachingSandboxedWorkflowRunner(restrictions=restrictions)
 
 
 def compile_workflow_modules() -> None:
