@@ -17,7 +17,7 @@ workflow with ``workflow.random()`` so replays draw the same value.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 
 from outbound.scheduling.windows import local_date, local_datetime, zone
@@ -82,6 +82,8 @@ def follow_up(
     rule: FollowUpRule,
     zone_name: str,
     jitter: float,
+    *,
+    count_from_nearest_anchor: bool = True,
 ) -> datetime:
     """When a follow-up is due: its delay after the previous send, at the rule's time of day.
 
@@ -89,15 +91,35 @@ def follow_up(
     previous send, at the first message's local time of day ±20 minutes (or at
     07:00–09:00 for Best time's afternoon band). A sub-day remainder (a delay
     in minutes) is simply added: such steps are for demos and tests.
+
+    For the first message's time of day, the days count from the day of the
+    occurrence of that time nearest the previous send, not from the previous
+    send's own date: a first message at 23:55 whose follow-up was jittered to
+    00:05 would otherwise push every later step a day late, and one at 00:05
+    jittered to 23:55 would bring the next step a whole day early (minutes
+    after the previous one for a one-day delay). ``count_from_nearest_anchor``
+    False keeps the old count, for workflows that already ran with it.
     """
     if delay < timedelta(days=1):
         return previous_send + delay
-    day = local_date(previous_send, zone_name) + timedelta(days=delay.days)
+    days = timedelta(days=delay.days)
     if rule is FollowUpRule.MORNING_07_TO_09:
+        day = local_date(previous_send, zone_name) + days
         return local_datetime(day, time(7), zone_name) + timedelta(hours=2) * jitter
     clock = first_send_at.astimezone(zone(zone_name)).time().replace(tzinfo=None)
+    if count_from_nearest_anchor:
+        day = _day_of_nearest(clock, previous_send, zone_name) + days
+    else:
+        day = local_date(previous_send, zone_name) + days
     anchored = local_datetime(day, clock, zone_name) + JITTER * (2 * jitter - 1)
-    return anchored + (delay - timedelta(days=delay.days))
+    return anchored + (delay - days)
+
+
+def _day_of_nearest(clock: time, at: datetime, zone_name: str) -> date:
+    """The local day whose wall time ``clock`` is nearest the instant ``at``."""
+    own = local_date(at, zone_name)
+    days = (own - timedelta(days=1), own, own + timedelta(days=1))
+    return min(days, key=lambda day: abs(local_datetime(day, clock, zone_name) - at))
 
 
 def _next_local(clock: time, not_before: datetime, zone_name: str) -> datetime:

@@ -84,6 +84,7 @@ LOCAL_STORE_PATCH = "store-writes-as-local-activities"
 AFTER_LAST_STEP_PATCH = "reply-or-opt-out-after-the-last-step-shows"
 LOCAL_WRITES_PATCH = "sequence-writes-as-local-activities"
 MIRROR_STATUS_PATCH = "mirror-a-new-status-before-a-send-due-at-once"
+NEAREST_ANCHOR_PATCH = "count-follow-up-days-from-the-nearest-time-of-day"
 T = TypeVar("T")
 SLOT_DUE_SOON = timedelta(seconds=10)  # a slot this close is sent at once; send_step waits for it
 _PARKS_MAILBOX = frozenset({"auth_failed", "sender_policy", FailureType.MAILBOX_PARKED})
@@ -740,7 +741,22 @@ class EnrollmentWorkflow:
         previous = self._state.steps[index - 1].sent_at or workflow.now()
         anchor = self._state.first_sent_at or previous
         delay = self._request.steps[index].delay
-        return follow_up(previous, anchor, delay, first.follow_up, zone_name, jitter)
+        due = follow_up(previous, anchor, delay, first.follow_up, zone_name, jitter)
+        counted_before = follow_up(
+            previous,
+            anchor,
+            delay,
+            first.follow_up,
+            zone_name,
+            jitter,
+            count_from_nearest_anchor=False,
+        )
+        # Runs from before the fix counted from the previous send's own date, which
+        # could put a step a day off. Temporal is asked only where the counts differ
+        # (a send jittered across midnight), so other runs record no patch marker.
+        if due == counted_before or workflow.patched(NEAREST_ANCHOR_PATCH):
+            return due
+        return counted_before
 
     def _show_scheduled(self, step: StepState) -> None:
         # During the grace delay the first step shows Pending (seed 001), with its time.

@@ -139,3 +139,43 @@ def test_sub_day_delays_are_added_as_is() -> None:
 def test_specific_time_needs_a_time() -> None:
     with pytest.raises(ValueError, match="needs a time"):
         first_send(local(24, 8), GRACE, WhenToSend.SPECIFIC_TIME, ZONE, 0.0)
+
+
+@pytest.mark.parametrize(
+    ("first_at", "previous", "expected"),
+    [
+        # First message at 23:55; the follow-up went out at 00:05, just past midnight.
+        ((24, 23, 55), (26, 0, 5), (28, 23, 55)),
+        # First message at 00:05; the follow-up went out at 23:55 the evening before.
+        ((24, 0, 5), (25, 23, 55), (29, 0, 5)),
+    ],
+)
+def test_a_follow_up_jittered_across_midnight_keeps_the_next_step_on_its_day(
+    first_at: tuple[int, int, int],
+    previous: tuple[int, int, int],
+    expected: tuple[int, int, int],
+) -> None:
+    due = follow_up(
+        local(*previous),
+        local(*first_at),
+        timedelta(days=3),
+        FollowUpRule.SAME_TIME_OF_DAY,
+        ZONE,
+        jitter=0.5,
+    )
+
+    assert clock(due) == expected
+
+
+def test_workflows_that_counted_from_the_previous_send_date_keep_that_count() -> None:
+    due = follow_up(
+        local(26, 0, 5),
+        local(24, 23, 55),
+        timedelta(days=3),
+        FollowUpRule.SAME_TIME_OF_DAY,
+        ZONE,
+        jitter=0.5,
+        count_from_nearest_anchor=False,
+    )
+
+    assert clock(due) == (29, 23, 55)

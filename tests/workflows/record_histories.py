@@ -1,6 +1,6 @@
 """Record enrollment workflow histories for the replay test.
 
-Run ``python -m tests.workflows.record_histories v8`` (the next version) when a workflow version is
+Run ``python -m tests.workflows.record_histories v9`` (the next version) when a workflow version is
 released; commit the JSON files. The replay test then fails on any change that
 would break the workflows already running in production (use
 ``workflow.patched`` for such changes). Versions 1 to 5 are runs of the type
@@ -14,7 +14,7 @@ import asyncio
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 from temporalio.client import WorkflowHandle
@@ -33,7 +33,7 @@ from outbound.domain.sequence import (
 )
 from outbound.workflows.enrollment import EnrollmentWorkflow
 from tests.support.temporal import binary, register_search_attributes
-from tests.workflows.harness import FakeActivities, Harness, plans
+from tests.workflows.harness import GRACE, FakeActivities, Harness, plans
 
 HISTORIES = Path(__file__).parent / "histories"
 Handle = WorkflowHandle[EnrollmentWorkflow, EnrollmentState]
@@ -149,6 +149,25 @@ async def late_bounce_to_fallback(harness: Harness) -> Handle:
     return handle
 
 
+async def follow_up_across_midnight(harness: Harness) -> Handle:
+    """A run whose follow-up was jittered across midnight (about one in two is), so
+    the next step's day is counted from the nearest time of day: it holds the marker."""
+    for _ in range(20):
+        now = await harness.env.get_current_time()
+        midnight = datetime.combine(now.date() + timedelta(days=1), time(0), tzinfo=UTC)
+        handle = await harness.start(
+            timedelta(0), timedelta(days=1), timedelta(days=1), started_at=midnight - GRACE
+        )
+        await handle.result()
+        history = await handle.fetch_history()
+        if any(
+            event.marker_recorded_event_attributes.marker_name == "core_patch"
+            for event in history.events
+        ):
+            return handle
+    raise AssertionError("no follow-up crossed midnight in 20 runs")
+
+
 SCENARIOS: dict[str, Callable[[Harness], Awaitable[Handle]]] = {
     "completed": completed,
     "paused_and_resumed": paused_and_resumed,
@@ -163,6 +182,7 @@ SCENARIOS: dict[str, Callable[[Harness], Awaitable[Handle]]] = {
     "steps_revised": steps_revised,
     "reply_read_from_the_inbox": reply_read_from_the_inbox,
     "late_bounce_to_fallback": late_bounce_to_fallback,
+    "follow_up_across_midnight": follow_up_across_midnight,
 }
 
 

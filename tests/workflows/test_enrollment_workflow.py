@@ -8,7 +8,7 @@ state and search attributes operators filter on.
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
 from temporalio.client import WorkflowUpdateFailedError
@@ -50,6 +50,33 @@ async def test_follow_ups_wait_their_delay_in_days_after_the_previous_send(
     assert abs(times[2] - times[0] - timedelta(days=5)) <= JITTER
     assert final.status is ProspectStatus.COMPLETED
     assert [s.status for s in final.steps] == [StepStatus.SENT] * 3
+
+
+async def test_follow_ups_of_a_first_message_sent_at_midnight_keep_to_their_days(
+    harness: Harness,
+) -> None:
+    """Each follow-up's ±20 min falls either side of midnight; the next step still waits its
+    whole delay (it once counted from the date the jitter landed on: a day early or late)."""
+    now = await harness.env.get_current_time()
+    midnight = datetime.combine(now.date() + timedelta(days=1), time(0), tzinfo=UTC)
+    handles = [
+        await harness.start(
+            timedelta(0),
+            *[timedelta(days=1)] * 3,
+            enrollment_id=prospect,
+            started_at=midnight - GRACE,
+        )
+        for prospect in range(4)
+    ]
+    for handle in handles:  # one by one: a gather would not skip time
+        await handle.result()
+
+    for prospect in range(4):
+        times = [when for request, when in harness.fakes.sends if request.enrollment_id == prospect]
+        assert len(times) == 4
+        assert times[0] - midnight < timedelta(minutes=1)
+        for step, sent_at in enumerate(times[1:], start=1):
+            assert abs(sent_at - times[0] - timedelta(days=step)) <= JITTER
 
 
 async def test_same_thread_follow_up_carries_the_thread_message_ids(harness: Harness) -> None:
