@@ -103,14 +103,13 @@ def follow_up(
     if delay < timedelta(days=1):
         return previous_send + delay
     days = timedelta(days=delay.days)
-    if rule is FollowUpRule.MORNING_07_TO_09:
-        day = local_date(previous_send, zone_name) + days
-        return local_datetime(day, time(7), zone_name) + timedelta(hours=2) * jitter
     clock = first_send_at.astimezone(zone(zone_name)).time().replace(tzinfo=None)
-    if count_from_nearest_anchor:
+    if rule is FollowUpRule.SAME_TIME_OF_DAY and count_from_nearest_anchor:
         day = _day_of_nearest(clock, previous_send, zone_name) + days
     else:
         day = local_date(previous_send, zone_name) + days
+    if rule is FollowUpRule.MORNING_07_TO_09:
+        return local_datetime(day, time(7), zone_name) + timedelta(hours=2) * jitter
     anchored = local_datetime(day, clock, zone_name) + JITTER * (2 * jitter - 1)
     return anchored + (delay - days)
 

@@ -741,15 +741,17 @@ class EnrollmentWorkflow:
         previous = self._state.steps[index - 1].sent_at or workflow.now()
         anchor = self._state.first_sent_at or previous
         delay = self._request.steps[index].delay
-        due = follow_up(previous, anchor, delay, first.follow_up, zone_name, jitter)
-        counted_before = follow_up(
-            previous,
-            anchor,
-            delay,
-            first.follow_up,
-            zone_name,
-            jitter,
-            count_from_nearest_anchor=False,
+        due, counted_before = (
+            follow_up(
+                previous,
+                anchor,
+                delay,
+                first.follow_up,
+                zone_name,
+                jitter,
+                count_from_nearest_anchor=nearest,
+            )
+            for nearest in (True, False)
         )
         # Runs from before the fix counted from the previous send's own date, which
         # could put a step a day off. Temporal is asked only where the counts differ

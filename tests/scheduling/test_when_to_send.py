@@ -142,17 +142,21 @@ def test_specific_time_needs_a_time() -> None:
 
 
 @pytest.mark.parametrize(
-    ("first_at", "previous", "expected"),
+    ("first_at", "previous", "nearest", "expected"),
     [
         # First message at 23:55; the follow-up went out at 00:05, just past midnight.
-        ((24, 23, 55), (26, 0, 5), (28, 23, 55)),
+        ((24, 23, 55), (26, 0, 5), True, (28, 23, 55)),
         # First message at 00:05; the follow-up went out at 23:55 the evening before.
-        ((24, 0, 5), (25, 23, 55), (29, 0, 5)),
+        ((24, 0, 5), (25, 23, 55), True, (29, 0, 5)),
+        # Workflows that counted from the previous send's own date keep that count.
+        ((24, 23, 55), (26, 0, 5), False, (29, 23, 55)),
     ],
+    ids=["jittered-past-midnight", "jittered-before-midnight", "old-count-of-running-workflows"],
 )
 def test_a_follow_up_jittered_across_midnight_keeps_the_next_step_on_its_day(
     first_at: tuple[int, int, int],
     previous: tuple[int, int, int],
+    nearest: bool,
     expected: tuple[int, int, int],
 ) -> None:
     due = follow_up(
@@ -162,20 +166,7 @@ def test_a_follow_up_jittered_across_midnight_keeps_the_next_step_on_its_day(
         FollowUpRule.SAME_TIME_OF_DAY,
         ZONE,
         jitter=0.5,
+        count_from_nearest_anchor=nearest,
     )
 
     assert clock(due) == expected
-
-
-def test_workflows_that_counted_from_the_previous_send_date_keep_that_count() -> None:
-    due = follow_up(
-        local(26, 0, 5),
-        local(24, 23, 55),
-        timedelta(days=3),
-        FollowUpRule.SAME_TIME_OF_DAY,
-        ZONE,
-        jitter=0.5,
-        count_from_nearest_anchor=False,
-    )
-
-    assert clock(due) == (29, 23, 55)

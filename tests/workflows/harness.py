@@ -10,7 +10,7 @@ import asyncio
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from temporalio import activity
 from temporalio.client import WorkflowHandle
@@ -180,6 +180,12 @@ def plans(*delays: timedelta, manual_tasks: tuple[int, ...] = ()) -> list[StepPl
         )
         for i, delay in enumerate(delays)
     ]
+
+
+async def next_midnight(env: WorkflowEnvironment) -> datetime:
+    """The next 00:00 UTC on the server's clock (its time of day differs from test to test)."""
+    now = await env.get_current_time()
+    return datetime.combine(now.date() + timedelta(days=1), time(0), tzinfo=UTC)
 
 
 async def until(

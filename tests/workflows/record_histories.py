@@ -14,7 +14,7 @@ import asyncio
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, time, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 from temporalio.client import WorkflowHandle
@@ -33,7 +33,7 @@ from outbound.domain.sequence import (
 )
 from outbound.workflows.enrollment import EnrollmentWorkflow
 from tests.support.temporal import binary, register_search_attributes
-from tests.workflows.harness import GRACE, FakeActivities, Harness, plans
+from tests.workflows.harness import GRACE, FakeActivities, Harness, next_midnight, plans
 
 HISTORIES = Path(__file__).parent / "histories"
 Handle = WorkflowHandle[EnrollmentWorkflow, EnrollmentState]
@@ -153,8 +153,7 @@ async def follow_up_across_midnight(harness: Harness) -> Handle:
     """A run whose follow-up was jittered across midnight (about one in two is), so
     the next step's day is counted from the nearest time of day: it holds the marker."""
     for _ in range(20):
-        now = await harness.env.get_current_time()
-        midnight = datetime.combine(now.date() + timedelta(days=1), time(0), tzinfo=UTC)
+        midnight = await next_midnight(harness.env)
         handle = await harness.start(
             timedelta(0), timedelta(days=1), timedelta(days=1), started_at=midnight - GRACE
         )

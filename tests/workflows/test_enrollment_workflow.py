@@ -8,7 +8,7 @@ state and search attributes operators filter on.
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, time, timedelta
+from datetime import timedelta
 
 import pytest
 from temporalio.client import WorkflowUpdateFailedError
@@ -17,7 +17,7 @@ from outbound.domain import search_attributes
 from outbound.domain.sequence import ManualReply
 from outbound.domain.statuses import MessageStatus, ProspectStatus, StepStatus
 from outbound.workflows.enrollment import EnrollmentWorkflow
-from tests.workflows.harness import GRACE, JITTER, Harness, state_of
+from tests.workflows.harness import GRACE, JITTER, Harness, next_midnight, state_of
 
 
 async def test_nothing_is_sent_during_the_grace_delay(harness: Harness) -> None:
@@ -57,8 +57,7 @@ async def test_follow_ups_of_a_first_message_sent_at_midnight_keep_to_their_days
 ) -> None:
     """Each follow-up's ±20 min falls either side of midnight; the next step still waits its
     whole delay (it once counted from the date the jitter landed on: a day early or late)."""
-    now = await harness.env.get_current_time()
-    midnight = datetime.combine(now.date() + timedelta(days=1), time(0), tzinfo=UTC)
+    midnight = await next_midnight(harness.env)
     handles = [
         await harness.start(
             timedelta(0),
