@@ -56,7 +56,8 @@ from outbound.api.app import create_app
 from outbound.devstack.fault_sink import FaultSinkHandler
 from outbound.domain.sequence import SendStepRequest, SendStepResult
 from outbound.settings import Settings
-from outbound.store.engine import create_schema, make_engine
+from outbound.store.engine import make_engine
+from outbound.store.migrate import upgrade_schema
 from outbound.store.tables import Enrollment, SlotReservation
 from outbound.worker import activities_for, build_worker
 from tests.support.factories import CONSENT
@@ -131,7 +132,7 @@ async def run(n: int) -> Figures:
                 worker_max_cached_workflows=n + CACHE_MARGIN,
             )
             engine = make_engine(settings.database_url)
-            create_schema(engine)
+            upgrade_schema(engine)
             activities = [
                 stand_in.send_step if getattr(a, "__name__", "") == "send_step" else a
                 for a in activities_for(engine, settings, env.client)

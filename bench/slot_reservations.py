@@ -22,7 +22,8 @@ from outbound.domain.schedule import window_from
 from outbound.domain.sequence import ReserveSlotRequest
 from outbound.scheduling.slots import MailboxCalendar
 from outbound.scheduling.windows import local_date
-from outbound.store.engine import create_schema, make_engine
+from outbound.store.engine import make_engine
+from outbound.store.migrate import upgrade_schema
 from outbound.store.slots import mailbox_limits, reserve_slot
 from outbound.store.tables import Campaign, Enrollment, Mailbox, Prospect, SlotReservation
 
@@ -114,7 +115,7 @@ def main() -> None:
     print(f"one mailbox, {args.existing:,} existing reservations, {args.reservations} new ones")
     for name, url in each_database():
         engine = make_engine(url)
-        create_schema(engine)
+        upgrade_schema(engine)
         baseline, reservations = measure(engine, args.existing, args.reservations)
         engine.dispose()
         print(

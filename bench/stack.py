@@ -50,7 +50,8 @@ from outbound.devstack.fault_sink import FaultSinkHandler
 from outbound.devstack.run import DevStackConfig, temporal_command
 from outbound.devstack.sink import start_sink
 from outbound.settings import Settings
-from outbound.store.engine import create_schema, make_engine
+from outbound.store.engine import make_engine
+from outbound.store.migrate import upgrade_schema
 from outbound.store.tables import SlotReservation
 from tests.support.dns_server import Zone, dns_server
 
@@ -527,7 +528,7 @@ async def embedded_stack(
                 cache = max(settings.worker_max_cached_workflows, open_sequences + CACHE_MARGIN)
                 settings = settings.model_copy(update={"worker_max_cached_workflows": cache})
             engine = make_engine(settings.database_url)
-            create_schema(engine)
+            upgrade_schema(engine)
             worker = worker_process(settings, folder / "worker.log")
             if start_worker:
                 started.append(worker)

@@ -52,7 +52,8 @@ from outbound.domain.sequence import (
 from outbound.domain.statuses import ProspectStatus, StepStatus, ThreadMode
 from outbound.mail.address_check import AddressChecker
 from outbound.settings import Settings
-from outbound.store.engine import create_schema, make_engine
+from outbound.store.engine import make_engine
+from outbound.store.migrate import upgrade_schema
 from outbound.store.slots import reserve_slot
 from outbound.store.tables import Campaign, Enrollment, Mailbox, Prospect, Step
 
@@ -228,7 +229,7 @@ def main() -> None:
     load_at_start = os.getloadavg()[0]
     for name, url in each_database():
         engine = make_engine(url)
-        create_schema(engine)
+        upgrade_schema(engine)
         tally, baseline = measure(engine, url, args.sends)
         engine.dispose()
         report(name, tally, baseline, args.sends)

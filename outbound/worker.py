@@ -30,7 +30,8 @@ from outbound.activities.slots import SlotActivities
 from outbound.mail.address_check import AddressChecker
 from outbound.sandbox_runner import SnippetCachingSandboxedWorkflowRunner
 from outbound.settings import Settings, get_settings
-from outbound.store.engine import create_schema, make_engine
+from outbound.store.engine import make_engine
+from outbound.store.migrate import upgrade_schema
 from outbound.temporal_client import connect
 from outbound.tracking.tokens import LinkSigner
 from outbound.workflows.campaign_signal import CampaignSignalWorkflow
@@ -148,7 +149,7 @@ async def run_worker(settings: Settings) -> None:
     """Run until cancelled (Ctrl-C / SIGTERM)."""
     await asyncio.to_thread(compile_workflow_modules)
     engine = make_engine(settings.database_url)
-    create_schema(engine)
+    upgrade_schema(engine)
     client = await connect(settings)
     logging.getLogger(__name__).info(
         "worker polling task queue %r at %s", settings.task_queue, settings.temporal_address

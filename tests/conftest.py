@@ -21,7 +21,8 @@ from sqlalchemy import Engine
 
 from outbound.devstack.fault_sink import FaultSinkHandler
 from outbound.devstack.sink import start_sink
-from outbound.store.engine import create_schema, make_engine
+from outbound.store.engine import make_engine
+from outbound.store.migrate import upgrade_schema
 from tests.support.dns_server import Zone, dns_server
 from tests.support.imap_server import imap_server as imap_server
 from tests.support.imap_server import refusing_imap_server as refusing_imap_server
@@ -61,7 +62,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 def engine(database_url: str) -> Iterator[Engine]:
     """An engine with the schema created."""
     created = make_engine(database_url)
-    create_schema(created)
+    upgrade_schema(created)
     try:
         yield created
     finally:

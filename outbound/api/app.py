@@ -28,7 +28,8 @@ from outbound.api.routes import (
     unsubscribe,
 )
 from outbound.settings import Settings, get_settings
-from outbound.store.engine import create_schema, make_engine
+from outbound.store.engine import make_engine
+from outbound.store.migrate import upgrade_schema
 from outbound.temporal_client import connect
 from outbound.tracking.tokens import LinkSigner
 
@@ -46,7 +47,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if getattr(app.state, "engine", None) is None:
             app.state.engine = make_engine(settings.database_url)
-            create_schema(app.state.engine)
+            upgrade_schema(app.state.engine)
         if getattr(app.state, "temporal", None) is None:
             app.state.temporal = await connect(settings)
         yield

@@ -7,9 +7,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, event, text
+from sqlalchemy import Engine, event
 from sqlalchemy.engine import make_url
-from sqlmodel import SQLModel, create_engine
+from sqlmodel import create_engine
 
 from outbound.store import tables  # noqa: F401 - registers the tables on SQLModel.metadata
 from outbound.store.sqlite_writers import SQLITE_LOCK_WAIT_SECONDS, TakeTurnsConnection
@@ -31,26 +31,6 @@ def make_engine(database_url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
-
-
-_SCHEMA_LOCK = 7_265_031  # any fixed number: the advisory lock of schema creation
-
-
-def create_schema(engine: Engine) -> None:
-    """Create missing tables (idempotent).
-
-    The API and every worker call this as they start, possibly at once on an
-    empty database, so creation takes a lock first and they take turns: an
-    advisory lock on PostgreSQL, the database write lock (BEGIN IMMEDIATE) on
-    SQLite. Whoever comes second finds the tables and creates nothing.
-    """
-    with engine.connect() as connection:
-        if engine.dialect.name == "postgresql":
-            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK})
-        elif engine.dialect.name == "sqlite":
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
-        SQLModel.metadata.create_all(connection)
-        connection.commit()
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -19,7 +19,8 @@ from outbound.api.app import create_app
 from outbound.devstack.fault_sink import FaultSinkHandler
 from outbound.domain.search_attributes import ALL_KEYWORDS
 from outbound.settings import Settings
-from outbound.store.engine import create_schema, make_engine
+from outbound.store.engine import make_engine
+from outbound.store.migrate import upgrade_schema
 from outbound.worker import build_worker
 from tests.support.dns_server import Zone
 from tests.support.temporal import binary
@@ -80,7 +81,7 @@ async def stack(
         workflow_module_isolation=getattr(request, "param", True),
     )
     engine = make_engine(settings.database_url)
-    create_schema(engine)
+    upgrade_schema(engine)
     app = create_app(settings, engine=engine, temporal=dev_server.client)
     worker = build_worker(
         dev_server.client, engine, settings, workflow_failure_exception_types=[Exception]

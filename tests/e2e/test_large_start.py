@@ -19,7 +19,8 @@ from outbound.api.app import create_app
 from outbound.devstack.fault_sink import FaultSinkHandler, Slow
 from outbound.domain.sequence import ENROLLMENT_WORKFLOW
 from outbound.settings import Settings
-from outbound.store.engine import create_schema, make_engine
+from outbound.store.engine import make_engine
+from outbound.store.migrate import upgrade_schema
 from tests.support.dns_server import Zone
 from tests.support.factories import CONSENT
 from tests.support.polling import eventually
@@ -60,7 +61,7 @@ async def test_a_worker_killed_mid_fan_out_loses_and_duplicates_nobody(
         dns_timeout_seconds=0.5,
     )
     engine = make_engine(settings.database_url)
-    create_schema(engine)
+    upgrade_schema(engine)
     app = create_app(settings, engine=engine, temporal=dev_server.client)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://api.test", timeout=120

@@ -13,7 +13,8 @@ from temporalio.testing import WorkflowEnvironment
 from outbound.api.app import create_app
 from outbound.devstack.fault_sink import FaultSinkHandler
 from outbound.settings import Settings
-from outbound.store.engine import create_schema, make_engine
+from outbound.store.engine import make_engine
+from outbound.store.migrate import upgrade_schema
 from outbound.worker import build_worker
 from tests.support.factories import CONSENT, reachable
 from tests.support.polling import eventually
@@ -28,7 +29,7 @@ async def test_pause_without_a_worker_is_a_503_naming_the_cause_and_the_signal_s
         database_url=f"sqlite:///{tmp_path}/o.db", task_queue=f"idle-{uuid.uuid4()}"
     )
     engine = make_engine(settings.database_url)
-    create_schema(engine)
+    upgrade_schema(engine)
     app = create_app(settings, engine=engine, temporal=dev_server.client)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://t"

@@ -15,7 +15,8 @@ import pytest
 from sqlalchemy import text
 from sqlmodel import Session, select
 
-from outbound.store.engine import create_schema, make_engine
+from outbound.store.engine import make_engine
+from outbound.store.migrate import upgrade_schema
 from outbound.store.sqlite_writers import TakeTurnsConnection, WriterLock, writer_lock
 from outbound.store.tables import Mailbox
 
@@ -104,7 +105,7 @@ def test_a_writer_waits_for_the_one_before_it_however_short_its_busy_timeout(
 
 def test_many_threads_writing_through_the_engine_lose_nothing(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'outbound.db'}")
-    create_schema(engine)
+    upgrade_schema(engine)
     with Session(engine) as session:
         mailbox = Mailbox(smtp_host="h", smtp_port=25, tls_mode="none", from_address="a@b.example")
         session.add(mailbox)

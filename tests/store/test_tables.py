@@ -105,12 +105,13 @@ def test_one_message_per_enrollment_step(engine: Engine) -> None:
 def test_schema_creation_from_many_processes_at_once_does_not_race(database_url: str) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    from outbound.store.engine import create_schema, make_engine
+    from outbound.store.engine import make_engine
+    from outbound.store.migrate import upgrade_schema
 
     engines = [make_engine(database_url) for _ in range(6)]
     try:
         with ThreadPoolExecutor(max_workers=6) as pool:
-            list(pool.map(create_schema, engines))  # API and workers starting together
+            list(pool.map(upgrade_schema, engines))  # API and workers starting together
     finally:
         for engine in engines:
             engine.dispose()

@@ -28,7 +28,8 @@ from temporalio.testing import WorkflowEnvironment
 from outbound.api.app import create_app
 from outbound.devstack.fault_sink import FaultSinkHandler, Slow
 from outbound.settings import Settings
-from outbound.store.engine import create_schema, make_engine
+from outbound.store.engine import make_engine
+from outbound.store.migrate import upgrade_schema
 from outbound.store.tables import Suppression
 from outbound.worker import build_worker
 from outbound.workflows.enrollment import LATE_BOUNCE_WINDOW
@@ -94,7 +95,7 @@ async def skipping_stack(
         check_address_dns=False,
     )
     engine = make_engine(settings.database_url)
-    create_schema(engine)
+    upgrade_schema(engine)
     app = create_app(settings, engine=engine, temporal=env.client)
     worker = build_worker(
         env.client,

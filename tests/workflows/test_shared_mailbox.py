@@ -34,7 +34,8 @@ from outbound.domain.sequence import EnrollmentState, SendStepRequest, SendStepR
 from outbound.mail.address_check import AddressChecker
 from outbound.scheduling.windows import SendWindow, local_date
 from outbound.settings import Settings
-from outbound.store.engine import create_schema, make_engine
+from outbound.store.engine import make_engine
+from outbound.store.migrate import upgrade_schema
 from outbound.workflows.enrollment import LATE_BOUNCE_WINDOW, EnrollmentWorkflow
 from outbound.workflows.launcher import CampaignLaunchWorkflow
 from tests.support.factories import CONSENT, office_hours_mailbox, reachable
@@ -86,7 +87,7 @@ async def api_and_worker(
         database_url=f"sqlite:///{tmp_path}/shared.db", task_queue=f"shared-{uuid.uuid4()}"
     )
     engine = make_engine(settings.database_url)
-    create_schema(engine)
+    upgrade_schema(engine)
     sender, slots, records = RecordingSender(), SlotActivities(engine), RecordActivities(engine)
     addresses = AddressActivities(engine, AddressChecker(check_dns=False))
     launcher = LaunchActivities(engine, time_skipping.client, settings)
