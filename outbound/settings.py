@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -36,6 +37,20 @@ class Settings(BaseSettings):
             "HMAC key of the unsubscribe, open and click links (at least 16 characters; "
             "changing it breaks the links of messages already sent)."
         ),
+    )
+    encryption_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description=(
+            "Keys that encrypt stored secrets (mailbox passwords, provider credentials), "
+            "newest first, as a JSON list or separated by commas. New values use the first; "
+            "stored values are read with any (`outbound admin rotate-secrets` re-encrypts "
+            "them with the first). `outbound admin new-encryption-key` makes one."
+        ),
+    )
+    migrate_on_start: bool = Field(
+        default=False,
+        description="The API upgrades the database schema as it starts (else `outbound db "
+        "upgrade` does, and the API refuses to start on an older schema).",
     )
     default_grace_seconds: int = Field(default=20 * 60, ge=0)
     check_address_dns: bool = Field(
@@ -76,11 +91,23 @@ class Settings(BaseSettings):
         ),
     )
 
+    @field_validator("encryption_keys", mode="before")
+    @classmethod
+    def _keys_from_text(cls, value: Any) -> Any:
+        """``["k1", "k2"]`` or ``k1,k2``."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
     def as_environment(self) -> dict[str, str]:
         """The ``OUTBOUND_*`` variables that give another process these settings
         (secrets unmasked: a worker started with them must sign the same links)."""
         dumped = self.model_dump(mode="json", exclude_none=True)
         dumped["signing_secret"] = self.signing_secret.get_secret_value()
+        dumped["encryption_keys"] = [key.get_secret_value() for key in self.encryption_keys]
         return {
             f"OUTBOUND_{name.upper()}": value if isinstance(value, str) else json.dumps(value)
             for name, value in dumped.items()

@@ -30,8 +30,9 @@ from outbound.activities.slots import SlotActivities
 from outbound.mail.address_check import AddressChecker
 from outbound.sandbox_runner import SnippetCachingSandboxedWorkflowRunner
 from outbound.settings import Settings, get_settings
+from outbound.store.encryption import Keyring, check_stored_secrets
 from outbound.store.engine import make_engine
-from outbound.store.migrate import upgrade_schema
+from outbound.store.migrate import require_current_schema
 from outbound.temporal_client import connect
 from outbound.tracking.tokens import LinkSigner
 from outbound.workflows.campaign_signal import CampaignSignalWorkflow
@@ -71,7 +72,9 @@ def activities_for(
     addresses = AddressActivities(engine, address_checker(settings))
     launcher = LaunchActivities(engine, client, settings)
     signaller = SignalAllActivities(engine, client)
-    inbox = InboxActivities(engine, client, LinkSigner.from_settings(settings))
+    inbox = InboxActivities(
+        engine, client, Keyring.from_settings(settings), LinkSigner.from_settings(settings)
+    )
     return [
         launcher.start_enrollment_batch,
         signaller.signal_enrollment_batch,
@@ -149,7 +152,8 @@ async def run_worker(settings: Settings) -> None:
     """Run until cancelled (Ctrl-C / SIGTERM)."""
     await asyncio.to_thread(compile_workflow_modules)
     engine = make_engine(settings.database_url)
-    upgrade_schema(engine)
+    require_current_schema(engine)  # `outbound db upgrade` (or the API) migrates, never a worker
+    check_stored_secrets(engine, Keyring.from_settings(settings))
     client = await connect(settings)
     logging.getLogger(__name__).info(
         "worker polling task queue %r at %s", settings.task_queue, settings.temporal_address

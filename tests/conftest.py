@@ -11,6 +11,8 @@ import pytest
 
 # Every Settings() of the tests (API, worker, benchmarks' children) signs links with this.
 os.environ.setdefault("OUTBOUND_SIGNING_SECRET", "tests-only-signing-secret-0123456789")
+# ... and encrypts stored secrets with this key (a Fernet key made for the tests only).
+os.environ.setdefault("OUTBOUND_ENCRYPTION_KEYS", "kL7HcE9c8qYgqBWv3l2vCUnXrk8Cd4jYb2pTz0OHhzQ=")
 # Every worker of the tests (in process or a child process) re-imports the workflow
 # modules per workflow, so the sandbox checks every call they make for nondeterminism;
 # production imports them once (Settings.workflow_module_isolation).

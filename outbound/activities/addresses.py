@@ -1,6 +1,6 @@
 """The address check before a sequence's first send to an address (PRODUCT.md rule 1).
 
-An address is refused when the owner's suppression list has it or when it
+An address is refused when the workspace's suppression list has it or when it
 cannot receive mail (bad syntax, a domain without mail servers). DNS that
 does not answer is "unverified", which is not a refusal; role and disposable
 addresses are flagged in the note but still used.
@@ -11,13 +11,13 @@ from __future__ import annotations
 import asyncio
 
 from sqlalchemy import Engine
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 from temporalio import activity
 
 from outbound.domain.sequence import AddressCheckRequest, AddressVerdict
 from outbound.mail.address_check import AddressCheck, AddressChecker, Verdict
 from outbound.store.suppressions import find_suppression
-from outbound.store.tables import Campaign, Enrollment
+from outbound.store.tables import Enrollment
 
 
 class AddressActivities:
@@ -41,14 +41,12 @@ class AddressActivities:
         )
 
     def suppression_note(self, request: AddressCheckRequest) -> str | None:
-        """Why the owner's suppression list forbids the address, or None."""
+        """Why the workspace's suppression list forbids the address, or None."""
         with Session(self._engine) as session:
-            owner = session.exec(
-                select(Campaign.owner)
-                .join(Enrollment, col(Enrollment.campaign_id) == Campaign.id)
-                .where(Enrollment.id == request.enrollment_id)
+            workspace_id = session.exec(
+                select(Enrollment.workspace_id).where(Enrollment.id == request.enrollment_id)
             ).one()
-            entry = find_suppression(session, owner, request.address)
+            entry = find_suppression(session, workspace_id, request.address)
             return None if entry is None else f"suppressed ({entry.source}): {entry.detail}"
 
 

@@ -57,6 +57,7 @@ from outbound.scheduling.deferrals import rate_limit_lifts_at
 from outbound.scheduling.slots import MailboxLimits
 from outbound.scheduling.windows import local_date
 from outbound.settings import Settings
+from outbound.store.encryption import Keyring
 from outbound.store.mailboxes import imap_account, smtp_account
 from outbound.store.send_turns import claim_send_turn
 from outbound.store.slots import mailbox_limits
@@ -102,7 +103,7 @@ class Prepared:
     limits: MailboxLimits | None = None
     mailbox_id: int = 0
     envelope_from: str | None = None
-    owner: str = ""
+    workspace_id: int = 0
     cut_off: bool = False  # an earlier attempt handed the message over, then stopped
     message_row_id: int = 0
     message_id: str = ""
@@ -128,6 +129,7 @@ class DeliveryActivities:
         self._engine = engine
         self._settings = settings
         self._signer = LinkSigner.from_settings(settings)
+        self._keyring = Keyring.from_settings(settings)  # passwords are loaded by mailbox id
         self._clock = clock
 
     @activity.defn(name="send_step")
@@ -270,13 +272,13 @@ class DeliveryActivities:
             session.add(logged)
             session.commit()
             return Prepared(
-                smtp_account(mailbox),
+                smtp_account(mailbox, self._keyring),
                 email,
                 None,
                 mailbox_limits(mailbox),
                 mailbox.id or 0,
                 logged.envelope_from,
-                campaign.owner,
+                campaign.workspace_id,
                 message_row_id=logged.id,
                 message_id=logged.message_id,
                 subject=subject,
@@ -374,7 +376,7 @@ class DeliveryActivities:
                     SendFailure(not_before=mailbox.throttled_until),
                 )
             this_message = col(Message.id) == prepared.message_row_id
-            entry = find_suppression(session, prepared.owner, request.to_address)
+            entry = find_suppression(session, prepared.workspace_id, request.to_address)
             if entry is not None:
                 session.exec(  # type: ignore[call-overload]
                     update(Message)
@@ -417,7 +419,7 @@ class DeliveryActivities:
                     "another attempt of this send has handed the message over; it may have "
                     "been delivered, so it is not sent again",
                 )
-            return smtp_account(mailbox), mailbox.connection_version, attempt
+            return smtp_account(mailbox, self._keyring), mailbox.connection_version, attempt
 
     async def _confirmed_in_sent_folder(
         self, request: SendStepRequest, mailbox_id: int
@@ -449,7 +451,7 @@ class DeliveryActivities:
         self, request: SendStepRequest, mailbox_id: int
     ) -> tuple[ImapAccount, str] | None:
         with Session(self._engine) as session:
-            account = imap_account(session.get_one(Mailbox, mailbox_id))
+            account = imap_account(session.get_one(Mailbox, mailbox_id), self._keyring)
             logged = _logged_message(session, request)
         if account is None or logged is None:
             return None
@@ -545,7 +547,11 @@ class DeliveryActivities:
             session.commit()
             if classified.suppresses_address:
                 suppress(
-                    session, prepared.owner, request.to_address, "hard_bounce", classified.reason
+                    session,
+                    prepared.workspace_id,
+                    request.to_address,
+                    "hard_bounce",
+                    classified.reason,
                 )
         return details
 

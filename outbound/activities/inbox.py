@@ -22,6 +22,7 @@ from outbound.domain.inbound import InboxPoll, InboxPollResult
 from outbound.inbound.classify import MalformedMessage
 from outbound.inbound.pipeline import handle_inbound
 from outbound.mail.imap import ImapAccount, ImapLoginFailed, InboxPosition, fetch_new
+from outbound.store.encryption import Keyring
 from outbound.store.mailboxes import imap_account
 from outbound.store.tables import Mailbox
 from outbound.tracking.tokens import LinkSigner
@@ -30,9 +31,12 @@ log = logging.getLogger(__name__)
 
 
 class InboxActivities:
-    def __init__(self, engine: Engine, client: Client, signer: LinkSigner | None = None) -> None:
+    def __init__(
+        self, engine: Engine, client: Client, keyring: Keyring, signer: LinkSigner | None = None
+    ) -> None:
         self._engine = engine
         self._client = client
+        self._keyring = keyring  # opens the stored IMAP password, loaded by mailbox id
         self._signer = signer  # reads the tokens of unsubscribe mail (List-Unsubscribe mailto)
 
     @activity.defn(name="poll_inbox")
@@ -75,4 +79,4 @@ class InboxActivities:
     def _account(self, mailbox_id: int) -> ImapAccount | None:
         with Session(self._engine) as session:
             mailbox = session.get(Mailbox, mailbox_id)
-            return imap_account(mailbox) if mailbox is not None else None
+            return imap_account(mailbox, self._keyring) if mailbox is not None else None

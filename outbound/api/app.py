@@ -1,24 +1,42 @@
-"""The FastAPI application factory.
+"""The two FastAPI applications, on two listeners.
 
-``create_app()`` is what uvicorn runs (``--factory``); tests pass their own
-engine and Temporal client so they need no lifespan.
+* ``create_app()``: the management API (``outbound dev``: port 8000). Every
+  route needs an API key (``outbound.api.auth``) and sees one workspace. Keep
+  it on an internal network.
+* ``create_public_app()``: what mail recipients and providers reach (port
+  8001): the unsubscribe page, the open pixel and click redirect, the inbound
+  webhook. Each route carries its own proof (a signed link, the webhook's
+  secret) and nothing else is served there, so publishing it exposes nothing
+  of the management API. Signed links in messages point here
+  (``OUTBOUND_PUBLIC_BASE_URL``).
+
+uvicorn runs them with ``--factory``; tests pass their own engine and Temporal
+client, so they need no lifespan.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from types import ModuleType
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from sqlalchemy import Engine
 from temporalio.client import Client
 
+from outbound.accounts.keys import KeyVerifier
+from outbound.api.auth import authorize
 from outbound.api.errors import install_error_handlers
+from outbound.api.middleware import AuditMiddleware, ScopeMiddleware, SecurityHeadersMiddleware
 from outbound.api.routes import (
+    accounts,
     bulk,
     campaigns,
     enrollments,
+    health,
     inbound,
+    inbound_webhook,
+    mailbox_grants,
     mailboxes,
     sink,
     steps,
@@ -28,10 +46,34 @@ from outbound.api.routes import (
     unsubscribe,
 )
 from outbound.settings import Settings, get_settings
+from outbound.store.encryption import Keyring, check_stored_secrets
 from outbound.store.engine import make_engine
-from outbound.store.migrate import upgrade_schema
+from outbound.store.migrate import require_current_schema, upgrade_schema
 from outbound.temporal_client import connect
 from outbound.tracking.tokens import LinkSigner
+
+MANAGEMENT_ROUTERS: tuple[ModuleType, ...] = (
+    accounts,
+    mailboxes,
+    mailbox_grants,
+    inbound,
+    campaigns,
+    steps,
+    enrollments,
+    bulk,
+    tasks,
+    suppressions,
+    sink,
+)
+PUBLIC_ROUTERS: tuple[ModuleType, ...] = (unsubscribe, tracking, inbound_webhook, health)
+
+# The management API answers JSON; its only HTML is the OpenAPI page (left its defaults).
+_MANAGEMENT_CSP = "default-src 'none'; frame-ancestors 'none'"
+# The unsubscribe page: no script, no outside resource, a form that posts to itself.
+_PUBLIC_CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
 
 
 def create_app(
@@ -40,41 +82,79 @@ def create_app(
     engine: Engine | None = None,
     temporal: Client | None = None,
 ) -> FastAPI:
-    """Build the API; missing engine / Temporal client are created at startup."""
+    """The management API; missing engine / Temporal client are created at startup."""
     settings = settings or get_settings()
+    app = _application(
+        settings,
+        engine,
+        temporal,
+        title="Outbound",
+        summary="Outreach sequences delivered durably on Temporal: the management API. "
+        "Every route needs 'Authorization: Bearer <API key>'.",
+        prepare_database=True,
+    )
+    guard = [Depends(authorize)]
+    for module in MANAGEMENT_ROUTERS:
+        app.include_router(module.router, dependencies=guard)
+    app.include_router(health.router)  # the only route without a key: it tells nothing
+    app.add_middleware(AuditMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware, content_security_policy=_MANAGEMENT_CSP)
+    app.add_middleware(ScopeMiddleware, system=False)
+    return app
+
+
+def create_public_app(
+    settings: Settings | None = None,
+    *,
+    engine: Engine | None = None,
+    temporal: Client | None = None,
+) -> FastAPI:
+    """The recipients' and providers' routes, without any management route."""
+    settings = settings or get_settings()
+    app = _application(
+        settings,
+        engine,
+        temporal,
+        title="Outbound (public)",
+        summary="Unsubscribe, open and click tracking, and the inbound webhook.",
+        prepare_database=False,
+    )
+    for module in PUBLIC_ROUTERS:
+        app.include_router(module.router)
+    app.add_middleware(SecurityHeadersMiddleware, content_security_policy=_PUBLIC_CSP)
+    app.add_middleware(ScopeMiddleware, system=True)
+    return app
+
+
+def _application(
+    settings: Settings,
+    engine: Engine | None,
+    temporal: Client | None,
+    *,
+    title: str,
+    summary: str,
+    prepare_database: bool,
+) -> FastAPI:
+    keyring = Keyring.from_settings(settings)  # fails at once without a key
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if getattr(app.state, "engine", None) is None:
             app.state.engine = make_engine(settings.database_url)
-            upgrade_schema(app.state.engine)
+            if prepare_database and settings.migrate_on_start:
+                upgrade_schema(app.state.engine, keyring)
+            require_current_schema(app.state.engine)
+            check_stored_secrets(app.state.engine, keyring)
         if getattr(app.state, "temporal", None) is None:
             app.state.temporal = await connect(settings)
         yield
 
-    app = FastAPI(
-        title="Outbound",
-        summary="Outreach email sequences delivered durably on Temporal.",
-        version="0.1.0",
-        lifespan=lifespan,
-    )
+    app = FastAPI(title=title, summary=summary, version="0.2.0", lifespan=lifespan)
     app.state.settings = settings
     app.state.engine = engine
     app.state.temporal = temporal
     app.state.signer = LinkSigner.from_settings(settings)  # fails at once without a secret
+    app.state.keyring = keyring
+    app.state.key_verifier = KeyVerifier()
     install_error_handlers(app)
-    for module in (
-        mailboxes,
-        campaigns,
-        steps,
-        enrollments,
-        bulk,
-        tasks,
-        suppressions,
-        inbound,
-        unsubscribe,
-        tracking,
-        sink,
-    ):
-        app.include_router(module.router)
     return app

@@ -11,6 +11,7 @@ from sqlmodel import Session
 from temporalio.client import Client
 
 from outbound.settings import Settings
+from outbound.store.encryption import Keyring
 
 
 def _settings(request: Request) -> Settings:
@@ -24,6 +25,11 @@ def _session(request: Request) -> Iterator[Session]:
         yield session
 
 
+def _keyring(request: Request) -> Keyring:
+    keyring: Keyring = request.app.state.keyring
+    return keyring
+
+
 def _temporal(request: Request) -> Client:
     client: Client = request.app.state.temporal
     return client
@@ -32,3 +38,4 @@ def _temporal(request: Request) -> Client:
 SettingsDep = Annotated[Settings, Depends(_settings)]
 SessionDep = Annotated[Session, Depends(_session)]
 TemporalDep = Annotated[Client, Depends(_temporal)]
+KeyringDep = Annotated[Keyring, Depends(_keyring)]

@@ -58,6 +58,7 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(
             status_code=error.status,
             content=ProblemResponse(detail=error.problems).model_dump(exclude_none=True),
+            headers=error.headers,
         )
 
 

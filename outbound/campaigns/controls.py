@@ -14,15 +14,13 @@ from sqlalchemy import Engine, update
 from sqlmodel import Session, col
 from temporalio.client import Client
 from temporalio.common import (
-    SearchAttributePair,
-    TypedSearchAttributes,
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
 )
 
-from outbound.domain import search_attributes
 from outbound.domain.launch import CampaignSignal, SignalAllInput
 from outbound.domain.problems import conflict, not_found
+from outbound.domain.search_attributes import workflow_attributes
 from outbound.domain.statuses import CampaignStatus, ProspectStatus
 from outbound.settings import Settings
 from outbound.store.tables import Campaign, Enrollment
@@ -72,7 +70,7 @@ def mark_paused(engine: Engine, campaign_id: int, *, paused: bool) -> None:
 
 
 async def signal_everyone(
-    client: Client, settings: Settings, campaign_id: int, signal: CampaignSignal
+    client: Client, settings: Settings, workspace_id: int, campaign_id: int, signal: CampaignSignal
 ) -> str:
     """Start the campaign's signal fan-out, replacing one still running; returns its id.
 
@@ -91,8 +89,6 @@ async def signal_everyone(
         task_queue=settings.task_queue,
         id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
         id_conflict_policy=WorkflowIDConflictPolicy.TERMINATE_EXISTING,
-        search_attributes=TypedSearchAttributes(
-            [SearchAttributePair(search_attributes.CAMPAIGN_ID, str(campaign_id))]
-        ),
+        search_attributes=workflow_attributes(workspace_id, campaign_id=campaign_id),
     )
     return workflow_id

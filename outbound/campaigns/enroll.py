@@ -97,8 +97,8 @@ def active_elsewhere(
     ]
 
 
-def only_suppressed(session: Session, owner: str, prospect_ids: Sequence[int]) -> list[int]:
-    """The prospects every one of whose addresses is suppressed for ``owner``.
+def only_suppressed(session: Session, workspace_id: int, prospect_ids: Sequence[int]) -> list[int]:
+    """The prospects every one of whose addresses is on the workspace's suppression list.
 
     A prospect with one allowed address left may join: the address check
     before the first send skips the suppressed ones, as does the send's last look.
@@ -107,7 +107,7 @@ def only_suppressed(session: Session, owner: str, prospect_ids: Sequence[int]) -
         return []
     addresses = addresses_of(session, prospect_ids)
     listed = suppressed_among(
-        session, owner, [a.address for rows in addresses.values() for a in rows]
+        session, workspace_id, [a.address for rows in addresses.values() for a in rows]
     )
     return [
         pid
@@ -133,7 +133,7 @@ def _store(
             raise conflict(
                 "status", f"campaign is {campaign.status}; prospects can no longer be added"
             )
-        ids = _prospect_ids(session, prospects)
+        ids = _prospect_ids(session, campaign.workspace_id, prospects)
         enrolled_already = set(
             session.exec(
                 select(Enrollment.prospect_id).where(
@@ -142,7 +142,7 @@ def _store(
             )
         )
         joining = [pid for pid in ids if pid not in enrolled_already]
-        unreachable = only_suppressed(session, campaign.owner, joining)
+        unreachable = only_suppressed(session, campaign.workspace_id, joining)
         if unreachable:
             session.rollback()
             raise ProblemError(
@@ -152,7 +152,7 @@ def _store(
                         field="prospects",
                         reason=(
                             f"{len(unreachable)} prospect(s) have only addresses on the "
-                            f"suppression list of {campaign.owner!r} (opted out or bounced); "
+                            "suppression list of this workspace (opted out or bounced); "
                             "they are never sent to"
                         ),
                         prospect_ids=unreachable,
@@ -166,7 +166,10 @@ def _store(
                 raise ProblemError(409, problems)
         new = [
             Enrollment(
-                campaign_id=campaign_id, prospect_id=pid, status=ProspectStatus.NOT_STARTED.value
+                workspace_id=campaign.workspace_id,
+                campaign_id=campaign_id,
+                prospect_id=pid,
+                status=ProspectStatus.NOT_STARTED.value,
             )
             for pid in joining
         ]
@@ -195,11 +198,13 @@ def _store(
 
 
 def _prospect_ids(
-    session: Session, prospects: Sequence[ProspectCreate] | Sequence[int]
+    session: Session, workspace_id: int, prospects: Sequence[ProspectCreate] | Sequence[int]
 ) -> list[int]:
     """Ids of the given prospects, storing new ones; unknown ids are a 422 naming them."""
     if all(isinstance(p, ProspectCreate) for p in prospects):
-        stored = upsert_prospects(session, [p for p in prospects if isinstance(p, ProspectCreate)])
+        stored = upsert_prospects(
+            session, workspace_id, [p for p in prospects if isinstance(p, ProspectCreate)]
+        )
         return list(dict.fromkeys(p.id for p in stored if p.id is not None))
     wanted = list(dict.fromkeys(p for p in prospects if isinstance(p, int)))
     known = set(session.exec(select(Prospect.id).where(col(Prospect.id).in_(wanted))))

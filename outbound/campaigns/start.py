@@ -19,8 +19,6 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, func, select
 from temporalio.client import Client
 from temporalio.common import (
-    SearchAttributePair,
-    TypedSearchAttributes,
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
 )
@@ -43,6 +41,7 @@ from outbound.mail.outcomes import Outcome
 from outbound.mail.smtp import SendFailed, check_login
 from outbound.scheduling.when_to_send import WhenToSend
 from outbound.settings import Settings
+from outbound.store.encryption import Keyring
 from outbound.store.mailboxes import park, smtp_account
 from outbound.store.prospects import addresses_of, campaign_addresses
 from outbound.store.tables import Campaign, Enrollment, Mailbox, Prospect, Step
@@ -61,6 +60,7 @@ class LaunchPlan:
     campaign_id: int
     mailbox_id: int
     inputs: list[EnrollmentInput]
+    workspace_id: int
     first_send_not_before: datetime
     started_at: datetime
     already_started: int = 0
@@ -120,7 +120,7 @@ def prepare_start(engine: Engine, campaign_id: int, *, resuming: bool = False) -
         return replace(plan, already_started=already)
 
 
-async def check_mailbox(engine: Engine, mailbox_id: int) -> None:
+async def check_mailbox(engine: Engine, keyring: Keyring, mailbox_id: int) -> None:
     """Refuse to start on a mailbox that cannot log in (409 saying why); parks it if refused."""
 
     def load() -> Mailbox:
@@ -135,7 +135,7 @@ async def check_mailbox(engine: Engine, mailbox_id: int) -> None:
             f"reconnect it with POST /mailboxes/{mailbox_id}/reconnect",
         )
     try:
-        await check_login(smtp_account(mailbox))
+        await check_login(smtp_account(mailbox, keyring))
     except SendFailed as failed:
         classified = failed.classified
         if classified.outcome is Outcome.AUTH_FAILED:
@@ -243,7 +243,14 @@ def enrollment_plan(
         )
         for e, p in rows
     ]
-    return LaunchPlan(campaign.id, campaign.mailbox_id, inputs, started_at + grace, started_at)
+    return LaunchPlan(
+        campaign.id,
+        campaign.mailbox_id,
+        inputs,
+        campaign.workspace_id,
+        started_at + grace,
+        started_at,
+    )
 
 
 def _with_override(override: str | None, addresses: list[str]) -> list[str]:
@@ -267,8 +274,8 @@ async def start_fan_out(client: Client, settings: Settings, plan: LaunchPlan) ->
         task_queue=settings.task_queue,
         id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        search_attributes=TypedSearchAttributes(
-            [SearchAttributePair(search_attributes.CAMPAIGN_ID, str(plan.campaign_id))]
+        search_attributes=search_attributes.workflow_attributes(
+            plan.workspace_id, campaign_id=plan.campaign_id
         ),
     )
     return workflow_id
@@ -289,18 +296,11 @@ async def launch(client: Client, settings: Settings, plan: LaunchPlan) -> tuple[
                     ),
                     task_queue=settings.task_queue,
                     id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                    search_attributes=TypedSearchAttributes(
-                        [
-                            SearchAttributePair(
-                                search_attributes.CAMPAIGN_ID, str(request.campaign_id)
-                            ),
-                            SearchAttributePair(
-                                search_attributes.MAILBOX_ID, str(request.mailbox_id)
-                            ),
-                            SearchAttributePair(
-                                search_attributes.PROSPECT_STATUS, ProspectStatus.NOT_STARTED.value
-                            ),
-                        ]
+                    search_attributes=search_attributes.workflow_attributes(
+                        plan.workspace_id,
+                        campaign_id=request.campaign_id,
+                        mailbox_id=request.mailbox_id,
+                        status=ProspectStatus.NOT_STARTED.value,
                     ),
                 )
             except WorkflowAlreadyStartedError:

@@ -18,10 +18,25 @@ from outbound.domain.statuses import (
 )
 from outbound.domain.views import EnrollmentDetail, EnrollmentSummary, MessageLogEntry, StepProgress
 from outbound.scheduling.when_to_send import WhenToSend
-from outbound.store.tables import Campaign, Enrollment, EnrollmentStep, Message, Prospect, Step
+from outbound.store.tables import (
+    Campaign,
+    Enrollment,
+    EnrollmentStep,
+    Message,
+    Prospect,
+    Step,
+    User,
+)
 from outbound.tracking.metrics import engagement_of
 
 _DAY_NAMES = [day.value for day in Weekday]
+
+
+def user_label(user: User | None) -> str:
+    """How a user is named to others: their email, else their name."""
+    if user is None:
+        return "(removed user)"
+    return user.email or user.name
 
 
 def campaign_public(session: Session, campaign: Campaign) -> CampaignPublic:
@@ -33,7 +48,8 @@ def campaign_public(session: Session, campaign: Campaign) -> CampaignPublic:
     return CampaignPublic(
         id=campaign.id,
         name=campaign.name,
-        owner=campaign.owner,
+        owner_user_id=campaign.owner_user_id,
+        owner=user_label(session.get(User, campaign.owner_user_id)),
         mailbox_id=campaign.mailbox_id,
         status=CampaignStatus(campaign.status),
         grace_seconds=campaign.grace_seconds,

@@ -108,7 +108,6 @@ class CampaignCreate(CampaignSchedule, CampaignTracking):
     """A new campaign with its ordered steps."""
 
     name: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(single_line)]
-    owner: Annotated[str, Field(min_length=1, max_length=200)] = "me"
     mailbox_id: int
     steps: Annotated[list[StepCreate], Field(min_length=1, max_length=50)]
     grace_seconds: Annotated[int | None, Field(ge=0, le=7 * 24 * 3600)] = Field(
@@ -158,7 +157,8 @@ class CampaignPublic(CampaignSchedule, CampaignTracking):
 
     id: int
     name: str
-    owner: str
+    owner_user_id: int = Field(description="The user who created it (whose to-do list it feeds).")
+    owner: str = Field(description="That user's email, or name.")
     mailbox_id: int
     status: CampaignStatus
     grace_seconds: int

@@ -22,10 +22,13 @@ class ProblemResponse(BaseModel):
 class ProblemError(Exception):
     """Raise to answer ``status`` with a list of problems; nothing has been changed."""
 
-    def __init__(self, status: int, problems: list[Problem]) -> None:
+    def __init__(
+        self, status: int, problems: list[Problem], headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(problems[0].reason if problems else "error")
         self.status = status
         self.problems = problems
+        self.headers = headers
 
 
 def not_found(kind: str, ident: int | str) -> ProblemError:

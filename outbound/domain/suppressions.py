@@ -9,14 +9,12 @@ from pydantic import BaseModel, Field
 
 from outbound.domain.validators import EmailAddress, SingleLine
 
-Owner = Annotated[str, Field(min_length=1, max_length=200)]
 Reason = Annotated[SingleLine, Field(min_length=1, max_length=500)]
 
 
 class SuppressionCreate(BaseModel):
     """Add an address by hand (e.g. someone asked by phone not to be contacted)."""
 
-    owner: Owner = "me"
     address: EmailAddress
     reason: Reason
 
@@ -24,7 +22,6 @@ class SuppressionCreate(BaseModel):
 class SuppressionRemove(BaseModel):
     """Take an address off the list; the reason is kept with the entry."""
 
-    owner: Owner = "me"
     address: EmailAddress
     reason: Reason
 
@@ -39,7 +36,7 @@ class SuppressionPublic(BaseModel):
 
 
 class SuppressionPage(BaseModel):
-    """One page of an owner's suppression list, newest first."""
+    """One page of the workspace's suppression list, newest first."""
 
     total: int
     items: list[SuppressionPublic]

@@ -30,7 +30,7 @@ from outbound.domain.statuses import MessageStatus, ProspectStatus
 from outbound.inbound.classify import classify
 from outbound.inbound.match import Match, match
 from outbound.store.suppressions import stage_suppression
-from outbound.store.tables import Campaign, Enrollment, InboundEvent, Message
+from outbound.store.tables import Enrollment, InboundEvent, Message
 from outbound.tracking.message_links import UNSUBSCRIBE_SUBJECT
 from outbound.tracking.optout import opt_out
 from outbound.tracking.tokens import LinkSigner, LinkTarget, Purpose
@@ -217,8 +217,9 @@ def _bounce(
     session.add(sent)
     if not is_hard_bounce(failed.status):
         return _Plan(outcome.model_copy(update={"action": f"bounce recorded ({reason})"}))
-    owner = session.get_one(Campaign, enrollment.campaign_id).owner
-    stage_suppression(session, owner, sent.to_address, "hard_bounce", reason[:500])
+    stage_suppression(
+        session, enrollment.workspace_id, sent.to_address, "hard_bounce", reason[:500]
+    )
     return _Plan(
         outcome.model_copy(update={"action": f"hard bounce ({reason}): address suppressed"}),
         enrollment.workflow_id,

@@ -14,25 +14,34 @@ from sqlmodel import Session, col, select
 from outbound.domain.statuses import MailboxConnection, ProspectStatus, TlsMode
 from outbound.mail.imap import ImapAccount
 from outbound.mail.smtp import SmtpAccount
+from outbound.store.encryption import Keyring
 from outbound.store.tables import Campaign, Enrollment, Mailbox
 
 _ENDED = [s.value for s in ProspectStatus if s.is_terminal]
 
 
 def smtp_account(
-    mailbox: Mailbox, username: str | None = None, password: str | None = None
+    mailbox: Mailbox,
+    keyring: Keyring,
+    username: str | None = None,
+    password: str | None = None,
 ) -> SmtpAccount:
-    """The mailbox's SMTP account, optionally with new credentials to try."""
+    """The mailbox's SMTP account, its password decrypted, optionally with new credentials
+    to try."""
     return SmtpAccount(
         host=mailbox.smtp_host,
         port=mailbox.smtp_port,
         tls_mode=TlsMode(mailbox.tls_mode),
         username=username if username is not None else mailbox.username,
-        password=password if password is not None else mailbox.smtp_password,
+        password=(
+            password
+            if password is not None
+            else keyring.decrypt_optional(mailbox.smtp_password_encrypted)
+        ),
     )
 
 
-def imap_account(mailbox: Mailbox) -> ImapAccount | None:
+def imap_account(mailbox: Mailbox, keyring: Keyring) -> ImapAccount | None:
     """The mailbox's IMAP account, or None when it has no inbox sync configured."""
     if not mailbox.imap_host or not mailbox.imap_username:
         return None
@@ -41,7 +50,7 @@ def imap_account(mailbox: Mailbox) -> ImapAccount | None:
         port=mailbox.imap_port,
         tls=mailbox.imap_tls,
         username=mailbox.imap_username,
-        password=mailbox.imap_password or "",
+        password=keyring.decrypt_optional(mailbox.imap_password_encrypted) or "",
         folder=mailbox.imap_folder,
     )
 
@@ -55,13 +64,18 @@ def park(session: Session, mailbox: Mailbox, problem: str) -> None:
 
 
 def reconnect(
-    session: Session, mailbox: Mailbox, username: str | None, password: str | None
+    session: Session,
+    mailbox: Mailbox,
+    keyring: Keyring,
+    username: str | None,
+    password: str | None,
 ) -> int:
-    """Store working credentials and clear the parking; returns the new connection version."""
+    """Store working credentials (the password encrypted) and clear the parking; returns
+    the new connection version."""
     if username is not None:
         mailbox.username = username
     if password is not None:
-        mailbox.smtp_password = password
+        mailbox.smtp_password_encrypted = keyring.encrypt(password)
     mailbox.connection_state = MailboxConnection.CONNECTED.value
     mailbox.connection_problem = None
     mailbox.connection_version += 1

@@ -68,7 +68,7 @@ def upgrade_schema(engine: Engine, keyring: object = None) -> str:
     ``keyring`` (``outbound.secrets.Keyring``) is needed by data migrations
     that encrypt stored secrets.
     """
-    with engine.connect() as connection, _foreign_keys_off(connection):
+    with engine.connect() as connection, _sqlite_migration_pragmas(connection):
         _lock(connection)
         tables_now = set(inspect(connection).get_table_names())
         config = alembic_config(connection, keyring)
@@ -107,16 +107,24 @@ def _lock(connection: Connection) -> None:
 
 
 @contextmanager
-def _foreign_keys_off(connection: Connection) -> Iterator[None]:
-    """SQLite changes a table by copying it and dropping the original, which enforced
-    foreign keys would refuse; the pragma only takes effect outside a transaction, so it
-    is set before the lock's BEGIN and restored after the commit."""
+def _sqlite_migration_pragmas(connection: Connection) -> Iterator[None]:
+    """SQLite changes a table by copying it and dropping the original.
+
+    Enforced foreign keys would refuse the drop, and the pragma only takes effect
+    outside a transaction, so it is switched off before the lock's BEGIN and on
+    again after the commit. ``secure_delete`` overwrites the pages a migration
+    frees, and the checkpoint writes them to the file, so a column dropped for
+    holding a secret in plain text (revision 0002) leaves no copy behind.
+    """
     sqlite = connection.dialect.name == "sqlite"
     if sqlite:
         connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        connection.exec_driver_sql("PRAGMA secure_delete=ON")
     try:
         yield
     finally:
         if sqlite:
             connection.rollback()
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            connection.exec_driver_sql("PRAGMA secure_delete=OFF")
             connection.exec_driver_sql("PRAGMA foreign_keys=ON")

@@ -11,8 +11,11 @@ from outbound.domain.statuses import AddressType
 from outbound.store.tables import Prospect, ProspectAddress
 
 
-def upsert_prospects(session: Session, incoming: Sequence[ProspectCreate]) -> list[Prospect]:
-    """Store each prospect, reusing the existing person when one of its addresses is known.
+def upsert_prospects(
+    session: Session, workspace_id: int, incoming: Sequence[ProspectCreate]
+) -> list[Prospect]:
+    """Store each prospect in the workspace, reusing the existing person when one of its
+    addresses is known there (another workspace's prospects are other people's data).
 
     Reuse keeps one person from being enrolled twice because they were imported
     twice; the stored profile is not overwritten by the new upload.
@@ -21,7 +24,10 @@ def upsert_prospects(session: Session, incoming: Sequence[ProspectCreate]) -> li
     known = {
         row.address: row.prospect_id
         for row in session.exec(
-            select(ProspectAddress).where(col(ProspectAddress.address).in_(wanted))
+            select(ProspectAddress).where(
+                ProspectAddress.workspace_id == workspace_id,
+                col(ProspectAddress.address).in_(wanted),
+            )
         )
     }
     stored: list[Prospect] = []
@@ -31,6 +37,7 @@ def upsert_prospects(session: Session, incoming: Sequence[ProspectCreate]) -> li
             stored.append(session.get_one(Prospect, existing_id))
             continue
         prospect = Prospect(
+            workspace_id=workspace_id,
             first_name=person.first_name,
             last_name=person.last_name,
             company=person.company,
@@ -46,6 +53,7 @@ def upsert_prospects(session: Session, incoming: Sequence[ProspectCreate]) -> li
                 continue
             session.add(
                 ProspectAddress(
+                    workspace_id=workspace_id,
                     prospect_id=prospect.id,
                     position=position,
                     address=address.address,

@@ -1,4 +1,4 @@
-"""The suppression list: addresses an owner's campaigns must never send to.
+"""The suppression list: addresses a workspace's campaigns must never send to.
 
 Hard bounces, opt-outs and manual entries land here; a soft bounce such as a
 full mailbox does not. An address is looked up by its lower-cased spelling and
@@ -24,12 +24,12 @@ def spellings(address: str) -> set[str]:
     return {address.strip().lower(), normalise(address)}
 
 
-def find_suppression(session: Session, owner: str, address: str) -> Suppression | None:
-    """The entry that forbids sending to ``address`` for ``owner``, if any."""
+def find_suppression(session: Session, workspace_id: int, address: str) -> Suppression | None:
+    """The entry that forbids sending to ``address`` for the workspace, if any."""
     return session.exec(
         select(Suppression)
         .where(
-            Suppression.owner == owner,
+            Suppression.workspace_id == workspace_id,
             col(Suppression.address).in_(spellings(address)),
             col(Suppression.removed_at).is_(None),
         )
@@ -37,15 +37,15 @@ def find_suppression(session: Session, owner: str, address: str) -> Suppression 
     ).first()
 
 
-def suppressed_among(session: Session, owner: str, addresses: list[str]) -> set[str]:
-    """Which of ``addresses`` (lower-cased) are suppressed for ``owner``."""
+def suppressed_among(session: Session, workspace_id: int, addresses: list[str]) -> set[str]:
+    """Which of ``addresses`` (lower-cased) are suppressed for the workspace."""
     keys = {a: spellings(a) for a in {a.strip().lower() for a in addresses}}
     if not keys:
         return set()
     listed = set(
         session.exec(
             select(Suppression.address).where(
-                Suppression.owner == owner,
+                Suppression.workspace_id == workspace_id,
                 col(Suppression.address).in_(set().union(*keys.values())),
                 col(Suppression.removed_at).is_(None),
             )
@@ -54,28 +54,32 @@ def suppressed_among(session: Session, owner: str, addresses: list[str]) -> set[
     return {address for address, forms in keys.items() if forms & listed}
 
 
-def suppress(session: Session, owner: str, address: str, source: str, detail: str) -> None:
-    """Add ``address`` to ``owner``'s list (idempotent; the first reason stays) and commit."""
-    stage_suppression(session, owner, address, source, detail)
+def suppress(session: Session, workspace_id: int, address: str, source: str, detail: str) -> None:
+    """Add ``address`` to the workspace's list (idempotent; the first reason stays) and commit."""
+    stage_suppression(session, workspace_id, address, source, detail)
     try:
         session.commit()
     except IntegrityError:  # another worker added it at the same moment
         session.rollback()
 
 
-def stage_suppression(session: Session, owner: str, address: str, source: str, detail: str) -> bool:
+def stage_suppression(
+    session: Session, workspace_id: int, address: str, source: str, detail: str
+) -> bool:
     """Like ``suppress`` but part of the caller's transaction (committed with it).
 
     True if the address was not suppressed before.
     """
-    if find_suppression(session, owner, address) is not None:
+    if find_suppression(session, workspace_id, address) is not None:
         return False
     for key in sorted(spellings(address)):
         row = session.exec(
-            select(Suppression).where(Suppression.owner == owner, Suppression.address == key)
+            select(Suppression).where(
+                Suppression.workspace_id == workspace_id, Suppression.address == key
+            )
         ).first()
         if row is None:
-            row = Suppression(owner=owner, address=key, source=source, detail=detail)
+            row = Suppression(workspace_id=workspace_id, address=key, source=source, detail=detail)
         else:  # taken off the list once, listed again now
             row.source, row.detail, row.created_at = source, detail, datetime.now(UTC)
             row.removed_at, row.removed_reason = None, None
@@ -84,14 +88,14 @@ def stage_suppression(session: Session, owner: str, address: str, source: str, d
     return True
 
 
-def lift_suppression(session: Session, owner: str, address: str, reason: str) -> int:
-    """Take ``address`` (every spelling) off ``owner``'s list; returns how many rows changed."""
+def lift_suppression(session: Session, workspace_id: int, address: str, reason: str) -> int:
+    """Take ``address`` (every spelling) off the workspace's list; returns how many rows changed."""
     wanted = normalise(address)
     domain = wanted.rpartition("@")[2]
     domains = GMAIL_DOMAINS if domain == "gmail.com" else {domain}
     candidates = session.exec(
         select(Suppression).where(
-            Suppression.owner == owner,
+            Suppression.workspace_id == workspace_id,
             or_(*(col(Suppression.address).like(f"%@{d}") for d in domains)),
             col(Suppression.removed_at).is_(None),
         )

@@ -44,15 +44,98 @@ def _when(**kwargs: Any) -> Any:
     return Field(sa_type=UtcDateTime, **kwargs)
 
 
+class Workspace(SQLModel, table=True):
+    """A team's own corner of the installation: every mailbox, campaign, prospect and list
+    belongs to exactly one workspace, and nothing crosses between workspaces."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True)
+    created_at: datetime = _when(default_factory=utc_now)
+
+
+class User(SQLModel, table=True):
+    """A person who uses Outbound; belongs to workspaces through memberships."""
+
+    __tablename__ = "user_account"  # "user" is a reserved word in PostgreSQL
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str | None = Field(default=None, unique=True, description="Lower-cased.")
+    name: str = ""
+    created_at: datetime = _when(default_factory=utc_now)
+
+
+class Membership(SQLModel, table=True):
+    """A user's role in a workspace: ``admin`` or ``member``."""
+
+    __table_args__ = (UniqueConstraint("workspace_id", "user_id", name="uq_membership_user"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspace.id", index=True)
+    user_id: int = Field(foreign_key="user_account.id", index=True)
+    role: str
+    created_at: datetime = _when(default_factory=utc_now)
+
+
+class ApiKey(SQLModel, table=True):
+    """An API key of one user in one workspace, stored as an Argon2 hash only.
+
+    ``prefix`` is the visible start of the key (``obk_1a2b3c4d5e6f``): it finds the
+    row, and a leaked key can be recognised and revoked by it.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspace.id", index=True)
+    user_id: int = Field(foreign_key="user_account.id", index=True)
+    name: str = ""
+    prefix: str = Field(unique=True)
+    secret_hash: str = Field(repr=False)
+    created_at: datetime = _when(default_factory=utc_now)
+    last_used_at: datetime | None = _when(default=None)
+    revoked_at: datetime | None = _when(default=None)
+
+
+class MailboxGrant(SQLModel, table=True):
+    """A member allowed to send through a workspace's mailbox (a hiring manager's, say)."""
+
+    __table_args__ = (UniqueConstraint("mailbox_id", "user_id", name="uq_mailboxgrant_user"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspace.id", index=True)
+    mailbox_id: int = Field(foreign_key="mailbox.id", index=True)
+    user_id: int = Field(foreign_key="user_account.id", index=True)
+    granted_at: datetime = _when(default_factory=utc_now)
+
+
+class AuditEntry(SQLModel, table=True):
+    """Who changed what, when: one row per state-changing API call, refused ones too."""
+
+    __table_args__ = (Index("ix_audit_object", "workspace_id", "object_type", "object_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspace.id", index=True)
+    user_id: int | None = Field(default=None, foreign_key="user_account.id", index=True)
+    key_prefix: str
+    method: str
+    route: str = Field(description="The route's path template, e.g. /campaigns/{campaign_id}.")
+    path: str
+    object_type: str | None = None
+    object_id: str | None = None
+    status_code: int
+    at: datetime = _when(default_factory=utc_now, index=True)
+
+
 class Mailbox(SQLModel, table=True):
     """A connected sending account."""
 
     id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspace.id", index=True)
     smtp_host: str
     smtp_port: int
     tls_mode: str
     username: str | None = None
-    smtp_password: str | None = Field(default=None, repr=False)
+    smtp_password_encrypted: str | None = Field(
+        default=None, repr=False, description="Encrypted (outbound.store.encryption)."
+    )
     from_name: str = ""
     from_address: str
     time_zone: str = "UTC"
@@ -85,7 +168,9 @@ class Mailbox(SQLModel, table=True):
     imap_port: int = 993
     imap_tls: bool = True
     imap_username: str | None = None
-    imap_password: str | None = Field(default=None, repr=False)
+    imap_password_encrypted: str | None = Field(
+        default=None, repr=False, description="Encrypted (outbound.store.encryption)."
+    )
     imap_folder: str = "INBOX"
     inbound_secret_hash: str | None = Field(
         default=None, repr=False, description="SHA-256 of the inbound webhook's secret."
@@ -97,8 +182,9 @@ class Campaign(SQLModel, table=True):
     """A sequence of steps sent from one mailbox."""
 
     id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspace.id", index=True)
     name: str
-    owner: str
+    owner_user_id: int = Field(foreign_key="user_account.id", index=True)
     mailbox_id: int = Field(foreign_key="mailbox.id", index=True)
     status: str = Field(index=True)
     grace_seconds: int
@@ -140,6 +226,7 @@ class Prospect(SQLModel, table=True):
     """A person; extra template fields live in ``fields``."""
 
     id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspace.id", index=True)
     first_name: str = ""
     last_name: str = ""
     company: str = ""
@@ -152,9 +239,12 @@ class Prospect(SQLModel, table=True):
 class ProspectAddress(SQLModel, table=True):
     """One of a prospect's addresses, in relevance order (``position``)."""
 
-    __table_args__ = (UniqueConstraint("address"),)
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "address", name="uq_prospectaddress_workspace_address"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspace.id")
     prospect_id: int = Field(foreign_key="prospect.id", index=True)
     position: int
     address: str
@@ -168,6 +258,7 @@ class Enrollment(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("campaign_id", "prospect_id"),)
 
     id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspace.id", index=True)
     campaign_id: int = Field(foreign_key="campaign.id", index=True)
     prospect_id: int = Field(foreign_key="prospect.id", index=True)
     status: str = Field(index=True)
@@ -268,12 +359,14 @@ class SlotReservation(SQLModel, table=True):
 
 
 class Suppression(SQLModel, table=True):
-    """An address an owner's campaigns never send to (hard bounce, opt-out, or by hand)."""
+    """An address a workspace's campaigns never send to (hard bounce, opt-out, or by hand)."""
 
-    __table_args__ = (UniqueConstraint("owner", "address"),)
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "address", name="uq_suppression_workspace_address"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
-    owner: str = Field(index=True)
+    workspace_id: int = Field(foreign_key="workspace.id", index=True)
     address: str = Field(description="Lower-cased address.")
     source: str = Field(description="hard_bounce / unsubscribe / manual")
     detail: str = ""

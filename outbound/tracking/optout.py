@@ -1,8 +1,8 @@
-"""A recipient opts out: suppress the address for the sender, and stop every sequence to it.
+"""A recipient opts out: suppress the address for the workspace, and stop every sequence to it.
 
 The database comes first, in one transaction: the suppression entry (each
 spelling of the address), the unsubscribe event on the message it came from,
-and the halt of every unfinished sequence of the same owner to that address
+and the halt of every unfinished sequence of the same workspace to that address
 (``halt_status`` = OptedOut, which the send activity's last look reads, so
 nothing goes out after this commit). Then each workflow is signalled; one
 that has ended meanwhile is fine. Doing it again changes nothing.
@@ -23,7 +23,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from outbound.domain.addresses import GMAIL_DOMAINS, normalise
 from outbound.domain.statuses import ProspectStatus
 from outbound.store.suppressions import stage_suppression
-from outbound.store.tables import Campaign, Enrollment, Message, TrackingEvent
+from outbound.store.tables import Enrollment, Message, TrackingEvent
 
 _log = logging.getLogger(__name__)
 _ENDED_EXCEPT_COMPLETED = [
@@ -61,9 +61,13 @@ def _record_opt_out(engine: Engine, message_row_id: int, via: str) -> OptOutResu
         if message is None:
             return None
         enrollment = session.get_one(Enrollment, message.enrollment_id)
-        owner = session.get_one(Campaign, enrollment.campaign_id).owner
+        workspace_id = enrollment.workspace_id
         first_time = stage_suppression(
-            session, owner, message.to_address, "unsubscribe", f"{via} ({message.message_id})"
+            session,
+            workspace_id,
+            message.to_address,
+            "unsubscribe",
+            f"{via} ({message.message_id})",
         )
         already = session.exec(
             select(TrackingEvent.id).where(
@@ -74,7 +78,7 @@ def _record_opt_out(engine: Engine, message_row_id: int, via: str) -> OptOutResu
             session.add(TrackingEvent(message_row_id=message_row_id, kind="unsubscribe"))
         stopped: list[int] = []
         workflows: list[str] = []
-        for target in _sequences_to(session, owner, message.to_address):
+        for target in _sequences_to(session, workspace_id, message.to_address):
             assert target.id is not None
             if target.status == ProspectStatus.COMPLETED:
                 # All steps sent; its workflow may still wait for late bounces and then
@@ -93,21 +97,20 @@ def _record_opt_out(engine: Engine, message_row_id: int, via: str) -> OptOutResu
         return OptOutResult(message.to_address, first_time, stopped, workflows)
 
 
-def _sequences_to(session: Session, owner: str, address: str) -> list[Enrollment]:
-    """The owner's unfinished sequences whose address is ``address`` in any spelling."""
+def _sequences_to(session: Session, workspace_id: int, address: str) -> list[Enrollment]:
+    """The workspace's unfinished sequences whose address is ``address`` in any spelling."""
     wanted = normalise(address)
     domain = wanted.rpartition("@")[2]
     domains = GMAIL_DOMAINS if domain == "gmail.com" else {domain}
     candidates = session.exec(
         select(Enrollment)
-        .join(Campaign)
         .where(
-            Campaign.owner == owner,
+            Enrollment.workspace_id == workspace_id,
             col(Enrollment.status).not_in(_ENDED_EXCEPT_COMPLETED),
             col(Enrollment.to_address).is_not(None),
             or_(*(func.lower(Enrollment.to_address).like(f"%@{d}") for d in domains)),
         )
-        .with_for_update(of=Enrollment)  # PostgreSQL: lock the sequences, not the campaign
+        .with_for_update()  # PostgreSQL: lock the sequences
     ).all()
     return [e for e in candidates if e.to_address and normalise(e.to_address) == wanted]
 

@@ -80,16 +80,16 @@ async def test_tracking_is_off_unless_asked_for_and_can_be_switched(
 
 
 async def test_a_forged_unsubscribe_or_tracking_token_changes_nothing(
-    api: httpx.AsyncClient,
+    api: httpx.AsyncClient, public: httpx.AsyncClient
 ) -> None:
-    post = await api.post(
+    post = await public.post(
         "/unsubscribe/WzFd.forged",
         content="List-Unsubscribe=One-Click",
         headers={"Content-Type": "application/x-www-form-urlencoded"},
     )
-    page = await api.get("/unsubscribe/WzFd.forged")
-    click = await api.get("/track/click/WzEsMV0.forged", follow_redirects=False)
-    pixel = await api.get("/track/open/WzFd.forged")
+    page = await public.get("/unsubscribe/WzFd.forged")
+    click = await public.get("/track/click/WzEsMV0.forged", follow_redirects=False)
+    pixel = await public.get("/track/open/WzFd.forged")
 
     assert post.status_code == 400 and page.status_code == 400
     assert click.status_code == 404 and "location" not in click.headers

@@ -30,14 +30,18 @@ SERVICES = {
     "temporal",
     SETUP_SERVICE,
     "temporal-ui",
+    "migrate",
     "api",
+    "public",
     "worker",
     "mailcatcher",
 }
-APPS = ("api", "worker")
-SEARCH_ATTRIBUTES = {"CampaignId", "MailboxId", "ProspectStatus"}
+APPS = ("api", "public", "worker")
+SEARCH_ATTRIBUTES = {"WorkspaceId", "CampaignId", "MailboxId", "ProspectStatus"}
 API_COMMAND = "uvicorn outbound.api.app:create_app --factory --host 0.0.0.0 --port 8000"
+PUBLIC_COMMAND = "uvicorn outbound.api.app:create_public_app --factory --host 0.0.0.0 --port 8001"
 WORKER_COMMAND = "python -m outbound.worker"
+MIGRATE_COMMAND = "outbound db upgrade"
 
 _VARIABLE = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::?-(?P<default>[^}]*))?\}")
 
@@ -135,8 +139,11 @@ def test_the_settings_accept_the_values(
     assert host == "temporal" and port == "7233"
 
 
-def test_api_and_workers_share_one_configuration(services: dict[str, Any]) -> None:
-    assert environment(services["api"]) == environment(services["worker"])
+def test_the_apps_workers_and_migration_share_one_configuration(
+    services: dict[str, Any],
+) -> None:
+    for name in ("public", "worker", "migrate"):
+        assert environment(services["api"]) == environment(services[name]), name
 
 
 def test_outbound_variables_the_file_reads_are_settings_too() -> None:
@@ -195,7 +202,25 @@ def test_the_published_ports(services: dict[str, Any]) -> None:
     assert ("7233", "7233") in port_mappings(services["temporal"])
     assert ("8233", "8080") in port_mappings(services["temporal-ui"])
     assert ("8000", "8000") in port_mappings(services["api"])
+    assert ("8001", "8001") in port_mappings(services["public"])
     assert ("8025", "8025") in port_mappings(services["mailcatcher"])
+
+
+def test_only_the_public_app_is_published_to_the_network(services: dict[str, Any]) -> None:
+    """The management API, Temporal, its UI (prospects' addresses) and the catcher listen on
+    loopback; recipients' links and providers' webhooks reach the public app only."""
+    published = {
+        name
+        for name, service in services.items()
+        for mapping in service.get("ports", [])
+        if not str(mapping).startswith("127.0.0.1:")
+    }
+    assert published == {"public"}
+
+
+def test_the_apps_answer_their_health_checks_on_healthz(services: dict[str, Any]) -> None:
+    for name, port in (("api", 8000), ("public", 8001)):
+        assert f"127.0.0.1:{port}/healthz" in command_text(services[name]["healthcheck"], "test")
 
 
 def test_the_ui_and_the_apps_reach_temporal_by_service_name(services: dict[str, Any]) -> None:
@@ -221,13 +246,16 @@ def test_search_attributes_are_registered(services: dict[str, Any]) -> None:
     assert f"--namespace {namespace}" in script
 
 
-def test_the_apps_start_after_the_database_and_the_search_attributes(
+def test_the_apps_start_after_the_database_the_search_attributes_and_the_migration(
     services: dict[str, Any],
 ) -> None:
     for name in APPS:
         needs = dependencies(services[name])
         assert needs["postgresql"] == "service_healthy"
         assert needs[SETUP_SERVICE] == "service_completed_successfully"
+        assert needs["migrate"] == "service_completed_successfully"
+    assert dependencies(services["migrate"])["postgresql"] == "service_healthy"
+    assert services["migrate"]["restart"] == "on-failure"
 
 
 def test_dependencies_name_defined_services(services: dict[str, Any]) -> None:
@@ -246,8 +274,10 @@ def test_images_are_pinned(services: dict[str, Any]) -> None:
 
 def test_commands_run_our_entry_points(services: dict[str, Any]) -> None:
     assert command_text(services["api"]) == API_COMMAND
+    assert command_text(services["public"]) == PUBLIC_COMMAND
     assert command_text(services["worker"]) == WORKER_COMMAND
-    for name in APPS:
+    assert command_text(services["migrate"]) == MIGRATE_COMMAND
+    for name in (*APPS, "migrate"):
         assert services[name]["build"] in (".", {"context": "."})
 
 
@@ -271,7 +301,8 @@ def test_the_entry_points_exist() -> None:
     app = ast.parse((ROOT / "outbound" / "api" / "app.py").read_text())
     worker = (ROOT / "outbound" / "worker.py").read_text()
 
-    assert any(isinstance(node, ast.FunctionDef) and node.name == "create_app" for node in app.body)
+    functions = {node.name for node in app.body if isinstance(node, ast.FunctionDef)}
+    assert {"create_app", "create_public_app"} <= functions
     assert 'if __name__ == "__main__":' in worker
 
 

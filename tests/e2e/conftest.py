@@ -15,7 +15,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from outbound.api.app import create_app
+from outbound.api.in_process import in_process_clients
 from outbound.devstack.fault_sink import FaultSinkHandler
 from outbound.domain.search_attributes import ALL_KEYWORDS
 from outbound.settings import Settings
@@ -46,7 +46,9 @@ async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
 
 @dataclass
 class Stack:
-    """Everything a user touches: the API client, plus the sink and database to check."""
+    """Everything a user touches: the API client (with the admin key of workspace ``tests``),
+    the public app's client (what recipients and providers reach), plus the sink and
+    database to check."""
 
     api: httpx.AsyncClient
     api_temporal: Client
@@ -55,6 +57,8 @@ class Stack:
     engine: Engine
     settings: Settings
     dns: Zone
+    public: httpx.AsyncClient
+    api_key: str
 
 
 @pytest.fixture
@@ -82,15 +86,28 @@ async def stack(
     )
     engine = make_engine(settings.database_url)
     upgrade_schema(engine)
-    app = create_app(settings, engine=engine, temporal=dev_server.client)
     worker = build_worker(
         dev_server.client, engine, settings, workflow_failure_exception_types=[Exception]
     )
     async with (
         worker,
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://api.test"
-        ) as api,
+        in_process_clients(
+            settings,
+            engine,
+            dev_server.client,
+            workspace="tests",
+            admin_email="ada@hiring.example.com",
+        ) as clients,
     ):
-        yield Stack(api, dev_server.client, handler, controller.port, engine, settings, mail_dns[0])
+        yield Stack(
+            clients.api,
+            dev_server.client,
+            handler,
+            controller.port,
+            engine,
+            settings,
+            mail_dns[0],
+            clients.public,
+            clients.api_key,
+        )
     engine.dispose()

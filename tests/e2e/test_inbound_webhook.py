@@ -78,9 +78,9 @@ async def test_a_reply_stops_the_sequence_once_and_a_bounce_moves_to_the_work_ad
     # Ann answers from a dotted, untagged spelling of her Gmail address, with a new subject.
     reply = reply_to(sent_to(stack, "ann.lee+jobs@gmail.com"), "annlee@googlemail.com")
 
-    first = await stack.api.post(url, content=reply, headers=auth)
-    again = await stack.api.post(url, content=reply, headers=auth)
-    bounced = await stack.api.post(
+    first = await stack.public.post(url, content=reply, headers=auth)
+    again = await stack.public.post(url, content=reply, headers=auth)
+    bounced = await stack.public.post(
         url,
         content=bounce_of(sent_to(stack, "bob@home.example.com"), "bob@home.example.com"),
         headers=auth,
@@ -125,12 +125,12 @@ async def test_wrong_secret_is_401_and_malformed_mime_is_400_and_nothing_is_reco
     url = f"/inbound/{mailbox_id}"
     message = reply_to(sent_to(stack, "bob@home.example.com"), "bob@home.example.com")
 
-    missing = await stack.api.post(url, content=message)
-    wrong = await stack.api.post(url, content=message, headers={"Authorization": "Bearer nope"})
-    other = await stack.api.post(
+    missing = await stack.public.post(url, content=message)
+    wrong = await stack.public.post(url, content=message, headers={"Authorization": "Bearer nope"})
+    other = await stack.public.post(
         "/inbound/999", content=message, headers={"Authorization": f"Bearer {secret}"}
     )
-    junk = await stack.api.post(
+    junk = await stack.public.post(
         url, content=b"\x00\x01\x02 not mail", headers={"Authorization": f"Bearer {secret}"}
     )
 
@@ -139,7 +139,7 @@ async def test_wrong_secret_is_401_and_malformed_mime_is_400_and_nothing_is_reco
     assert events(stack) == 0
     assert secret not in wrong.text
 
-    stranger = await stack.api.post(
+    stranger = await stack.public.post(
         url,
         content=reply_to("<not-ours@example.com>", "someone@else.example.com"),
         headers={"Authorization": f"Bearer {secret}"},

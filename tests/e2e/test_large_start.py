@@ -15,7 +15,7 @@ from aiosmtpd.controller import Controller
 from temporalio.testing import WorkflowEnvironment
 
 from drills.campaign import skip_or_retry_unconfirmed
-from outbound.api.app import create_app
+from outbound.api.in_process import in_process_clients
 from outbound.devstack.fault_sink import FaultSinkHandler, Slow
 from outbound.domain.sequence import ENROLLMENT_WORKFLOW
 from outbound.settings import Settings
@@ -62,10 +62,9 @@ async def test_a_worker_killed_mid_fan_out_loses_and_duplicates_nobody(
     )
     engine = make_engine(settings.database_url)
     upgrade_schema(engine)
-    app = create_app(settings, engine=engine, temporal=dev_server.client)
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://api.test", timeout=120
-    ) as api:
+    async with in_process_clients(settings, engine, dev_server.client) as clients:
+        api = clients.api
+        api.timeout = httpx.Timeout(120)
         mailbox = await api.post(
             "/mailboxes",
             json={

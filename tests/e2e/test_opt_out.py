@@ -93,17 +93,21 @@ async def test_one_click_stops_every_sequence_to_the_address_and_a_forged_token_
     token = path.rsplit("/", 1)[1]
     forged = path[: -len(token)] + token[:-2] + ("AA" if not token.endswith("AA") else "BB")
 
-    refused = await stack.api.post(forged, content="List-Unsubscribe=One-Click", headers=ONE_CLICK)
+    refused = await stack.public.post(
+        forged, content="List-Unsubscribe=One-Click", headers=ONE_CLICK
+    )
     assert refused.status_code == 400
     assert suppressed(stack) == []
     assert (await prospect(stack, first, "Ann"))["status"] == "Active"
 
-    page = await stack.api.get(path)  # a link scanner's GET changes nothing
+    page = await stack.public.get(path)  # a link scanner's GET changes nothing
     assert page.status_code == 200 and "List-Unsubscribe" in page.text
     assert suppressed(stack) == []
 
-    done = await stack.api.post(path, content="List-Unsubscribe=One-Click", headers=ONE_CLICK)
-    repeated = await stack.api.post(path, content="List-Unsubscribe=One-Click", headers=ONE_CLICK)
+    done = await stack.public.post(path, content="List-Unsubscribe=One-Click", headers=ONE_CLICK)
+    repeated = await stack.public.post(
+        path, content="List-Unsubscribe=One-Click", headers=ONE_CLICK
+    )
 
     assert done.status_code == 200 and "location" not in done.headers
     assert "set-cookie" not in done.headers
@@ -138,7 +142,7 @@ async def test_a_suppressed_address_is_never_enrolled_again_in_any_spelling(stac
         stack.settings.public_base_url
     )
     assert (
-        await stack.api.post(path, content="List-Unsubscribe=One-Click", headers=ONE_CLICK)
+        await stack.public.post(path, content="List-Unsubscribe=One-Click", headers=ONE_CLICK)
     ).status_code == 200
     mailbox_id = (await stack.api.get(f"/campaigns/{first}")).json()["campaign"]["mailbox_id"]
     later = await create_campaign(stack, mailbox_id, TWO_STEPS)
@@ -183,7 +187,7 @@ async def test_the_mailto_unsubscribe_read_by_the_webhook_opts_out(stack: Stack)
         "Content-Type: text/plain\r\n\r\nThis message was automatically generated.\r\n"
     ).encode()
 
-    answer = await stack.api.post(
+    answer = await stack.public.post(
         f"/inbound/{mailbox_id}", content=request, headers={"Authorization": f"Bearer {secret}"}
     )
 

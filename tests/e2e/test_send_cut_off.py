@@ -22,6 +22,7 @@ from outbound.devstack.fault_sink import Slow
 from outbound.domain.sequence import SendStepRequest
 from outbound.domain.statuses import MessageStatus, ThreadMode
 from outbound.mail.compose import make_message_id
+from outbound.store.encryption import Keyring
 from outbound.store.tables import Enrollment, Mailbox, Message
 from tests.e2e.conftest import Stack
 from tests.e2e.test_campaign_delivery import create_campaign, create_mailbox
@@ -118,7 +119,9 @@ async def test_a_cut_off_attempt_whose_copy_is_in_the_sent_folder_is_recorded_se
         mailbox = session.exec(select(Mailbox)).one()
         mailbox.imap_host, mailbox.imap_port = imap_server.host, imap_server.port
         mailbox.imap_tls = False
-        mailbox.imap_username, mailbox.imap_password = imap_server.user, imap_server.password
+        mailbox.imap_username = imap_server.user
+        keyring = Keyring.from_settings(stack.settings)
+        mailbox.imap_password_encrypted = keyring.encrypt(imap_server.password)
         session.add(mailbox)
         session.commit()
     message_id = logged(stack, request).message_id

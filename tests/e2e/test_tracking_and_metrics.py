@@ -117,11 +117,11 @@ async def campaign_with_outcomes(stack: Stack) -> int:
     await eventually(both_steps_sent)
     ann_first = received(stack, "ann@acme.example.com", "A role")
     for _ in range(2):
-        assert (await stack.api.get(pixel_path(stack, ann_first))).status_code == 200
-    clicked = await stack.api.get(click_paths(stack, ann_first)[0])
+        assert (await stack.public.get(pixel_path(stack, ann_first))).status_code == 200
+    clicked = await stack.public.get(click_paths(stack, ann_first)[0])
     assert (clicked.status_code, clicked.headers["location"]) == (302, JOB)
     ann_second = received(stack, "ann@acme.example.com", "Following up")
-    answer = await stack.api.post(
+    answer = await stack.public.post(
         f"/inbound/{mailbox_id}",
         content=reply_now(str(ann_second["Message-ID"]), "ann@acme.example.com"),
         headers={"Authorization": f"Bearer {secret}"},
@@ -129,14 +129,14 @@ async def campaign_with_outcomes(stack: Stack) -> int:
     assert answer.status_code == 202, answer.text
     cem_first = received(stack, "cem@cogs.example.org", "A role")
     (unsubscribe,) = re.findall(r"<(http[^>]+)>", str(cem_first["List-Unsubscribe"]))
-    opted = await stack.api.post(
+    opted = await stack.public.post(
         unsubscribe.removeprefix(stack.settings.public_base_url),
         content="List-Unsubscribe=One-Click",
         headers={"Content-Type": "application/x-www-form-urlencoded"},
     )
     assert opted.status_code == 200
     dia_second = received(stack, "dia@dyno.example.org", "Following up")
-    assert (await stack.api.get(pixel_path(stack, dia_second))).status_code == 200
+    assert (await stack.public.get(pixel_path(stack, dia_second))).status_code == 200
     return campaign_id
 
 
@@ -184,11 +184,11 @@ async def test_the_click_redirect_goes_only_to_the_stored_link(stack: Stack) -> 
     other_message = json.dumps([int(json.loads(_b64(payload))[0]) + 1, 1]).encode()
     moved = base64.urlsafe_b64encode(other_message).decode().rstrip("=") + "." + signature
 
-    injected = await stack.api.get(first, params={"url": "https://evil.example/phish"})
-    team = await stack.api.get(second)
-    altered = await stack.api.get(first[:-1] + ("A" if not first.endswith("A") else "B"))
-    other = await stack.api.get(f"/track/click/{moved}")
-    forged_pixel = await stack.api.get(f"/track/open/{moved}")
+    injected = await stack.public.get(first, params={"url": "https://evil.example/phish"})
+    team = await stack.public.get(second)
+    altered = await stack.public.get(first[:-1] + ("A" if not first.endswith("A") else "B"))
+    other = await stack.public.get(f"/track/click/{moved}")
+    forged_pixel = await stack.public.get(f"/track/open/{moved}")
 
     assert (injected.status_code, injected.headers["location"]) == (302, JOB)
     assert team.headers["location"] == "https://acme.example.com/team"

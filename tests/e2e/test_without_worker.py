@@ -5,12 +5,11 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-import httpx
 import pytest
 from aiosmtpd.controller import Controller
 from temporalio.testing import WorkflowEnvironment
 
-from outbound.api.app import create_app
+from outbound.api.in_process import in_process_clients
 from outbound.devstack.fault_sink import FaultSinkHandler
 from outbound.settings import Settings
 from outbound.store.engine import make_engine
@@ -30,10 +29,8 @@ async def test_pause_without_a_worker_is_a_503_naming_the_cause_and_the_signal_s
     )
     engine = make_engine(settings.database_url)
     upgrade_schema(engine)
-    app = create_app(settings, engine=engine, temporal=dev_server.client)
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://t"
-    ) as api:
+    async with in_process_clients(settings, engine, dev_server.client) as clients:
+        api = clients.api
         mailbox = await api.post(
             "/mailboxes", json={"from_address": "a@example.com", **reachable(sink[1].port)}
         )

@@ -21,7 +21,15 @@ MAILBOX = Mailbox(
 
 
 def campaign(**settings: object) -> Campaign:
-    return Campaign(name="c", owner="me", mailbox_id=1, status="Ready", grace_seconds=0, **settings)
+    return Campaign(
+        workspace_id=1,
+        name="c",
+        owner_user_id=1,
+        mailbox_id=1,
+        status="Ready",
+        grace_seconds=0,
+        **settings,
+    )
 
 
 def test_the_mailbox_window_and_zone_by_default() -> None:

@@ -50,11 +50,12 @@ def test_an_opt_out_halts_every_spelling_once_and_is_lifted_with_a_reason(engine
     with Session(engine) as session:
         halts = {e.id: e.halt_status for e in session.exec(select(Enrollment))}
         hits = [(h.message_row_id, h.kind) for h in session.exec(select(TrackingEvent))]
-        assert find_suppression(session, "me", "a.n.n.l.e.e@gmail.com") is not None
-        assert find_suppression(session, "me", "ann@acme.example") is None
-        assert find_suppression(session, "other-owner", "annlee@gmail.com") is None
-        assert lift_suppression(session, "me", "ANN.LEE@gmail.com", "asked to hear again") == 2
-        assert find_suppression(session, "me", "annlee@gmail.com") is None
+        ws = session.get_one(Enrollment, ids[0]).workspace_id
+        assert find_suppression(session, ws, "a.n.n.l.e.e@gmail.com") is not None
+        assert find_suppression(session, ws, "ann@acme.example") is None
+        assert find_suppression(session, ws + 1, "annlee@gmail.com") is None
+        assert lift_suppression(session, ws, "ANN.LEE@gmail.com", "asked to hear again") == 2
+        assert find_suppression(session, ws, "annlee@gmail.com") is None
     assert halts == {
         ids[0]: ProspectStatus.OPTED_OUT,
         ids[1]: ProspectStatus.OPTED_OUT,

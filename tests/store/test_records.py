@@ -15,6 +15,7 @@ from outbound.domain.sequence import EnrollmentState, StepState
 from outbound.domain.statuses import CampaignStatus, ProspectStatus, StepStatus
 from outbound.store.prospects import addresses_of, first_choice_address, upsert_prospects
 from outbound.store.tables import Campaign, Enrollment, EnrollmentStep, Mailbox
+from tests.support.accounts import a_workspace
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
@@ -22,14 +23,20 @@ T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 def running_campaign(engine: Engine, prospects: int) -> list[int]:
     """A campaign InProgress with ``prospects`` enrollments; returns their ids."""
     with Session(engine) as session:
+        ws, owner = a_workspace(session)
         mailbox = Mailbox(
-            smtp_host="h", smtp_port=25, tls_mode="none", from_address="a@example.com"
+            workspace_id=ws,
+            smtp_host="h",
+            smtp_port=25,
+            tls_mode="none",
+            from_address="a@example.com",
         )
         session.add(mailbox)
         session.flush()
         campaign = Campaign(
+            workspace_id=ws,
             name="c",
-            owner="me",
+            owner_user_id=owner,
             mailbox_id=mailbox.id or 0,
             status=CampaignStatus.IN_PROGRESS.value,
             grace_seconds=0,
@@ -38,13 +45,19 @@ def running_campaign(engine: Engine, prospects: int) -> list[int]:
         session.flush()
         people = upsert_prospects(
             session,
+            ws,
             [
                 ProspectCreate(addresses=[{"address": f"p{i}@example.com"}])
                 for i in range(prospects)
             ],  # type: ignore[list-item]
         )
         enrollments = [
-            Enrollment(campaign_id=campaign.id or 0, prospect_id=p.id or 0, status="NotStarted")
+            Enrollment(
+                workspace_id=ws,
+                campaign_id=campaign.id or 0,
+                prospect_id=p.id or 0,
+                status="NotStarted",
+            )
             for p in people
         ]
         session.add_all(enrollments)
@@ -176,12 +189,15 @@ async def test_the_last_two_prospects_ending_at_once_complete_the_campaign(
 
 def test_a_prospect_known_by_any_address_is_reused_not_duplicated(engine: Engine) -> None:
     with Session(engine) as session:
+        ws, _ = a_workspace(session)
         [ann] = upsert_prospects(
             session,
+            ws,
             [ProspectCreate(first_name="Ann", addresses=[{"address": "ann@example.com"}])],  # type: ignore[list-item]
         )
         again = upsert_prospects(
             session,
+            ws,
             [
                 ProspectCreate(
                     first_name="Ann B.",
@@ -197,8 +213,10 @@ def test_a_prospect_known_by_any_address_is_reused_not_duplicated(engine: Engine
 
 def test_use_first_overrides_relevance_order(engine: Engine) -> None:
     with Session(engine) as session:
+        ws, _ = a_workspace(session)
         [plain, flagged] = upsert_prospects(
             session,
+            ws,
             [
                 ProspectCreate(
                     addresses=[{"address": "a1@example.com"}, {"address": "a2@example.com"}]

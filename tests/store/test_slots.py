@@ -18,6 +18,7 @@ from outbound.scheduling.windows import local_date
 from outbound.store.prospects import upsert_prospects
 from outbound.store.slots import release_slot, reserve_slot
 from outbound.store.tables import Campaign, Enrollment, Mailbox, Message, SlotReservation
+from tests.support.accounts import a_workspace
 
 MONDAY_0700_UTC = datetime(2026, 11, 23, 7, 0, tzinfo=UTC)  # 08:00 in Berlin
 WINDOW = WindowSpec(
@@ -30,7 +31,9 @@ def mailbox_with_enrollments(
     engine: Engine, count: int, daily_limit: int = 50, gap_minutes: int = 5
 ) -> tuple[int, list[int]]:
     with Session(engine) as session:
+        ws, owner = a_workspace(session)
         mailbox = Mailbox(
+            workspace_id=ws,
             smtp_host="h",
             smtp_port=25,
             tls_mode="none",
@@ -42,16 +45,27 @@ def mailbox_with_enrollments(
         session.add(mailbox)
         session.flush()
         campaign = Campaign(
-            name="c", owner="me", mailbox_id=mailbox.id or 0, status="InProgress", grace_seconds=0
+            workspace_id=ws,
+            name="c",
+            owner_user_id=owner,
+            mailbox_id=mailbox.id or 0,
+            status="InProgress",
+            grace_seconds=0,
         )
         session.add(campaign)
         session.flush()
         people = upsert_prospects(
             session,
+            ws,
             [ProspectCreate(addresses=[{"address": f"p{i}@example.com"}]) for i in range(count)],  # type: ignore[list-item]
         )
         enrollments = [
-            Enrollment(campaign_id=campaign.id or 0, prospect_id=p.id or 0, status="Active")
+            Enrollment(
+                workspace_id=ws,
+                campaign_id=campaign.id or 0,
+                prospect_id=p.id or 0,
+                status="Active",
+            )
             for p in people
         ]
         session.add_all(enrollments)

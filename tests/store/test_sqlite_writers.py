@@ -19,6 +19,7 @@ from outbound.store.engine import make_engine
 from outbound.store.migrate import upgrade_schema
 from outbound.store.sqlite_writers import TakeTurnsConnection, WriterLock, writer_lock
 from outbound.store.tables import Mailbox
+from tests.support.accounts import a_workspace
 
 
 @pytest.fixture
@@ -107,7 +108,14 @@ def test_many_threads_writing_through_the_engine_lose_nothing(tmp_path: Path) ->
     engine = make_engine(f"sqlite:///{tmp_path / 'outbound.db'}")
     upgrade_schema(engine)
     with Session(engine) as session:
-        mailbox = Mailbox(smtp_host="h", smtp_port=25, tls_mode="none", from_address="a@b.example")
+        ws, _ = a_workspace(session)
+        mailbox = Mailbox(
+            workspace_id=ws,
+            smtp_host="h",
+            smtp_port=25,
+            tls_mode="none",
+            from_address="a@b.example",
+        )
         session.add(mailbox)
         session.commit()
         mailbox_id = mailbox.id

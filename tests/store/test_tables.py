@@ -10,26 +10,44 @@ from sqlalchemy.exc import IntegrityError, StatementError
 from sqlmodel import Session
 
 from outbound.store.tables import Campaign, Enrollment, Mailbox, Message, Prospect
+from tests.support.accounts import a_workspace
 
 
 def campaign_with_prospect(session: Session) -> tuple[int, int]:
-    mailbox = Mailbox(smtp_host="h", smtp_port=25, tls_mode="none", from_address="a@example.com")
+    ws, owner = a_workspace(session)
+    mailbox = Mailbox(
+        workspace_id=ws, smtp_host="h", smtp_port=25, tls_mode="none", from_address="a@example.com"
+    )
     session.add(mailbox)
     session.flush()
     campaign = Campaign(
-        name="c", owner="me", mailbox_id=mailbox.id or 0, status="Draft", grace_seconds=0
+        workspace_id=ws,
+        name="c",
+        owner_user_id=owner,
+        mailbox_id=mailbox.id or 0,
+        status="Draft",
+        grace_seconds=0,
     )
-    prospect = Prospect(fields={"role": "CTO", "city": "Zürich"})
+    prospect = Prospect(workspace_id=ws, fields={"role": "CTO", "city": "Zürich"})
     session.add_all([campaign, prospect])
     session.commit()
     return campaign.id or 0, prospect.id or 0
+
+
+def _workspace(session: Session, campaign_id: int) -> int:
+    return session.get_one(Campaign, campaign_id).workspace_id
 
 
 def test_timestamps_come_back_as_the_same_aware_utc_instant(engine: Engine) -> None:
     berlin_noon = datetime(2026, 11, 23, 12, 0, 0, 123456, tzinfo=timezone(timedelta(hours=1)))
     with Session(engine) as session:
         campaign_id, prospect_id = campaign_with_prospect(session)
-        enrollment = Enrollment(campaign_id=campaign_id, prospect_id=prospect_id, status="Active")
+        enrollment = Enrollment(
+            workspace_id=_workspace(session, campaign_id),
+            campaign_id=campaign_id,
+            prospect_id=prospect_id,
+            status="Active",
+        )
         session.add(enrollment)
         session.flush()
         session.add(
@@ -71,11 +89,21 @@ def test_a_prospect_is_enrolled_in_a_campaign_once(engine: Engine) -> None:
     with Session(engine) as session:
         campaign_id, prospect_id = campaign_with_prospect(session)
         session.add(
-            Enrollment(campaign_id=campaign_id, prospect_id=prospect_id, status="NotStarted")
+            Enrollment(
+                workspace_id=_workspace(session, campaign_id),
+                campaign_id=campaign_id,
+                prospect_id=prospect_id,
+                status="NotStarted",
+            )
         )
         session.commit()
         session.add(
-            Enrollment(campaign_id=campaign_id, prospect_id=prospect_id, status="NotStarted")
+            Enrollment(
+                workspace_id=_workspace(session, campaign_id),
+                campaign_id=campaign_id,
+                prospect_id=prospect_id,
+                status="NotStarted",
+            )
         )
         with pytest.raises(IntegrityError):
             session.commit()
@@ -84,7 +112,12 @@ def test_a_prospect_is_enrolled_in_a_campaign_once(engine: Engine) -> None:
 def test_one_message_per_enrollment_step(engine: Engine) -> None:
     with Session(engine) as session:
         campaign_id, prospect_id = campaign_with_prospect(session)
-        enrollment = Enrollment(campaign_id=campaign_id, prospect_id=prospect_id, status="Active")
+        enrollment = Enrollment(
+            workspace_id=_workspace(session, campaign_id),
+            campaign_id=campaign_id,
+            prospect_id=prospect_id,
+            status="Active",
+        )
         session.add(enrollment)
         session.flush()
         for _ in range(2):

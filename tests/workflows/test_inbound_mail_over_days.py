@@ -25,7 +25,7 @@ from temporalio import activity
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from outbound.api.app import create_app
+from outbound.api.in_process import in_process_clients
 from outbound.devstack.fault_sink import FaultSinkHandler, Slow
 from outbound.settings import Settings
 from outbound.store.engine import make_engine
@@ -58,6 +58,7 @@ PEOPLE = [
 @dataclass
 class SkippingStack:
     api: httpx.AsyncClient
+    public: httpx.AsyncClient
     env: WorkflowEnvironment
     sink: FaultSinkHandler
     settings: Settings
@@ -96,7 +97,6 @@ async def skipping_stack(
     )
     engine = make_engine(settings.database_url)
     upgrade_schema(engine)
-    app = create_app(settings, engine=engine, temporal=env.client)
     worker = build_worker(
         env.client,
         engine,
@@ -107,11 +107,9 @@ async def skipping_stack(
     try:
         async with (
             worker,
-            httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app), base_url="http://api.test"
-            ) as api,
+            in_process_clients(settings, engine, env.client) as clients,
         ):
-            yield SkippingStack(api, env, sink[0], settings, engine)
+            yield SkippingStack(clients.api, clients.public, env, sink[0], settings, engine)
     finally:
         engine.dispose()
         await env.shutdown()
@@ -157,7 +155,7 @@ async def started(stack: SkippingStack, sink_port: int) -> tuple[int, int, str]:
 
 async def post_inbound(stack: SkippingStack, mailbox_id: int, secret: str, raw: bytes) -> str:
     """Post one raw message to the webhook; the pipeline's action, as the answer states it."""
-    answer = await stack.api.post(
+    answer = await stack.public.post(
         f"/inbound/{mailbox_id}", content=raw, headers={"Authorization": f"Bearer {secret}"}
     )
     assert answer.status_code == 202, answer.text

@@ -28,7 +28,7 @@ from outbound.activities.addresses import AddressActivities
 from outbound.activities.launch import LaunchActivities
 from outbound.activities.records import RecordActivities
 from outbound.activities.slots import SlotActivities
-from outbound.api.app import create_app
+from outbound.api.in_process import in_process_clients
 from outbound.devstack.fault_sink import FaultSinkHandler
 from outbound.domain.sequence import EnrollmentState, SendStepRequest, SendStepResult
 from outbound.mail.address_check import AddressChecker
@@ -91,7 +91,6 @@ async def api_and_worker(
     sender, slots, records = RecordingSender(), SlotActivities(engine), RecordActivities(engine)
     addresses = AddressActivities(engine, AddressChecker(check_dns=False))
     launcher = LaunchActivities(engine, time_skipping.client, settings)
-    app = create_app(settings, engine=engine, temporal=time_skipping.client)
     async with (
         Worker(
             time_skipping.client,
@@ -108,11 +107,9 @@ async def api_and_worker(
             workflow_failure_exception_types=[Exception],
             max_concurrent_activities=50,
         ),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://api.test"
-        ) as api,
+        in_process_clients(settings, engine, time_skipping.client) as clients,
     ):
-        yield api, sender, time_skipping.client
+        yield clients.api, sender, time_skipping.client
     engine.dispose()
 
 

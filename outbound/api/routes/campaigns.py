@@ -14,7 +14,8 @@ from pydantic import AwareDatetime
 from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
-from outbound.api.deps import SessionDep, SettingsDep, TemporalDep
+from outbound.api.auth import CallerDep, usable_mailbox
+from outbound.api.deps import KeyringDep, SessionDep, SettingsDep, TemporalDep
 from outbound.campaigns import controls as campaign_controls
 from outbound.campaigns import start as campaign_start
 from outbound.campaigns.enroll import enroll
@@ -41,7 +42,7 @@ from outbound.domain.views import (
     StartResult,
     StopResult,
 )
-from outbound.store.tables import Campaign, Enrollment, Mailbox
+from outbound.store.tables import Campaign, Enrollment
 from outbound.tracking.metrics import campaign_metrics
 
 router = APIRouter(prefix="/campaigns", tags=["campaigns"])
@@ -51,20 +52,19 @@ MAX_CSV_BYTES = 20 * 1024 * 1024
 
 @router.post("", status_code=201)
 def create_campaign(
-    body: CampaignCreate, session: SessionDep, settings: SettingsDep
+    body: CampaignCreate, session: SessionDep, settings: SettingsDep, caller: CallerDep
 ) -> CampaignPublic:
-    """Create a campaign (Draft until it has prospects) with its ordered steps."""
-    if session.get(Mailbox, body.mailbox_id) is None:
-        raise ProblemError(
-            422, [Problem(field="mailbox_id", reason=f"mailbox {body.mailbox_id} not found")]
-        )
+    """Create a campaign (Draft until it has prospects) with its ordered steps; its owner is
+    the caller, and a member may only send through a mailbox shared with them."""
+    usable_mailbox(session, caller, body.mailbox_id)
     problems = template_problems(list(enumerate(body.steps)))
     if problems:
         raise ProblemError(422, problems)
     grace = body.grace_seconds if body.grace_seconds is not None else settings.default_grace_seconds
     campaign = Campaign(
+        workspace_id=caller.workspace_id,
         name=body.name,
-        owner=body.owner,
+        owner_user_id=caller.user_id,
         mailbox_id=body.mailbox_id,
         status=CampaignStatus.DRAFT.value,
         grace_seconds=grace,
@@ -90,9 +90,17 @@ def create_campaign(
 
 
 @router.get("")
-def list_campaigns(session: SessionDep) -> list[CampaignPublic]:
-    """All campaigns, newest first."""
-    campaigns = session.exec(select(Campaign).order_by(col(Campaign.id).desc()))
+def list_campaigns(
+    session: SessionDep,
+    caller: CallerDep,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[CampaignPublic]:
+    """The workspace's campaigns (a member: their own), newest first."""
+    query = select(Campaign)
+    if not caller.is_admin:
+        query = query.where(Campaign.owner_user_id == caller.user_id)
+    campaigns = session.exec(query.order_by(col(Campaign.id).desc()).offset(offset).limit(limit))
     return [campaign_public(session, c) for c in campaigns]
 
 
@@ -257,6 +265,7 @@ async def start_campaign(
     request: Request,
     temporal: TemporalDep,
     settings: SettingsDep,
+    keyring: KeyringDep,
 ) -> StartResult:
     """Start sending: requires the consent attestation and a mailbox that logs in.
 
@@ -266,7 +275,7 @@ async def start_campaign(
     """
     engine: Engine = request.app.state.engine
     plan = await asyncio.to_thread(campaign_start.prepare_start, engine, campaign_id)
-    await campaign_start.check_mailbox(engine, plan.mailbox_id)
+    await campaign_start.check_mailbox(engine, keyring, plan.mailbox_id)
     await asyncio.to_thread(campaign_start.mark_started, engine, plan, body.consent)
     workflow_id = await campaign_start.start_fan_out(temporal, settings, plan)
     return StartResult(
@@ -280,7 +289,11 @@ async def start_campaign(
 
 @router.post("/{campaign_id}/stop", status_code=202)
 async def stop_campaign(
-    campaign_id: int, request: Request, temporal: TemporalDep, settings: SettingsDep
+    campaign_id: int,
+    request: Request,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    caller: CallerDep,
 ) -> StopResult:
     """Stop every prospect: nothing more is sent from the moment this answers.
 
@@ -288,7 +301,9 @@ async def stop_campaign(
     """
     engine: Engine = request.app.state.engine
     halted = await asyncio.to_thread(campaign_controls.mark_stopped, engine, campaign_id)
-    workflow_id = await campaign_controls.signal_everyone(temporal, settings, campaign_id, "stop")
+    workflow_id = await campaign_controls.signal_everyone(
+        temporal, settings, caller.workspace_id, campaign_id, "stop"
+    )
     return StopResult(
         campaign_id=campaign_id, prospects_stopped=halted, control_workflow_id=workflow_id
     )
@@ -296,13 +311,19 @@ async def stop_campaign(
 
 @router.post("/{campaign_id}/pause", status_code=202)
 async def pause_campaign(
-    campaign_id: int, request: Request, temporal: TemporalDep, settings: SettingsDep
+    campaign_id: int,
+    request: Request,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    caller: CallerDep,
 ) -> ControlResult:
     """Hold every prospect's sequence; a message already being sent finishes."""
     await asyncio.to_thread(
         campaign_controls.mark_paused, request.app.state.engine, campaign_id, paused=True
     )
-    workflow_id = await campaign_controls.signal_everyone(temporal, settings, campaign_id, "pause")
+    workflow_id = await campaign_controls.signal_everyone(
+        temporal, settings, caller.workspace_id, campaign_id, "pause"
+    )
     return ControlResult(
         campaign_id=campaign_id, status=CampaignStatus.PAUSED, control_workflow_id=workflow_id
     )
@@ -310,13 +331,19 @@ async def pause_campaign(
 
 @router.post("/{campaign_id}/resume", status_code=202)
 async def resume_campaign(
-    campaign_id: int, request: Request, temporal: TemporalDep, settings: SettingsDep
+    campaign_id: int,
+    request: Request,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    caller: CallerDep,
 ) -> ControlResult:
     """Continue every paused sequence; what came due meanwhile is re-slotted, not flooded."""
     await asyncio.to_thread(
         campaign_controls.mark_paused, request.app.state.engine, campaign_id, paused=False
     )
-    workflow_id = await campaign_controls.signal_everyone(temporal, settings, campaign_id, "resume")
+    workflow_id = await campaign_controls.signal_everyone(
+        temporal, settings, caller.workspace_id, campaign_id, "resume"
+    )
     # Prospects whose start the pause held back (fan-out, or added meanwhile) start now.
     plan = await asyncio.to_thread(
         partial(campaign_start.prepare_start, resuming=True), request.app.state.engine, campaign_id

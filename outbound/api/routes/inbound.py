@@ -1,41 +1,35 @@
-"""Inbound mail: inbox sync settings, and the webhook where providers post raw messages.
+"""Inbound mail settings: inbox sync over IMAP, and the secret of the inbound webhook.
 
-``POST /inbound/{mailbox_id}`` with ``Authorization: Bearer <secret>`` (made by
-``POST /mailboxes/{id}/inbound-secret``). A wrong or missing secret is a 401
-and records nothing; bytes that are not a message are a 400 with the reason;
-the same message posted twice (or also read by inbox sync) acts once.
+The webhook itself, where providers post raw messages, is a public route
+(``routes/inbound_webhook.py``): it carries the secret made here as its proof.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import secrets
-from typing import Annotated
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Request
 from sqlalchemy import Engine
 from sqlmodel import Session
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.service import RPCError, RPCStatusCode
 
-from outbound.api.deps import SettingsDep, TemporalDep
+from outbound.api.auth import ADMIN_ONLY
+from outbound.api.deps import KeyringDep, SettingsDep, TemporalDep
+from outbound.api.routes.inbound_webhook import secret_digest
 from outbound.domain.inbound import InboxSyncInput
 from outbound.domain.mailboxes import ImapSettings, InboundSecret, InboxSyncStatus
 from outbound.domain.problems import Problem, ProblemError, not_found
-from outbound.inbound.classify import MalformedMessage
-from outbound.inbound.pipeline import InboundOutcome, handle_inbound
+from outbound.domain.search_attributes import workflow_attributes
 from outbound.mail.imap import ImapAccount, ImapLoginFailed, ImapUnavailable, check_imap_login
 from outbound.store.tables import Mailbox
 from outbound.workflows.inbox_sync import inbox_workflow_id
 
 router = APIRouter(tags=["inbound mail"])
 
-MAX_MESSAGE_BYTES = 25 * 1024 * 1024  # providers' own limit for one message
 
-
-@router.post("/mailboxes/{mailbox_id}/inbound-secret", status_code=201)
+@router.post("/mailboxes/{mailbox_id}/inbound-secret", status_code=201, dependencies=[ADMIN_ONLY])
 def make_inbound_secret(mailbox_id: int, request: Request) -> InboundSecret:
     """Make (or replace) the webhook's secret; it is shown this once."""
     engine: Engine = request.app.state.engine
@@ -44,7 +38,7 @@ def make_inbound_secret(mailbox_id: int, request: Request) -> InboundSecret:
         mailbox = session.get(Mailbox, mailbox_id)
         if mailbox is None:
             raise not_found("mailbox", mailbox_id)
-        mailbox.inbound_secret_hash = _digest(secret)
+        mailbox.inbound_secret_hash = secret_digest(secret)
         session.add(mailbox)
         session.commit()
     return InboundSecret(
@@ -52,17 +46,19 @@ def make_inbound_secret(mailbox_id: int, request: Request) -> InboundSecret:
     )
 
 
-@router.put("/mailboxes/{mailbox_id}/imap")
+@router.put("/mailboxes/{mailbox_id}/imap", dependencies=[ADMIN_ONLY])
 async def set_imap(
     mailbox_id: int,
     body: ImapSettings,
     request: Request,
     temporal: TemporalDep,
     settings: SettingsDep,
+    keyring: KeyringDep,
 ) -> InboxSyncStatus:
     """Read this mailbox's inbox for replies and bounces (inbox sync starts at once, with
     mail arriving from now on). A login the server refuses is a 422 and stores nothing."""
     engine: Engine = request.app.state.engine
+    workspace_id = await asyncio.to_thread(_workspace_of, engine, mailbox_id)
     account = ImapAccount(
         host=body.host,
         port=body.port,
@@ -85,7 +81,7 @@ async def set_imap(
                 raise not_found("mailbox", mailbox_id)
             mailbox.imap_host, mailbox.imap_port, mailbox.imap_tls = body.host, body.port, body.tls
             mailbox.imap_username, mailbox.imap_folder = body.username, body.folder
-            mailbox.imap_password = body.password.get_secret_value()
+            mailbox.imap_password_encrypted = keyring.encrypt(body.password.get_secret_value())
             session.add(mailbox)
             session.commit()
 
@@ -98,6 +94,7 @@ async def set_imap(
         task_queue=settings.task_queue,
         id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        search_attributes=workflow_attributes(workspace_id, mailbox_id=mailbox_id),
     )
     await handle.signal("poll_now")
     return InboxSyncStatus(
@@ -109,9 +106,12 @@ async def set_imap(
     )
 
 
-@router.post("/mailboxes/{mailbox_id}/imap/poll", status_code=202)
-async def poll_inbox_now(mailbox_id: int, temporal: TemporalDep) -> InboxSyncInput:
+@router.post("/mailboxes/{mailbox_id}/imap/poll", status_code=202, dependencies=[ADMIN_ONLY])
+async def poll_inbox_now(
+    mailbox_id: int, request: Request, temporal: TemporalDep
+) -> InboxSyncInput:
     """Read the inbox now rather than at the next minute; answers where sync stood."""
+    await asyncio.to_thread(_workspace_of, request.app.state.engine, mailbox_id)
     handle = temporal.get_workflow_handle(inbox_workflow_id(mailbox_id))
     try:
         await handle.signal("poll_now")
@@ -124,47 +124,10 @@ async def poll_inbox_now(mailbox_id: int, temporal: TemporalDep) -> InboxSyncInp
         raise
 
 
-@router.post("/inbound/{mailbox_id}", status_code=202)
-async def receive_message(
-    mailbox_id: int,
-    request: Request,
-    temporal: TemporalDep,
-    authorization: Annotated[str | None, Header()] = None,
-) -> InboundOutcome:
-    """Process one raw RFC 822 message (the request body) for this mailbox."""
-    engine: Engine = request.app.state.engine
-    await asyncio.to_thread(_authenticate, engine, mailbox_id, authorization)
-    raw = await request.body()
-    if len(raw) > MAX_MESSAGE_BYTES:
-        raise ProblemError(413, [Problem(field="body", reason="message larger than 25 MB")])
-    try:
-        return await handle_inbound(
-            engine, temporal, mailbox_id, raw, "webhook", request.app.state.signer
-        )
-    except MalformedMessage as malformed:
-        raise ProblemError(
-            400, [Problem(field="body", reason=f"not an RFC 822 message: {malformed}")]
-        ) from None
-
-
-def _authenticate(engine: Engine, mailbox_id: int, authorization: str | None) -> None:
-    """401 unless the Bearer secret is this mailbox's (constant-time); an unknown mailbox
-    answers the same, so the endpoint does not tell which mailboxes exist."""
-    scheme, _, given = (authorization or "").partition(" ")
+def _workspace_of(engine: Engine, mailbox_id: int) -> int:
+    """The mailbox's workspace (this request's); 404 for a mailbox it cannot see."""
     with Session(engine) as session:
         mailbox = session.get(Mailbox, mailbox_id)
-        expected = mailbox.inbound_secret_hash if mailbox is not None else None
-    if scheme.lower() != "bearer" or expected is None or not given:
-        raise _unauthorised()
-    if not hmac.compare_digest(_digest(given.strip()), expected):
-        raise _unauthorised()
-
-
-def _digest(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
-def _unauthorised() -> ProblemError:
-    return ProblemError(
-        401, [Problem(field="authorization", reason="missing or wrong inbound secret")]
-    )
+        if mailbox is None:
+            raise not_found("mailbox", mailbox_id)
+        return mailbox.workspace_id

@@ -1,16 +1,22 @@
-"""Sending mailboxes: create, list, show, reconnect. The password is write-only."""
+"""Sending mailboxes: create, list, show, reconnect. The password is write-only.
+
+Connecting and reconnecting a mailbox is an admin's job; a member sees (and
+sends through) the mailboxes shared with them (``routes/mailbox_grants.py``).
+"""
 
 from __future__ import annotations
 
 import asyncio
+from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from outbound.api.deps import SessionDep, TemporalDep
+from outbound.api.auth import ADMIN_ONLY, CallerDep
+from outbound.api.deps import KeyringDep, SessionDep, TemporalDep
 from outbound.domain.mailboxes import (
     MailboxCreate,
     MailboxPublic,
@@ -23,7 +29,7 @@ from outbound.domain.statuses import MailboxConnection
 from outbound.mail.outcomes import Outcome
 from outbound.mail.smtp import SendFailed, check_login
 from outbound.store.mailboxes import reconnect, running_workflow_ids, smtp_account
-from outbound.store.tables import Mailbox
+from outbound.store.tables import Mailbox, MailboxGrant
 
 _SIGNAL_CONCURRENCY = 32
 
@@ -50,7 +56,7 @@ def mailbox_public(mailbox: Mailbox) -> MailboxPublic:
         send_start=mailbox.send_start,
         send_end=mailbox.send_end,
         plus_addressing=mailbox.plus_addressing,
-        has_password=bool(mailbox.smtp_password),
+        has_password=bool(mailbox.smtp_password_encrypted),
         connection_state=MailboxConnection(mailbox.connection_state),
         connection_problem=mailbox.connection_problem,
         throttled_until=mailbox.throttled_until,
@@ -58,13 +64,18 @@ def mailbox_public(mailbox: Mailbox) -> MailboxPublic:
     )
 
 
-@router.post("", status_code=201)
-def create_mailbox(body: MailboxCreate, session: SessionDep) -> MailboxPublic:
-    """Connect a mailbox that campaigns send through."""
+@router.post("", status_code=201, dependencies=[ADMIN_ONLY])
+def create_mailbox(
+    body: MailboxCreate, session: SessionDep, keyring: KeyringDep, caller: CallerDep
+) -> MailboxPublic:
+    """Connect a mailbox that campaigns send through (admins)."""
     mailbox = Mailbox(
         **body.model_dump(exclude={"password", "send_days"}),
+        workspace_id=caller.workspace_id,
         send_days=[day.number for day in body.send_days],
-        smtp_password=body.password.get_secret_value() if body.password else None,
+        smtp_password_encrypted=keyring.encrypt_optional(
+            body.password.get_secret_value() if body.password else None
+        ),
     )
     session.add(mailbox)
     session.commit()
@@ -73,9 +84,22 @@ def create_mailbox(body: MailboxCreate, session: SessionDep) -> MailboxPublic:
 
 
 @router.get("")
-def list_mailboxes(session: SessionDep) -> list[MailboxPublic]:
-    """All mailboxes."""
-    return [mailbox_public(m) for m in session.exec(select(Mailbox).order_by(col(Mailbox.id)))]
+def list_mailboxes(
+    session: SessionDep,
+    caller: CallerDep,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[MailboxPublic]:
+    """The workspace's mailboxes (a member: those shared with them), oldest first."""
+    query = select(Mailbox)
+    if not caller.is_admin:
+        query = query.where(
+            col(Mailbox.id).in_(
+                select(MailboxGrant.mailbox_id).where(MailboxGrant.user_id == caller.user_id)
+            )
+        )
+    rows = session.exec(query.order_by(col(Mailbox.id)).offset(offset).limit(limit))
+    return [mailbox_public(m) for m in rows]
 
 
 @router.get("/{mailbox_id}")
@@ -87,9 +111,13 @@ def get_mailbox(mailbox_id: int, session: SessionDep) -> MailboxPublic:
     return mailbox_public(mailbox)
 
 
-@router.post("/{mailbox_id}/reconnect")
+@router.post("/{mailbox_id}/reconnect", dependencies=[ADMIN_ONLY])
 async def reconnect_mailbox(
-    mailbox_id: int, body: MailboxReconnect, request: Request, temporal: TemporalDep
+    mailbox_id: int,
+    body: MailboxReconnect,
+    request: Request,
+    temporal: TemporalDep,
+    keyring: KeyringDep,
 ) -> ReconnectResult:
     """Log in with the given (or stored) credentials; if the server accepts, store them,
     mark the mailbox connected, and let every sequence waiting on it go on.
@@ -108,7 +136,7 @@ async def reconnect_mailbox(
     mailbox = await asyncio.to_thread(load)
     password = body.password.get_secret_value() if body.password else None
     try:
-        await check_login(smtp_account(mailbox, body.username, password))
+        await check_login(smtp_account(mailbox, keyring, body.username, password))
     except SendFailed as failed:
         refused = failed.classified.outcome is Outcome.AUTH_FAILED
         raise ProblemError(
@@ -128,7 +156,7 @@ async def reconnect_mailbox(
     def store() -> tuple[MailboxPublic, int, list[str]]:
         with Session(engine) as session:
             row = session.get_one(Mailbox, mailbox_id)
-            version = reconnect(session, row, body.username, password)
+            version = reconnect(session, row, keyring, body.username, password)
             return mailbox_public(row), version, running_workflow_ids(session, mailbox_id)
 
     public, version, workflow_ids = await asyncio.to_thread(store)

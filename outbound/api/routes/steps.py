@@ -114,12 +114,13 @@ async def _change(
     """Apply ``change``; if the campaign runs, hand every workflow the new plan."""
     engine: Engine = request.app.state.engine
 
-    def apply() -> tuple[bool, CampaignPublic]:
+    def apply() -> tuple[bool, CampaignPublic, int]:
         with Session(engine) as session:
             running = change(session)
-            return running, campaign_public(session, session.get_one(Campaign, campaign_id))
+            campaign = session.get_one(Campaign, campaign_id)
+            return running, campaign_public(session, campaign), campaign.workspace_id
 
-    running, campaign = await asyncio.to_thread(apply)
+    running, campaign, workspace_id = await asyncio.to_thread(apply)
     if running:
-        await signal_everyone(temporal, settings, campaign_id, "revise_steps")
+        await signal_everyone(temporal, settings, workspace_id, campaign_id, "revise_steps")
     return campaign

@@ -1,4 +1,4 @@
-"""The to-do list: manual-task steps whose time has come, per user (campaign owner).
+"""The to-do list: manual-task steps whose time has come, per user (the campaign's owner).
 
 A task appears when its prospect's workflow reaches it (step status
 ManualTask) and leaves when it is completed
@@ -13,10 +13,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from sqlmodel import col, select
 
+from outbound.api.auth import CallerDep, require_admin
 from outbound.api.deps import SessionDep
+from outbound.campaigns.views import user_label
 from outbound.domain.statuses import StepStatus
 from outbound.domain.views import TaskItem
-from outbound.store.tables import Campaign, Enrollment, EnrollmentStep, Prospect, Step
+from outbound.store.tables import Campaign, Enrollment, EnrollmentStep, Prospect, Step, User
 
 router = APIRouter(prefix="/tasks", tags=["to-do list"])
 
@@ -24,12 +26,18 @@ router = APIRouter(prefix="/tasks", tags=["to-do list"])
 @router.get("")
 def due_tasks(
     session: SessionDep,
-    owner: Annotated[str | None, Query(max_length=200, description="Only this user's.")] = None,
+    caller: CallerDep,
+    user_id: Annotated[
+        int | None,
+        Query(ge=1, description="Admins: this user's tasks (default: yours)."),
+    ] = None,
+    everyone: Annotated[bool, Query(description="Admins: every user's tasks.")] = False,
     campaign_id: int | None = None,
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[TaskItem]:
-    """Due manual tasks, oldest first."""
+    """Your due manual tasks (an admin may ask for another user's, or everyone's), oldest
+    first."""
     query = (
         select(EnrollmentStep, Enrollment, Campaign, Prospect)
         .join(Enrollment, col(Enrollment.id) == EnrollmentStep.enrollment_id)
@@ -37,8 +45,10 @@ def due_tasks(
         .join(Prospect, col(Prospect.id) == Enrollment.prospect_id)
         .where(EnrollmentStep.status == StepStatus.MANUAL_TASK.value)
     )
-    if owner is not None:
-        query = query.where(Campaign.owner == owner)
+    if not caller.is_admin and (everyone or user_id not in (None, caller.user_id)):
+        require_admin(caller)
+    if not everyone:
+        query = query.where(Campaign.owner_user_id == (user_id or caller.user_id))
     if campaign_id is not None:
         query = query.where(Campaign.id == campaign_id)
     rows = session.exec(
@@ -55,7 +65,7 @@ def due_tasks(
         TaskItem(
             campaign_id=campaign.id or 0,
             campaign_name=campaign.name,
-            owner=campaign.owner,
+            owner=user_label(session.get(User, campaign.owner_user_id)),
             prospect_id=prospect.id or 0,
             prospect_name=" ".join(p for p in (prospect.first_name, prospect.last_name) if p),
             email=enrollment.to_address,

@@ -1,0 +1,1 @@
+"""Workspaces, users, roles and API keys."""
