@@ -32,6 +32,7 @@ class ReceivedMessage:
     envelope_to: list[str]
     message: EmailMessage
     path: Path | None
+    raw: bytes = b""  # the message exactly as it came over the wire (CRLF line ends)
 
 
 class SinkHandler:
@@ -60,7 +61,7 @@ class SinkHandler:
             await asyncio.to_thread(path.write_bytes, header + raw)
         parsed = _parse(raw)
         self.received.append(
-            ReceivedMessage(str(envelope.mail_from), list(envelope.rcpt_tos), parsed, path)
+            ReceivedMessage(str(envelope.mail_from), list(envelope.rcpt_tos), parsed, path, raw)
         )
         _log.info("sink received %s for %s", parsed.get("Message-ID"), envelope.rcpt_tos)
         return "250 Message accepted for delivery"
