@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -39,7 +40,7 @@ def field_path(location: tuple[int | str, ...] | list[int | str]) -> str:
 
 
 def answer(
-    status: int, problems: list[Problem], headers: dict[str, str] | None = None
+    status: int, problems: list[Problem], headers: Mapping[str, str] | None = None
 ) -> JSONResponse:
     """The one shape of every 4xx."""
     content = ProblemResponse(detail=problems).model_dump(exclude_none=True)
