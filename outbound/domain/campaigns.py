@@ -171,6 +171,13 @@ class CampaignPublic(CampaignSchedule, CampaignTracking):
     created_at: datetime
     started_at: datetime | None
     consent_accepted_by: str | None
+    needs_attention: int = Field(
+        default=0,
+        description=(
+            "Prospects Failed and waiting for a manual Retry (POST /campaigns/{id}/retry); "
+            "the campaign stays InProgress until they are retried, skipped or stopped."
+        ),
+    )
 
 
 class ConsentAttestation(BaseModel):
