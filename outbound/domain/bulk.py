@@ -33,6 +33,12 @@ class AddToCampaign(BaseModel):
         default=False,
         description="Add even if the prospect is active in a campaign other than this one.",
     )
+    allow_recontact: bool = Field(
+        default=False,
+        description=(
+            "Add even if the prospect's last sequence ended Replied, Bounced or OptedOut."
+        ),
+    )
 
 
 class BulkRetry(BaseModel):
