@@ -15,6 +15,7 @@ from outbound.devstack.sink import read_sink_folder
 
 app = typer.Typer(help="Outbound: outreach sequences delivered on Temporal.", no_args_is_help=True)
 console = Console()
+SUBJECT_WIDTH = 20  # the subject may wrap, at this width or wider
 
 
 @app.command()
@@ -43,16 +44,39 @@ def sink(
 ) -> None:
     """List the messages the local SMTP sink received, newest first."""
     folder = data_dir / "sink"
-    table = Table("file", "to", "subject", "message-id", "in-reply-to")
-    for path, message in reversed(read_sink_folder(folder)[-last:] if folder.exists() else []):
-        table.add_row(
+    found = reversed(read_sink_folder(folder)[-last:] if folder.exists() else [])
+    rows = [
+        (
             path.name,
             str(message["To"]),
             str(message["Subject"]),
             str(message["Message-ID"]),
             str(message.get("In-Reply-To") or ""),
         )
-    console.print(table)
+        for path, message in found
+    ]
+    table, needed = sink_table(rows)
+    wide = console if console.width >= needed else Console(width=needed)
+    wide.print(table, crop=False)
+
+
+def sink_table(rows: list[tuple[str, str, str, str, str]]) -> tuple[Table, int]:
+    """The table, and the width it needs: addresses, ids and file names are never cut or
+    broken (a person copies them), only the subject wraps; a terminal narrower than that
+    wraps the lines instead."""
+    table = Table()
+    needed = 1  # the left border; each column adds its width, padding and right border
+    for index, name in enumerate(("file", "to", "subject", "message-id", "in-reply-to")):
+        if name == "subject":
+            width = SUBJECT_WIDTH
+            table.add_column(name, min_width=width)
+        else:
+            width = max([len(name), *(len(row[index]) for row in rows)])
+            table.add_column(name, no_wrap=True, min_width=width)
+        needed += width + 3
+    for row in rows:
+        table.add_row(*row)
+    return table, needed
 
 
 if __name__ == "__main__":

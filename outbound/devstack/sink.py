@@ -76,6 +76,18 @@ def accept_any_login(
     return AuthResult(success=True)
 
 
+class _LibraryNoise(logging.Filter):
+    """aiosmtpd itself sets its deprecated ``Session.login_data`` on every AUTH and logs a
+    deprecation warning each time: one line per message at the sink, about nothing we do."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "login_data is deprecated" not in record.getMessage()
+
+
+_AIOSMTPD_LOG = logging.getLogger("mail.log")
+_NOISE = _LibraryNoise()
+
+
 def start_sink(
     handler: SinkHandler,
     host: str = "127.0.0.1",
@@ -83,6 +95,8 @@ def start_sink(
     authenticator: Callable[..., AuthResult] = accept_any_login,
 ) -> Controller:
     """Start the sink in a background thread; ``port=0`` picks a free port (see ``.port``)."""
+    if _NOISE not in _AIOSMTPD_LOG.filters:
+        _AIOSMTPD_LOG.addFilter(_NOISE)
     controller = Controller(
         handler,
         hostname=host,
