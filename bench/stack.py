@@ -46,13 +46,13 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from outbound.api.app import create_app
+from outbound.devstack.dns import Zone, dns_server
 from outbound.devstack.fault_sink import FaultSinkHandler
 from outbound.devstack.run import DevStackConfig, temporal_command
 from outbound.devstack.sink import start_sink
 from outbound.settings import Settings
 from outbound.store.engine import create_schema, make_engine
 from outbound.store.tables import SlotReservation
-from tests.support.dns_server import Zone, dns_server
 
 ROOT = Path(__file__).resolve().parents[1]
 POLL_SECONDS = 0.5

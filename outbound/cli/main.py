@@ -23,8 +23,20 @@ def dev(
     data_dir: Annotated[Path, typer.Option(help="Where databases and sent mail are kept.")] = Path(
         "var"
     ),
-    api_port: int = 8000,
-    smtp_port: int = 1025,
+    api_port: int = DevStackConfig.api_port,
+    smtp_port: int = DevStackConfig.smtp_port,
+    temporal_port: int = DevStackConfig.temporal_port,
+    ui_port: int = DevStackConfig.ui_port,
+    dns_port: Annotated[
+        int, typer.Option(help="UDP port of the local DNS server the address check asks.")
+    ] = DevStackConfig.dns_port,
+    offline: Annotated[
+        bool,
+        typer.Option(
+            help="Ask no DNS server of this machine: domains other than the examples' "
+            "are unverified (and sent to the sink)."
+        ),
+    ] = False,
     workers: Annotated[
         int, typer.Option(min=1, help="Worker processes (each runs Python on one core).")
     ] = DevStackConfig.workers,
@@ -32,7 +44,14 @@ def dev(
     """Run everything locally: Temporal dev server + UI, SMTP sink, workers and API."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     config = DevStackConfig(
-        data_dir=data_dir, api_port=api_port, smtp_port=smtp_port, workers=workers
+        data_dir=data_dir,
+        api_port=api_port,
+        smtp_port=smtp_port,
+        temporal_port=temporal_port,
+        ui_port=ui_port,
+        dns_port=dns_port,
+        offline=offline,
+        workers=workers,
     )
     raise typer.Exit(run_dev_stack(config))
 

