@@ -4,9 +4,10 @@
 
 A mailbox as the README's defaults have it (50 a day, 5 minutes apart, Mon–Fri
 09:00–17:00, Europe/Berlin), already holding a week of another campaign's
-reservations, and a 2-step campaign (a follow-up 3 days later) to N prospects
-in SQLite. Measured: ``schedule_preview`` as ``GET /campaigns/{id}/schedule-preview``
-runs it (reading the store, the forecast, the answer's first 100 prospects).
+reservations (250, from the Monday the preview starts), and a 2-step campaign
+(a follow-up 3 days later) to N prospects, in SQLite. Measured:
+``schedule_preview`` as ``GET /campaigns/{id}/schedule-preview`` runs it
+(reading the store, the forecast, the answer's first 100 prospects).
 Baseline, in the same run on the same database: the same preview with the
 mailbox calendar's search as it was before issue 23 (tests/support/
 walking_calendar.py), which walked past every full day and every taken slot
@@ -22,19 +23,18 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine, func, insert
 from sqlmodel import Session, col, select
 
+from bench import slot_reservations
 from bench.stack import code_label_and_versions, git_label, print_table, say, when_and_where
 from outbound.campaigns.preview import preview_inputs, preview_of, schedule_preview
 from outbound.domain.views import SchedulePreview
-from outbound.scheduling.windows import local_date
 from outbound.store.engine import create_schema, make_engine
-from outbound.store.slots import mailbox_limits
-from outbound.store.tables import Campaign, Enrollment, Mailbox, Prospect, SlotReservation, Step
+from outbound.store.tables import Campaign, Enrollment, Prospect, Step
 from tests.support.walking_calendar import WalkingCalendar
 
 START = datetime(2026, 11, 23, 7, 0, tzinfo=UTC)  # a Monday, 08:00 in Berlin
@@ -56,52 +56,31 @@ class Figures:
 
 
 def prepare(engine: Engine, prospects: int) -> int:
-    """The mailbox, its existing reservations and the campaign; returns the campaign's id."""
+    """The mailbox with a week of another campaign's reservations (bench.slot_reservations
+    builds it), and the campaign to preview; returns the campaign's id."""
+    mailbox_id, _ = slot_reservations.prepare(engine, existing=EXISTING, new=0)
     with Session(engine) as session:
-        mailbox = Mailbox(
-            smtp_host="h",
-            smtp_port=25,
-            tls_mode="none",
-            from_address="ada@example.com",
-            time_zone="Europe/Berlin",
-            daily_limit=50,
-            min_gap_seconds=300,
-        )
-        session.add(mailbox)
-        session.flush()
         campaign = Campaign(
-            name="Preview",
-            owner="me",
-            mailbox_id=mailbox.id or 0,
-            status="Ready",
-            grace_seconds=1200,
+            name="Preview", owner="me", mailbox_id=mailbox_id, status="Ready", grace_seconds=1200
         )
         session.add(campaign)
         session.flush()
-        session.add(
-            Step(
-                campaign_id=campaign.id or 0,
-                position=1,
-                subject="Hi",
-                body="One",
-                thread_mode="new_thread",
+        for position, delay_days, thread_mode in ((1, 0, "new_thread"), (2, 3, "same_thread")):
+            session.add(
+                Step(
+                    campaign_id=campaign.id or 0,
+                    position=position,
+                    subject=f"Step {position}",
+                    body="Hello",
+                    delay_days=delay_days,
+                    thread_mode=thread_mode,
+                )
             )
-        )
-        session.add(
-            Step(
-                campaign_id=campaign.id or 0,
-                position=2,
-                subject="Re",
-                body="Two",
-                delay_days=3,
-                thread_mode="same_thread",
-            )
-        )
+        first = session.exec(select(func.max(Prospect.id))).one() or 0
         session.execute(
-            insert(Prospect), [{"first_name": f"P{i}", "fields": {}} for i in range(prospects + 1)]
+            insert(Prospect), [{"first_name": f"P{i}", "fields": {}} for i in range(prospects)]
         )
-        ids = list(session.exec(select(Prospect.id).order_by(col(Prospect.id))))
-        other, people = ids[0], ids[1:]
+        people = session.exec(select(Prospect.id).where(col(Prospect.id) > first)).all()
         session.execute(
             insert(Enrollment),
             [
@@ -109,37 +88,6 @@ def prepare(engine: Engine, prospects: int) -> int:
                 for pid in people
             ],
         )
-        limits = mailbox_limits(mailbox)
-        running = Campaign(
-            name="Running",
-            owner="me",
-            mailbox_id=mailbox.id or 0,
-            status="InProgress",
-            grace_seconds=0,
-        )
-        session.add(running)
-        session.flush()
-        elsewhere = session.execute(
-            insert(Enrollment).values(campaign_id=running.id, prospect_id=other, status="Active")
-        ).inserted_primary_key[0]
-        reservations = []
-        for index in range(EXISTING):
-            day = START.date() + timedelta(days=index // 50)
-            slot = datetime(day.year, day.month, day.day, 8, tzinfo=UTC) + timedelta(
-                minutes=9 * (index % 50)
-            )
-            reservations.append(
-                {
-                    "key": f"other:{index}",
-                    "mailbox_id": mailbox.id,
-                    "enrollment_id": elsewhere,
-                    "position": 1,
-                    "slot_at": slot,
-                    "slot_day": local_date(slot, limits.zone_name),
-                    "reserved_at": START,
-                }
-            )
-        session.execute(insert(SlotReservation), reservations)
         session.commit()
         return campaign.id or 0
 
