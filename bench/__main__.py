@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import campaign_start_stop, month_of_campaign, send_throughput
+from bench import campaign_start_stop, month_of_campaign, schedule_preview, send_throughput
 from bench.stack import (
     code_label_and_versions,
     print_table,
@@ -30,7 +30,12 @@ from bench.stack import (
     when_and_where,
 )
 
-SIZES = {"start_stop": 400, "send_throughput": 250, "month_of_campaign": 250}
+SIZES = {
+    "start_stop": 400,
+    "send_throughput": 250,
+    "month_of_campaign": 250,
+    "schedule_preview": 10_000,  # and 20,000, the size issue 23 names
+}
 
 
 @dataclass
@@ -83,10 +88,25 @@ def month(n: int, label: str) -> Headline:
     )
 
 
+def preview(n: int, label: str) -> Headline:
+    load_at_start = os.getloadavg()[0]
+    figures = schedule_preview.run(n)
+    schedule_preview.report(figures, label, (load_at_start, os.getloadavg()[0]))
+    return Headline(
+        "schedule preview",
+        n,
+        f"{figures.seconds:.2f} s; before issue 23: {figures.baseline_seconds:,.1f} s"
+        + ("" if figures.same_answer else " (ANSWERS DIFFER)"),
+        figures.seconds / n,
+        [],
+    )
+
+
 RUNS: dict[str, Callable[[int, str], Headline]] = {
     "start_stop": start_stop,
     "send_throughput": throughput,
     "month_of_campaign": month,
+    "schedule_preview": preview,
 }
 
 

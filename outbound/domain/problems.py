@@ -19,6 +19,18 @@ class ProblemResponse(BaseModel):
     detail: list[Problem]
 
 
+class FieldProblem(ValueError):
+    """Raise in a model-level validator to name the field at fault, not the whole body.
+
+    Pydantic reports a model validator's error at the model's own location; the
+    API's error handler appends ``field`` to it (``steps[0]`` + ``subject``)."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(reason)
+        self.field = field
+        self.reason = reason
+
+
 class ProblemError(Exception):
     """Raise to answer ``status`` with a list of problems; nothing has been changed."""
 

@@ -8,6 +8,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, Field
 
+from outbound.domain.problems import FieldProblem
 from outbound.scheduling.when_to_send import WhenToSend
 from outbound.scheduling.windows import SendWindow
 
@@ -103,4 +104,6 @@ def window_from(days: list[int], start: str, end: str, zone_name: str) -> Window
 def check_window(start: str, end: str) -> None:
     """Refuse a window that does not open before it closes."""
     if end != "24:00" and parse_clock(start) >= parse_clock(end):
-        raise ValueError("send_start must be before send_end (use 24:00 for midnight)")
+        raise FieldProblem(
+            "send_end", f"must be after send_start ({start}); use 24:00 for midnight"
+        )

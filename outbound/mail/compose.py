@@ -15,6 +15,8 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
 
+from outbound.mail.wire_headers import OUTGOING_POLICY
+
 
 @dataclass(frozen=True)
 class OutgoingMessage:
@@ -65,7 +67,7 @@ def reply_subject(subject: str) -> str:
 
 def compose(message: OutgoingMessage) -> EmailMessage:
     """Build the RFC 5322 message."""
-    email = EmailMessage()
+    email = EmailMessage(policy=OUTGOING_POLICY)
     local, _, domain = message.from_address.rpartition("@")
     email["From"] = Address(display_name=message.from_name, username=local, domain=domain)
     email["To"] = message.to_address
@@ -75,7 +77,8 @@ def compose(message: OutgoingMessage) -> EmailMessage:
     if message.references:
         email["In-Reply-To"] = message.references[-1]
         email["References"] = " ".join(message.references)
-    # RFC 2369 / RFC 8058: the HTTPS one-click URL first, then a mailto the mailbox reads.
+    # RFC 2369 / RFC 8058: the HTTPS one-click URL first, then a mailto the mailbox reads;
+    # written as URLs, folded between them, never encoded (outbound.mail.wire_headers).
     targets = [message.unsubscribe_url, message.unsubscribe_mailto]
     email["List-Unsubscribe"] = ", ".join(f"<{target}>" for target in targets if target)
     email["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"

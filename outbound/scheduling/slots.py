@@ -9,11 +9,19 @@ that a full day's limit spreads over the mailbox's window instead of bunching
 at its start. Requests are served in the order they arrive (the order
 prospects become ready), and a request that does not fit today moves to the
 next day with room: it is never refused for the limit.
+
+The search is cheap however full the calendar: the taken slots are kept as
+merged "blocked" intervals (each slot blocks ``spacing`` either side), so a
+run of a hundred back-to-back slots is passed with one bisect; and the days a
+window cannot use (full, or without an opening) are skipped with pointers
+that only ever move forward (days never empty), so a request due in a month
+of full days finds the first day with room at once. A schedule preview of
+20,000 prospects makes 40,000 such requests in well under a second of this.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_left, insort
+from bisect import bisect_left, bisect_right, insort
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -53,11 +61,17 @@ class MailboxCalendar:
     limits: MailboxLimits
     taken: list[datetime] = field(default_factory=list)
     _per_day: Counter[date] = field(default_factory=Counter)
+    _blocked: _Blocked = field(init=False)
+    _skips: dict[SendWindow, dict[date, date]] = field(init=False, default_factory=dict)
+    _usable: dict[SendWindow, dict[date, bool]] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self.taken = sorted(self.taken)
         if not self._per_day:  # counted here unless the caller knows the counts
             self._per_day = Counter(local_date(t, self.limits.zone_name) for t in self.taken)
+        self._blocked = _Blocked(self.limits.spacing)
+        for slot in self.taken:
+            self._blocked.add(slot)
 
     @classmethod
     def of(
@@ -81,32 +95,32 @@ class MailboxCalendar:
     def earliest_slot(self, not_before: datetime, window: SendWindow | None = None) -> datetime:
         """The slot a request due at ``not_before`` gets (without taking it)."""
         window = window or self.limits.window
-        spacing = self.limits.spacing
         candidate = window.next_opening(not_before)
         for _ in range(_MAX_STEPS):
             day = local_date(candidate, self.limits.zone_name)
             if self._per_day[day] >= self.limits.daily_limit:
-                candidate = window.next_opening(self._start_of(day + timedelta(days=1)))
+                room = self._first_usable_day(day + timedelta(days=1), window)
+                candidate = window.next_opening(self._start_of(room))
                 continue
-            # Walk past a run of taken slots with bisects alone (no time-zone math) …
-            moved = False
-            while (clash := self._clash(candidate, spacing)) is not None:
-                candidate, moved = clash + spacing, True
-            if not moved:
+            # Past the taken slots around the candidate (one bisect) …
+            free = self._blocked.free_from(candidate)
+            if free == candidate:
                 return candidate
             # … then re-check the window and the day at the new place.
-            candidate = window.next_opening(candidate)
+            candidate = window.next_opening(free)
         raise RuntimeError("no slot found; the mailbox calendar is inconsistent")
 
     def take(self, slot: datetime) -> None:
         """Record ``slot`` as taken."""
         insort(self.taken, slot)
         self._per_day[local_date(slot, self.limits.zone_name)] += 1
+        self._blocked.add(slot)
 
     def know(self, slots: Iterable[datetime]) -> None:
         """Add slots already counted in ``day_counts`` (their times were not loaded)."""
         for slot in slots:
             insort(self.taken, slot)
+            self._blocked.add(slot)
 
     def reserve(self, not_before: datetime, window: SendWindow | None = None) -> datetime:
         """Find and take the earliest slot."""
@@ -114,12 +128,64 @@ class MailboxCalendar:
         self.take(slot)
         return slot
 
-    def _clash(self, candidate: datetime, spacing: timedelta) -> datetime | None:
-        """The latest taken slot closer than ``spacing`` to ``candidate``, if any."""
-        index = bisect_left(self.taken, candidate + spacing)
-        if index > 0 and self.taken[index - 1] > candidate - spacing:
-            return self.taken[index - 1]
-        return None
+    def _first_usable_day(self, day: date, window: SendWindow) -> date:
+        """The first mailbox day from ``day`` on with room and an opening of ``window``.
+
+        Days only fill up, so a day found unusable stays so: each keeps a pointer
+        to a later day, and a search follows and shortens the pointers
+        (union-find's path compression) instead of walking day by day again.
+        """
+        skips = self._skips.setdefault(window, {})
+        passed = []
+        while True:
+            later = skips.get(day)
+            if later is None:
+                if self._per_day[day] < self.limits.daily_limit and self._opens_on(day, window):
+                    break
+                later = day + timedelta(days=1)
+            passed.append(day)
+            day = later
+        for each in passed:
+            skips[each] = day
+        return day
+
+    def _opens_on(self, day: date, window: SendWindow) -> bool:
+        """Whether ``window`` has an instant within mailbox-local ``day``."""
+        known = self._usable.setdefault(window, {})
+        if day not in known:
+            opening = window.next_opening(self._start_of(day))
+            known[day] = opening < self._start_of(day + timedelta(days=1))
+        return known[day]
 
     def _start_of(self, day: date) -> datetime:
         return local_datetime(day, time(0), self.limits.zone_name)
+
+
+class _Blocked:
+    """The instants too close to a taken slot: the union of the open intervals
+    (slot - spacing, slot + spacing), kept merged, sorted and disjoint."""
+
+    def __init__(self, spacing: timedelta) -> None:
+        self._spacing = spacing
+        self._starts: list[datetime] = []
+        self._ends: list[datetime] = []
+
+    def add(self, slot: datetime) -> None:
+        low, high = slot - self._spacing, slot + self._spacing
+        if low == high:
+            return
+        first = bisect_right(self._ends, low)  # intervals ending at or before low stay apart
+        after = bisect_left(self._starts, high)  # … as do those starting at or after high
+        if first < after:
+            low, high = min(low, self._starts[first]), max(high, self._ends[after - 1])
+        self._starts[first:after] = [low]
+        self._ends[first:after] = [high]
+
+    def free_from(self, at: datetime) -> datetime:
+        """``at`` if no slot is closer than the spacing, else the end of its blocked run:
+        the first instant after ``at`` that is (a slot exactly ``spacing`` away is not
+        too close)."""
+        index = bisect_right(self._starts, at) - 1
+        if index >= 0 and self._starts[index] < at < self._ends[index]:
+            return self._ends[index]
+        return at

@@ -20,6 +20,7 @@ Three starting points:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -34,6 +35,7 @@ from outbound.store import tables  # noqa: F401 - registers the tables on SQLMod
 
 FIRST_REVISION = "0001"
 _SCHEMA_LOCK = 7_265_031  # any fixed number: the advisory lock of schema changes
+logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)  # per connection: noise
 
 
 class SchemaOutOfDate(RuntimeError):

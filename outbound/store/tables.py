@@ -273,6 +273,9 @@ class Enrollment(SQLModel, table=True):
         default=None,
         description="Stop/reply asked for by the API: the send activity's last look reads it.",
     )
+    awaiting_retry: bool = Field(
+        default=False, description="Failed, and its step still waits for a manual Retry."
+    )
     replied_at: datetime | None = _when(default=None)
     reply_snippet: str | None = Field(default=None, description="The start of the reply.")
     state_version: datetime | None = _when(

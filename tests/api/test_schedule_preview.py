@@ -126,3 +126,52 @@ async def test_preview_of_an_unknown_campaign_is_404(api: httpx.AsyncClient) -> 
     answer = await api.get("/campaigns/404/schedule-preview")
 
     assert answer.status_code == 404
+
+
+async def test_each_prospect_is_forecast_in_its_own_time_zone_when_the_campaign_says_so(
+    api: httpx.AsyncClient,
+) -> None:
+    mailbox = await api.post("/mailboxes", json=office_hours_mailbox(ZONE))
+    created = await api.post(
+        "/campaigns",
+        json={
+            "name": "Zones",
+            "mailbox_id": mailbox.json()["id"],
+            "time_zone_source": "prospect",
+            "grace_seconds": 0,
+            "steps": TWO_EMAILS,
+        },
+    )
+    campaign_id = created.json()["id"]
+    rows = [
+        ("ny", "America/New_York"),
+        ("tokyo", "Asia/Tokyo"),
+        ("none", ""),
+        ("ny2", "America/New_York"),
+    ]
+    csv = "email,time_zone\n" + "".join(f"{name}@example.com,{tz}\n" for name, tz in rows)
+    added = await api.post(
+        f"/campaigns/{campaign_id}/prospects/csv", files={"file": ("p.csv", csv, "text/csv")}
+    )
+    ids = added.json()["prospect_ids"]
+    monday_noon_berlin = datetime(2026, 11, 23, 11, 0, tzinfo=UTC)
+
+    preview = (
+        await api.get(
+            f"/campaigns/{campaign_id}/schedule-preview",
+            params={"start_at": monday_noon_berlin.isoformat()},
+        )
+    ).json()
+
+    sends = {
+        p["prospect_id"]: [datetime.fromisoformat(t) for t in p["sends"]]
+        for p in preview["prospects"]
+    }
+    for prospect_id, (_, tz) in zip(ids, rows, strict=True):
+        local = [t.astimezone(zone(tz or ZONE)) for t in sends[prospect_id]]
+        assert all(9 <= t.hour < 17 and t.weekday() < 5 for t in local), (tz, local)
+    # New York opens at 15:00 Berlin time on Monday; Tokyo is closed by then until Tuesday.
+    assert sends[ids[0]][0].astimezone(zone("America/New_York")).date() == monday_noon_berlin.date()
+    assert sends[ids[1]][0].astimezone(
+        zone("Asia/Tokyo")
+    ).date() == monday_noon_berlin.date() + timedelta(days=1)

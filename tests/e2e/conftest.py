@@ -16,13 +16,13 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from outbound.api.in_process import in_process_clients
+from outbound.devstack.dns import Zone
 from outbound.devstack.fault_sink import FaultSinkHandler
 from outbound.domain.search_attributes import ALL_KEYWORDS
 from outbound.settings import Settings
 from outbound.store.engine import make_engine
 from outbound.store.migrate import upgrade_schema
 from outbound.worker import build_worker
-from tests.support.dns_server import Zone
 from tests.support.temporal import binary
 
 

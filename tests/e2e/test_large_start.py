@@ -16,12 +16,12 @@ from temporalio.testing import WorkflowEnvironment
 
 from drills.campaign import skip_or_retry_unconfirmed
 from outbound.api.in_process import in_process_clients
+from outbound.devstack.dns import Zone
 from outbound.devstack.fault_sink import FaultSinkHandler, Slow
 from outbound.domain.sequence import ENROLLMENT_WORKFLOW
 from outbound.settings import Settings
 from outbound.store.engine import make_engine
 from outbound.store.migrate import upgrade_schema
-from tests.support.dns_server import Zone
 from tests.support.factories import CONSENT
 from tests.support.polling import eventually
 from tests.support.worker_process import WorkerProcess
@@ -124,14 +124,22 @@ async def test_a_worker_killed_mid_fan_out_loses_and_duplicates_nobody(
             view = (await api.get(f"/campaigns/{campaign_id}?limit=1")).json()
             return bool(view["campaign"]["status"] == "Completed")
 
-        await eventually(campaign_completed, seconds=600)
+        async def everyone_settled() -> bool:
+            view = (await api.get(f"/campaigns/{campaign_id}?limit=1")).json()
+            failed = view["counts"].get("Failed", 0)
+            waiting = view["campaign"]["needs_attention"]
+            ended = view["counts"].get("Completed", 0)
+            return ended + failed == PROSPECTS and waiting == failed
+
+        await eventually(everyone_settled, seconds=600)
         # A send the kill cut off after handing its message over is not resent on its own
         # (the message may have arrived): the step waits, Unconfirmed, for the user, who
         # skips it if the message is in the mailbox (here: at the sink), or retries it if
-        # not. Nobody else may be missing.
+        # not; meanwhile the campaign is not Completed. Nobody else may be missing.
         failed = await api.get(f"/campaigns/{campaign_id}?status=Failed&limit=1000")
         unconfirmed = {p["email"] for p in failed.json()["prospects"]}
         assert unconfirmed, "the kill cut off no send"
+        assert not await campaign_completed()
         assert {p["reason"] for p in failed.json()["prospects"]} == {"Unconfirmed"}
         at_sink = {got.envelope_to[0] for got in handler.received}
         everyone = {person["addresses"][0]["address"] for person in people}

@@ -18,6 +18,7 @@ from tests.e2e.test_campaign_delivery import create_campaign, create_mailbox
 from tests.e2e.test_inbound_webhook import prospect
 from tests.support.factories import CONSENT
 from tests.support.polling import eventually
+from tests.support.rfc2369 import list_urls, one_click_post
 
 pytestmark = pytest.mark.e2e
 
@@ -176,8 +177,12 @@ async def test_the_mailto_unsubscribe_read_by_the_webhook_opts_out(stack: Stack)
         return len(stack.sink.received) == 1
 
     await eventually(sent)
-    header = str(stack.sink.received[0].message["List-Unsubscribe"])
-    (mailto,) = re.findall(r"<(mailto:[^>]+)>", header)
+    # Read as a receiver does, off the wire: angle-bracketed URLs, no encoded words.
+    raw = stack.sink.received[0].raw
+    https, mailto = list_urls(raw)
+    assert https.startswith(f"{stack.settings.public_base_url}/unsubscribe/")
+    assert mailto.startswith("mailto:")
+    assert one_click_post(raw) == "List-Unsubscribe=One-Click"
     address, _, query = mailto.removeprefix("mailto:").partition("?subject=")
     assert address == "ada@hiring.example.com"  # the mailbox whose mail we read
     subject = query.replace("%20", " ")

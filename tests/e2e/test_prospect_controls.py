@@ -217,6 +217,42 @@ async def test_a_prospect_is_active_in_one_campaign_unless_overridden_and_can_mo
     assert stack.sink.received[0].envelope_to == ["ann@one.example.com"]
 
 
+async def test_who_replied_is_not_written_to_again_by_accident_and_a_stopped_one_moves_on(
+    stack: Stack,
+) -> None:
+    first = await start_with(stack, [{"subject": "Hi", "body": "One"}, LATER], 2, "again")
+    await until_all_on_step(stack, first, 2, 2)
+    ann, bob = (p["prospect_id"] for p in await prospects_of(stack, first))
+    base = f"/campaigns/{first}/prospects"
+    assert (await stack.api.post(f"{base}/{ann}/reply")).status_code == 200
+    assert (await stack.api.post(f"{base}/{bob}/stop")).status_code == 200
+
+    async def ended() -> bool:
+        return bool((await campaign_view(stack, first))["counts"] == {"Replied": 1, "Stopped": 1})
+
+    await eventually(ended)
+    second = await create_campaign(
+        stack, await create_mailbox(stack), [{"subject": "New", "body": "Two"}]
+    )
+    refused = await stack.api.post(f"{base}/{ann}/add-to-campaign", json={"campaign_id": second})
+    moved = await stack.api.post(
+        f"{base}/{bob}/add-to-campaign", json={"campaign_id": second, "move": True}
+    )
+
+    assert refused.status_code == 409 and f"ended Replied in campaign {first}" in refused.text
+    assert moved.status_code == 201, moved.text
+    assert (await stack.api.post(f"/campaigns/{second}/start", json=CONSENT)).is_success
+
+    async def bob_written_to() -> bool:
+        return any(r.message["Subject"] == "New" for r in stack.sink.received)
+
+    await eventually(bob_written_to)
+    assert [r.envelope_to[0] for r in stack.sink.received if r.message["Subject"] == "New"] == [
+        "p1@again.example.com"
+    ]
+    assert (await campaign_view(stack, second))["total_prospects"] == 1
+
+
 async def test_a_step_with_active_recipients_is_skipped_for_everyone_not_deleted(
     stack: Stack,
 ) -> None:

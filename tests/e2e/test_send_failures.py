@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import pytest
 
@@ -41,19 +42,26 @@ async def test_a_bounce_and_an_unknown_outcome_end_with_their_reasons_and_nothin
         await stack.api.post(f"/campaigns/{campaign_id}/start", json=CONSENT)
     ).status_code == 202
 
-    deadline = time.monotonic() + 60
-    while (view := (await stack.api.get(f"/campaigns/{campaign_id}")).json())["campaign"][
-        "status"
-    ] != "Completed":
-        assert time.monotonic() < deadline, view["counts"]
-        await asyncio.sleep(0.2)
+    view: dict[str, Any] = {}
 
+    async def settled() -> bool:
+        nonlocal view
+        view = (await stack.api.get(f"/campaigns/{campaign_id}")).json()
+        counts = view["counts"] == {"Completed": 1, "Bounced": 1, "Failed": 1}
+        return bool(counts and view["campaign"].get("needs_attention"))
+
+    await eventually(settled)
     by_id = {p["prospect_id"]: p for p in view["prospects"]}
     assert (by_id[ann]["status"], by_id[bob]["status"], by_id[cem]["status"]) == (
         "Completed",
         "Bounced",
         "Failed",
     )
+    # Cem waits for the user (Retry, skip or stop): the campaign is not Completed yet,
+    # and both its view and the campaign list say one prospect needs attention.
+    assert (view["campaign"]["status"], view["campaign"]["needs_attention"]) == ("InProgress", 1)
+    [listed] = (await stack.api.get("/campaigns")).json()
+    assert listed["needs_attention"] == 1
     assert "5.1.1" in by_id[bob]["reason"]
     assert by_id[cem]["reason"] == "Unconfirmed"
     received = [r.envelope_to[0] for r in stack.sink.received]
@@ -70,6 +78,18 @@ async def test_a_bounce_and_an_unknown_outcome_end_with_their_reasons_and_nothin
     assert "hard_bounce: 550 5.1.1" in bob_log[0]["failure_reason"]
     assert [m["status"] for m in cem_log] == ["Failed"]
     assert cem_log[0]["failure_reason"].startswith("unknown:")
+
+    # The user looks in the Sent folder, finds it, and stops Cem: every sequence has ended.
+    stopped = await stack.api.post(f"/campaigns/{campaign_id}/prospects/{cem}/stop")
+    assert stopped.status_code == 200, stopped.text
+
+    async def completed() -> bool:
+        view = (await stack.api.get(f"/campaigns/{campaign_id}")).json()
+        return bool(view["campaign"]["status"] == "Completed")
+
+    await eventually(completed)
+    view = (await stack.api.get(f"/campaigns/{campaign_id}")).json()
+    assert view["campaign"]["needs_attention"] == 0
 
 
 async def start_with_ann(stack: Stack, **addressing: object) -> tuple[int, int]:

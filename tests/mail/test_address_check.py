@@ -6,8 +6,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from outbound.devstack.dns import Zone, dev_zone, dns_server
 from outbound.mail.address_check import AddressChecker, Verdict
-from tests.support.dns_server import Zone, dns_server
 
 
 @pytest.fixture
@@ -87,3 +87,50 @@ async def test_no_resolver_answering_is_unverified() -> None:
     checker = AddressChecker(nameservers=["127.0.0.1"], port=9, timeout_seconds=0.3)
     check = await checker.check("ada@acme.example")
     assert check.verdict is Verdict.UNVERIFIED
+
+
+@pytest.mark.parametrize(
+    ("address", "verdict", "reason_part"),
+    [
+        ("cem@example.org", Verdict.VALID, ""),
+        ("ann@acme.example.com", Verdict.VALID, ""),
+        ("ann@new.example", Verdict.VALID, ""),
+        ("bob@bolt.example.net", Verdict.VALID, ""),
+        ("ada@elsewhere.org", Verdict.UNVERIFIED, "DNS did not answer"),  # no DNS to ask
+    ],
+)
+async def test_the_dev_stack_answers_the_example_domains_without_any_dns(
+    address: str, verdict: Verdict, reason_part: str
+) -> None:
+    zone = dev_zone(offline=True)
+    async with dns_server(zone) as port:
+        check = await AddressChecker(
+            nameservers=["127.0.0.1"], port=port, timeout_seconds=0.5
+        ).check(address)
+
+    assert check.verdict is verdict, check
+    assert reason_part in check.reason
+
+
+async def test_the_dev_stack_asks_the_machines_resolver_about_other_domains() -> None:
+    machines = Zone()
+    machines.add("acme.io", "MX", "10 mx.acme.io.")
+    machines.add("nomail.io", "MX", "0 .")
+    async with dns_server(machines) as upstream_port:
+        dev = dev_zone(offline=True)
+        dev.upstream, dev.upstream_port = ["127.0.0.1"], upstream_port
+        async with dns_server(dev) as port:
+            checker = AddressChecker(nameservers=["127.0.0.1"], port=port, timeout_seconds=1)
+            checks = [
+                await checker.check(a)
+                for a in ("ada@acme.io", "ada@nomail.io", "ada@gone.io", "cem@example.org")
+            ]
+
+    assert [c.verdict for c in checks] == [
+        Verdict.VALID,
+        Verdict.INVALID,
+        Verdict.INVALID,
+        Verdict.VALID,
+    ]
+    assert ("acme.io.", "MX") in machines.queries  # asked of the machine's resolver
+    assert ("example.org.", "MX") not in machines.queries  # answered by the dev zone itself

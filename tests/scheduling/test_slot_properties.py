@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from outbound.scheduling.slots import MailboxCalendar, MailboxLimits
 from outbound.scheduling.windows import SendWindow, local_date
+from tests.support.walking_calendar import WalkingCalendar
 
 ZONES = [
     "UTC",
@@ -115,3 +116,41 @@ def test_a_window_that_closes_before_the_next_slot_moves_it_to_the_next_allowed_
         datetime(2026, 11, 23, 8, 20, tzinfo=UTC),  # Mon 09:20; 09:40 is past the close
         datetime(2026, 11, 25, 8, 0, tzinfo=UTC),  # Wed 09:00 (Tuesday is not allowed)
     ]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    mailbox_limits(),
+    st.lists(
+        st.tuples(st.integers(0, 60 * 24 * 60), st.sampled_from([None, *ZONES])),
+        min_size=1,
+        max_size=150,
+    ),
+    st.lists(st.integers(0, 60 * 24 * 30), max_size=60),
+)
+def test_the_fast_search_finds_exactly_the_slots_of_the_day_by_day_walk(
+    limits: MailboxLimits,
+    requests: list[tuple[int, str | None]],
+    existing: list[int],
+) -> None:
+    """Same slots, in the same order, for requests in any order, in the mailbox's window or
+    in a prospect's own time zone, around slots taken earlier (issue 23's preview)."""
+    taken = [EPOCH + timedelta(minutes=m) for m in existing]
+    fast, walking = MailboxCalendar.of(limits, taken), WalkingCalendar.of(limits, taken)
+    for minutes, zone_name in requests:
+        window = limits.window
+        if zone_name is not None:
+            window = SendWindow(zone_name, window.weekdays, window.start, window.end)
+        at = EPOCH + timedelta(minutes=minutes)
+        assert fast.reserve(at, window) == walking.reserve(at, window)
+
+
+def test_a_slot_fits_exactly_between_two_taken_slots_twice_the_spacing_apart() -> None:
+    window = SendWindow("UTC", frozenset(range(7)), time(0), time(0))
+    limits = MailboxLimits("UTC", 1000, timedelta(minutes=10), window)
+    monday_9 = datetime(2026, 3, 2, 9, tzinfo=UTC)
+    taken = [monday_9, monday_9 + timedelta(minutes=20)]
+
+    for calendar in (MailboxCalendar.of(limits, taken), WalkingCalendar.of(limits, taken)):
+        assert calendar.reserve(monday_9) == monday_9 + timedelta(minutes=10)
+        assert calendar.reserve(monday_9) == monday_9 + timedelta(minutes=30)

@@ -10,6 +10,7 @@ from sqlalchemy import Engine, update
 from sqlmodel import Session, col, select
 
 from outbound.activities.records import RecordActivities, complete_campaign_if_done
+from outbound.campaigns.views import campaign_public
 from outbound.domain.prospects import ProspectCreate
 from outbound.domain.sequence import EnrollmentState, StepState
 from outbound.domain.statuses import CampaignStatus, ProspectStatus, StepStatus
@@ -122,6 +123,47 @@ async def test_the_campaign_completes_when_its_last_prospect_ends(engine: Engine
     await records.record_state(state(second, ProspectStatus.REPLIED, T0, StepStatus.STOPPED))
     with Session(engine) as session:
         assert session.exec(select(Campaign.status)).one() == "Completed"
+
+
+async def test_a_prospect_waiting_for_a_retry_keeps_the_campaign_in_progress(
+    engine: Engine,
+) -> None:
+    first, second = running_campaign(engine, 2)
+    records = RecordActivities(engine)
+    failed = state(second, ProspectStatus.FAILED, T0, StepStatus.FAILED)
+    failed.awaiting_retry = True
+
+    await records.record_state(failed)
+    await records.record_state(state(first, ProspectStatus.COMPLETED, T0, StepStatus.SENT))
+
+    with Session(engine) as session:
+        assert session.exec(select(Campaign.status)).one() == "InProgress"
+        campaign = session.exec(select(Campaign)).one()
+        assert campaign_public(session, campaign).needs_attention == 1
+
+    # Nobody retried within 30 days: the sequence ends Failed, and the campaign with it.
+    given_up = state(second, ProspectStatus.FAILED, T0 + timedelta(days=30), StepStatus.FAILED)
+    await records.record_state(given_up)
+
+    with Session(engine) as session:
+        assert session.exec(select(Campaign.status)).one() == "Completed"
+        campaign = session.exec(select(Campaign)).one()
+        assert campaign_public(session, campaign).needs_attention == 0
+
+
+async def test_a_retry_wait_reopens_a_campaign_a_transient_copy_completed(
+    engine: Engine,
+) -> None:
+    [enrollment_id] = running_campaign(engine, 1)
+    records = RecordActivities(engine)
+    await records.record_state(state(enrollment_id, ProspectStatus.FAILED, T0, StepStatus.FAILED))
+    waiting = state(enrollment_id, ProspectStatus.FAILED, T0 + timedelta(1), StepStatus.FAILED)
+    waiting.awaiting_retry = True
+
+    await records.record_state(waiting)
+
+    with Session(engine) as session:
+        assert session.exec(select(Campaign.status)).one() == "InProgress"
 
 
 async def test_a_reply_stored_by_the_inbox_survives_a_later_copy_without_it(

@@ -12,6 +12,7 @@ from outbound.mail.compose import (
     make_message_id,
     reply_subject,
 )
+from tests.support.rfc2369 import list_urls, one_click_post, raw_field, unfold
 
 
 def outgoing(**overrides: object) -> OutgoingMessage:
@@ -104,3 +105,44 @@ def test_a_tracked_message_has_both_unsubscribe_targets_and_an_html_alternative(
     html = received.get_body(preferencelist=("html",))
     assert plain is not None and plain.get_content() == "Hi Bob,\nä role for you.\n"
     assert html is not None and html.get_content() == "<p>Hi Bob</p>\n"
+
+
+LONG_TOKEN = "eyJtIjo0MiwicCI6MX0" * 4 + ".ZxYwVuTsRqPoNmLkJiHgFeDcBa"
+
+
+def wire(message: OutgoingMessage) -> bytes:
+    return compose(message).as_bytes(policy=policy.SMTP)
+
+
+def test_list_unsubscribe_holds_both_urls_for_a_strict_rfc_2369_reader() -> None:
+    https = f"https://out.example.com/unsubscribe/{LONG_TOKEN}"
+    mailto = f"mailto:ada@example.com?subject=unsubscribe%20{LONG_TOKEN}"
+
+    sent = wire(outgoing(unsubscribe_url=https, unsubscribe_mailto=mailto))
+
+    assert list_urls(sent) == [https, mailto]
+    assert one_click_post(sent) == "List-Unsubscribe=One-Click"
+
+
+def test_a_long_mailto_folds_only_between_the_urls() -> None:
+    https = f"https://out.example.com/unsubscribe/{LONG_TOKEN}"
+    mailto = f"mailto:{'a' * 40}@{'hiring-team.' * 5}example.com?subject=unsubscribe%20{LONG_TOKEN}"
+
+    sent = wire(outgoing(unsubscribe_url=https, unsubscribe_mailto=mailto))
+
+    field = raw_field(sent, "List-Unsubscribe")
+    assert field.split("\r\n") == [f" <{https}>,", f" <{mailto}>"]
+    assert list_urls(sent) == [https, mailto]
+
+
+def test_threading_headers_keep_long_message_ids_whole() -> None:
+    domain = "recruiting-team.a-rather-long-company-name.example.com"
+    chain = tuple(f"<outbound.{i}.1.0123456789abcdef@{domain}>" for i in range(1, 4))
+
+    sent = wire(outgoing(references=chain, subject="Re: Role at Acme"))
+
+    assert "=?" not in raw_field(sent, "References") + raw_field(sent, "In-Reply-To")
+    assert unfold(raw_field(sent, "In-Reply-To")).split() == [chain[-1]]
+    assert unfold(raw_field(sent, "References")).split() == list(chain)
+    received = message_from_bytes(sent, policy=policy.default)
+    assert received["References"] == " ".join(chain)

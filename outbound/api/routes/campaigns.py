@@ -208,11 +208,13 @@ async def add_prospects(
     temporal: TemporalDep,
     settings: SettingsDep,
     allow_other_active: bool = False,
+    allow_recontact: bool = False,
 ) -> AddProspectsResult:
     """Add prospects to the campaign; those already in it are left as they are.
 
     A prospect still active in another campaign is refused (409 naming it)
-    unless ``allow_other_active`` is true.
+    unless ``allow_other_active`` is true; one whose last sequence ended Replied,
+    Bounced or OptedOut unless ``allow_recontact`` is true.
     """
     return await enroll(
         request.app.state.engine,
@@ -221,6 +223,7 @@ async def add_prospects(
         campaign_id,
         body,
         allow_other_active=allow_other_active,
+        allow_recontact=allow_recontact,
     )
 
 
@@ -232,6 +235,7 @@ async def import_prospects_csv(
     temporal: TemporalDep,
     settings: SettingsDep,
     allow_other_active: bool = False,
+    allow_recontact: bool = False,
 ) -> AddProspectsResult:
     """Add prospects from a CSV file (see the README for its columns); all rows or none."""
     raw = await file.read(MAX_CSV_BYTES + 1)
@@ -255,6 +259,7 @@ async def import_prospects_csv(
         campaign_id,
         prospects,
         allow_other_active=allow_other_active,
+        allow_recontact=allow_recontact,
     )
 
 

@@ -1,0 +1,247 @@
+"""The README's five-minute walkthrough, pasted as written into a shell, on a machine
+without DNS, against ``outbound dev``: what the README says the user sees is what happens.
+
+The commands are read from README.md itself (every ``sh`` block from step 1 to
+step 6), so the two cannot drift apart, and run by bash with the real curl,
+whatever headers they carry. Only the ports change, so that this test can run
+beside a developer's own ``make run``: ``localhost:8000`` and the sink's
+``1025`` become free ports. ``outbound dev --offline`` asks no DNS server of
+this machine, as on one without DNS: the address check is answered by the dev
+stack's own resolver alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from outbound.devstack.sink import read_sink_folder
+from tests.support.rfc2369 import list_urls
+
+pytestmark = pytest.mark.e2e
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+ANSWER_MARK = "\x1e"  # after each curl's answer: the mark, then the HTTP status
+# Every curl of the README prints its answer, then the mark and the status on a line.
+CURL = f"curl() {{ command curl \"$@\" -w '\\n{ANSWER_MARK}%{{http_code}}\\n'; }}\n"
+
+
+def walkthrough_blocks() -> list[str]:
+    """The ``sh`` blocks of the walkthrough's steps 1 to 6 (with the preview between 3 and 4)."""
+    text = README.read_text()
+    section = text[text.index("## Five-minute walkthrough") :]
+    section = section[: section.index("\n## ", 1)]
+    start = section.index("**1. ")
+    after_six = re.search(r"^\*\*(?!\d)", section[section.index("**6. ") :], re.MULTILINE)
+    assert after_six is not None, "the walkthrough's step 6 ends at the next bold paragraph"
+    steps = section[start : section.index("**6. ") + after_six.start()]
+    return re.findall(r"^```sh\n(.*?)^```", steps, re.MULTILINE | re.DOTALL)
+
+
+@dataclass
+class Answer:
+    status: int
+    text: str
+
+    def json(self) -> Any:
+        return json.loads(self.text)
+
+
+@dataclass
+class DevStack:
+    folder: Path
+    api_port: int
+    public_port: int
+    smtp_port: int
+
+    def run(self, block: str) -> tuple[list[Answer], str]:
+        """Run one README block in bash, as pasted; the curl answers, and the other output."""
+        script = block.replace("localhost:8000", f"localhost:{self.api_port}")
+        script = script.replace("localhost:8001", f"localhost:{self.public_port}")
+        script = script.replace('"smtp_port": 1025', f'"smtp_port": {self.smtp_port}')
+        done = subprocess.run(
+            ["/bin/bash", "-c", CURL + script],
+            cwd=self.folder,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        return _pair(done.stdout)
+
+    def get(self, path: str) -> Any:
+        """What the test itself reads (with the stack's API key, where it has one)."""
+        key = self.folder / "var" / "api-key"
+        headers = {"Authorization": f"Bearer {key.read_text().strip()}"} if key.exists() else {}
+        answer = httpx.get(f"http://127.0.0.1:{self.api_port}{path}", headers=headers, timeout=10)
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
+
+def _pair(output: str) -> tuple[list[Answer], str]:
+    """Split bash's output at the marks: each curl's body and status; what is left is the
+    output of the other commands (the sink's table)."""
+    pieces = output.split(ANSWER_MARK)
+    answers, others = [], []
+    body = pieces[0]
+    for piece in pieces[1:]:
+        status, _, body_next = piece.partition("\n")
+        answers.append(Answer(int(status), body.strip()))
+        body = body_next
+    others.append(body)
+    return answers, "".join(others)
+
+
+def free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for probe in sockets:
+            probe.bind(("127.0.0.1", 0))
+        return [probe.getsockname()[1] for probe in sockets]
+    finally:
+        for probe in sockets:
+            probe.close()
+
+
+@pytest.fixture
+def dev_stack(tmp_path: Path) -> Iterator[DevStack]:
+    """``outbound dev --offline`` in a fresh folder, where the README's commands run."""
+    api, public, temporal, ui, smtp, dns = free_ports(6)
+    venv_bin = tmp_path / ".venv" / "bin"
+    venv_bin.mkdir(parents=True)
+    outbound = Path(sys.executable).parent / "outbound"
+    (venv_bin / "outbound").symlink_to(outbound)  # the README's .venv/bin/outbound
+    command = [str(outbound), "dev", "--offline", "--workers", "1"]
+    for option, port in (
+        ("--api-port", api),
+        ("--public-port", public),
+        ("--temporal-port", temporal),
+        ("--ui-port", ui),
+        ("--smtp-port", smtp),
+        ("--dns-port", dns),
+    ):
+        command += [option, str(port)]
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("OUTBOUND_")}
+    log = (tmp_path / "dev.log").open("wb")
+    process = subprocess.Popen(
+        command, cwd=tmp_path, env=environment, stdout=log, stderr=subprocess.STDOUT
+    )
+    stack = DevStack(tmp_path, api, public, smtp)
+    try:
+        deadline = time.monotonic() + 90
+        while not _answers(api):
+            assert process.poll() is None, (tmp_path / "dev.log").read_text()
+            assert time.monotonic() < deadline, (tmp_path / "dev.log").read_text()
+            time.sleep(0.3)
+        yield stack
+    finally:
+        process.send_signal(signal.SIGINT)  # Ctrl-C
+        try:
+            process.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+    shutdown = (tmp_path / "dev.log").read_text().split("stopping…", 1)[-1]
+    assert "level=WARN" not in shutdown, shutdown  # Ctrl-C is quiet
+
+
+def _answers(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/mailboxes", timeout=1).status_code < 500
+    except httpx.HTTPError:
+        return False
+
+
+def wait_until(condition: Any, what: str, seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"{what}: not within {seconds:.0f} s"
+        time.sleep(0.5)
+
+
+def steps_of(view: dict[str, Any]) -> dict[str, list[str]]:
+    return {p["email"]: [s["status"] for s in p["steps"]] for p in view["prospects"]}
+
+
+def test_the_walkthrough_as_written_delivers_what_the_readme_says(dev_stack: DevStack) -> None:
+    mailbox, campaign, prospects, preview, start, watch, control = walkthrough_blocks()
+
+    # 1. The mailbox: the password is write-only.
+    [created] = dev_stack.run(mailbox)[0]
+    assert created.status == 201 and created.json()["has_password"] is True
+    assert "app-password" not in created.text
+    # 2. The campaign, 3. the prospects (JSON, then CSV).
+    [made] = dev_stack.run(campaign)[0]
+    assert made.status == 201 and made.json()["id"] == 1
+    as_json, as_csv = dev_stack.run(prospects)[0]
+    assert (as_json.status, as_json.json()["enrolled"]) == (201, 1)
+    assert (as_csv.status, as_csv.json()["enrolled"]) == (201, 2)
+    # The plan before starting.
+    [plan] = dev_stack.run(preview)[0]
+    assert plan.status == 200 and plan.json()["summary"].startswith("3 prospects: step 1 from ")
+    # 4. Start: answers at once, then the grace delay (10 s).
+    [started] = dev_stack.run(start)[0]
+    assert started.status == 202 and started.json()["to_start"] == 3, started.text
+
+    # 5. Watch, during the grace delay: NotStarted, step 1 Pending.
+    view, one, _, sink = dev_stack.run(watch)[0]
+    assert all(a.status == 200 for a in (view, one, sink)), (view, one, sink)
+    assert view.json()["counts"] == {"NotStarted": 3}, view.text
+    assert {s[0] for s in steps_of(view.json()).values()} == {"Pending"}
+
+    # … then step 1 Sent and step 2 Scheduled, with their times.
+    def first_steps_sent() -> bool:
+        rows = dev_stack.get("/campaigns/1")["prospects"]
+        return all([s["status"] for s in p["steps"]] == ["Sent", "Scheduled"] for p in rows)
+
+    wait_until(first_steps_sent, "step 1 Sent and step 2 Scheduled for all")
+    answers, table = dev_stack.run(watch)
+    view, one, live, sink = answers
+    assert live.status == 200 and live.json()["status"] == "Active", live.text
+    # The address check found Cem's mail server: answered by the dev stack, no DNS needed.
+    assert live.json()["address_checks"] == {"cem@example.org": "valid"}, live.text
+    for row in view.json()["prospects"]:
+        assert row["steps"][0]["sent_at"] and row["steps"][1]["scheduled_at"], row
+    assert [m["status"] for m in one.json()["messages"]] == ["Sent", "Waiting"]
+    recipients = ["cem@example.org", "ann@acme.example.com", "bob@bolt.example.com"]
+    assert sorted(m["to"] for m in sink.json()) == sorted(recipients), sink.text
+    assert all(address in table for address in recipients), table  # the sink's table
+
+    # 6. Ann paused, her address changed, resumed: step 2 goes to the new address.
+    paused, moved, resumed = dev_stack.run(control)[0]
+    assert (paused.status, paused.json()["status"]) == (200, "Paused"), paused.text
+    assert moved.status == 200, moved.text
+    assert (resumed.status, resumed.json()["status"]) == (200, "Active"), resumed.text
+
+    # … and at the end, Completed: each prospect, and the campaign.
+    wait_until(
+        lambda: dev_stack.get("/campaigns/1")["campaign"]["status"] == "Completed",
+        "the campaign Completed",
+    )
+    final = dev_stack.get("/campaigns/1")
+    assert final["counts"] == {"Completed": 3}
+    assert set(map(tuple, steps_of(final).values())) == {("Sent", "Sent")}
+    received = read_sink_folder(dev_stack.folder / "var" / "sink")
+    assert sorted(str(message["To"]) for _, message in received) == sorted(
+        [*recipients, "cem@example.org", "ann@new.example", "bob@bolt.example.com"]
+    )
+    # The links in the mail point at the public app, by the README's name for it.
+    for path, _ in received:
+        raw = path.read_bytes().split(b"\r\n", 2)[2]  # after the sink's two envelope lines
+        [unsubscribe] = list_urls(raw)
+        assert unsubscribe.startswith(f"http://localhost:{dev_stack.public_port}/unsubscribe/")
