@@ -195,7 +195,9 @@ REAL_ANSWERS = [
         E,
         Outcome.HARD_BOUNCE,
     ),
-    ("Exim", 550, "Unrouteable address", E, Outcome.FAILED),
+    # Exim's router found no way to the domain: read as an unknown host by the reasons
+    # bounce reports share (sisimai and flufl.bounce read it so too).
+    ("Exim", 550, "Unrouteable address", E, Outcome.HARD_BOUNCE),
     ("Old sendmail", 550, "<bob@example.org>... User unknown", E, Outcome.HARD_BOUNCE),
     (
         "Postfix",
