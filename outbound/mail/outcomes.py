@@ -155,3 +155,20 @@ def _reason(code: int | None, enhanced: str | None, text: str, stage: Stage) -> 
         else (f"{code} " if code else "")
     )
     return f"{prefix}{text}"[:500] if text else f"{prefix}no answer ({stage})".strip()
+
+
+def reported_outcome(reason: Reason, hard: bool) -> Outcome:
+    """What a bounce report about a message already sent means, in the terms of an SMTP
+    answer, by the same table: a dead address is a hard bounce; our authentication, sender
+    address or relaying park the mailbox; a rate limit throttles it; the rest is recorded."""
+    if hard:
+        return Outcome.HARD_BOUNCE
+    if reason in _SENDER_POLICY:
+        return Outcome.SENDER_POLICY
+    if reason is Reason.RATE_LIMITED:
+        return Outcome.RATE_LIMITED
+    if reason is Reason.MAILBOX_FULL:
+        return Outcome.MAILBOX_FULL
+    if reason in _REFUSED:
+        return Outcome.SPAM
+    return Outcome.FAILED

@@ -16,7 +16,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from outbound.domain.addresses import GMAIL_DOMAINS, normalise
-from outbound.store.tables import Suppression
+from outbound.store.tables import Campaign, Suppression
+
+
+def suppression_owner(session: Session, campaign_id: int) -> str:
+    """Whose suppression list a campaign's addresses go on: the one place that says so.
+
+    Today the campaign's ``owner``; when campaigns belong to workspaces, the workspace
+    key is returned here and every caller (bounces, complaints, opt-outs) follows.
+    """
+    return session.get_one(Campaign, campaign_id).owner
 
 
 def spellings(address: str) -> set[str]:

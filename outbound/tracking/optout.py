@@ -21,8 +21,8 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from outbound.domain.addresses import GMAIL_DOMAINS, normalise
-from outbound.domain.statuses import ProspectStatus
-from outbound.store.suppressions import stage_suppression
+from outbound.domain.statuses import ProspectStatus, SuppressionSource
+from outbound.store.suppressions import stage_suppression, suppression_owner
 from outbound.store.tables import Campaign, Enrollment, Message, TrackingEvent
 
 _log = logging.getLogger(__name__)
@@ -42,36 +42,45 @@ class OptOutResult:
     workflow_ids: list[str]
 
 
-def record_opt_out(engine: Engine, message_row_id: int, via: str) -> OptOutResult | None:
+def record_opt_out(
+    engine: Engine,
+    message_row_id: int,
+    via: str,
+    source: SuppressionSource = SuppressionSource.UNSUBSCRIBE,
+) -> OptOutResult | None:
     """Suppress the recipient of message ``message_row_id`` and halt their sequences.
 
+    ``source`` says why: an unsubscribe, or a complaint (an abuse report acts the same
+    way, recorded as such on the list and as a ``complaint`` event of the message).
     None when the message does not exist (a token of another database). Two
     requests at once (mail providers do post twice) meet at the suppression
     list's unique key; the second then finds the first one's work and is a no-op.
     """
     try:
-        return _record_opt_out(engine, message_row_id, via)
+        return _record_opt_out(engine, message_row_id, via, source)
     except IntegrityError:
-        return _record_opt_out(engine, message_row_id, via)
+        return _record_opt_out(engine, message_row_id, via, source)
 
 
-def _record_opt_out(engine: Engine, message_row_id: int, via: str) -> OptOutResult | None:
+def _record_opt_out(
+    engine: Engine, message_row_id: int, via: str, source: SuppressionSource
+) -> OptOutResult | None:
     with Session(engine) as session:
         message = session.get(Message, message_row_id)
         if message is None:
             return None
         enrollment = session.get_one(Enrollment, message.enrollment_id)
-        owner = session.get_one(Campaign, enrollment.campaign_id).owner
+        owner = suppression_owner(session, enrollment.campaign_id)
         first_time = stage_suppression(
-            session, owner, message.to_address, "unsubscribe", f"{via} ({message.message_id})"
+            session, owner, message.to_address, source.value, f"{via} ({message.message_id})"
         )
         already = session.exec(
             select(TrackingEvent.id).where(
-                TrackingEvent.message_row_id == message_row_id, TrackingEvent.kind == "unsubscribe"
+                TrackingEvent.message_row_id == message_row_id, TrackingEvent.kind == source.value
             )
         ).first()
         if already is None:
-            session.add(TrackingEvent(message_row_id=message_row_id, kind="unsubscribe"))
+            session.add(TrackingEvent(message_row_id=message_row_id, kind=source.value))
         stopped: list[int] = []
         workflows: list[str] = []
         for target in _sequences_to(session, owner, message.to_address):
@@ -113,10 +122,14 @@ def _sequences_to(session: Session, owner: str, address: str) -> list[Enrollment
 
 
 async def opt_out(
-    engine: Engine, temporal: Client, message_row_id: int, via: str
+    engine: Engine,
+    temporal: Client,
+    message_row_id: int,
+    via: str,
+    source: SuppressionSource = SuppressionSource.UNSUBSCRIBE,
 ) -> OptOutResult | None:
     """Record the opt-out, then tell each stopped sequence's workflow."""
-    result = await asyncio.to_thread(record_opt_out, engine, message_row_id, via)
+    result = await asyncio.to_thread(record_opt_out, engine, message_row_id, via, source)
     if result is None:
         return None
     for workflow_id in result.workflow_ids:
