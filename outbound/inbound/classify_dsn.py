@@ -33,6 +33,7 @@ from outbound.inbound.notice_text import (
 from outbound.mail.reasons import Reading, Reason, read_answer
 
 _MESSAGE_ID_LINE = re.compile(r"^[ \t]*Message-I[Dd][ \t]*:[ \t]*(<[^<>\s]+>)", re.MULTILINE | re.I)
+MAX_REPORTED = 20  # recipients read from one report (we send each message to one address)
 _LOOP = re.compile(r"loop|hops?\b|forwarded more than", re.IGNORECASE)
 _FAILED = ("fail", "error", "expired", "undeliver", "abort", "permanent")  # opensmtpd: "error"
 _SUCCESS = ("deliver", "relay", "expand")  # "deliverable": Postfix's address verification
@@ -144,6 +145,7 @@ def delivery_status(message: Message, own_id: str | None) -> DeliveryReport | No
         if part.get_content_type() in DELIVERY_STATUS:
             blocks += _status_blocks(part)
     per_recipient = [b for b in blocks if "action" in b or ("status" in b and _address(b))]
+    per_recipient = per_recipient[:MAX_REPORTED]
     if not per_recipient:
         return None
     failed: list[BouncedRecipient] = []
@@ -222,7 +224,7 @@ def _status_blocks(part: Message) -> list[dict[str, str]]:
     payload = part.get_payload()
     if isinstance(payload, list):
         blocks: list[dict[str, str]] = []
-        for block in payload:
+        for block in payload[: MAX_REPORTED + 10]:
             if not isinstance(block, Message):
                 continue
             fields = {name.lower(): header(block, name) for name in block}

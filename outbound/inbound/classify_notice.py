@@ -18,7 +18,12 @@ from email.message import Message
 import flufl.bounce
 
 from outbound.domain.inbound import InboundKind
-from outbound.inbound.classify_dsn import DeliveryReport, recipient, returned_message_ids
+from outbound.inbound.classify_dsn import (
+    MAX_REPORTED,
+    DeliveryReport,
+    recipient,
+    returned_message_ids,
+)
 from outbound.inbound.classify_text import part_text
 from outbound.inbound.headers import addresses, header
 from outbound.inbound.notice_text import (
@@ -27,6 +32,7 @@ from outbound.inbound.notice_text import (
     answer_about,
     notification_parts,
     notification_text,
+    plain_words,
     words_about,
 )
 from outbound.inbound.notices import FAILURE_SUBJECT, is_daemon
@@ -98,8 +104,11 @@ def nonstandard_bounce(
     by_flufl = bool(temporary or permanent)
     named = [a for a in [*permanent, *temporary] if _is_candidate(a, ours, sender)]
     candidates = _in_order(named, notification) or _addresses_in_text(notification, ours, sender)
+    mentioned_only = False
     if not candidates:
-        candidates = _returned_to(message, ours) or _mentioned(notification, ours, sender)
+        candidates = _returned_to(message, ours)
+    if not candidates:
+        candidates, mentioned_only = _mentioned(notification, ours, sender), True
     has_code = bool(ENHANCED.search(notification) or BASIC.search(notification))
     daemon = is_daemon(sender or "")
     failure_subject = FAILURE_SUBJECT.match(subject) is not None
@@ -108,12 +117,14 @@ def nonstandard_bounce(
     if _POSTMASTER_NOTICE.match(subject):
         return None  # a transcript for the postmaster, not a failure of a message
     if not evidence and not (
-        (daemon or failure_subject or (machine and failure_text)) and (failure_text or candidates)
+        (daemon or failure_subject or (machine and failure_text))
+        and (failure_text or (candidates and not mentioned_only))
     ):
         if not ((daemon or failure_subject or machine) and candidates):
             return None  # from a machine maybe, but it reports no failure we can read
-        named_reasons = [_read(a, notification, candidates) for a in candidates]
-        if not any(r.specific and r.reason is not Reason.UNDEFINED for r in named_reasons):
+        readings = [_read(a, notification, candidates) for a in candidates[:3]]
+        readings.append(read_answer(plain_words(notification)))
+        if not any(r.specific and r.reason is not Reason.UNDEFINED for r in readings):
             return None
     ids = returned_message_ids(message, own_id)
     warning_only = _WARNING_ONLY.search(notification) is not None
@@ -121,6 +132,7 @@ def nonstandard_bounce(
     only_warning = (bool(temporary) and not permanent and (delay_words or warning_only)) or (
         delay_words and (warning_only or not failure_text or _WARNING_SUBJECT.match(subject))
     )
+    candidates = candidates[:MAX_REPORTED]
     reports = [
         recipient(
             a,

@@ -25,6 +25,7 @@ from email.message import Message
 from typing import Any
 
 from outbound.domain.inbound import BouncedRecipient, Complaint, InboundKind
+from outbound.inbound.classify_dsn import MAX_REPORTED
 from outbound.inbound.classify_text import part_text
 from outbound.inbound.headers import addresses, header, message_ids
 from outbound.mail.reasons import read_answer
@@ -104,7 +105,7 @@ def provider_notification(message: Message, sender: str | None) -> Report | None
         permanent = body.get("bounceType") == "Permanent"
         bounces = [
             _ses_recipient(r, permanent)
-            for r in body.get("bouncedRecipients", [])
+            for r in body.get("bouncedRecipients", [])[:MAX_REPORTED]
             if isinstance(r, dict) and "@" in str(r.get("emailAddress", ""))
         ]
         why = f"Amazon SES bounce notification ({body.get('bounceType', 'unknown type')})"

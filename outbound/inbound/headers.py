@@ -15,6 +15,7 @@ from email.utils import getaddresses
 
 MAX_ADDRESSES = 100
 _MESSAGE_ID = re.compile(r"<[^<>\s]+>")
+_RAW_BYTES = re.compile("[\udc80-\udcff]")
 
 
 def header(message: Message, name: str) -> str:
@@ -42,7 +43,7 @@ def decode(value: object) -> str:
         except Exception:
             value = str(value)
     text = str(value)
-    if any(0xDC80 <= ord(c) <= 0xDCFF for c in text):  # raw 8-bit bytes (surrogateescape)
+    if _RAW_BYTES.search(text):  # raw 8-bit bytes, as the parser keeps them (surrogateescape)
         raw = text.encode("ascii", "surrogateescape")
         try:
             text = raw.decode("utf-8")

@@ -132,11 +132,17 @@ def is_challenge(message: Message) -> bool:
     ):
         return True
     for part in _top_parts(message):
-        if part.get_content_type() in _REPORT_TYPES:
-            payload = part.get_payload()
-            text = "\n".join(str(p) for p in payload) if isinstance(payload, list) else str(payload)
-            if _CHALLENGE_TEXT.search(text[:20000]):
+        if part.get_content_type() not in _REPORT_TYPES:
+            continue
+        payload = part.get_payload()
+        blocks = payload[:25] if isinstance(payload, list) else []
+        for block in blocks:
+            if isinstance(block, Message) and any(
+                _CHALLENGE_TEXT.search(str(value)[:200]) for value in block.values()
+            ):
                 return True
+        if isinstance(payload, str) and _CHALLENGE_TEXT.search(payload[:20000]):
+            return True
     return False
 
 

@@ -111,6 +111,7 @@ class Reading:
         return self.reason.address_gone and final and not self.temporary
 
 
+MAX_WORDS = 1500  # what is read of an answer or a notice: the reason comes first
 ENHANCED = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d.])")
 BASIC = re.compile(r"(?<![\d.#\w-])([245][0-5]\d)(?=[ -]|$|:|,)")
 # A long answer folded by the server repeats its codes on every line ("550-5.7.1 …").
@@ -119,7 +120,9 @@ _MAIL_FROM_STAGE = re.compile(r"after mail from|in reply to mail from|\bmail fro
 
 
 def _words(*alternatives: str) -> re.Pattern[str]:
-    return re.compile("|".join(alternatives), re.IGNORECASE)
+    """Alternatives written in lower case, matched against lower-cased text (twice as fast
+    as a case-insensitive pattern, and these run on every answer and notice)."""
+    return re.compile("|".join(alternatives))
 
 
 # 1. Words specific enough to beat any code, in the order they are tried.
@@ -193,7 +196,7 @@ _RATE = _words(
 )
 _SPAM = _words(
     r"\bspam(?!haus|cop|trap)|anti-?spam",
-    r"\bUBE\b",
+    r"\bube\b",
     r"unsolicited",
     r"bulk (?:e-?mail|mail)\b",
     r"\bmass mailer",
@@ -228,7 +231,7 @@ _BLOCKED = _words(
     r"messages from [\d.]+ weren't sent",
     r"my name was rejected",
     r"blocked for abuse",
-    r"\(BL\)",
+    r"\(bl\)",
 )
 _BLOCKED_WEAKLY = _words(r"\bblock(?:ed|list(?:ed)?) (?:by|for)\b", r"\bblocked\b")
 _TOO_BIG = _words(
@@ -362,6 +365,7 @@ _EXPIRED = _words(
 )
 _DNS_TROUBLE = _words(
     r"malformed (?:or unexpected )?name server reply",
+    r"could not find a gateway",
     r"host not found, try again",
 )
 _SPAM_FIRST = _words(
@@ -475,7 +479,7 @@ def read_answer(text: str, status: str | None = None, code: int | None = None) -
     MTA writes the Status, and one that only had a basic reply code ("550 recipient
     rejected") often makes up a ``5.1.1`` for it, so such a Status is taken only when
     the words say nothing."""
-    text = _unfolded(" ".join(text.replace("’", "'").split())[:4000])
+    text = _unfolded(" ".join(text.replace("’", "'").split())[:MAX_WORDS])
     codes = list(dict.fromkeys(m.group(0) for m in ENHANCED.finditer(text)))
     basic = code if code is not None else _basic(text)
     given = ENHANCED.search(status or "")
@@ -483,17 +487,18 @@ def read_answer(text: str, status: str | None = None, code: int | None = None) -
     if given and given.group(0) not in codes:
         codes.append(given.group(0))
     enhanced = _most_specific(codes)
-    reason, specific = _reason(text, [] if made_up else codes, enhanced, basic)
+    lowered = text.lower()
+    reason, specific = _reason(lowered, [] if made_up else codes, enhanced, basic)
     if made_up and (not specific or reason is Reason.UNDEFINED) and given:
         detail = given.group(0).partition(".")[2]
         if reason in (Reason.UNDEFINED, Reason.SYSTEM_ERROR) and detail in _CODE_REASONS:
             reason, specific = _CODE_REASONS[detail], True
-    if _MAIL_FROM_STAGE.search(text):  # refused at MAIL FROM: about us, not the recipient
+    if _MAIL_FROM_STAGE.search(lowered):  # refused at MAIL FROM: about us, not the recipient
         if reason.address_gone:
             reason, specific = Reason.SENDER_REJECTED, True
         elif reason is Reason.UNDEFINED:
             reason = Reason.POLICY
-    temporary = bool(_TEMPORARY.search(text))
+    temporary = bool(_TEMPORARY.search(lowered))
     return Reading(reason, enhanced, basic, temporary, specific)
 
 

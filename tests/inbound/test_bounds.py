@@ -139,3 +139,23 @@ def test_huge_headers(sample: bytes, name: bytes, size: int, fill: bytes, folded
         value = b"\n ".join(value[i : i + 70] for i in range(0, len(value), 70))
     _, spent = timed(name + b": " + value + b"\n" + sample)
     assert spent < 0.1
+
+
+def test_a_report_of_thousands_of_recipients_is_read_from_its_first_ones() -> None:
+    blocks = "".join(
+        f"Final-Recipient: rfc822; person{i}@example.org\nAction: failed\nStatus: 5.1.1\n"
+        f"Diagnostic-Code: smtp; 550 5.1.1 <person{i}@example.org>... User unknown in the "
+        f"directory of {'a very long text ' * 20}\n\n"
+        for i in range(2_000)
+    )
+    data = (
+        HEAD
+        + (
+            'Content-Type: multipart/report; report-type=delivery-status; boundary="R"\n\n'
+            "--R\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx\n\n"
+            f"{blocks}--R--\n"
+        ).encode()
+    )
+    found, spent = timed(data)
+    assert found is not None and found.kind is InboundKind.BOUNCE and spent < 0.1
+    assert 0 < len(found.bounces) <= 20
