@@ -19,6 +19,7 @@ from bench.inbound_accuracy import CORPUS, load
 from outbound.domain.inbound import InboundKind, InboundMessage
 from outbound.inbound.classify import MalformedMessage, MessageTooComplex, classify
 from outbound.inbound.mime_bounds import MAX_DEPTH, MAX_PARTS
+from tests.support.inbound_mail import nested_multipart
 
 SAMPLES = [
     (CORPUS / "corpus" / row.file).read_bytes() for row in load()[::15] if row.kind != "malformed"
@@ -38,28 +39,16 @@ def timed(data: bytes) -> tuple[InboundMessage | None, float]:
     return found, spent
 
 
-def nested(depth: int, leaf: bytes = b"Content-Type: text/plain\n\nHello\n") -> bytes:
-    """A multipart nested ``depth`` levels deep, as an attacker writes it."""
-    body = leaf
-    for level in range(depth):
-        body = (
-            f'Content-Type: multipart/mixed; boundary="b{level}"\n\n--b{level}\n'.encode()
-            + body
-            + f"\n--b{level}--\n".encode()
-        )
-    return b"From: a@b.example\nMessage-ID: <deep@b.example>\n" + body
-
-
 @pytest.mark.parametrize("depth", [1_000, 5_000])
 def test_deep_nesting_is_refused_naming_the_limit_at_once(depth: int) -> None:
     started = time.process_time()
     with pytest.raises(MessageTooComplex, match=f"deeper than {MAX_DEPTH}"):
-        classify(nested(depth))
+        classify(nested_multipart(depth))
     assert time.process_time() - started < 0.1
 
 
 def test_nesting_within_the_limit_is_read() -> None:
-    found, spent = timed(nested(MAX_DEPTH - 2))
+    found, spent = timed(nested_multipart(MAX_DEPTH - 2))
     assert found is not None and found.kind is InboundKind.REPLY and spent < 0.1
 
 
@@ -117,7 +106,7 @@ def test_inserted_bytes(sample: bytes, where: list[float], junk: bytes) -> None:
     closed=st.booleans(),
 )
 def test_deep_nesting_of_real_mail(depth: int, leaf: bytes, closed: bool) -> None:
-    data = nested(depth, leaf)
+    data = nested_multipart(depth, leaf)
     if not closed:
         data = data.replace(b"--\n", b"\n")
     found, spent = timed(data)
