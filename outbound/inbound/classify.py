@@ -116,20 +116,14 @@ def _decide(message: Message, size: int, base: InboundMessage) -> dict[str, obje
     if status is not None:
         return _report(status.kind, status.why, status.bounces, status.original_message_ids)
     if _is_read_receipt(message):
-        found = _kind(InboundKind.OTHER, "read receipt (disposition notification)")
+        receipt = _kind(InboundKind.OTHER, "read receipt (disposition notification)")
         ids = _receipt_original_ids(message) or returned_message_ids(message, base.message_id)
-        return {**found, "original_message_ids": ids}
+        return {**receipt, "original_message_ids": ids}
     strong = strong_signals(message, base.sender, base.subject)
     if strong:
-        attached = _attached_report(message, base.message_id)
-        if attached is not None:
-            return attached
-        ours = {*base.recipients, *(a for a in [base.sender] if a)}
-        notice = nonstandard_bounce(
-            message, size, base.sender, base.subject, ours, base.message_id, machine=True
-        )
-        if notice is not None:
-            return _report(notice.kind, notice.why, notice.bounces, notice.original_message_ids)
+        read = _attached_report(message, base.message_id) or _free_text(message, size, base)
+        if read is not None:
+            return read
         why = f"from a mail system ({', '.join(strong)}) but not understood; kept for a person"
         ids = returned_message_ids(message, base.message_id)
         return {**_kind(InboundKind.UNRECOGNISED_NOTICE, why), "original_message_ids": ids}
@@ -140,15 +134,23 @@ def _decide(message: Message, size: int, base: InboundMessage) -> dict[str, obje
         return _kind(InboundKind.AUTO_REPLY, auto)
     weak = weak_signals(message, base.sender)
     if weak:
-        ours = {*base.recipients, *(a for a in [base.sender] if a)}
-        notice = nonstandard_bounce(
-            message, size, base.sender, base.subject, ours, base.message_id, machine=True
-        )
-        if notice is not None:
-            return _report(notice.kind, notice.why, notice.bounces, notice.original_message_ids)
+        read = _free_text(message, size, base)
+        if read is not None:
+            return read
         why = f"from a machine ({', '.join(weak)}), not a person; kept for a person to look at"
         return _kind(InboundKind.UNRECOGNISED_NOTICE, why)
     return _from_a_person(message, base)
+
+
+def _free_text(message: Message, size: int, base: InboundMessage) -> dict[str, object] | None:
+    """A bounce or delay written as free text, from a machine (else None)."""
+    ours = {*base.recipients, *(a for a in [base.sender] if a)}
+    notice = nonstandard_bounce(
+        message, size, base.sender, base.subject, ours, base.message_id, machine=True
+    )
+    if notice is None:
+        return None
+    return _report(notice.kind, notice.why, notice.bounces, notice.original_message_ids)
 
 
 def _from_a_person(message: Message, base: InboundMessage) -> dict[str, object]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, or_
+from sqlalchemy import ColumnElement, func, or_
 from sqlmodel import Session, col, select
 
 from outbound.domain.addresses import GMAIL_DOMAINS, normalise
@@ -96,47 +96,40 @@ def _by_envelope(session: Session, mailbox_id: int, recipients: list[str]) -> Ma
 def _by_recipient(session: Session, mailbox_id: int, address: str) -> Match | None:
     """The latest message this mailbox sent to ``address`` (in any spelling), whatever
     became of its sequence: a complaint can come after the sequence ended."""
-    wanted = normalise(address)
-    domain = wanted.rpartition("@")[2]
-    domains = GMAIL_DOMAINS if domain == "gmail.com" else {domain}
-    candidates = session.exec(
-        select(Message, Enrollment)
-        .join(Enrollment, col(Enrollment.id) == Message.enrollment_id)
-        .join(Campaign, col(Campaign.id) == Enrollment.campaign_id)
-        .where(
-            Campaign.mailbox_id == mailbox_id,
-            col(Message.sent_at).is_not(None),
-            or_(*(func.lower(Message.to_address).like(f"%@{d}") for d in domains)),
-        )
-        .order_by(col(Message.sent_at).desc())
-        .limit(200)
-    ).all()
-    for sent, enrollment in candidates:
-        if normalise(sent.to_address) == wanted:
-            return Match(enrollment, sent, "complained address")
-    return None
+    return _latest_to(session, mailbox_id, address, "complained address", active_only=False)
 
 
 def _by_sender(session: Session, mailbox_id: int, sender: str | None) -> Match | None:
     """The most recent message to this person from this mailbox, among active sequences."""
     if not sender or "@" not in sender:
         return None
-    wanted = normalise(sender)
+    return _latest_to(session, mailbox_id, sender, "sender", active_only=True)
+
+
+def _latest_to(
+    session: Session, mailbox_id: int, address: str, matched_by: str, active_only: bool
+) -> Match | None:
+    """The most recent message of this mailbox sent to ``address`` in any spelling (the
+    domain in lower case; for Gmail, dots and +tags ignored)."""
+    wanted = normalise(address)
     domain = wanted.rpartition("@")[2]
     domains = GMAIL_DOMAINS if domain == "gmail.com" else {domain}
+    conditions: list[ColumnElement[bool]] = [
+        col(Campaign.mailbox_id) == mailbox_id,
+        col(Message.sent_at).is_not(None),
+        or_(*(func.lower(Message.to_address).like(f"%@{d}") for d in domains)),
+    ]
+    if active_only:
+        conditions.append(col(Enrollment.status).not_in(_ENDED))
     candidates = session.exec(
         select(Message, Enrollment)
         .join(Enrollment, col(Enrollment.id) == Message.enrollment_id)
         .join(Campaign, col(Campaign.id) == Enrollment.campaign_id)
-        .where(
-            Campaign.mailbox_id == mailbox_id,
-            col(Enrollment.status).not_in(_ENDED),
-            col(Message.sent_at).is_not(None),
-            or_(*(func.lower(Message.to_address).like(f"%@{d}") for d in domains)),
-        )
+        .where(*conditions)
         .order_by(col(Message.sent_at).desc())
+        .limit(500)
     ).all()
     for sent, enrollment in candidates:
         if normalise(sent.to_address) == wanted:
-            return Match(enrollment, sent, "sender")
+            return Match(enrollment, sent, matched_by)
     return None
