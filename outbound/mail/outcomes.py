@@ -88,11 +88,17 @@ _REFUSED = frozenset({Reason.SPAM_DETECTED, Reason.BLOCKED, Reason.POLICY, Reaso
 def classify(code: int | None, text: str, stage: Stage) -> Classified:
     """Classify one SMTP answer (``code`` None: no answer, the connection failed)."""
     text = " ".join(text.split())
-    reading = read_answer(text, code=code) if code is not None else None
+    failed = code is not None and not 200 <= code < 300  # a success has nothing to read
+    reading = read_answer(text, code=code) if failed else None
     found = ENHANCED.search(text)
     enhanced = found.group(0) if found else None
     outcome = _outcome(code, enhanced, text, stage, reading)
-    cause = reading.reason if reading is not None else Reason.NETWORK_ERROR
+    cause = (
+        reading.reason
+        if reading is not None
+        else (Reason.NETWORK_ERROR if code is None else Reason.UNDEFINED)  # no answer; success
+    )
+
     return Classified(outcome, code, enhanced, _reason(code, enhanced, text, stage), cause)
 
 
@@ -111,10 +117,10 @@ def classify_exception(error: BaseException, stage: Stage) -> Classified:
 def _outcome(
     code: int | None, enhanced: str | None, text: str, stage: Stage, reading: Reading | None
 ) -> Outcome:
+    if code is not None and 200 <= code < 300:
+        return Outcome.SENT
     if code is None or reading is None:
         return Outcome.UNKNOWN if stage is Stage.AFTER_DATA else Outcome.TRANSIENT
-    if 200 <= code < 300:
-        return Outcome.SENT
     subject_detail = enhanced[2:] if enhanced else ""
     if (
         code in (534, 535)
