@@ -32,6 +32,7 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.slot_reservations
 	$(BIN)/python -m bench.store_per_send
+	$(BIN)/python -m bench.inbound_accuracy
 	$(BIN)/python -m bench
 
 drills: $(STAMP)

@@ -52,10 +52,11 @@ from bench.stack import (
     sink,
     when_and_where,
 )
-from outbound.api.app import create_app
+from outbound.api.in_process import in_process_clients
 from outbound.devstack.fault_sink import FaultSinkHandler
 from outbound.domain.sequence import SendStepRequest, SendStepResult
 from outbound.settings import Settings
+from outbound.store.encryption import new_key
 from outbound.store.engine import make_engine
 from outbound.store.migrate import upgrade_schema
 from outbound.store.tables import Enrollment, SlotReservation
@@ -129,6 +130,7 @@ async def run(n: int) -> Figures:
                 check_address_dns=False,
                 log_level="WARNING",
                 signing_secret=SecretStr(secrets.token_urlsafe(32)),
+                encryption_keys=[SecretStr(new_key())],
                 worker_max_cached_workflows=n + CACHE_MARGIN,
             )
             engine = make_engine(settings.database_url)
@@ -138,13 +140,12 @@ async def run(n: int) -> Figures:
                 for a in activities_for(engine, settings, env.client)
             ]
             worker = build_worker(env.client, engine, settings, activities=activities)
-            app = create_app(settings, engine=engine, temporal=env.client)
             async with (
                 worker,
-                httpx.AsyncClient(
-                    transport=httpx.ASGITransport(app=app), base_url="http://api.bench", timeout=600
-                ) as api,
+                in_process_clients(settings, engine, env.client) as clients,
             ):
+                api = clients.api
+                api.timeout = httpx.Timeout(600)
                 campaign_id = await prepare(api, port, n, daily_limit)
                 began = time.perf_counter()
                 answer = await api.post(f"/campaigns/{campaign_id}/start", json=CONSENT)

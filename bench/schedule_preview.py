@@ -33,8 +33,9 @@ from bench import slot_reservations
 from bench.stack import code_label_and_versions, git_label, print_table, say, when_and_where
 from outbound.campaigns.preview import preview_inputs, preview_of, schedule_preview
 from outbound.domain.views import SchedulePreview
-from outbound.store.engine import create_schema, make_engine
-from outbound.store.tables import Campaign, Enrollment, Prospect, Step
+from outbound.store.engine import make_engine
+from outbound.store.migrate import upgrade_schema
+from outbound.store.tables import Campaign, Enrollment, Mailbox, Membership, Prospect, Step
 from tests.support.walking_calendar import WalkingCalendar
 
 START = datetime(2026, 11, 23, 7, 0, tzinfo=UTC)  # a Monday, 08:00 in Berlin
@@ -60,8 +61,15 @@ def prepare(engine: Engine, prospects: int) -> int:
     builds it), and the campaign to preview; returns the campaign's id."""
     mailbox_id, _ = slot_reservations.prepare(engine, existing=EXISTING, new=0)
     with Session(engine) as session:
+        mailbox = session.get_one(Mailbox, mailbox_id)
+        owner = session.exec(select(Membership.user_id)).first() or 0
         campaign = Campaign(
-            name="Preview", owner="me", mailbox_id=mailbox_id, status="Ready", grace_seconds=1200
+            workspace_id=mailbox.workspace_id,
+            name="Preview",
+            owner_user_id=owner,
+            mailbox_id=mailbox_id,
+            status="Ready",
+            grace_seconds=1200,
         )
         session.add(campaign)
         session.flush()
@@ -78,13 +86,22 @@ def prepare(engine: Engine, prospects: int) -> int:
             )
         first = session.exec(select(func.max(Prospect.id))).one() or 0
         session.execute(
-            insert(Prospect), [{"first_name": f"P{i}", "fields": {}} for i in range(prospects)]
+            insert(Prospect),
+            [
+                {"workspace_id": mailbox.workspace_id, "first_name": f"P{i}", "fields": {}}
+                for i in range(prospects)
+            ],
         )
         people = session.exec(select(Prospect.id).where(col(Prospect.id) > first)).all()
         session.execute(
             insert(Enrollment),
             [
-                {"campaign_id": campaign.id, "prospect_id": pid, "status": "NotStarted"}
+                {
+                    "workspace_id": mailbox.workspace_id,
+                    "campaign_id": campaign.id,
+                    "prospect_id": pid,
+                    "status": "NotStarted",
+                }
                 for pid in people
             ],
         )
@@ -101,7 +118,7 @@ def timed(action: Callable[[], SchedulePreview]) -> tuple[float, SchedulePreview
 def run(prospects: int) -> Figures:
     with tempfile.TemporaryDirectory(prefix="bench-preview-") as folder:
         engine = make_engine(f"sqlite:///{Path(folder) / 'outbound.db'}")
-        create_schema(engine)
+        upgrade_schema(engine)
         campaign_id = prepare(engine, prospects)
         say(f"schedule preview of {prospects:,} prospects")
         seconds, ours = timed(lambda: schedule_preview(engine, campaign_id, START, SHOWN))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import time
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -18,6 +19,7 @@ from sqlalchemy import Engine, insert
 from sqlmodel import Session
 
 from bench.stack import durable_insert, each_database
+from outbound.accounts.members import add_workspace
 from outbound.domain.schedule import window_from
 from outbound.domain.sequence import ReserveSlotRequest
 from outbound.scheduling.slots import MailboxCalendar
@@ -33,7 +35,9 @@ START = datetime(2026, 11, 23, 7, 0, tzinfo=UTC)
 def prepare(engine: Engine, existing: int, new: int) -> tuple[int, list[int]]:
     """A mailbox (50/day, 5 min gap, Mon–Fri 9–17 Berlin) with ``existing`` reservations."""
     with Session(engine) as session:
+        workspace_id, owner = add_workspace(session, f"bench-{uuid.uuid4().hex[:8]}", None)
         mailbox = Mailbox(
+            workspace_id=workspace_id,
             smtp_host="h",
             smtp_port=25,
             tls_mode="none",
@@ -45,15 +49,25 @@ def prepare(engine: Engine, existing: int, new: int) -> tuple[int, list[int]]:
         session.add(mailbox)
         session.flush()
         campaign = Campaign(
-            name="b", owner="me", mailbox_id=mailbox.id or 0, status="InProgress", grace_seconds=0
+            workspace_id=workspace_id,
+            name="b",
+            owner_user_id=owner,
+            mailbox_id=mailbox.id or 0,
+            status="InProgress",
+            grace_seconds=0,
         )
         session.add(campaign)
         session.flush()
-        prospects = [Prospect() for _ in range(existing + new)]
+        prospects = [Prospect(workspace_id=workspace_id) for _ in range(existing + new)]
         session.add_all(prospects)
         session.flush()
         enrollments = [
-            Enrollment(campaign_id=campaign.id or 0, prospect_id=p.id or 0, status="Active")
+            Enrollment(
+                workspace_id=workspace_id,
+                campaign_id=campaign.id or 0,
+                prospect_id=p.id or 0,
+                status="Active",
+            )
             for p in prospects
         ]
         session.add_all(enrollments)

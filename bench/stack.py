@@ -45,12 +45,13 @@ from temporalio.service import RPCError
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from outbound.api.app import create_app
+from outbound.api.in_process import in_process_clients
 from outbound.devstack.dns import Zone, dns_server
 from outbound.devstack.fault_sink import FaultSinkHandler
 from outbound.devstack.run import DevStackConfig, temporal_command
 from outbound.devstack.sink import start_sink
 from outbound.settings import Settings
+from outbound.store.encryption import new_key
 from outbound.store.engine import make_engine
 from outbound.store.migrate import upgrade_schema
 from outbound.store.tables import SlotReservation
@@ -523,6 +524,7 @@ async def embedded_stack(
                 dns_timeout_seconds=0.5,
                 log_level="WARNING",
                 signing_secret=SecretStr(secrets.token_urlsafe(32)),
+                encryption_keys=[SecretStr(new_key())],
             )
             if open_sequences is not None:
                 cache = max(settings.worker_max_cached_workflows, open_sequences + CACHE_MARGIN)
@@ -533,13 +535,10 @@ async def embedded_stack(
             if start_worker:
                 started.append(worker)
                 worker.start()
-            app = create_app(settings, engine=engine, temporal=temporal)
             try:
-                async with httpx.AsyncClient(
-                    transport=httpx.ASGITransport(app=app),
-                    base_url=f"http://api.{prefix}",
-                    timeout=600,
-                ) as api:
+                async with in_process_clients(settings, engine, temporal) as clients:
+                    api = clients.api
+                    api.timeout = httpx.Timeout(600)
                     if start_worker:
                         queue = settings.task_queue
                         await wait_for_pollers(temporal, queue, worker, activities=True)

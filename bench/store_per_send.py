@@ -20,6 +20,7 @@ import argparse
 import os
 import secrets
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ from bench.stack import (
     print_table,
     when_and_where,
 )
+from outbound.accounts.members import add_workspace
 from outbound.activities.addresses import AddressActivities
 from outbound.activities.delivery import DeliveryActivities, Turn
 from outbound.activities.records import RecordActivities
@@ -52,6 +54,7 @@ from outbound.domain.sequence import (
 from outbound.domain.statuses import ProspectStatus, StepStatus, ThreadMode
 from outbound.mail.address_check import AddressChecker
 from outbound.settings import Settings
+from outbound.store.encryption import new_key
 from outbound.store.engine import make_engine
 from outbound.store.migrate import upgrade_schema
 from outbound.store.slots import reserve_slot
@@ -94,7 +97,9 @@ class Tally:
 def campaign(engine: Engine, sends: int) -> tuple[int, list[int]]:
     """A mailbox with generous limits, a one-step campaign, ``sends`` enrollments."""
     with Session(engine) as session:
+        workspace_id, owner = add_workspace(session, f"bench-{uuid.uuid4().hex[:8]}", None)
         mailbox = Mailbox(
+            workspace_id=workspace_id,
             smtp_host="127.0.0.1",
             smtp_port=25,
             tls_mode="none",
@@ -109,7 +114,12 @@ def campaign(engine: Engine, sends: int) -> tuple[int, list[int]]:
         session.flush()
         assert mailbox.id is not None
         started = Campaign(
-            name="b", owner="me", mailbox_id=mailbox.id, status="InProgress", grace_seconds=0
+            workspace_id=workspace_id,
+            name="b",
+            owner_user_id=owner,
+            mailbox_id=mailbox.id,
+            status="InProgress",
+            grace_seconds=0,
         )
         session.add(started)
         session.flush()
@@ -123,11 +133,16 @@ def campaign(engine: Engine, sends: int) -> tuple[int, list[int]]:
                 thread_mode=ThreadMode.NEW_THREAD.value,
             )
         )
-        prospects = [Prospect(first_name=f"P{i}") for i in range(sends)]
+        prospects = [Prospect(workspace_id=workspace_id, first_name=f"P{i}") for i in range(sends)]
         session.add_all(prospects)
         session.flush()
         enrollments = [
-            Enrollment(campaign_id=started.id, prospect_id=p.id or 0, status="Active")
+            Enrollment(
+                workspace_id=workspace_id,
+                campaign_id=started.id,
+                prospect_id=p.id or 0,
+                status="Active",
+            )
             for p in prospects
         ]
         session.add_all(enrollments)
@@ -142,6 +157,7 @@ def measure(engine: Engine, url: str, sends: int) -> tuple[Tally, float]:
         database_url=url,
         check_address_dns=False,
         signing_secret=SecretStr(secrets.token_urlsafe(32)),
+        encryption_keys=[SecretStr(new_key())],
     )
     delivery = DeliveryActivities(engine, settings)
     records = RecordActivities(engine)

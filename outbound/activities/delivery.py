@@ -81,6 +81,8 @@ _MESSAGE_STATUS_AFTER = {
     Outcome.HARD_BOUNCE: MessageStatus.BOUNCED,
 }
 _PARKING = frozenset({Outcome.AUTH_FAILED, Outcome.SENDER_POLICY})
+# A message the server accepted; a success report may since have made it Delivered.
+_SENT_ALREADY = frozenset({MessageStatus.SENT, MessageStatus.DELIVERED})
 
 
 def slot_missed(reason: str) -> ApplicationError:
@@ -196,7 +198,7 @@ class DeliveryActivities:
         can measure each one's database work on its own."""
         with Session(self._engine, expire_on_commit=False) as session:
             logged = _logged_message(session, request)
-            if logged is not None and logged.status == MessageStatus.SENT:
+            if logged is not None and logged.status in _SENT_ALREADY:
                 assert logged.sent_at is not None
                 return Prepared(
                     None,
@@ -396,7 +398,7 @@ class DeliveryActivities:
                 .where(
                     this_message,
                     col(Message.attempts) == attempts,
-                    col(Message.status) != MessageStatus.SENT.value,
+                    col(Message.status).not_in([s.value for s in _SENT_ALREADY]),
                     or_(
                         col(Message.status) != MessageStatus.SENDING.value,
                         col(Message.handed_over_at).is_(None),
@@ -412,7 +414,7 @@ class DeliveryActivities:
             session.commit()
             if not claimed:
                 status = session.exec(select(Message.status).where(this_message)).one()
-                if status == MessageStatus.SENT:
+                if status in _SENT_ALREADY:
                     return None
                 raise refusal(
                     Outcome.UNKNOWN.value,

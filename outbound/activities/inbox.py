@@ -20,7 +20,7 @@ from temporalio.exceptions import ApplicationError
 from outbound.activities.heartbeat import heartbeating
 from outbound.domain.inbound import InboxPoll, InboxPollResult
 from outbound.inbound.classify import MalformedMessage
-from outbound.inbound.pipeline import handle_inbound
+from outbound.inbound.pipeline import handle_inbound, record_unreadable
 from outbound.mail.imap import ImapAccount, ImapLoginFailed, InboxPosition, fetch_new
 from outbound.store.encryption import Keyring
 from outbound.store.mailboxes import imap_account
@@ -69,6 +69,14 @@ class InboxActivities:
                     )
                 except MalformedMessage as malformed:
                     log.warning("mailbox %s uid %s: %s", poll.mailbox_id, fetched.uid, malformed)
+                    await asyncio.to_thread(
+                        record_unreadable,
+                        self._engine,
+                        poll.mailbox_id,
+                        fetched.raw,
+                        "imap",
+                        f"not a message, or past a limit: {malformed}",
+                    )
         return InboxPollResult(
             enabled=True,
             uidvalidity=batch.position.uidvalidity,

@@ -35,6 +35,7 @@ COLUMNS = (
     "clicks",
     "replied_at",
     "opted_out_at",
+    "complained_at",
 )
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _PAGE = 1000
@@ -64,12 +65,14 @@ def export_rows(session: Session, campaign_id: int) -> Iterator[list[str]]:
             assert enrollment.id is not None
             sent = [m for m in messages[enrollment.id] if m.sent_at is not None]
             kinds: Counter[str] = Counter()
-            opted_out_at = None
+            opted_out_at = complained_at = None
             for message in messages[enrollment.id]:
                 for kind, at in hits.get(message.id or 0, []):
                     kinds[kind] += 1
-                    if kind == "unsubscribe":
+                    if kind in ("unsubscribe", "complaint"):
                         opted_out_at = opted_out_at or at
+                    if kind == "complaint":
+                        complained_at = complained_at or at
             yield [
                 _cell(v)
                 for v in (
@@ -89,6 +92,7 @@ def export_rows(session: Session, campaign_id: int) -> Iterator[list[str]]:
                     kinds["click"],
                     enrollment.replied_at,
                     opted_out_at,
+                    complained_at,
                 )
             ]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from sqlalchemy import func
+from sqlalchemy.orm import defer
 from sqlmodel import Session, col, select
 
 from outbound.campaigns.steps import step_public
@@ -13,16 +14,24 @@ from outbound.domain.schedule import TimeZoneSource, Weekday
 from outbound.domain.statuses import (
     AddressType,
     CampaignStatus,
+    InboundKind,
     MessageStatus,
     ProspectStatus,
     StepStatus,
 )
-from outbound.domain.views import EnrollmentDetail, EnrollmentSummary, MessageLogEntry, StepProgress
+from outbound.domain.views import (
+    EnrollmentDetail,
+    EnrollmentSummary,
+    InboundLogEntry,
+    MessageLogEntry,
+    StepProgress,
+)
 from outbound.scheduling.when_to_send import WhenToSend
 from outbound.store.tables import (
     Campaign,
     Enrollment,
     EnrollmentStep,
+    InboundEvent,
     Message,
     Prospect,
     Step,
@@ -140,7 +149,34 @@ def enrollment_detail(session: Session, enrollment: Enrollment) -> EnrollmentDet
             )
             for m in messages
         ],
+        inbound=_inbound_log(session, enrollment.id),
     )
+
+
+def _inbound_log(session: Session, enrollment_id: int) -> list[InboundLogEntry]:
+    """The inbound mail matched to one enrollment, oldest first (at most the last 100)."""
+    rows = session.exec(
+        select(InboundEvent, col(InboundEvent.raw).is_not(None))
+        .options(defer(InboundEvent.raw))  # type: ignore[arg-type]
+        .where(InboundEvent.enrollment_id == enrollment_id)
+        .order_by(col(InboundEvent.received_at).desc(), col(InboundEvent.id).desc())
+        .limit(100)
+    ).all()
+    return [
+        InboundLogEntry(
+            event_id=event.id or 0,
+            received_at=event.received_at,
+            source=event.source,
+            kind=InboundKind(event.kind),
+            why=event.why,
+            reason=event.reason,
+            action=event.action,
+            sender=event.sender,
+            subject=event.subject,
+            raw_kept=bool(kept),
+        )
+        for event, kept in reversed(rows)
+    ]
 
 
 def _step_progress(

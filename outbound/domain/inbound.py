@@ -9,20 +9,20 @@ the same pipeline.
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
+from outbound.domain.statuses import InboundKind
 
-class InboundKind(StrEnum):
-    """What an inbound message is, as far as a sequence is concerned."""
-
-    REPLY = "reply"  # a person answered: the sequence stops (Replied)
-    AUTO_REPLY = "auto_reply"  # out-of-office and other automatic answers: recorded, goes on
-    BOUNCE = "bounce"  # a delivery-status notification reporting failure
-    DELAYED = "delayed"  # a DSN reporting delay only: not a bounce
-    OTHER = "other"  # anything else (newsletters, our own copies, …): recorded, ignored
-    UNSUBSCRIBE = "unsubscribe"  # the List-Unsubscribe mailto, with its signed token
+__all__ = [
+    "BouncedRecipient",
+    "Complaint",
+    "InboundKind",
+    "InboundMessage",
+    "InboxPoll",
+    "InboxPollResult",
+    "InboxSyncInput",
+]
 
 
 class BouncedRecipient(BaseModel):
@@ -31,7 +31,31 @@ class BouncedRecipient(BaseModel):
     address: str = Field(description="The failed recipient, lower-cased.")
     status: str | None = Field(default=None, description="Enhanced status code, e.g. 5.1.1.")
     diagnostic: str | None = Field(default=None, description="The remote server's answer.")
-    permanent: bool = Field(description="5.x.x (hard) rather than 4.x.x (soft).")
+    permanent: bool = Field(description="A 5.x.x failure rather than a 4.x.x one.")
+    reason: str = Field(
+        default="undefined",
+        description="What failed, from the reasons shared with SMTP answers "
+        "(outbound.mail.reasons.Reason): user_unknown, mailbox_full, blocked, …",
+    )
+    hard: bool = Field(
+        default=False,
+        description="The address is gone (no such user or domain, account disabled) and the "
+        "failure is final: it is suppressed. Sender-side reasons are never hard.",
+    )
+
+
+class Complaint(BaseModel):
+    """What an abuse report (ARF, RFC 5965, or a provider's notification) says."""
+
+    feedback_type: str = Field(description="abuse, fraud, opt-out, … (ARF Feedback-Type).")
+    address: str | None = Field(
+        default=None,
+        description="The recipient who complained (Original-Rcpt-To or the "
+        "reported message's To), lower-cased.",
+    )
+    envelope_from: str | None = Field(
+        default=None, description="The reported message's envelope sender (our VERP token)."
+    )
 
 
 class InboundMessage(BaseModel):
@@ -55,6 +79,7 @@ class InboundMessage(BaseModel):
         "message or its headers).",
     )
     bounces: list[BouncedRecipient] = Field(default_factory=list)
+    complaint: Complaint | None = None
     snippet: str = Field(default="", description="The start of the new text (quotes removed).")
 
 

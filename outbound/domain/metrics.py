@@ -17,6 +17,7 @@ class Counts(BaseModel):
     clicked: int = 0
     replied: int = 0
     opted_out: int = 0
+    complained: int = 0
     rates: dict[str, float] = Field(
         default_factory=dict, description="Each count ÷ prospects in the campaign (0–1)."
     )
@@ -47,3 +48,19 @@ class Engagement(BaseModel):
     last_clicked_at: datetime | None = None
     replied_at: datetime | None = None
     opted_out_at: datetime | None = None
+    complained_at: datetime | None = Field(
+        default=None, description="When the first complaint (spam report) about us arrived."
+    )
+
+
+class MailboxInboundMetrics(BaseModel):
+    """What recipients' providers told one mailbox, across its campaigns."""
+
+    mailbox_id: int
+    sent: int = Field(description="Messages the mailbox sent.")
+    complaints: int = Field(description="Messages reported as spam (ARF, feedback loops).")
+    sender_side_bounces: int = Field(
+        description="Bounce reports blaming our sending: authentication, sender address, "
+        "blocklists, reputation, rate."
+    )
+    complaint_rate: float = Field(description="complaints ÷ sent (providers want < 0.001).")

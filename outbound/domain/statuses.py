@@ -121,3 +121,27 @@ class ThreadMode(StrEnum):
 
     SAME_THREAD = "same_thread"
     NEW_THREAD = "new_thread"
+
+
+class InboundKind(StrEnum):
+    """What an inbound message is, as far as a sequence is concerned."""
+
+    REPLY = "reply"  # a person answered: the sequence stops (Replied)
+    AUTO_REPLY = "auto_reply"  # out-of-office and other automatic answers: recorded, goes on
+    BOUNCE = "bounce"  # a delivery-status notification reporting failure
+    DELAYED = "delayed"  # a DSN reporting delay only: not a bounce
+    DELIVERED = "delivered"  # a DSN reporting success (delivered, relayed, expanded)
+    COMPLAINT = "complaint"  # an abuse report (ARF, a provider's feedback loop): an opt-out
+    UNRECOGNISED_NOTICE = "unrecognised_notice"  # from a mail system, not understood: kept raw
+    OTHER = "other"  # anything else (newsletters, our own copies, …): recorded, ignored
+    UNSUBSCRIBE = "unsubscribe"  # the List-Unsubscribe mailto (our signed token, Apple Mail's)
+    UNREADABLE = "unreadable"  # inbox sync only: bytes that are not a message, kept raw
+
+
+class SuppressionSource(StrEnum):
+    """Why an address is on the suppression list."""
+
+    HARD_BOUNCE = "hard_bounce"
+    UNSUBSCRIBE = "unsubscribe"
+    COMPLAINT = "complaint"
+    MANUAL = "manual"

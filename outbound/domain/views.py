@@ -8,7 +8,13 @@ from pydantic import BaseModel, Field
 
 from outbound.domain.campaigns import CampaignPublic
 from outbound.domain.metrics import Engagement
-from outbound.domain.statuses import CampaignStatus, MessageStatus, ProspectStatus, StepStatus
+from outbound.domain.statuses import (
+    CampaignStatus,
+    InboundKind,
+    MessageStatus,
+    ProspectStatus,
+    StepStatus,
+)
 
 
 class StepProgress(BaseModel):
@@ -61,6 +67,24 @@ class MessageLogEntry(BaseModel):
     failure_reason: str | None
 
 
+class InboundLogEntry(BaseModel):
+    """One inbound message about this prospect's sequence, and what it did."""
+
+    event_id: int
+    received_at: datetime
+    source: str = Field(description="imap / webhook")
+    kind: InboundKind
+    why: str = Field(description="What made the classifier decide.")
+    reason: str | None = Field(default=None, description="A bounce's reason, a complaint's type.")
+    action: str = Field(description="What it led to.")
+    sender: str | None
+    subject: str
+    raw_kept: bool = Field(
+        description="Its bytes are kept (a notice that could not be read): GET "
+        "/mailboxes/{mailbox_id}/inbound-events/{event_id}/raw."
+    )
+
+
 class EnrollmentDetail(EnrollmentSummary):
     """One prospect in one campaign, with its message log."""
 
@@ -69,6 +93,10 @@ class EnrollmentDetail(EnrollmentSummary):
     reply_snippet: str | None = Field(default=None, description="The start of the reply.")
     engagement: Engagement = Field(description="Opens, clicks, reply and opt-out, with times.")
     messages: list[MessageLogEntry]
+    inbound: list[InboundLogEntry] = Field(
+        default_factory=list,
+        description="Replies, bounces, complaints and notices about this sequence, oldest first.",
+    )
 
 
 class StartResult(BaseModel):

@@ -1,146 +1,160 @@
-"""Raw RFC 822 bytes → ``InboundMessage``: a reply, an auto-reply, a bounce, a delay, or other.
+"""Raw RFC 822 bytes → ``InboundMessage``: what an inbound message is, and why.
 
 Product rule 9: a reply stops the prospect's sequence, an out-of-office must
-not, and a delivery-status notification marks our message Bounced. Getting
-this wrong either way is costly: an auto-reply taken for a reply silently
-ends a live sequence; a reply taken for an auto-reply keeps mailing someone
-who answered. So the rules are ordered from the most to the least reliable
-evidence, and each decision records in ``why`` what made it:
+not, a delivery-status notification marks our message Bounced, a complaint
+opts the recipient out. Getting this wrong either way is costly: a notice
+taken for a reply silently ends a live sequence and counts a reply nobody
+wrote; a reply taken for a notice keeps mailing someone who answered. So the
+rules go from the most to the least reliable evidence, and each decision
+records in ``why`` what made it:
 
 1. our own message (its Message-ID is one we write) → OTHER;
-2. an RFC 3464 delivery-status report → BOUNCE (any recipient failed),
-   DELAYED (only delays) or OTHER (success report);
-3. a message from the mail system in another format (qmail, Exim, Yahoo, …)
-   → BOUNCE or DELAYED (see ``classify_dsn``);
-4. a read receipt (RFC 8098 disposition notification) → OTHER;
-5. RFC 3834 ``Auto-Submitted`` other than ``no``, the de-facto autoresponder
-   headers (``X-Autoreply``, ``X-Autorespond``, …), Exchange's
-   ``X-MS-Exchange-Inbox-Rules-Loop``, ``Precedence: auto_reply`` → AUTO_REPLY;
-6. a mailing-list message or newsletter (``List-Id`` / ``List-Unsubscribe`` /
-   ``Precedence: list``) that is not part of a thread → OTHER;
-7. ``Precedence: bulk`` or ``junk`` otherwise → AUTO_REPLY (vacation programs
-   mark their answers so and nothing else);
-8. an out-of-office subject ("Automatic reply:", "Abwesenheitsnotiz:", …):
-   the subject only, never the body, so a person who writes "I was out of
-   office" is still a reply → AUTO_REPLY;
-9. no usable From address → OTHER; anything else from a person → REPLY.
+2. a complaint: an ARF report (RFC 5965) or a provider's feedback loop →
+   COMPLAINT (an ARF report about authentication → UNRECOGNISED_NOTICE);
+3. a provider's notification by mail (Amazon SES) → BOUNCE / COMPLAINT /
+   DELIVERED;
+4. an RFC 3464 delivery-status report → BOUNCE (any recipient failed),
+   DELAYED (only delays) or DELIVERED (success only);
+5. a read receipt (RFC 8098) → OTHER;
+6. anything else a mail system wrote about a delivery (daemon sender, failure
+   subject, report parts, ``X-Failed-Recipients``) → BOUNCE or DELAYED when
+   its text says who failed, else UNRECOGNISED_NOTICE: a notice is never a
+   reply, and one not understood is kept for a person;
+7. Apple Mail's one-tap unsubscribe (``X-Apple-Unsubscribe``) → UNSUBSCRIBE;
+8. an autoresponder's headers → AUTO_REPLY;
+9. a challenge-response system or a no-reply sender → UNRECOGNISED_NOTICE;
+10. a mailing-list message or newsletter not in a thread → OTHER;
+    ``Precedence: bulk``/``junk`` or an out-of-office subject → AUTO_REPLY;
+11. no usable From address → OTHER; anything else from a person → REPLY.
 
-``X-Auto-Response-Suppress`` is deliberately ignored: Outlook sets it on
-ordinary messages too (it asks others not to auto-answer; it says nothing
-about the message itself).
+Bytes that are not a message raise ``MalformedMessage`` (the only exception
+``classify`` raises); the limits on size, nesting and parts are in
+``mime_bounds``.
 """
 
 from __future__ import annotations
 
-import email.policy
+import logging
 import re
 from datetime import UTC, datetime
-from email.errors import MissingHeaderBodySeparatorDefect
-from email.header import decode_header, make_header
 from email.message import Message
-from email.parser import BytesParser
-from email.utils import getaddresses, parsedate_to_datetime
+from email.utils import parsedate_to_datetime
 
 from outbound.domain.inbound import InboundKind, InboundMessage
-from outbound.inbound.classify_dsn import (
-    delivery_status,
-    looks_like_bounce,
-    nonstandard_bounce,
-    returned_message_ids,
-)
+from outbound.inbound.auto_reply import auto_reply_header, vacation_subject
+from outbound.inbound.classify_dsn import delivery_status, returned_message_ids
+from outbound.inbound.classify_notice import nonstandard_bounce
+from outbound.inbound.classify_report import feedback_report, provider_notification
 from outbound.inbound.classify_text import body_text, snippet
+from outbound.inbound.headers import addresses, all_headers, header, message_ids
+from outbound.inbound.mime_bounds import (
+    MAX_READ_BYTES,
+    MalformedMessage,
+    MessageTooComplex,
+    bounded_message,
+)
+from outbound.inbound.notices import is_challenge, strong_signals, weak_signals
 
+__all__ = ["MalformedMessage", "MessageTooComplex", "classify"]
 
-class MalformedMessage(ValueError):
-    """The bytes are not an RFC 822 message; the text says why, briefly (the webhook
-    answers 400 with it, inbox sync logs it and moves on)."""
-
+log = logging.getLogger(__name__)
 
 # Our own Message-IDs (outbound.mail.compose.make_message_id).
 _OWN_MESSAGE_ID = re.compile(r"^<outbound\.\d+\.\d+\.[0-9a-f]{16}@", re.IGNORECASE)
-_MESSAGE_ID = re.compile(r"<[^<>\s]+>")
 _ORIGINAL_ID_LINE = re.compile(r"^Original-Message-ID:[ \t]*(<[^<>\s]+>)", re.M | re.I)
-_CONTROL_BYTES = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_HEADER_END = re.compile(rb"\r?\n\r?\n")
-_IDENTIFYING_FIELDS = ("From", "Sender", "Date", "Message-ID")
 _RECIPIENT_FIELDS = ("To", "Delivered-To", "X-Original-To", "Envelope-To")
-
-# Headers that autoresponders set (besides RFC 3834's Auto-Submitted).
-_AUTORESPONDER_HEADERS = (
-    "X-Autoreply",
-    "X-Autorespond",
-    "X-Autoresponse",
-    "X-AutoReply-From",
-    "X-Mail-Autoreply",
-    "X-MS-Exchange-Inbox-Rules-Loop",  # Exchange: sent by an inbox rule (OOO, auto-forward)
-)
 _LIST_HEADERS = ("List-Id", "List-Unsubscribe", "List-Post")
-
-# Out-of-office subjects, anchored at the start (an "[EXTERNAL]"-style tag may precede them),
-# so a reply titled "Re: Automatic reply: …" (a person answering one) is not matched.
-_VACATION_SUBJECT = re.compile(
-    r"^\s*(?:\[[^\]]{1,40}\]\s*)*(?:"
-    r"auto(?:matic|matische)?[ -]?(?:reply|response|antwort|respond)"
-    r"|out of (?:the )?office\s*(?::|$|-|–|\(|auto[- ]?reply|reply|until|notice|notification)"
-    r"|(?:i am|i'm|i’m) (?:currently )?"
-    r"(?:out of (?:the )?office|away from|on (?:vacation|holiday|leave))"
-    r"|abwesenheitsnotiz|abwesenheit\s*:|abwesend\s*:"
-    r"|r[ée]ponse automatique|absence du bureau"
-    r"|respuesta autom[áa]tica|fuera de la oficina"
-    r"|risposta automatica|fuori ufficio"
-    r"|automatisch antwoord|afwezigheidsbericht"
-    r"|resposta autom[áa]tica|ausente do escrit[óo]rio"
-    r"|vacation reply|on vacation\s*:|away from (?:the )?office"
-    r")",
-    re.IGNORECASE,
-)
-_PERSON_OUT_OF_OFFICE = re.compile(r"\bis out of (?:the )?office\b", re.IGNORECASE)  # Lotus Notes
 
 
 def classify(raw: bytes) -> InboundMessage:
     """What an inbound message is; raises ``MalformedMessage`` for bytes that are not one."""
-    message = _parse(raw)
-    message_id = _first_id(_header(message, "Message-ID"))
-    sender = _sender(message)
-    subject = " ".join(_header(message, "Subject").split())
+    message = bounded_message(raw)
+    subject = header(message, "Subject")[:1000]
     base = InboundMessage(
         kind=InboundKind.OTHER,
         why="",
-        message_id=message_id,
-        sender=sender,
+        message_id=_first_id(header(message, "Message-ID")),
+        sender=_sender(message),
         recipients=_recipients(message),
         subject=subject,
-        sent_at=_sent_at(_header(message, "Date")),
-        in_reply_to=_ids(_header(message, "In-Reply-To")),
-        references=_ids(_header(message, "References")),
+        sent_at=_sent_at(header(message, "Date")),
+        in_reply_to=message_ids(header(message, "In-Reply-To"))[:20],
+        references=message_ids(header(message, "References"))[-50:],
         snippet=_snippet(message),
     )
-    return base.model_copy(update=_decide(raw, message, base))
+    try:
+        decided = _decide(message, min(len(raw), MAX_READ_BYTES), base)
+    except RecursionError:  # pragma: no cover - bounded by mime_bounds; kept as a backstop
+        raise MessageTooComplex("MIME structure too deep to read") from None
+    except Exception as error:  # a bug must not turn a stranger's mail into a 500
+        log.exception("inbound classifier failed on a message")
+        decided = _kind(
+            InboundKind.UNRECOGNISED_NOTICE, f"internal error while reading it ({error!r})"[:200]
+        )
+    return base.model_copy(update=decided)
 
 
-def _decide(raw: bytes, message: Message, base: InboundMessage) -> dict[str, object]:
+def _decide(message: Message, size: int, base: InboundMessage) -> dict[str, object]:
     """The kind, the reason, and for a notification its recipients and returned IDs."""
     if base.message_id and _OWN_MESSAGE_ID.match(base.message_id):
         return _kind(InboundKind.OTHER, "our own message (its Message-ID is one we wrote)")
-    report = delivery_status(message, base.message_id)
-    if report is None and looks_like_bounce(message, base.sender, base.subject):
-        ours = {*base.recipients, *(a for a in [base.sender] if a)}
-        report = nonstandard_bounce(raw, message, base.sender, base.subject, ours, base.message_id)
+    report = feedback_report(message, base.message_id) or provider_notification(
+        message, base.sender
+    )
     if report is not None:
         return {
             "kind": report.kind,
             "why": report.why,
+            "complaint": report.complaint,
             "bounces": report.bounces,
             "original_message_ids": report.original_message_ids,
         }
+    if is_challenge(message):
+        why = "a challenge-response system asks the sender to confirm; not a person's answer"
+        return _kind(InboundKind.UNRECOGNISED_NOTICE, why)
+    status = delivery_status(message, base.message_id)
+    if status is not None:
+        return _report(status.kind, status.why, status.bounces, status.original_message_ids)
     if _is_read_receipt(message):
-        found = _kind(InboundKind.OTHER, "read receipt (disposition notification)")
+        receipt = _kind(InboundKind.OTHER, "read receipt (disposition notification)")
         ids = _receipt_original_ids(message) or returned_message_ids(message, base.message_id)
-        return {**found, "original_message_ids": ids}
-    auto = _auto_reply_header(message)
+        return {**receipt, "original_message_ids": ids}
+    strong = strong_signals(message, base.sender, base.subject)
+    if strong:
+        read = _attached_report(message, base.message_id) or _free_text(message, size, base)
+        if read is not None:
+            return read
+        why = f"from a mail system ({', '.join(strong)}) but not understood; kept for a person"
+        ids = returned_message_ids(message, base.message_id)
+        return {**_kind(InboundKind.UNRECOGNISED_NOTICE, why), "original_message_ids": ids}
+    if header(message, "X-Apple-Unsubscribe").strip().lower() == "true":
+        return _kind(InboundKind.UNSUBSCRIBE, "Apple Mail's unsubscribe (X-Apple-Unsubscribe)")
+    auto = auto_reply_header(message)
     if auto is not None:
         return _kind(InboundKind.AUTO_REPLY, auto)
-    precedence = _header(message, "Precedence").strip().lower()
+    weak = weak_signals(message, base.sender)
+    if weak:
+        read = _free_text(message, size, base)
+        if read is not None:
+            return read
+        why = f"from a machine ({', '.join(weak)}), not a person; kept for a person to look at"
+        return _kind(InboundKind.UNRECOGNISED_NOTICE, why)
+    return _from_a_person(message, base)
+
+
+def _free_text(message: Message, size: int, base: InboundMessage) -> dict[str, object] | None:
+    """A bounce or delay written as free text, from a machine (else None)."""
+    ours = {*base.recipients, *(a for a in [base.sender] if a)}
+    notice = nonstandard_bounce(
+        message, size, base.sender, base.subject, ours, base.message_id, machine=True
+    )
+    if notice is None:
+        return None
+    return _report(notice.kind, notice.why, notice.bounces, notice.original_message_ids)
+
+
+def _from_a_person(message: Message, base: InboundMessage) -> dict[str, object]:
+    precedence = header(message, "Precedence").strip().lower()
     threaded = bool(base.in_reply_to or base.references)
     list_header = next((h for h in _LIST_HEADERS if h in message), None)
     if not threaded and (list_header or precedence == "list"):
@@ -149,7 +163,7 @@ def _decide(raw: bytes, message: Message, base: InboundMessage) -> dict[str, obj
         )
     if precedence in ("bulk", "junk"):
         return _kind(InboundKind.AUTO_REPLY, f"Precedence: {precedence}")
-    if _VACATION_SUBJECT.match(base.subject) or _PERSON_OUT_OF_OFFICE.search(base.subject):
+    if vacation_subject(base.subject):
         return _kind(InboundKind.AUTO_REPLY, "out-of-office subject")
     if not base.sender:
         return _kind(InboundKind.OTHER, "no sender address")
@@ -158,24 +172,27 @@ def _decide(raw: bytes, message: Message, base: InboundMessage) -> dict[str, obj
     return _kind(InboundKind.REPLY, "a person's message (no thread headers)")
 
 
+def _attached_report(message: Message, own_id: str | None) -> dict[str, object] | None:
+    """A mail system that forwards the report it received as an attached message."""
+    for part in message.walk():
+        if part.get_content_type() not in ("message/rfc822", "message/global"):
+            continue
+        inner = part.get_payload()
+        if isinstance(inner, list) and inner and isinstance(inner[0], Message):
+            status = delivery_status(inner[0], own_id)
+            if status is not None:
+                why = f"{status.why} (attached to the mail system's notice)"
+                return _report(status.kind, why, status.bounces, status.original_message_ids)
+        return None
+    return None
+
+
 def _kind(kind: InboundKind, why: str) -> dict[str, object]:
     return {"kind": kind, "why": why}
 
 
-def _auto_reply_header(message: Message) -> str | None:
-    """The header that marks the message as automatic, as ``Name: value``, or None."""
-    submitted = _header(message, "Auto-Submitted").strip()
-    if submitted and submitted.split(";")[0].strip().lower() != "no":
-        return f"Auto-Submitted: {submitted.split(';')[0].strip()}"
-    for name in _AUTORESPONDER_HEADERS:
-        if name in message:
-            value = _header(message, name).strip()
-            return f"{name}: {value}" if value else name
-    if _header(message, "Precedence").strip().lower() in ("auto_reply", "auto-reply"):
-        return f"Precedence: {_header(message, 'Precedence').strip()}"
-    if "autoresponder" in _header(message, "X-POST-MessageClass").lower():
-        return "X-POST-MessageClass: Autoresponder"
-    return None
+def _report(kind: InboundKind, why: str, bounces: object, ids: object) -> dict[str, object]:
+    return {"kind": kind, "why": why, "bounces": bounces, "original_message_ids": ids}
 
 
 def _is_read_receipt(message: Message) -> bool:
@@ -186,9 +203,10 @@ def _is_read_receipt(message: Message) -> bool:
         and report_type == "disposition-notification"
     ):
         return True
+    payload = message.get_payload() if message.is_multipart() else []
     return any(
         part.get_content_type() == "message/disposition-notification"
-        for part in (message.get_payload() if message.is_multipart() else [])
+        for part in (payload if isinstance(payload, list) else [])
         if isinstance(part, Message)
     )
 
@@ -207,73 +225,15 @@ def _receipt_original_ids(message: Message) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-# -- parsing --------------------------------------------------------------------------------
-
-
-def _parse(raw: bytes) -> Message:
-    """The parsed message, after the checks that make ``MalformedMessage``.
-
-    Real mail always has a header section of ``Name: value`` fields, ended by a
-    blank line (MTAs insert it when a client forgets), and at least one of From,
-    Sender, Date or Message-ID; a webhook body without them is a JSON document,
-    a file, or a truncated upload, and answering 400 says so at once.
-    """
-    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        raise MalformedMessage("UTF-16 text; a message is bytes in 7-bit or 8-bit form")
-    data = raw.lstrip(b"\r\n")
-    if not data.strip():
-        raise MalformedMessage("empty message")
-    head = _HEADER_END.split(data, maxsplit=1)[0]
-    if _CONTROL_BYTES.search(head):
-        raise MalformedMessage("binary data in the header section")
-    message = BytesParser(policy=email.policy.default).parsebytes(data)
-    if not message.keys():
-        raise MalformedMessage("no header fields (a message starts with fields like From:)")
-    if any(isinstance(d, MissingHeaderBodySeparatorDefect) for d in message.defects):
-        raise MalformedMessage("a line in the header section is not a header field")
-    if not any(name in message for name in _IDENTIFYING_FIELDS):
-        raise MalformedMessage("no From, Sender, Date or Message-ID header field")
-    return message
-
-
-def _header(message: Message, name: str) -> str:
-    """A header's decoded value ('' when absent). The header registry has raised on
-    hostile input in some Python releases; then the raw value is decoded by hand."""
-    try:
-        value = message.get(name)
-        return "" if value is None else str(value)
-    except Exception:
-        for key, raw_value in message.raw_items():
-            if key.lower() == name.lower():
-                try:
-                    return str(make_header(decode_header(str(raw_value))))
-                except Exception:
-                    return str(raw_value)
-        return ""
-
-
-def _ids(value: str) -> list[str]:
-    """Message-IDs with their angle brackets; a bare ``id@host`` is bracketed."""
-    found = _MESSAGE_ID.findall(value)
-    if not found:
-        found = [f"<{token.strip('<>')}>" for token in value.split() if "@" in token]
-    return list(dict.fromkeys(found))
-
-
 def _first_id(value: str) -> str | None:
-    ids = _ids(value)
+    ids = message_ids(value)
     return ids[0] if ids else None
-
-
-def _addresses(values: list[str]) -> list[str]:
-    found = [address.strip().lower() for _, address in getaddresses(values)]
-    return [a for a in found if "@" in a and not a.startswith("@") and not a.endswith("@")]
 
 
 def _sender(message: Message) -> str | None:
     """The From address (else Sender), lower-cased; None when there is none usable."""
     for name in ("From", "Sender"):
-        found = _addresses([_header(message, name)])
+        found = addresses([header(message, name)], limit=1)
         if found:
             return found[0]
     return None
@@ -283,11 +243,8 @@ def _recipients(message: Message) -> list[str]:
     """To, Delivered-To, X-Original-To, Envelope-To: where a VERP token shows."""
     values: list[str] = []
     for name in _RECIPIENT_FIELDS:
-        try:
-            values += [str(v) for v in message.get_all(name, [])]
-        except Exception:
-            values.append(_header(message, name))
-    return list(dict.fromkeys(_addresses(values)))
+        values += all_headers(message, name)[:10]
+    return list(dict.fromkeys(addresses(values)))
 
 
 def _sent_at(value: str) -> datetime | None:
@@ -295,12 +252,15 @@ def _sent_at(value: str) -> datetime | None:
     if not value.strip():
         return None
     try:
-        parsed = parsedate_to_datetime(value)
+        parsed = parsedate_to_datetime(value[:200])
     except (ValueError, TypeError, IndexError, OverflowError):
         return None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except (OverflowError, ValueError):
+        return None
 
 
 def _snippet(message: Message) -> str:

@@ -1,18 +1,21 @@
 """Which prospect's sequence an inbound message is about.
 
 In order of trust: the thread (In-Reply-To / References, or the returned
-message of a bounce) against the Message-IDs we sent; then the VERP token of
-a plus-addressed Return-Path; then the sender's normalised address among the
-mailbox's active sequences. The first two survive forwarding, changed
-subjects and aliases, which is where the anchors' reply tracking fails
-(seed 003); the third catches a reply written as a new message.
+message of a bounce or complaint) against the Message-IDs we sent; then the
+VERP token of a plus-addressed Return-Path (a bounce's recipient, a
+complaint's Original-Mail-From); then, for a complaint, the address that
+complained among the messages this mailbox sent; then the sender's normalised
+address among the mailbox's active sequences, never for mail a mail system
+wrote about a delivery (its sender is not the prospect). The first two survive
+forwarding, changed subjects and aliases, which is where the anchors' reply
+tracking fails (seed 003); the last catches a reply written as a new message.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, or_
+from sqlalchemy import ColumnElement, func, or_
 from sqlmodel import Session, col, select
 
 from outbound.domain.addresses import GMAIL_DOMAINS, normalise
@@ -21,6 +24,10 @@ from outbound.domain.statuses import ProspectStatus
 from outbound.store.tables import Campaign, Enrollment, Message
 
 _ENDED = [s.value for s in ProspectStatus if s.is_terminal]
+# Written by a mail system about a delivery: never matched by their sender.
+_ABOUT_A_DELIVERY = frozenset(
+    {InboundKind.BOUNCE, InboundKind.DELAYED, InboundKind.DELIVERED, InboundKind.COMPLAINT}
+)
 
 
 @dataclass(frozen=True)
@@ -37,11 +44,16 @@ def match(session: Session, mailbox_id: int, message: InboundMessage) -> Match |
     by_thread = _by_message_ids(session, mailbox_id, _thread_ids(message))
     if by_thread is not None:
         return by_thread
-    by_verp = _by_envelope(session, mailbox_id, message.recipients)
+    envelopes = [*message.recipients]
+    if message.complaint is not None and message.complaint.envelope_from:
+        envelopes.append(message.complaint.envelope_from)
+    by_verp = _by_envelope(session, mailbox_id, envelopes)
     if by_verp is not None:
         return by_verp
-    if message.kind in (InboundKind.BOUNCE, InboundKind.DELAYED):
-        return None  # a bounce comes from the mail system, not from the prospect
+    if message.complaint is not None and message.complaint.address:
+        return _by_recipient(session, mailbox_id, message.complaint.address)
+    if message.kind in _ABOUT_A_DELIVERY:
+        return None  # from the mail system or a feedback loop, not from the prospect
     return _by_sender(session, mailbox_id, message.sender)
 
 
@@ -81,26 +93,43 @@ def _by_envelope(session: Session, mailbox_id: int, recipients: list[str]) -> Ma
     return Match(row[1], row[0], "verp") if row is not None else None
 
 
+def _by_recipient(session: Session, mailbox_id: int, address: str) -> Match | None:
+    """The latest message this mailbox sent to ``address`` (in any spelling), whatever
+    became of its sequence: a complaint can come after the sequence ended."""
+    return _latest_to(session, mailbox_id, address, "complained address", active_only=False)
+
+
 def _by_sender(session: Session, mailbox_id: int, sender: str | None) -> Match | None:
     """The most recent message to this person from this mailbox, among active sequences."""
     if not sender or "@" not in sender:
         return None
-    wanted = normalise(sender)
+    return _latest_to(session, mailbox_id, sender, "sender", active_only=True)
+
+
+def _latest_to(
+    session: Session, mailbox_id: int, address: str, matched_by: str, active_only: bool
+) -> Match | None:
+    """The most recent message of this mailbox sent to ``address`` in any spelling (the
+    domain in lower case; for Gmail, dots and +tags ignored)."""
+    wanted = normalise(address)
     domain = wanted.rpartition("@")[2]
     domains = GMAIL_DOMAINS if domain == "gmail.com" else {domain}
+    conditions: list[ColumnElement[bool]] = [
+        col(Campaign.mailbox_id) == mailbox_id,
+        col(Message.sent_at).is_not(None),
+        or_(*(func.lower(Message.to_address).like(f"%@{d}") for d in domains)),
+    ]
+    if active_only:
+        conditions.append(col(Enrollment.status).not_in(_ENDED))
     candidates = session.exec(
         select(Message, Enrollment)
         .join(Enrollment, col(Enrollment.id) == Message.enrollment_id)
         .join(Campaign, col(Campaign.id) == Enrollment.campaign_id)
-        .where(
-            Campaign.mailbox_id == mailbox_id,
-            col(Enrollment.status).not_in(_ENDED),
-            col(Message.sent_at).is_not(None),
-            or_(*(func.lower(Message.to_address).like(f"%@{d}") for d in domains)),
-        )
+        .where(*conditions)
         .order_by(col(Message.sent_at).desc())
+        .limit(500)
     ).all()
     for sent, enrollment in candidates:
         if normalise(sent.to_address) == wanted:
-            return Match(enrollment, sent, "sender")
+            return Match(enrollment, sent, matched_by)
     return None

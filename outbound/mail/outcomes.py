@@ -3,7 +3,9 @@
 The reply code says how permanent a failure is (RFC 5321 §4.2.1); the enhanced
 status code (RFC 3463, e.g. ``5.1.1``) says what failed; provider texts fill
 the gaps (Gmail answers rate limits with 5.4.5, Outlook with 4.7.500 texts).
-Order matters: the specific classes (authentication, rate limits, our own
+What failed is read by ``outbound.mail.reasons``, the table of reasons that bounce
+reports use too, so an address is judged gone by the same rules however the
+refusal reaches us. Order matters: the specific classes (authentication, rate limits, our own
 sender policy, bounces, mailbox full, spam) are tested before the generic
 4xx/5xx fallbacks.
 """
@@ -15,6 +17,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 import aiosmtplib
+
+from outbound.mail.reasons import ENHANCED, Reading, Reason, read_answer
 
 
 class Outcome(StrEnum):
@@ -52,6 +56,7 @@ class Classified:
     code: int | None
     enhanced: str | None
     reason: str
+    cause: Reason = Reason.UNDEFINED
 
     @property
     def suppresses_address(self) -> bool:
@@ -66,7 +71,6 @@ class Classified:
         )
 
 
-_ENHANCED = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
 _RATE_TEXT = re.compile(
     r"rate limit|too many (messages|connections|recipients)|sending (quota|limit)"
     r"|daily (user )?sending|temporarily deferred|unexpected volume"
@@ -74,31 +78,28 @@ _RATE_TEXT = re.compile(
     re.IGNORECASE,
 )
 _DAILY_TEXT = re.compile(r"daily|per day|24 ?h", re.IGNORECASE)
-_UNKNOWN_USER_TEXT = re.compile(
-    r"user unknown|unknown user|no such (user|mailbox|recipient)|does not exist"
-    r"|mailbox unavailable|recipient (address )?rejected|invalid (recipient|mailbox)"
-    r"|address not found|not our customer",
-    re.IGNORECASE,
-)
-_FULL_TEXT = re.compile(
-    r"over quota|mailbox (is )?full|quota exceeded|insufficient storage", re.IGNORECASE
-)
-_SPAM_TEXT = re.compile(
-    r"spam|unsolicited|content|blocked|policy|blacklist|blocklist|reputation", re.IGNORECASE
-)
-_RELAY_TEXT = re.compile(
-    r"relay(ing)? (access )?(denied|not permitted)|not permitted to relay|unable to relay",
-    re.IGNORECASE,
-)
+# Our side: the mailbox is parked until the user fixes it (SPF/DKIM/DMARC, the sender
+# address, relaying through a server that will not relay for us).
+_SENDER_POLICY = frozenset({Reason.AUTH_FAILURE, Reason.SENDER_REJECTED, Reason.RELAY_DENIED})
+# Refused for the message or our reputation: the step fails (Spam) and waits for a Retry.
+_REFUSED = frozenset({Reason.SPAM_DETECTED, Reason.BLOCKED, Reason.POLICY, Reason.CONTENT_REJECTED})
 
 
 def classify(code: int | None, text: str, stage: Stage) -> Classified:
     """Classify one SMTP answer (``code`` None: no answer, the connection failed)."""
     text = " ".join(text.split())
-    match = _ENHANCED.search(text)
-    enhanced = ".".join(match.groups()) if match else None
-    outcome = _outcome(code, enhanced, text, stage)
-    return Classified(outcome, code, enhanced, _reason(code, enhanced, text, stage))
+    failed = code is not None and not 200 <= code < 300  # a success has nothing to read
+    reading = read_answer(text, code=code) if failed else None
+    found = ENHANCED.search(text)
+    enhanced = found.group(0) if found else None
+    outcome = _outcome(code, enhanced, text, stage, reading)
+    cause = (
+        reading.reason
+        if reading is not None
+        else (Reason.NETWORK_ERROR if code is None else Reason.UNDEFINED)  # no answer; success
+    )
+
+    return Classified(outcome, code, enhanced, _reason(code, enhanced, text, stage), cause)
 
 
 def classify_exception(error: BaseException, stage: Stage) -> Classified:
@@ -113,11 +114,13 @@ def classify_exception(error: BaseException, stage: Stage) -> Classified:
     return classify(None, f"{type(error).__name__}: {error}", stage)
 
 
-def _outcome(code: int | None, enhanced: str | None, text: str, stage: Stage) -> Outcome:
-    if code is None:
-        return Outcome.UNKNOWN if stage is Stage.AFTER_DATA else Outcome.TRANSIENT
-    if 200 <= code < 300:
+def _outcome(
+    code: int | None, enhanced: str | None, text: str, stage: Stage, reading: Reading | None
+) -> Outcome:
+    if code is not None and 200 <= code < 300:
         return Outcome.SENT
+    if code is None or reading is None:
+        return Outcome.UNKNOWN if stage is Stage.AFTER_DATA else Outcome.TRANSIENT
     subject_detail = enhanced[2:] if enhanced else ""
     if (
         code in (534, 535)
@@ -125,23 +128,26 @@ def _outcome(code: int | None, enhanced: str | None, text: str, stage: Stage) ->
         or (code == 530 and subject_detail == "7.0")
     ):
         return Outcome.AUTH_FAILED
-    if subject_detail in ("7.26", "7.27", "7.25") or _RELAY_TEXT.search(text):
+    reason = reading.reason
+    if reason in _SENDER_POLICY or subject_detail == "7.25":
         return Outcome.SENDER_POLICY
     if subject_detail in ("4.5", "5.3") or (
         code in (421, 450, 451, 452) and subject_detail.startswith("7.")
     ):
         return Outcome.RATE_LIMITED
-    if _RATE_TEXT.search(text) and (code < 500 or subject_detail.startswith("4.")):
+    if reason is Reason.RATE_LIMITED or (
+        _RATE_TEXT.search(text) and (code < 500 or subject_detail.startswith("4."))
+    ):
         return Outcome.RATE_LIMITED
-    if subject_detail in ("1.1", "1.2", "1.3", "1.6", "2.1", "1.10"):
-        return Outcome.HARD_BOUNCE if code >= 500 else Outcome.TRANSIENT
-    if subject_detail == "2.2" or _FULL_TEXT.search(text):
+    if reason.address_gone:
+        return (
+            Outcome.HARD_BOUNCE
+            if reading.address_gone(final=code >= 500)
+            else (Outcome.TRANSIENT if code < 500 else Outcome.FAILED)
+        )
+    if reason is Reason.MAILBOX_FULL:
         return Outcome.MAILBOX_FULL
-    if code >= 500 and subject_detail.startswith("7.") and _SPAM_TEXT.search(text):
-        return Outcome.SPAM
-    if code >= 500 and stage is Stage.ENVELOPE and not enhanced and _UNKNOWN_USER_TEXT.search(text):
-        return Outcome.HARD_BOUNCE
-    if code >= 500 and _SPAM_TEXT.search(text) and stage in (Stage.DATA, Stage.AFTER_DATA):
+    if code >= 500 and reason in _REFUSED:
         return Outcome.SPAM
     if 400 <= code < 500:
         return Outcome.TRANSIENT
@@ -155,3 +161,20 @@ def _reason(code: int | None, enhanced: str | None, text: str, stage: Stage) -> 
         else (f"{code} " if code else "")
     )
     return f"{prefix}{text}"[:500] if text else f"{prefix}no answer ({stage})".strip()
+
+
+def reported_outcome(reason: Reason, hard: bool) -> Outcome:
+    """What a bounce report about a message already sent means, in the terms of an SMTP
+    answer, by the same table: a dead address is a hard bounce; our authentication, sender
+    address or relaying park the mailbox; a rate limit throttles it; the rest is recorded."""
+    if hard:
+        return Outcome.HARD_BOUNCE
+    if reason in _SENDER_POLICY:
+        return Outcome.SENDER_POLICY
+    if reason is Reason.RATE_LIMITED:
+        return Outcome.RATE_LIMITED
+    if reason is Reason.MAILBOX_FULL:
+        return Outcome.MAILBOX_FULL
+    if reason in _REFUSED:
+        return Outcome.SPAM
+    return Outcome.FAILED

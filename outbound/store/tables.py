@@ -8,7 +8,17 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index, Text, TypeDecorator, UniqueConstraint, text
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    Index,
+    LargeBinary,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.engine import Dialect
 from sqlmodel import Field, SQLModel
 
@@ -420,8 +430,12 @@ class InboundEvent(SQLModel, table=True):
     mailbox_id: int = Field(foreign_key="mailbox.id", index=True)
     dedup_key: str
     source: str = Field(description="imap / webhook")
-    kind: str = Field(description="reply / auto_reply / bounce / delayed / other")
+    kind: str = Field(description="An InboundKind: reply, bounce, complaint, unrecognised_notice …")
     why: str = ""
+    reason: str | None = Field(
+        default=None,
+        description="A bounce's or delay's reason (outbound.mail.reasons), a complaint's type.",
+    )
     message_id: str | None = None
     sender: str | None = None
     subject: str = ""
@@ -429,4 +443,10 @@ class InboundEvent(SQLModel, table=True):
     matched_by: str | None = Field(default=None, description="thread / verp / sender")
     action: str = Field(default="recorded", description="What it led to, in words.")
     snippet: str = ""
+    raw: bytes | None = Field(
+        default=None,
+        sa_column=Column(LargeBinary, nullable=True),
+        description="The message as received (up to 1 MiB), kept for notices the classifier "
+        "could not read and for unreadable bytes, for a person to look at.",
+    )
     received_at: datetime = _when(default_factory=utc_now)

@@ -13,7 +13,15 @@ step. Definitions:
 * replied: the prospect replied; the reply counts for the last step sent
   before it (for the campaign: any reply);
 * opted out: the unsubscribe link of a message of the step was used; for
-  the campaign also a prospect stopped as OptedOut by another campaign's link.
+  the campaign also a prospect stopped as OptedOut by another campaign's link
+  or by a complaint;
+* complained: the recipient reported a message of the step as spam (an ARF
+  report or a provider's feedback loop, matched to the message).
+
+Per mailbox (``mailbox_inbound_metrics``): complaints and bounces that blame
+our sending (authentication, sender address, blocklists, reputation, rate),
+over the messages the mailbox sent, across all its campaigns: the figures
+providers judge a sender by.
 
 Removed prospects (their progress deleted) are not counted anywhere.
 """
@@ -24,13 +32,37 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from outbound.domain.metrics import CampaignMetrics, Counts, Engagement, StepMetrics
-from outbound.domain.statuses import MessageStatus, ProspectStatus, StepKind
-from outbound.store.tables import Enrollment, Message, Step, TrackingEvent
+from outbound.domain.metrics import (
+    CampaignMetrics,
+    Counts,
+    Engagement,
+    MailboxInboundMetrics,
+    StepMetrics,
+)
+from outbound.domain.statuses import InboundKind, MessageStatus, ProspectStatus, StepKind
+from outbound.mail.reasons import Party, Reason
+from outbound.store.tables import (
+    Campaign,
+    Enrollment,
+    InboundEvent,
+    Message,
+    Step,
+    TrackingEvent,
+)
 
-FIGURES = ("sent", "delivered", "bounced", "opened", "clicked", "replied", "opted_out")
+FIGURES = (
+    "sent",
+    "delivered",
+    "bounced",
+    "opened",
+    "clicked",
+    "replied",
+    "opted_out",
+    "complained",
+)
 
 
 @dataclass
@@ -105,7 +137,12 @@ def campaign_metrics(session: Session, campaign_id: int) -> CampaignMetrics:
     )
 
 
-_FIGURE_OF = {"open": "opened", "click": "clicked", "unsubscribe": "opted_out"}
+_FIGURE_OF = {
+    "open": "opened",
+    "click": "clicked",
+    "unsubscribe": "opted_out",
+    "complaint": "complained",
+}
 
 
 def _hits(session: Session, message_row_ids: list[int]) -> dict[int, set[str]]:
@@ -144,7 +181,8 @@ def engagement_of(session: Session, enrollment: Enrollment) -> Engagement:
     ).all()
     opens = [at for kind, at in rows if kind == "open"]
     clicks = [at for kind, at in rows if kind == "click"]
-    opt_outs = [at for kind, at in rows if kind == "unsubscribe"]
+    opt_outs = [at for kind, at in rows if kind in ("unsubscribe", "complaint")]
+    complaints = [at for kind, at in rows if kind == "complaint"]
     return Engagement(
         opens=len(opens),
         first_opened_at=opens[0] if opens else None,
@@ -153,4 +191,38 @@ def engagement_of(session: Session, enrollment: Enrollment) -> Engagement:
         last_clicked_at=clicks[-1] if clicks else None,
         replied_at=enrollment.replied_at,
         opted_out_at=opt_outs[0] if opt_outs else None,
+        complained_at=complaints[0] if complaints else None,
+    )
+
+
+def mailbox_inbound_metrics(session: Session, mailbox_id: int) -> MailboxInboundMetrics:
+    """Complaints and sender-side bounces of one mailbox, over what it sent."""
+    campaign_ids = list(session.exec(select(Campaign.id).where(Campaign.mailbox_id == mailbox_id)))
+    sent = session.exec(
+        select(func.count())
+        .select_from(Message)
+        .join(Enrollment, col(Enrollment.id) == Message.enrollment_id)
+        .where(col(Enrollment.campaign_id).in_(campaign_ids), col(Message.sent_at).is_not(None))
+    ).one()
+    complaints = session.exec(
+        select(func.count(func.distinct(TrackingEvent.message_row_id)))
+        .join(Message, col(Message.id) == TrackingEvent.message_row_id)
+        .join(Enrollment, col(Enrollment.id) == Message.enrollment_id)
+        .where(col(Enrollment.campaign_id).in_(campaign_ids), TrackingEvent.kind == "complaint")
+    ).one()
+    sender_side = session.exec(
+        select(func.count())
+        .select_from(InboundEvent)
+        .where(
+            InboundEvent.mailbox_id == mailbox_id,
+            InboundEvent.kind == InboundKind.BOUNCE.value,
+            col(InboundEvent.reason).in_([r.value for r in Reason if r.party is Party.SENDER]),
+        )
+    ).one()
+    return MailboxInboundMetrics(
+        mailbox_id=mailbox_id,
+        sent=sent,
+        complaints=complaints,
+        sender_side_bounces=sender_side,
+        complaint_rate=round(complaints / sent, 5) if sent else 0.0,
     )

@@ -21,7 +21,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from outbound.domain.addresses import GMAIL_DOMAINS, normalise
-from outbound.domain.statuses import ProspectStatus
+from outbound.domain.statuses import ProspectStatus, SuppressionSource
 from outbound.store.suppressions import stage_suppression
 from outbound.store.tables import Enrollment, Message, TrackingEvent
 
@@ -42,20 +42,29 @@ class OptOutResult:
     workflow_ids: list[str]
 
 
-def record_opt_out(engine: Engine, message_row_id: int, via: str) -> OptOutResult | None:
+def record_opt_out(
+    engine: Engine,
+    message_row_id: int,
+    via: str,
+    source: SuppressionSource = SuppressionSource.UNSUBSCRIBE,
+) -> OptOutResult | None:
     """Suppress the recipient of message ``message_row_id`` and halt their sequences.
 
+    ``source`` says why: an unsubscribe, or a complaint (an abuse report acts the same
+    way, recorded as such on the list and as a ``complaint`` event of the message).
     None when the message does not exist (a token of another database). Two
     requests at once (mail providers do post twice) meet at the suppression
     list's unique key; the second then finds the first one's work and is a no-op.
     """
     try:
-        return _record_opt_out(engine, message_row_id, via)
+        return _record_opt_out(engine, message_row_id, via, source)
     except IntegrityError:
-        return _record_opt_out(engine, message_row_id, via)
+        return _record_opt_out(engine, message_row_id, via, source)
 
 
-def _record_opt_out(engine: Engine, message_row_id: int, via: str) -> OptOutResult | None:
+def _record_opt_out(
+    engine: Engine, message_row_id: int, via: str, source: SuppressionSource
+) -> OptOutResult | None:
     with Session(engine) as session:
         message = session.get(Message, message_row_id)
         if message is None:
@@ -66,16 +75,16 @@ def _record_opt_out(engine: Engine, message_row_id: int, via: str) -> OptOutResu
             session,
             workspace_id,
             message.to_address,
-            "unsubscribe",
+            source.value,
             f"{via} ({message.message_id})",
         )
         already = session.exec(
             select(TrackingEvent.id).where(
-                TrackingEvent.message_row_id == message_row_id, TrackingEvent.kind == "unsubscribe"
+                TrackingEvent.message_row_id == message_row_id, TrackingEvent.kind == source.value
             )
         ).first()
         if already is None:
-            session.add(TrackingEvent(message_row_id=message_row_id, kind="unsubscribe"))
+            session.add(TrackingEvent(message_row_id=message_row_id, kind=source.value))
         stopped: list[int] = []
         workflows: list[str] = []
         for target in _sequences_to(session, workspace_id, message.to_address):
@@ -116,10 +125,14 @@ def _sequences_to(session: Session, workspace_id: int, address: str) -> list[Enr
 
 
 async def opt_out(
-    engine: Engine, temporal: Client, message_row_id: int, via: str
+    engine: Engine,
+    temporal: Client,
+    message_row_id: int,
+    via: str,
+    source: SuppressionSource = SuppressionSource.UNSUBSCRIBE,
 ) -> OptOutResult | None:
     """Record the opt-out, then tell each stopped sequence's workflow."""
-    result = await asyncio.to_thread(record_opt_out, engine, message_row_id, via)
+    result = await asyncio.to_thread(record_opt_out, engine, message_row_id, via, source)
     if result is None:
         return None
     for workflow_id in result.workflow_ids:

@@ -22,7 +22,7 @@ PEOPLE = [
 ]
 
 
-async def create_mailbox(stack: Stack) -> int:
+async def create_mailbox(stack: Stack, **extra: Any) -> int:
     answer = await stack.api.post(
         "/mailboxes",
         json={
@@ -40,6 +40,7 @@ async def create_mailbox(stack: Stack) -> int:
             "send_end": "24:00",
             "min_gap_seconds": 0,
             "daily_limit": 1_000_000,
+            **extra,
         },
     )
     assert answer.status_code == 201, answer.text

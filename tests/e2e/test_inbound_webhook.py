@@ -22,9 +22,9 @@ STEPS = [
 ]
 
 
-async def started_campaign(stack: Stack) -> tuple[int, int, str]:
+async def started_campaign(stack: Stack, plus_addressing: bool = False) -> tuple[int, int, str]:
     """Ann and Bob (who has a work address too), step 1 sent: (campaign, mailbox, secret)."""
-    mailbox_id = await create_mailbox(stack)
+    mailbox_id = await create_mailbox(stack, plus_addressing=plus_addressing)
     secret = (await stack.api.post(f"/mailboxes/{mailbox_id}/inbound-secret")).json()["secret"]
     campaign_id = await create_campaign(stack, mailbox_id, STEPS)
     people = [

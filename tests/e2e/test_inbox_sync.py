@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from outbound.store.tables import InboundEvent
 from tests.e2e.conftest import Stack
@@ -14,7 +14,12 @@ from tests.e2e.test_campaign_delivery import create_campaign, create_mailbox
 from tests.e2e.test_inbound_webhook import STEPS, prospect, sent_to
 from tests.support.factories import CONSENT
 from tests.support.imap_server import ImapTestServer
-from tests.support.inbound_mail import bounce_of, new_message_from, out_of_office
+from tests.support.inbound_mail import (
+    bounce_of,
+    nested_multipart,
+    new_message_from,
+    out_of_office,
+)
 from tests.support.polling import eventually
 
 pytestmark = pytest.mark.e2e
@@ -56,6 +61,7 @@ async def test_the_inbox_stops_continues_or_redirects_exactly_the_right_prospect
         return len(stack.sink.received) == 4
 
     await eventually(step_one_sent)
+    imap_server.append(nested_multipart(5_000))  # unreadable: recorded, and the poll goes on
     imap_server.append(new_message_from("Ann Lee <Ann.Lee+work@googlemail.com>"))
     imap_server.append(
         out_of_office(sent_to(stack, "cem@cogs.example.org"), "cem@cogs.example.org")
@@ -80,7 +86,10 @@ async def test_the_inbox_stops_continues_or_redirects_exactly_the_right_prospect
     assert states["Bob"]["email"] == "bob@bolt.example.com"
     with Session(stack.engine) as session:
         kinds = {e.sender: (e.kind, e.matched_by) for e in session.exec(select(InboundEvent))}
+        (unreadable,) = session.exec(select(InboundEvent).where(col(InboundEvent.sender).is_(None)))
+    assert unreadable.raw is not None and "nesting deeper than 32" in unreadable.why
     assert kinds == {
+        None: ("unreadable", None),
         "ann.lee+work@googlemail.com": ("reply", "sender"),
         "cem@cogs.example.org": ("auto_reply", "thread"),
         "mailer-daemon@mx.example.net": ("bounce", "thread"),

@@ -149,9 +149,15 @@ async def test_metrics_count_prospects_per_step_and_per_campaign(stack: Stack) -
 
     metrics = (await stack.api.get(f"/campaigns/{campaign_id}/metrics")).json()
 
-    step_one = dict(sent=3, delivered=3, bounced=1, opened=1, clicked=1, replied=0, opted_out=1)
-    step_two = dict(sent=3, delivered=3, bounced=0, opened=1, clicked=0, replied=1, opted_out=0)
-    overall = dict(sent=3, delivered=3, bounced=1, opened=2, clicked=1, replied=1, opted_out=1)
+    step_one = dict(
+        sent=3, delivered=3, bounced=1, opened=1, clicked=1, replied=0, opted_out=1, complained=0
+    )
+    step_two = dict(
+        sent=3, delivered=3, bounced=0, opened=1, clicked=0, replied=1, opted_out=0, complained=0
+    )
+    overall = dict(
+        sent=3, delivered=3, bounced=1, opened=2, clicked=1, replied=1, opted_out=1, complained=0
+    )
     assert metrics["prospects"] == 4
     assert metrics["steps"] == [
         {"position": 1, **step_one, "rates": rates(step_one, 4)},

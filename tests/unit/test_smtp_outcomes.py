@@ -195,7 +195,9 @@ REAL_ANSWERS = [
         E,
         Outcome.HARD_BOUNCE,
     ),
-    ("Exim", 550, "Unrouteable address", E, Outcome.FAILED),
+    # Exim's router found no way to the domain: read as an unknown host by the reasons
+    # bounce reports share (sisimai and flufl.bounce read it so too).
+    ("Exim", 550, "Unrouteable address", E, Outcome.HARD_BOUNCE),
     ("Old sendmail", 550, "<bob@example.org>... User unknown", E, Outcome.HARD_BOUNCE),
     (
         "Postfix",
@@ -320,3 +322,73 @@ def test_aiosmtplib_exceptions_carry_their_codes() -> None:
 
     assert classify_exception(refused, Stage.ENVELOPE).outcome is Outcome.HARD_BOUNCE
     assert classify_exception(auth, Stage.AUTH).outcome is Outcome.AUTH_FAILED
+
+
+# -- one table of reasons for SMTP answers and bounce reports ----------------------------------
+
+# Answers the send path once read otherwise, from real bounces of tests/inbound/corpus.
+READ_BY_THE_REASONS = [
+    # A 5.7.x code with words saying the user does not exist (Sun Messaging Server).
+    (550, "5.7.1 550 User Unknown: sabineko@example.org", Outcome.HARD_BOUNCE, "user_unknown"),
+    # DMARC/SPF refusals under 5.7.1 are our sending's: the mailbox is parked, not Failed(Spam).
+    (
+        554,
+        "5.7.1 Your message was rejected due to libsisimai.org's DMARC policy.",
+        Outcome.SENDER_POLICY,
+        "auth_failure",
+    ),
+    (501, "5.1.8 Sender address rejected", Outcome.SENDER_POLICY, "sender_rejected"),
+    # A temporary lock under a permanent code is no dead address.
+    (
+        550,
+        "5.7.1 <ann@example.com>: Recipient address rejected: User ann@example.com temporary "
+        "locked. Please try again later!",
+        Outcome.FAILED,
+        "mailbox_disabled",
+    ),
+    # French and Polish wordings of "no such user" under a generic code.
+    (550, "5.5.0 Adresse destinataire invalide. Invalid recipient.", Outcome.HARD_BOUNCE,
+     "user_unknown"),
+    (501, "5.1.3 Odbiorca <ann@example.pl> nie istnieje", Outcome.HARD_BOUNCE, "user_unknown"),
+    # Over quota is a full mailbox whatever code comes with it.
+    (552, "sorry, mailbox ann@example.org is over quota temporarily (#5.1.1)",
+     Outcome.MAILBOX_FULL, "mailbox_full"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("code", "text", "outcome", "cause"), READ_BY_THE_REASONS)
+def test_answers_are_read_by_the_shared_reasons(
+    code: int, text: str, outcome: Outcome, cause: str
+) -> None:
+    classified = classify(code, text, E)
+    assert (classified.outcome, classified.cause.value) == (outcome, cause)
+
+
+def report_of(diagnostic: str) -> bytes:
+    """A bounce report carrying ``diagnostic`` as the server's answer (Postfix's layout)."""
+    return (
+        "From: MAILER-DAEMON@mx.hiring.example.com (Mail Delivery System)\n"
+        "To: ada@hiring.example.com\nSubject: Undelivered Mail Returned to Sender\n"
+        "Message-ID: <report@mx.hiring.example.com>\nMIME-Version: 1.0\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="R"\n\n'
+        "--R\nContent-Type: text/plain\n\nYour message could not be delivered.\n\n"
+        "--R\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx\n\n"
+        "Final-Recipient: rfc822; ann@example.org\nAction: failed\nStatus: 5.0.0\n"
+        f"Diagnostic-Code: smtp; {diagnostic}\n\n--R--\n"
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    ("code", "text"),
+    [(code, text) for _, code, text, stage, _ in REAL_ANSWERS if code >= 500 and stage is E]
+    + [(code, text) for code, text, *_ in READ_BY_THE_REASONS if code >= 500],
+)
+def test_a_bounce_report_of_an_answer_judges_it_as_the_send_did(code: int, text: str) -> None:
+    """The same answer, met at RCPT TO or in a report days later, gets the same reason and
+    the same verdict on the address."""
+    from outbound.inbound.classify import classify as classify_inbound
+
+    at_send = classify(code, text, E)
+    (reported,) = classify_inbound(report_of(f"{code} {text}")).bounces
+    assert reported.reason == at_send.cause.value
+    assert reported.hard is at_send.suppresses_address

@@ -9,21 +9,23 @@ from __future__ import annotations
 import asyncio
 import secrets
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from sqlalchemy import Engine
 from sqlmodel import Session
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.service import RPCError, RPCStatusCode
 
 from outbound.api.auth import ADMIN_ONLY
-from outbound.api.deps import KeyringDep, SettingsDep, TemporalDep
+from outbound.api.deps import KeyringDep, SessionDep, SettingsDep, TemporalDep
 from outbound.api.routes.inbound_webhook import secret_digest
 from outbound.domain.inbound import InboxSyncInput
 from outbound.domain.mailboxes import ImapSettings, InboundSecret, InboxSyncStatus
+from outbound.domain.metrics import MailboxInboundMetrics
 from outbound.domain.problems import Problem, ProblemError, not_found
 from outbound.domain.search_attributes import workflow_attributes
 from outbound.mail.imap import ImapAccount, ImapLoginFailed, ImapUnavailable, check_imap_login
-from outbound.store.tables import Mailbox
+from outbound.store.tables import InboundEvent, Mailbox
+from outbound.tracking.metrics import mailbox_inbound_metrics
 from outbound.workflows.inbox_sync import inbox_workflow_id
 
 router = APIRouter(tags=["inbound mail"])
@@ -122,6 +124,28 @@ async def poll_inbox_now(
                 409, [Problem(field="mailbox_id", reason="inbox sync is not set up (PUT …/imap)")]
             ) from None
         raise
+
+
+@router.get(
+    "/mailboxes/{mailbox_id}/inbound-events/{event_id}/raw",
+    response_class=Response,
+    responses={200: {"content": {"message/rfc822": {}}}},
+)
+def inbound_event_raw(mailbox_id: int, event_id: int, session: SessionDep) -> Response:
+    """The bytes of a message the classifier could not read (an unrecognised notice, or
+    unreadable bytes inbox sync met), as received, for a person to look at."""
+    event = session.get(InboundEvent, event_id)
+    if event is None or event.mailbox_id != mailbox_id or event.raw is None:
+        raise not_found("inbound event with kept bytes", event_id)
+    return Response(content=event.raw, media_type="message/rfc822")
+
+
+@router.get("/mailboxes/{mailbox_id}/inbound-metrics")
+def inbound_metrics(mailbox_id: int, session: SessionDep) -> MailboxInboundMetrics:
+    """Complaints and sender-side bounces of the mailbox, over the messages it sent."""
+    if session.get(Mailbox, mailbox_id) is None:
+        raise not_found("mailbox", mailbox_id)
+    return mailbox_inbound_metrics(session, mailbox_id)
 
 
 def _workspace_of(engine: Engine, mailbox_id: int) -> int:

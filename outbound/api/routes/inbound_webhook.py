@@ -20,7 +20,7 @@ from sqlmodel import Session
 
 from outbound.api.deps import TemporalDep
 from outbound.domain.problems import Problem, ProblemError
-from outbound.inbound.classify import MalformedMessage
+from outbound.inbound.classify import MalformedMessage, MessageTooComplex
 from outbound.inbound.pipeline import InboundOutcome, handle_inbound
 from outbound.store.tables import Mailbox
 
@@ -46,6 +46,10 @@ async def receive_message(
         return await handle_inbound(
             engine, temporal, mailbox_id, raw, "webhook", request.app.state.signer
         )
+    except MessageTooComplex as refused:
+        raise ProblemError(
+            400, [Problem(field="body", reason=f"past a limit: {refused}")]
+        ) from None
     except MalformedMessage as malformed:
         raise ProblemError(
             400, [Problem(field="body", reason=f"not an RFC 822 message: {malformed}")]
