@@ -24,6 +24,8 @@ from outbound.domain.addresses import GMAIL_DOMAINS, normalise
 from outbound.domain.statuses import ProspectStatus
 from outbound.store.suppressions import stage_suppression
 from outbound.store.tables import Campaign, Enrollment, Message, TrackingEvent
+from outbound.tracking.message_links import message_row_of
+from outbound.tracking.tokens import LinkTarget, Purpose
 
 _log = logging.getLogger(__name__)
 _ENDED_EXCEPT_COMPLETED = [
@@ -42,23 +44,25 @@ class OptOutResult:
     workflow_ids: list[str]
 
 
-def record_opt_out(engine: Engine, message_row_id: int, via: str) -> OptOutResult | None:
-    """Suppress the recipient of message ``message_row_id`` and halt their sequences.
+def record_opt_out(engine: Engine, link: LinkTarget, via: str) -> OptOutResult | None:
+    """Suppress the recipient of the message ``link`` names and halt their sequences.
 
-    None when the message does not exist (a token of another database). Two
+    None when the message does not exist (a token of another database, or an
+    old token aged out). Two
     requests at once (mail providers do post twice) meet at the suppression
     list's unique key; the second then finds the first one's work and is a no-op.
     """
     try:
-        return _record_opt_out(engine, message_row_id, via)
+        return _record_opt_out(engine, link, via)
     except IntegrityError:
-        return _record_opt_out(engine, message_row_id, via)
+        return _record_opt_out(engine, link, via)
 
 
-def _record_opt_out(engine: Engine, message_row_id: int, via: str) -> OptOutResult | None:
+def _record_opt_out(engine: Engine, link: LinkTarget, via: str) -> OptOutResult | None:
     with Session(engine) as session:
-        message = session.get(Message, message_row_id)
-        if message is None:
+        message_row_id = message_row_of(session, link, Purpose.UNSUBSCRIBE)
+        message = None if message_row_id is None else session.get(Message, message_row_id)
+        if message is None or message_row_id is None:
             return None
         enrollment = session.get_one(Enrollment, message.enrollment_id)
         owner = session.get_one(Campaign, enrollment.campaign_id).owner
@@ -113,10 +117,10 @@ def _sequences_to(session: Session, owner: str, address: str) -> list[Enrollment
 
 
 async def opt_out(
-    engine: Engine, temporal: Client, message_row_id: int, via: str
+    engine: Engine, temporal: Client, link: LinkTarget, via: str
 ) -> OptOutResult | None:
     """Record the opt-out, then tell each stopped sequence's workflow."""
-    result = await asyncio.to_thread(record_opt_out, engine, message_row_id, via)
+    result = await asyncio.to_thread(record_opt_out, engine, link, via)
     if result is None:
         return None
     for workflow_id in result.workflow_ids:
