@@ -28,6 +28,7 @@ from outbound.activities.records import RecordActivities
 from outbound.activities.signal_all import SignalAllActivities
 from outbound.activities.slots import SlotActivities
 from outbound.mail.address_check import AddressChecker
+from outbound.mail.hosts import HostPolicy
 from outbound.sandbox_runner import SnippetCachingSandboxedWorkflowRunner
 from outbound.settings import Settings, get_settings
 from outbound.store.engine import create_schema, make_engine
@@ -70,7 +71,9 @@ def activities_for(
     addresses = AddressActivities(engine, address_checker(settings))
     launcher = LaunchActivities(engine, client, settings)
     signaller = SignalAllActivities(engine, client)
-    inbox = InboxActivities(engine, client, LinkSigner.from_settings(settings))
+    inbox = InboxActivities(
+        engine, client, LinkSigner.from_settings(settings), HostPolicy.from_settings(settings)
+    )
     return [
         launcher.start_enrollment_batch,
         signaller.signal_enrollment_batch,

@@ -50,6 +50,7 @@ from outbound.mail.compose import (
     make_message_id,
     reply_subject,
 )
+from outbound.mail.hosts import HostPolicy, HostRefused
 from outbound.mail.imap import ImapAccount, ImapError, find_sent_copy
 from outbound.mail.outcomes import Classified, Outcome
 from outbound.mail.smtp import SendFailed, SmtpAccount, send_message
@@ -134,6 +135,7 @@ class DeliveryActivities:
         self._engine = engine
         self._settings = settings
         self._signer = LinkSigner.from_settings(settings)
+        self._hosts = HostPolicy.from_settings(settings)
         self._clock = clock
 
     @activity.defn(name="send_step")
@@ -286,7 +288,7 @@ class DeliveryActivities:
             store_links(session, logged.id, None if stored_key else link_key, body)
             session.commit()
             return Prepared(
-                smtp_account(mailbox),
+                smtp_account(mailbox, hosts=self._hosts),
                 email,
                 None,
                 mailbox_limits(mailbox),
@@ -433,7 +435,7 @@ class DeliveryActivities:
                     "another attempt of this send has handed the message over; it may have "
                     "been delivered, so it is not sent again",
                 )
-            return smtp_account(mailbox), mailbox.connection_version, attempt
+            return smtp_account(mailbox, hosts=self._hosts), mailbox.connection_version, attempt
 
     async def _confirmed_in_sent_folder(
         self, request: SendStepRequest, mailbox_id: int
@@ -456,7 +458,7 @@ class DeliveryActivities:
                 if await find_sent_copy(account, message_id):
                     _log.info("%s found in the Sent folder: recorded as sent", message_id)
                     return await asyncio.to_thread(self._record_confirmed, request)
-            except ImapError as error:
+            except (ImapError, HostRefused) as error:
                 _log.warning("Sent-folder lookup of %s failed: %s", message_id, error)
                 return None
         return None
@@ -465,7 +467,7 @@ class DeliveryActivities:
         self, request: SendStepRequest, mailbox_id: int
     ) -> tuple[ImapAccount, str] | None:
         with Session(self._engine) as session:
-            account = imap_account(session.get_one(Mailbox, mailbox_id))
+            account = imap_account(session.get_one(Mailbox, mailbox_id), hosts=self._hosts)
             logged = _logged_message(session, request)
         if account is None or logged is None:
             return None

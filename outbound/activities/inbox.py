@@ -21,6 +21,7 @@ from outbound.activities.heartbeat import heartbeating
 from outbound.domain.inbound import InboxPoll, InboxPollResult
 from outbound.inbound.classify import MalformedMessage
 from outbound.inbound.pipeline import handle_inbound
+from outbound.mail.hosts import HostPolicy, HostRefused
 from outbound.mail.imap import ImapAccount, ImapLoginFailed, InboxPosition, fetch_new
 from outbound.store.mailboxes import imap_account
 from outbound.store.tables import Mailbox
@@ -30,10 +31,17 @@ log = logging.getLogger(__name__)
 
 
 class InboxActivities:
-    def __init__(self, engine: Engine, client: Client, signer: LinkSigner | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        client: Client,
+        signer: LinkSigner | None = None,
+        hosts: HostPolicy | None = None,
+    ) -> None:
         self._engine = engine
         self._client = client
         self._signer = signer  # reads the tokens of unsubscribe mail (List-Unsubscribe mailto)
+        self._hosts = hosts or HostPolicy()  # which IMAP servers may be connected to
 
     @activity.defn(name="poll_inbox")
     async def poll_inbox(self, poll: InboxPoll) -> InboxPollResult:
@@ -49,7 +57,7 @@ class InboxActivities:
         async with heartbeating():
             try:
                 batch = await fetch_new(account, position, limit=poll.limit)
-            except ImapLoginFailed as refused:
+            except (ImapLoginFailed, HostRefused) as refused:
                 # Not worth retrying at once: it is retried every few minutes (POLL_RETRY)
                 # until the user gives new settings, which signal the workflow.
                 raise ApplicationError(str(refused), type="ImapLoginFailed") from None
@@ -75,4 +83,4 @@ class InboxActivities:
     def _account(self, mailbox_id: int) -> ImapAccount | None:
         with Session(self._engine) as session:
             mailbox = session.get(Mailbox, mailbox_id)
-            return imap_account(mailbox) if mailbox is not None else None
+            return imap_account(mailbox, hosts=self._hosts) if mailbox is not None else None

@@ -54,6 +54,9 @@ class DevStackConfig:
             "OUTBOUND_PUBLIC_BASE_URL": f"http://{self.host}:{self.api_port}",
             "OUTBOUND_SIGNING_SECRET": os.environ.get("OUTBOUND_SIGNING_SECRET")
             or self.signing_secret(),
+            # the local sink (port 1025) and any dovecot of a developer are on loopback
+            "OUTBOUND_ALLOW_PRIVATE_MAIL_HOSTS": "true",
+            "OUTBOUND_ALLOW_ANY_MAIL_PORT": "true",
         }
 
     def signing_secret(self) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from sqlmodel import Session, col, select
 
 from outbound.domain.statuses import MailboxConnection, ProspectStatus, TlsMode
+from outbound.mail.hosts import HostPolicy
 from outbound.mail.imap import ImapAccount
 from outbound.mail.smtp import SmtpAccount
 from outbound.store.tables import Campaign, Enrollment, Mailbox
@@ -20,19 +21,25 @@ _ENDED = [s.value for s in ProspectStatus if s.is_terminal]
 
 
 def smtp_account(
-    mailbox: Mailbox, username: str | None = None, password: str | None = None
+    mailbox: Mailbox,
+    username: str | None = None,
+    password: str | None = None,
+    *,
+    hosts: HostPolicy,
 ) -> SmtpAccount:
-    """The mailbox's SMTP account, optionally with new credentials to try."""
+    """The mailbox's SMTP account, optionally with new credentials to try; ``hosts`` says
+    which servers it may connect to (``HostPolicy.from_settings``)."""
     return SmtpAccount(
         host=mailbox.smtp_host,
         port=mailbox.smtp_port,
         tls_mode=TlsMode(mailbox.tls_mode),
         username=username if username is not None else mailbox.username,
         password=password if password is not None else mailbox.smtp_password,
+        hosts=hosts,
     )
 
 
-def imap_account(mailbox: Mailbox) -> ImapAccount | None:
+def imap_account(mailbox: Mailbox, *, hosts: HostPolicy) -> ImapAccount | None:
     """The mailbox's IMAP account, or None when it has no inbox sync configured."""
     if not mailbox.imap_host or not mailbox.imap_username:
         return None
@@ -43,6 +50,7 @@ def imap_account(mailbox: Mailbox) -> ImapAccount | None:
         username=mailbox.imap_username,
         password=mailbox.imap_password or "",
         folder=mailbox.imap_folder,
+        hosts=hosts,
     )
 
 

@@ -14,7 +14,7 @@ from pydantic import AwareDatetime
 from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
-from outbound.api.deps import SessionDep, SettingsDep, TemporalDep
+from outbound.api.deps import ConnectionChecksDep, SessionDep, SettingsDep, TemporalDep
 from outbound.campaigns import controls as campaign_controls
 from outbound.campaigns import start as campaign_start
 from outbound.campaigns.enroll import enroll
@@ -257,6 +257,7 @@ async def start_campaign(
     request: Request,
     temporal: TemporalDep,
     settings: SettingsDep,
+    checks: ConnectionChecksDep,
 ) -> StartResult:
     """Start sending: requires the consent attestation and a mailbox that logs in.
 
@@ -266,7 +267,7 @@ async def start_campaign(
     """
     engine: Engine = request.app.state.engine
     plan = await asyncio.to_thread(campaign_start.prepare_start, engine, campaign_id)
-    await campaign_start.check_mailbox(engine, plan.mailbox_id)
+    await campaign_start.check_mailbox(engine, plan.mailbox_id, checks)
     await asyncio.to_thread(campaign_start.mark_started, engine, plan, body.consent)
     workflow_id = await campaign_start.start_fan_out(temporal, settings, plan)
     return StartResult(

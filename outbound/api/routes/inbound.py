@@ -20,13 +20,20 @@ from sqlmodel import Session
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.service import RPCError, RPCStatusCode
 
-from outbound.api.deps import SettingsDep, TemporalDep
+from outbound.api.deps import ConnectionChecksDep, SettingsDep, TemporalDep
 from outbound.domain.inbound import InboxSyncInput
 from outbound.domain.mailboxes import ImapSettings, InboundSecret, InboxSyncStatus
 from outbound.domain.problems import Problem, ProblemError, not_found
 from outbound.inbound.classify import MalformedMessage
 from outbound.inbound.pipeline import InboundOutcome, handle_inbound
-from outbound.mail.imap import ImapAccount, ImapLoginFailed, ImapUnavailable, check_imap_login
+from outbound.mail.hosts import HostRefused
+from outbound.mail.imap import (
+    ImapAccount,
+    ImapFolderMissing,
+    ImapLoginFailed,
+    ImapUnavailable,
+    check_imap_login,
+)
 from outbound.store.tables import Mailbox
 from outbound.workflows.inbox_sync import inbox_workflow_id
 
@@ -59,10 +66,14 @@ async def set_imap(
     request: Request,
     temporal: TemporalDep,
     settings: SettingsDep,
+    checks: ConnectionChecksDep,
 ) -> InboxSyncStatus:
     """Read this mailbox's inbox for replies and bounces (inbox sync starts at once, with
-    mail arriving from now on). A login the server refuses is a 422 and stores nothing."""
+    mail arriving from now on). A login the server refuses is a 422 with a fixed reason
+    and stores nothing; checks are rate-limited per mailbox (429)."""
     engine: Engine = request.app.state.engine
+    checks.refuse_settings(body.host, body.port, "host", "port")
+    checks.take(f"mailbox:{mailbox_id}")
     account = ImapAccount(
         host=body.host,
         port=body.port,
@@ -70,13 +81,21 @@ async def set_imap(
         username=body.username,
         password=body.password.get_secret_value(),
         folder=body.folder,
+        hosts=checks.hosts,
     )
     try:
         await check_imap_login(account)
+    except HostRefused as refused:
+        raise ProblemError(422, [Problem(field="host", reason=str(refused))]) from None
     except ImapLoginFailed as refused:
-        raise ProblemError(422, [Problem(field="password", reason=str(refused))]) from None
+        reason = f"the IMAP server: {refused}"
+        raise ProblemError(422, [Problem(field="password", reason=reason)]) from None
     except ImapUnavailable as unreachable:
-        raise ProblemError(422, [Problem(field="host", reason=str(unreachable))]) from None
+        reason = f"the IMAP server: {unreachable}"
+        raise ProblemError(422, [Problem(field="host", reason=reason)]) from None
+    except ImapFolderMissing:
+        reason = "the folder cannot be opened"
+        raise ProblemError(422, [Problem(field="folder", reason=reason)]) from None
 
     def store() -> None:
         with Session(engine) as session:
