@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 from temporalio.client import Client
 
 from outbound.api.errors import install_error_handlers
+from outbound.api.limits import RequestLimits
 from outbound.api.routes import (
     bulk,
     campaigns,
@@ -62,6 +63,7 @@ def create_app(
     app.state.temporal = temporal
     app.state.signer = LinkSigner.from_settings(settings)  # fails at once without a secret
     install_error_handlers(app)
+    app.add_middleware(RequestLimits)  # bodies bounded before any route reads them
     for module in (
         mailboxes,
         campaigns,

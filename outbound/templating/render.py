@@ -61,6 +61,8 @@ def syntax_error(source: str) -> str | None:
         _ENVIRONMENT.parse(source)
     except TemplateSyntaxError as error:
         return f"template syntax error on line {error.lineno}: {error.message}"
+    except RecursionError:  # jinja's parser recurses per level of {{ {{ {{ … or ((( …
+        return "template syntax error: expressions nested too deeply"
     return None
 
 

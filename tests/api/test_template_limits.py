@@ -19,6 +19,8 @@ REFUSED = {
     "sandbox escape": ({"body": "{{ ''.__class__ }}"}, "body", "sandbox refuses"),
     "over-long body": ({"body": "x" * 20_001}, "body", "at most 20,000 characters"),
     "over-long subject": ({"subject": "x" * 999}, "subject", "at most 998 characters"),
+    # Found by the request-limit tests: jinja's parser recursed into a RecursionError (500).
+    "deeply nested expression": ({"body": "{{" * 2000}, "body", "nested too deeply"),
 }
 
 

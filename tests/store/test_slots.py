@@ -51,8 +51,8 @@ def mailbox_with_enrollments(
             [ProspectCreate(addresses=[{"address": f"p{i}@example.com"}]) for i in range(count)],  # type: ignore[list-item]
         )
         enrollments = [
-            Enrollment(campaign_id=campaign.id or 0, prospect_id=p.id or 0, status="Active")
-            for p in people
+            Enrollment(campaign_id=campaign.id or 0, prospect_id=pid, status="Active")
+            for pid in people
         ]
         session.add_all(enrollments)
         session.commit()

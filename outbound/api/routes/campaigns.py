@@ -10,7 +10,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, UploadFile
 from fastapi.responses import StreamingResponse
-from pydantic import AwareDatetime
+from pydantic import AwareDatetime, Field
 from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
@@ -31,7 +31,7 @@ from outbound.domain.campaigns import (
 from outbound.domain.metrics import CampaignMetrics
 from outbound.domain.problems import Problem, ProblemError, not_found
 from outbound.domain.prospect_csv import parse_prospects_csv
-from outbound.domain.prospects import ProspectCreate
+from outbound.domain.prospects import MAX_PROSPECTS_PER_REQUEST, ProspectCreate
 from outbound.domain.statuses import CampaignStatus, ProspectStatus
 from outbound.domain.views import (
     AddProspectsResult,
@@ -195,13 +195,14 @@ async def preview_schedule(
 @router.post("/{campaign_id}/prospects", status_code=201)
 async def add_prospects(
     campaign_id: int,
-    body: list[ProspectCreate],
+    body: Annotated[list[ProspectCreate], Field(max_length=MAX_PROSPECTS_PER_REQUEST)],
     request: Request,
     temporal: TemporalDep,
     settings: SettingsDep,
     allow_other_active: bool = False,
 ) -> AddProspectsResult:
-    """Add prospects to the campaign; those already in it are left as they are.
+    """Add prospects to the campaign (at most 10,000 per request); those already in it
+    are left as they are.
 
     A prospect still active in another campaign is refused (409 naming it)
     unless ``allow_other_active`` is true.
@@ -236,7 +237,11 @@ async def import_prospects_csv(
     prospects, problems = parse_prospects_csv(text)
     if problems:
         raise ProblemError(
-            422, [Problem(field=f"row {p.row}: {p.field}", reason=p.reason) for p in problems[:100]]
+            422,
+            [
+                Problem(field=f"row {p.row}: {p.field}" if p.row else p.field, reason=p.reason)
+                for p in problems[:100]
+            ],
         )
     if not prospects:
         raise ProblemError(422, [Problem(field="file", reason="CSV has no prospect rows")])
