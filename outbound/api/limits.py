@@ -8,7 +8,8 @@ server streams it, before any route (or FastAPI's body parsing) does:
 * otherwise the body is counted as it arrives, and the first chunk past the
   limit ends it: the middleware answers 413 itself, tells the application the
   client went away, and drops whatever the application still tries to send;
-* a JSON body (``application/json``, up to its limit) is parsed once here and
+* a JSON body (one FastAPI would parse as JSON: ``application/json``,
+  ``…+json``, or no content type; up to its limit) is parsed once here and
   refused (422) when it nests deeper than :data:`MAX_JSON_DEPTH` — Python's
   parser would otherwise meet its recursion limit inside FastAPI, whose answer
   is not in our error shape.
@@ -83,7 +84,7 @@ class RequestLimits:
         if declared is not None and declared > limit:
             await _refuse(send, 413, "body", _too_large(what, limit))
             return
-        if headers.get(b"content-type", b"").split(b";")[0].strip() == b"application/json":
+        if _parsed_as_json(headers.get(b"content-type")):
             await self._json(scope, receive, send, limit, what)
             return
         await self._streamed(scope, receive, send, limit, what)
@@ -185,6 +186,17 @@ def _nests_deeper(body: bytes, depth: int) -> bool:
         if not removed:
             return False  # unbalanced: cannot be valid JSON after all
     return bool(brackets)
+
+
+def _parsed_as_json(content_type: bytes | None) -> bool:
+    """Whether FastAPI would parse the body as JSON: no content type at all, or
+    ``application/json`` or ``application/…+json``."""
+    if content_type is None:
+        return True
+    kind = content_type.split(b";")[0].strip().lower()
+    return kind == b"application/json" or (
+        kind.startswith(b"application/") and kind.endswith(b"+json")
+    )
 
 
 def _content_length(value: bytes | None) -> int | None:

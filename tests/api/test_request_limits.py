@@ -50,14 +50,14 @@ async def test_a_streamed_body_is_cut_past_the_limit(api: httpx.AsyncClient) -> 
 
 
 @pytest.mark.parametrize("depth", [MAX_JSON_DEPTH + 1, 5_000, 100_000])
+@pytest.mark.parametrize("content_type", ["application/json", "application/x+json", None])
 async def test_deeply_nested_json_is_a_422_in_the_error_shape(
-    api: httpx.AsyncClient, depth: int
+    api: httpx.AsyncClient, depth: int, content_type: str | None
 ) -> None:
     body = '{"name": "Hiring", "mailbox_id": 1, "steps": ' + nested(depth) + "}"
+    headers = {"content-type": content_type} if content_type else {}
 
-    answer = await api.post(
-        "/campaigns", content=body, headers={"content-type": "application/json"}
-    )
+    answer = await api.post("/campaigns", content=body, headers=headers)
 
     assert answer.status_code == 422
     assert problems(answer) == {"body": f"JSON nested deeper than {MAX_JSON_DEPTH} levels"}
