@@ -525,6 +525,8 @@ async def embedded_stack(
                 log_level="WARNING",
                 signing_secret=SecretStr(secrets.token_urlsafe(32)),
                 encryption_keys=[SecretStr(new_key())],
+                allow_private_mail_hosts=True,  # the sink is on loopback, on its own port
+                allow_any_mail_port=True,
             )
             if open_sequences is not None:
                 cache = max(settings.worker_max_cached_workflows, open_sequences + CACHE_MARGIN)

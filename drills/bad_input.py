@@ -6,7 +6,10 @@ missing fields, bytes that are not JSON) and half that follow it, each half
 once with random path ids and once with the ids of a seeded mailbox, campaign
 and prospect (random ids mostly meet 404 before any code that could fail).
 Verdict: no 5xx, and every request answered 4xx left the database exactly as
-it was (a snapshot of every table before and after).
+it was (a snapshot of every table before and after). Then the attacks of
+issue 25 that a schema does not generate (:func:`hostile_requests`): templates
+that are too long or too expensive, JSON nested 100,000 deep, bodies over
+their limits; each must be refused (4xx), with the same verdict.
 
 The requests go through the real ASGI app on the embedded stack (dev server,
 SQLite); no worker runs, so nothing generated here is ever sent.
@@ -45,6 +48,7 @@ class Findings:
     by_status: Counter[int] = field(default_factory=Counter)
     server_errors: list[str] = field(default_factory=list)
     changed_by_rejected: list[str] = field(default_factory=list)
+    hostile_accepted: list[str] = field(default_factory=list)
 
 
 # What every call writes by design, refused or not: the audit log's entry of the call, and
@@ -140,6 +144,64 @@ async def seed(stack: EmbeddedStack) -> None:
     suppressed.raise_for_status()
 
 
+NESTED_LOOPS = "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}"
+MiB = 1024 * 1024
+
+
+def hostile_requests() -> list[tuple[str, dict[str, Any]]]:
+    """(label, httpx request arguments) of attacks every one of which must be refused."""
+    step = {"subject": "Hi", "body": "One"}
+    campaign = {"name": "Hostile", "mailbox_id": 1, "grace_seconds": 86_400}
+    templates = {
+        "over-long body": {"body": "x" * 20_001},
+        "nested range loops": {"body": NESTED_LOOPS},
+        "repetition": {"body": "{{ 'a' * 10**9 }}"},
+        "power": {"subject": "{{ 10**(10**10) }}"},
+        "sandbox escape": {"body": "{{ ''.__class__.__mro__[1].__subclasses__() }}"},
+    }
+    requests: list[tuple[str, dict[str, Any]]] = []
+    for name, change in templates.items():
+        body = {**campaign, "steps": [{**step, **change}]}
+        requests.append(
+            (f"POST /campaigns ({name})", {"method": "POST", "url": "/campaigns", "json": body})
+        )
+        requests.append(
+            (
+                f"PATCH /campaigns/1/steps/1 ({name})",
+                {"method": "PATCH", "url": "/campaigns/1/steps/1", "json": change},
+            )
+        )
+    deep = '{"name": "Deep", "mailbox_id": 1, "steps": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    json_type = {"content-type": "application/json"}
+    for url in ("/campaigns", "/campaigns/1/prospects", "/mailboxes"):
+        requests.append(
+            (
+                f"POST {url} (JSON 100,000 deep)",
+                {"method": "POST", "url": url, "content": deep, "headers": json_type},
+            )
+        )
+    huge = {**campaign, "steps": [{**step, "body": "x" * (2 * MiB)}]}
+    many = [{"addresses": [{"address": f"h{n}@hostile.example.com"}]} for n in range(10_001)]
+    raw = {"content-type": "message/rfc822"}
+    csv_file = {"file": ("p.csv", b"email\n" + b"x" * (21 * MiB))}
+    requests += [
+        ("POST /campaigns (2 MiB)", {"method": "POST", "url": "/campaigns", "json": huge}),
+        (
+            "POST /inbound/1 (30 MiB)",
+            {"method": "POST", "url": "/inbound/1", "content": b"x" * (30 * MiB), "headers": raw},
+        ),
+        (
+            "POST /campaigns/1/prospects/csv (21 MiB)",
+            {"method": "POST", "url": "/campaigns/1/prospects/csv", "files": csv_file},
+        ),
+        (
+            "POST /campaigns/1/prospects (10,001 prospects)",
+            {"method": "POST", "url": "/campaigns/1/prospects", "json": many},
+        ),
+    ]
+    return requests
+
+
 async def bad_input(per_operation: int) -> list[Check]:
     findings = Findings()
     async with embedded_stack(FaultSinkHandler(), start_worker=False) as stack:
@@ -163,6 +225,16 @@ async def bad_input(per_operation: int) -> list[Check]:
             if 400 <= response.status_code < 500 and after != before:
                 findings.changed_by_rejected.append(f"{label} → {response.status_code}")
             before = after
+        for label, request in hostile_requests():
+            response = await stack.api.request(**request)
+            findings.requests += 1
+            findings.by_status[response.status_code] += 1
+            if not 400 <= response.status_code < 500:
+                findings.hostile_accepted.append(f"{label} → {response.status_code}")
+            after = database_digest(stack.engine)
+            if after != before:
+                findings.changed_by_rejected.append(f"{label} → {response.status_code}")
+            before = after
     statuses = ", ".join(f"{code}: {n}" for code, n in sorted(findings.by_status.items()))
     rejected = sum(n for code, n in findings.by_status.items() if 400 <= code < 500)
     changed = findings.changed_by_rejected
@@ -172,6 +244,16 @@ async def bad_input(per_operation: int) -> list[Check]:
             not findings.server_errors,
             f"{findings.requests:,} requests over {len(app_schema['paths'])} paths ({statuses})"
             + (f"; 5xx: {findings.server_errors[:5]}" if findings.server_errors else ""),
+        ),
+        Check(
+            "every hostile request (issue 25) was refused",
+            not findings.hostile_accepted,
+            f"{len(hostile_requests())} hostile requests"
+            + (
+                f"; NOT refused: {findings.hostile_accepted[:5]}"
+                if findings.hostile_accepted
+                else ""
+            ),
         ),
         Check(
             "every rejected request left the database unchanged",

@@ -57,10 +57,23 @@ class Settings(BaseSettings):
         default=True, description="Look up each recipient domain's mail servers before sending."
     )
     dns_nameservers: list[str] = Field(
-        default_factory=list, description="DNS servers for the address check (default: system's)."
+        default_factory=list,
+        description="DNS servers for the address check and mail hosts (default: system's).",
     )
     dns_port: int = 53
     dns_timeout_seconds: float = Field(default=3.0, gt=0)
+    allow_private_mail_hosts: bool = Field(
+        default=False,
+        description=(
+            "Let mailboxes use SMTP/IMAP hosts on loopback, private, link-local or other "
+            "non-global addresses (outbound dev and the tests turn it on for the local sink "
+            "and dovecot). Off, such hosts are refused before connecting."
+        ),
+    )
+    allow_any_mail_port: bool = Field(
+        default=False,
+        description="Let mailboxes use ports other than 25, 465, 587, 2525, 143 and 993.",
+    )
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     sink_dir: Path | None = Field(

@@ -28,6 +28,7 @@ from outbound.activities.records import RecordActivities
 from outbound.activities.signal_all import SignalAllActivities
 from outbound.activities.slots import SlotActivities
 from outbound.mail.address_check import AddressChecker
+from outbound.mail.hosts import HostPolicy
 from outbound.sandbox_runner import SnippetCachingSandboxedWorkflowRunner
 from outbound.settings import Settings, get_settings
 from outbound.store.encryption import Keyring, check_stored_secrets
@@ -73,7 +74,11 @@ def activities_for(
     launcher = LaunchActivities(engine, client, settings)
     signaller = SignalAllActivities(engine, client)
     inbox = InboxActivities(
-        engine, client, Keyring.from_settings(settings), LinkSigner.from_settings(settings)
+        engine,
+        client,
+        Keyring.from_settings(settings),
+        LinkSigner.from_settings(settings),
+        HostPolicy.from_settings(settings),
     )
     return [
         launcher.start_enrollment_batch,

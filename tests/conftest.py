@@ -17,6 +17,10 @@ os.environ.setdefault("OUTBOUND_ENCRYPTION_KEYS", "kL7HcE9c8qYgqBWv3l2vCUnXrk8Cd
 # modules per workflow, so the sandbox checks every call they make for nondeterminism;
 # production imports them once (Settings.workflow_module_isolation).
 os.environ.setdefault("OUTBOUND_WORKFLOW_MODULE_ISOLATION", "true")
+# The tests' mail servers (aiosmtpd, dovecot) listen on loopback, on ports of their own; the
+# tests of the host checks build their settings with these off.
+os.environ.setdefault("OUTBOUND_ALLOW_PRIVATE_MAIL_HOSTS", "true")
+os.environ.setdefault("OUTBOUND_ALLOW_ANY_MAIL_PORT", "true")
 
 from aiosmtpd.controller import Controller
 from sqlalchemy import Engine

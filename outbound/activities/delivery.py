@@ -50,6 +50,7 @@ from outbound.mail.compose import (
     make_message_id,
     reply_subject,
 )
+from outbound.mail.hosts import HostPolicy, HostRefused
 from outbound.mail.imap import ImapAccount, ImapError, find_sent_copy
 from outbound.mail.outcomes import Classified, Outcome
 from outbound.mail.smtp import SendFailed, SmtpAccount, send_message
@@ -63,9 +64,15 @@ from outbound.store.send_turns import claim_send_turn
 from outbound.store.slots import mailbox_limits
 from outbound.store.suppressions import find_suppression, suppress
 from outbound.store.tables import Campaign, Enrollment, Mailbox, Message, Prospect, Step
+from outbound.templating.budget import Budget, TemplateTooExpensive
 from outbound.templating.context import UNSUBSCRIBE_VARIABLE, prospect_context
-from outbound.templating.render import render_message
-from outbound.tracking.message_links import MessageLinks, tracked_body
+from outbound.templating.render import UnsafeTemplate, render_message
+from outbound.tracking.message_links import (
+    MessageLinks,
+    store_links,
+    stored_link_key,
+    tracked_body,
+)
 from outbound.tracking.tokens import LinkSigner
 
 LATE_TOLERANCE = timedelta(minutes=2)
@@ -132,6 +139,7 @@ class DeliveryActivities:
         self._settings = settings
         self._signer = LinkSigner.from_settings(settings)
         self._keyring = Keyring.from_settings(settings)  # passwords are loaded by mailbox id
+        self._hosts = HostPolicy.from_settings(settings)
         self._clock = clock
 
     @activity.defn(name="send_step")
@@ -194,6 +202,11 @@ class DeliveryActivities:
     def prepare(self, request: SendStepRequest) -> Prepared:
         """Render and compose the message and log it, or find that it already went.
 
+        Everything is read first, then the message is rendered (on the template
+        budget: ``outbound.templating.budget``) and only then written: a render
+        never holds the database's write lock. A template over its budget, or
+        refused by the sandbox, fails the step for good (no retry can help).
+
         Public, like the other steps of a send below, so ``bench/store_per_send.py``
         can measure each one's database work on its own."""
         with Session(self._engine, expire_on_commit=False) as session:
@@ -228,29 +241,22 @@ class DeliveryActivities:
                 s.position: s
                 for s in session.exec(select(Step).where(Step.campaign_id == campaign.id))
             }
-            step = steps[request.position]
+            opener = _thread_opener(session, request, steps)
+            stored_key = None if logged is None else stored_link_key(session, logged.id or 0)
+            link_key = stored_key or self._signer.link_key(
+                request.enrollment_id, request.position, request.to_address
+            )
+            links = MessageLinks(self._signer, self._settings.public_base_url, link_key)
+            context = prospect_context(prospect.model_dump(), prospect.fields, request.to_address)
+            context[UNSUBSCRIBE_VARIABLE] = links.unsubscribe_url
+            try:
+                subject, text = _render_step(request, steps, opener, context)
+            except (TemplateTooExpensive, UnsafeTemplate) as error:
+                raise _template_refused(session, logged, error) from None
+            body = tracked_body(campaign, links, text)
             message_id = make_message_id(
                 request.enrollment_id, request.position, mailbox.from_address, request.to_address
             )
-            if logged is None:
-                logged = Message(
-                    enrollment_id=request.enrollment_id,
-                    position=request.position,
-                    to_address=request.to_address,
-                    message_id=message_id,
-                    status=MessageStatus.WAITING,
-                )
-                session.add(logged)
-                session.flush()  # its id goes into the signed links
-            assert logged.id is not None
-            links = MessageLinks(self._signer, self._settings.public_base_url, logged.id)
-            context = prospect_context(prospect.model_dump(), prospect.fields, request.to_address)
-            context[UNSUBSCRIBE_VARIABLE] = links.unsubscribe_url
-            rendered = render_message(step.subject, step.body, context)
-            subject = rendered.subject
-            if request.thread_mode is ThreadMode.SAME_THREAD:
-                subject = reply_subject(_thread_subject(session, request, steps, context))
-            body = tracked_body(session, campaign, links, rendered.body)
             email = compose(
                 OutgoingMessage(
                     from_name=mailbox.from_name,
@@ -266,15 +272,27 @@ class DeliveryActivities:
                     references=request.previous_message_ids,
                 )
             )
+            # The writes of this send begin here, after the render.
+            if logged is None:
+                logged = Message(
+                    enrollment_id=request.enrollment_id,
+                    position=request.position,
+                    to_address=request.to_address,
+                    message_id=message_id,
+                    status=MessageStatus.WAITING,
+                )
             logged.subject, logged.to_address = subject, request.to_address
             logged.scheduled_at = request.scheduled_at
             logged.envelope_from = envelope_sender(
                 mailbox.from_address, message_id, mailbox.plus_addressing
             )
             session.add(logged)
+            session.flush()
+            assert logged.id is not None
+            store_links(session, logged.id, None if stored_key else link_key, body)
             session.commit()
             return Prepared(
-                smtp_account(mailbox, self._keyring),
+                smtp_account(mailbox, self._keyring, hosts=self._hosts),
                 email,
                 None,
                 mailbox_limits(mailbox),
@@ -421,7 +439,11 @@ class DeliveryActivities:
                     "another attempt of this send has handed the message over; it may have "
                     "been delivered, so it is not sent again",
                 )
-            return smtp_account(mailbox, self._keyring), mailbox.connection_version, attempt
+            return (
+                smtp_account(mailbox, self._keyring, hosts=self._hosts),
+                mailbox.connection_version,
+                attempt,
+            )
 
     async def _confirmed_in_sent_folder(
         self, request: SendStepRequest, mailbox_id: int
@@ -444,7 +466,7 @@ class DeliveryActivities:
                 if await find_sent_copy(account, message_id):
                     _log.info("%s found in the Sent folder: recorded as sent", message_id)
                     return await asyncio.to_thread(self._record_confirmed, request)
-            except ImapError as error:
+            except (ImapError, HostRefused) as error:
                 _log.warning("Sent-folder lookup of %s failed: %s", message_id, error)
                 return None
         return None
@@ -453,7 +475,9 @@ class DeliveryActivities:
         self, request: SendStepRequest, mailbox_id: int
     ) -> tuple[ImapAccount, str] | None:
         with Session(self._engine) as session:
-            account = imap_account(session.get_one(Mailbox, mailbox_id), self._keyring)
+            account = imap_account(
+                session.get_one(Mailbox, mailbox_id), self._keyring, hosts=self._hosts
+            )
             logged = _logged_message(session, request)
         if account is None or logged is None:
             return None
@@ -592,10 +616,21 @@ def _logged_message(session: Session, request: SendStepRequest) -> Message | Non
     ).first()
 
 
-def _thread_subject(
-    session: Session, request: SendStepRequest, steps: dict[int, Step], context: dict[str, str]
-) -> str:
-    """The subject of the message that opened this thread (the last new-thread step)."""
+@dataclass(frozen=True)
+class _Opener:
+    """The step that opened this message's thread, and the subject it was sent with."""
+
+    step: Step
+    sent_subject: str | None
+
+
+def _thread_opener(
+    session: Session, request: SendStepRequest, steps: dict[int, Step]
+) -> _Opener | None:
+    """For a same-thread step, the message that opened the thread (the last new-thread
+    step before it); None for a new thread."""
+    if request.thread_mode is not ThreadMode.SAME_THREAD:
+        return None
     opener = max(
         (
             p
@@ -605,12 +640,44 @@ def _thread_subject(
         default=min(steps),
     )
     sent = session.exec(
-        select(Message).where(
+        select(Message.subject).where(
             Message.enrollment_id == request.enrollment_id,
             Message.position == opener,
             Message.to_address == request.to_address,
         )
     ).first()
-    if sent is not None and sent.subject:
-        return sent.subject
-    return render_message(steps[opener].subject, "", context).subject
+    return _Opener(steps[opener], sent or None)
+
+
+def _render_step(
+    request: SendStepRequest,
+    steps: dict[int, Step],
+    opener: _Opener | None,
+    context: dict[str, str],
+) -> tuple[str, str]:
+    """Subject and body text of the step, from one rendering budget."""
+    budget = Budget()
+    step = steps[request.position]
+    rendered = render_message(step.subject, step.body, context, budget)
+    if opener is None:
+        return rendered.subject, rendered.body
+    thread_subject = opener.sent_subject
+    if thread_subject is None:
+        thread_subject = render_message(opener.step.subject, "", context, budget).subject
+    return reply_subject(thread_subject), rendered.body
+
+
+def _template_refused(
+    session: Session, logged: Message | None, error: TemplateTooExpensive | UnsafeTemplate
+) -> ApplicationError:
+    """The step fails for good: the message log says why (a short write after the render)."""
+    if isinstance(error, TemplateTooExpensive):
+        kind, reason = FailureType.TEMPLATE_TOO_EXPENSIVE, str(error)
+    else:
+        kind, reason = FailureType.TEMPLATE_REFUSED, f"the template sandbox refuses it: {error}"
+    if logged is not None and logged.status != MessageStatus.SENT:
+        logged.status = MessageStatus.FAILED.value
+        logged.failure_reason = f"{kind}: {reason}"[:500]
+        session.add(logged)
+        session.commit()
+    return refusal(kind, reason)

@@ -21,6 +21,7 @@ from outbound.activities.heartbeat import heartbeating
 from outbound.domain.inbound import InboxPoll, InboxPollResult
 from outbound.inbound.classify import MalformedMessage
 from outbound.inbound.pipeline import handle_inbound, record_unreadable
+from outbound.mail.hosts import HostPolicy, HostRefused
 from outbound.mail.imap import ImapAccount, ImapLoginFailed, InboxPosition, fetch_new
 from outbound.store.encryption import Keyring
 from outbound.store.mailboxes import imap_account
@@ -32,12 +33,18 @@ log = logging.getLogger(__name__)
 
 class InboxActivities:
     def __init__(
-        self, engine: Engine, client: Client, keyring: Keyring, signer: LinkSigner | None = None
+        self,
+        engine: Engine,
+        client: Client,
+        keyring: Keyring,
+        signer: LinkSigner | None = None,
+        hosts: HostPolicy | None = None,
     ) -> None:
         self._engine = engine
         self._client = client
         self._keyring = keyring  # opens the stored IMAP password, loaded by mailbox id
         self._signer = signer  # reads the tokens of unsubscribe mail (List-Unsubscribe mailto)
+        self._hosts = hosts or HostPolicy()  # which IMAP servers may be connected to
 
     @activity.defn(name="poll_inbox")
     async def poll_inbox(self, poll: InboxPoll) -> InboxPollResult:
@@ -53,7 +60,7 @@ class InboxActivities:
         async with heartbeating():
             try:
                 batch = await fetch_new(account, position, limit=poll.limit)
-            except ImapLoginFailed as refused:
+            except (ImapLoginFailed, HostRefused) as refused:
                 # Not worth retrying at once: it is retried every few minutes (POLL_RETRY)
                 # until the user gives new settings, which signal the workflow.
                 raise ApplicationError(str(refused), type="ImapLoginFailed") from None
@@ -87,4 +94,8 @@ class InboxActivities:
     def _account(self, mailbox_id: int) -> ImapAccount | None:
         with Session(self._engine) as session:
             mailbox = session.get(Mailbox, mailbox_id)
-            return imap_account(mailbox, self._keyring) if mailbox is not None else None
+            return (
+                imap_account(mailbox, self._keyring, hosts=self._hosts)
+                if mailbox is not None
+                else None
+            )

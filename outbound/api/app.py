@@ -27,6 +27,7 @@ from temporalio.client import Client
 from outbound.accounts.keys import KeyVerifier
 from outbound.api.auth import authorize
 from outbound.api.errors import install_error_handlers
+from outbound.api.limits import RequestLimits
 from outbound.api.middleware import AuditMiddleware, ScopeMiddleware, SecurityHeadersMiddleware
 from outbound.api.routes import (
     accounts,
@@ -98,6 +99,7 @@ def create_app(
         app.include_router(module.router, dependencies=guard)
     app.include_router(health.router)  # the only route without a key: it tells nothing
     app.add_middleware(AuditMiddleware)
+    app.add_middleware(RequestLimits)  # bodies bounded before any route reads them
     app.add_middleware(SecurityHeadersMiddleware, content_security_policy=_MANAGEMENT_CSP)
     app.add_middleware(ScopeMiddleware, system=False)
     return app
@@ -121,6 +123,7 @@ def create_public_app(
     )
     for module in PUBLIC_ROUTERS:
         app.include_router(module.router)
+    app.add_middleware(RequestLimits)
     app.add_middleware(SecurityHeadersMiddleware, content_security_policy=_PUBLIC_CSP)
     app.add_middleware(ScopeMiddleware, system=True)
     return app

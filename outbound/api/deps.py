@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 from temporalio.client import Client
 
+from outbound.mail.check_rate import ConnectionChecks
 from outbound.settings import Settings
 from outbound.store.encryption import Keyring
 
@@ -35,7 +36,16 @@ def _temporal(request: Request) -> Client:
     return client
 
 
+def _connection_checks(request: Request) -> ConnectionChecks:
+    checks: ConnectionChecks | None = getattr(request.app.state, "connection_checks", None)
+    if checks is None:
+        checks = ConnectionChecks.from_settings(request.app.state.settings)
+        request.app.state.connection_checks = checks
+    return checks
+
+
 SettingsDep = Annotated[Settings, Depends(_settings)]
 SessionDep = Annotated[Session, Depends(_session)]
 TemporalDep = Annotated[Client, Depends(_temporal)]
 KeyringDep = Annotated[Keyring, Depends(_keyring)]
+ConnectionChecksDep = Annotated[ConnectionChecks, Depends(_connection_checks)]

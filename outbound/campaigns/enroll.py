@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, insert
 from sqlmodel import Session, col, select
 from temporalio.client import Client
 
@@ -206,16 +206,7 @@ def _store(
         if problems:
             session.rollback()
             raise ProblemError(409, problems)
-        new = [
-            Enrollment(
-                workspace_id=campaign.workspace_id,
-                campaign_id=campaign_id,
-                prospect_id=pid,
-                status=ProspectStatus.NOT_STARTED.value,
-            )
-            for pid in joining
-        ]
-        session.add_all(new)
+        new = _insert_enrollments(session, campaign.workspace_id, campaign_id, joining)
         if campaign.status == CampaignStatus.DRAFT and new:
             campaign.status = CampaignStatus.READY.value
             session.add(campaign)
@@ -228,7 +219,7 @@ def _store(
                 campaign,
                 datetime.now(UTC),
                 only_unstarted=True,
-                enrollment_ids=[e.id for e in new if e.id is not None],
+                enrollment_ids=new,
             )
         session.commit()
         return AddProspectsResult(
@@ -255,15 +246,35 @@ def _refusals(
     return problems
 
 
+def _insert_enrollments(
+    session: Session, workspace_id: int, campaign_id: int, prospect_ids: list[int]
+) -> list[int]:
+    """One multi-row INSERT of NotStarted enrollments; their ids, in order."""
+    if not prospect_ids:
+        return []
+    now = datetime.now(UTC)
+    rows = [
+        {
+            "workspace_id": workspace_id,
+            "campaign_id": campaign_id,
+            "prospect_id": pid,
+            "status": ProspectStatus.NOT_STARTED.value,
+            "current_step": 0,
+            "updated_at": now,
+        }
+        for pid in prospect_ids
+    ]
+    returning = insert(Enrollment).returning(col(Enrollment.id), sort_by_parameter_order=True)
+    return list(session.execute(returning, rows).scalars())
+
+
 def _prospect_ids(
     session: Session, workspace_id: int, prospects: Sequence[ProspectCreate] | Sequence[int]
 ) -> list[int]:
     """Ids of the given prospects, storing new ones; unknown ids are a 422 naming them."""
     if all(isinstance(p, ProspectCreate) for p in prospects):
-        stored = upsert_prospects(
-            session, workspace_id, [p for p in prospects if isinstance(p, ProspectCreate)]
-        )
-        return list(dict.fromkeys(p.id for p in stored if p.id is not None))
+        people = [p for p in prospects if isinstance(p, ProspectCreate)]
+        return list(dict.fromkeys(upsert_prospects(session, workspace_id, people)))
     wanted = list(dict.fromkeys(p for p in prospects if isinstance(p, int)))
     known = set(session.exec(select(Prospect.id).where(col(Prospect.id).in_(wanted))))
     unknown = [pid for pid in wanted if pid not in known]

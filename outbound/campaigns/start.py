@@ -37,6 +37,8 @@ from outbound.domain.statuses import (
     MailboxConnection,
     ProspectStatus,
 )
+from outbound.mail.check_rate import ConnectionChecks, rate_key
+from outbound.mail.hosts import HostRefused
 from outbound.mail.outcomes import Outcome
 from outbound.mail.smtp import SendFailed, check_login
 from outbound.scheduling.when_to_send import WhenToSend
@@ -120,8 +122,11 @@ def prepare_start(engine: Engine, campaign_id: int, *, resuming: bool = False) -
         return replace(plan, already_started=already)
 
 
-async def check_mailbox(engine: Engine, keyring: Keyring, mailbox_id: int) -> None:
-    """Refuse to start on a mailbox that cannot log in (409 saying why); parks it if refused."""
+async def check_mailbox(
+    engine: Engine, keyring: Keyring, mailbox_id: int, checks: ConnectionChecks
+) -> None:
+    """Refuse to start on a mailbox that cannot log in (409 saying why, in a fixed reason);
+    parks it if refused. The check counts against the workspace's rate of checks (429)."""
 
     def load() -> Mailbox:
         with Session(engine) as session:
@@ -134,8 +139,11 @@ async def check_mailbox(engine: Engine, keyring: Keyring, mailbox_id: int) -> No
             f"mailbox {mailbox_id} needs re-authentication ({mailbox.connection_problem}); "
             f"reconnect it with POST /mailboxes/{mailbox_id}/reconnect",
         )
+    checks.take(rate_key(mailbox.workspace_id))
     try:
-        await check_login(smtp_account(mailbox, keyring))
+        await check_login(smtp_account(mailbox, keyring, hosts=checks.hosts))
+    except HostRefused as refused:
+        raise conflict("mailbox_id", f"mailbox {mailbox_id}: {refused}; nothing started") from None
     except SendFailed as failed:
         classified = failed.classified
         if classified.outcome is Outcome.AUTH_FAILED:

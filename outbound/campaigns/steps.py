@@ -23,7 +23,9 @@ from outbound.domain.problems import Problem, ProblemError, conflict, not_found
 from outbound.domain.sequence import StepPlan
 from outbound.domain.statuses import CampaignStatus, ProspectStatus, StepKind, ThreadMode
 from outbound.store.tables import Campaign, Enrollment, Step
+from outbound.templating.budget import MAX_BODY_CHARS
 from outbound.templating.render import syntax_error
+from outbound.templating.trial import trial_deadline, trial_problem
 
 _ENDED = [s.value for s in ProspectStatus if s.is_terminal]
 _LAUNCHED = frozenset({CampaignStatus.IN_PROGRESS, CampaignStatus.PAUSED})
@@ -77,20 +79,40 @@ def step_plans(steps: Sequence[Step]) -> list[StepPlan]:
 
 
 def template_problems(steps: Sequence[tuple[int, StepCreate | StepEdit]]) -> list[Problem]:
-    """Template syntax errors, named ``steps[i].subject`` / ``.body``."""
-    return [
-        Problem(field=f"steps[{index}].{part}", reason=reason)
-        for index, step in steps
-        for part, source in (("subject", step.subject), ("body", step.body))
-        if source is not None and (reason := syntax_error(source)) is not None
-    ]
+    """Templates that cannot be accepted, named ``steps[i].subject`` / ``.body``: syntax
+    errors, a body over its length, and what a test render with sample fields finds
+    (``outbound.templating.trial``: over budget, or refused by the sandbox)."""
+    deadline = trial_deadline()
+    problems = []
+    for index, step in steps:
+        for part, source in (("subject", step.subject), ("body", step.body)):
+            if source is None:
+                continue
+            reason = _template_problem(part, source, deadline)
+            if reason is not None:
+                problems.append(
+                    Problem(
+                        field=f"steps[{index}].{part}",
+                        reason=f"step {index + 1}'s {part}: {reason}",
+                    )
+                )
+    return problems
+
+
+def _template_problem(part: str, source: str, deadline: float) -> str | None:
+    if part == "body" and len(source) > MAX_BODY_CHARS:
+        return (
+            f"a body template has at most {MAX_BODY_CHARS:,} characters "
+            f"(this one has {len(source):,})"
+        )
+    return syntax_error(source) or trial_problem(source, deadline)
 
 
 def append_step(session: Session, campaign_id: int, body: StepCreate) -> bool:
     """Add a step at the end; True when running workflows must hear of it."""
     campaign = _editable(session, campaign_id)
-    _refuse_bad_templates([(0, body)])
     count = len(_steps(session, campaign_id))
+    _refuse_bad_templates([(count, body)])
     if count >= 50:
         raise ProblemError(422, [Problem(field="steps", reason="a campaign has at most 50 steps")])
     session.add(step_row(campaign_id, count + 1, body))

@@ -84,6 +84,9 @@ class DevStackConfig:
             or self._kept_secret("signing-secret", lambda: secrets.token_urlsafe(32)),
             "OUTBOUND_ENCRYPTION_KEYS": os.environ.get("OUTBOUND_ENCRYPTION_KEYS")
             or self._kept_secret("encryption-key", new_key),
+            # the local sink (port 1025) and any dovecot of a developer are on loopback
+            "OUTBOUND_ALLOW_PRIVATE_MAIL_HOSTS": "true",
+            "OUTBOUND_ALLOW_ANY_MAIL_PORT": "true",
         }
         if self.own_dns:
             environment["OUTBOUND_DNS_NAMESERVERS"] = json.dumps([self.host])

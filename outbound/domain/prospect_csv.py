@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
-from outbound.domain.prospects import ProspectCreate
+from outbound.domain.prospects import MAX_PROSPECTS_PER_REQUEST, ProspectCreate
 from outbound.domain.statuses import AddressType
 
 _ADDRESS_COLUMNS = {
@@ -29,7 +29,8 @@ _STANDARD = ("first_name", "last_name", "company", "title", "time_zone")
 
 @dataclass(frozen=True)
 class CsvProblem:
-    """Why one cell or row of the file was refused (rows count from 2, after the header)."""
+    """Why one cell or row of the file was refused (rows count from 2, after the header;
+    row 0 is the whole file)."""
 
     row: int
     field: str
@@ -50,6 +51,12 @@ def parse_prospects_csv(text: str) -> tuple[list[ProspectCreate], list[CsvProble
         row = {(k or "").strip().lower(): (v or "").strip() for k, v in raw.items() if k}
         if not any(row.values()):
             continue
+        if len(prospects) + len(problems) >= MAX_PROSPECTS_PER_REQUEST:
+            reason = (
+                f"a CSV file has at most {MAX_PROSPECTS_PER_REQUEST:,} prospect rows; "
+                "split larger imports into several files"
+            )
+            return [], [CsvProblem(0, "file", reason)]
         try:
             prospects.append(ProspectCreate.model_validate(_row_to_prospect(row)))
         except ValidationError as error:

@@ -11,6 +11,8 @@ from outbound.domain.statuses import AddressType
 from outbound.domain.validators import TimeZoneName, email_address, single_line
 
 FieldName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
+MAX_PROSPECTS_PER_REQUEST = 10_000
+"""Rows of one JSON list or CSV file; larger imports are split (the README says how)."""
 
 
 class AddressIn(BaseModel):

@@ -166,6 +166,8 @@ class FailureType:
     HALTED = "Halted"  # stopped or replied meanwhile: not sent
     SUPPRESSED = "Suppressed"  # the address is on the suppression list: not sent
     SUPERSEDED = "Superseded"  # a later attempt of the same send took it over: not sent
+    TEMPLATE_TOO_EXPENSIVE = "TemplateTooExpensive"  # over its rendering budget: not sent
+    TEMPLATE_REFUSED = "TemplateRefused"  # the template sandbox refused it: not sent
 
 
 class RetryRequest(BaseModel):

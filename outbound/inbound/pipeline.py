@@ -74,7 +74,7 @@ async def handle_inbound(
         )
     plan = await asyncio.to_thread(_record, engine, mailbox_id, message, raw, source)
     if opting_out is not None:
-        await opt_out(engine, client, opting_out.message_row_id, "mailto")
+        await opt_out(engine, client, opting_out, "mailto")
         return plan.outcome
     if plan.opt_out_row is not None:
         via = f"{message.kind.value} by mail ({message.why})"[:200]

@@ -18,6 +18,10 @@ enrollment workflow already ignores repeated inbound events).
 
 Only implicit TLS (``tls=True``, usually port 993) or plain IMAP are supported;
 aioimaplib has no STARTTLS.
+
+Connections go through ``outbound.mail.hosts`` (host and port checked, the
+socket opened to the checked address, TLS verified against the host name);
+failing to connect or log in is told in a fixed reason, details in the log.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import asyncio
 import base64
 import logging
 import re
+import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from datetime import UTC, date, datetime, timedelta
@@ -33,10 +38,21 @@ from datetime import UTC, date, datetime, timedelta
 import aioimaplib
 from pydantic import BaseModel, ConfigDict, Field
 
+from outbound.mail.hosts import (
+    CHECK_SECONDS,
+    CHECK_STEP_SECONDS,
+    Destination,
+    HostPolicy,
+    Unreachable,
+    log_failure,
+    unreachable,
+)
+
 RESYNC_DAYS = 7
 """After a UIDVALIDITY change, how far back (by arrival date) mail is fetched again."""
 
 _LOGOUT_SECONDS = 5.0
+_log = logging.getLogger(__name__)
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
@@ -52,6 +68,7 @@ class ImapAccount(BaseModel):
     password: str = Field(repr=False)
     folder: str = "INBOX"
     timeout_seconds: float = Field(default=30.0, gt=0)
+    hosts: HostPolicy = Field(default_factory=HostPolicy, exclude=True)
 
 
 class InboxPosition(BaseModel):
@@ -90,11 +107,15 @@ class ImapError(Exception):
 
 
 class ImapLoginFailed(ImapError):
-    """The server refused the username/password: the mailbox needs re-authentication."""
+    """The server refused the username/password: the mailbox needs re-authentication.
+
+    Its message is the fixed "login refused"; the server's words are in the log."""
 
 
 class ImapUnavailable(ImapError):
-    """The server could not be reached or stopped answering: try again later."""
+    """The server could not be reached or stopped answering: try again later.
+
+    At connection its message is one of ``outbound.mail.hosts.Unreachable``."""
 
 
 class ImapFolderMissing(ImapError):
@@ -170,10 +191,15 @@ async def fetch_new(
 async def check_imap_login(account: ImapAccount) -> None:
     """Connect, log in and open the folder read-only: will inbox sync work with these settings?
 
-    Raises :class:`ImapLoginFailed`, :class:`ImapUnavailable` or :class:`ImapFolderMissing`.
+    Within seconds (``hosts.CHECK_SECONDS``). Raises ``hosts.HostRefused``,
+    :class:`ImapLoginFailed`, :class:`ImapUnavailable` or :class:`ImapFolderMissing`.
     """
-    async with _session(account) as client:
-        await _examine(client, account)
+    try:
+        async with asyncio.timeout(CHECK_SECONDS), _session(account, CHECK_STEP_SECONDS) as client:
+            await _examine(client, account)
+    except TimeoutError:
+        log_failure("IMAP login check of", account.host, account.port, TimeoutError())
+        raise ImapUnavailable(Unreachable.TIMED_OUT.value) from None
 
 
 SENT_FOLDER_NAMES = ("Sent", "Sent Items", "Sent Messages", "Sent Mail", "INBOX.Sent")
@@ -235,27 +261,61 @@ def sent_folder(list_lines: list[bytes | bytearray]) -> str | None:
     return None
 
 
+class _PinnedImap(aioimaplib.IMAP4):
+    """aioimaplib's client, connected to a checked address, verifying TLS for the name."""
+
+    def __init__(self, destination: Destination, tls: bool, seconds: float) -> None:
+        self._server_name = destination.name
+        context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH) if tls else None
+        super().__init__(
+            host=destination.address,
+            port=destination.port,
+            timeout=seconds,
+            ssl_context=context,
+        )
+
+    def create_client(  # type: ignore[no-untyped-def]
+        self, host, port, loop, conn_lost_cb=None, ssl_context=None
+    ) -> None:
+        running = loop if loop is not None else asyncio.get_running_loop()
+        self.protocol = aioimaplib.IMAP4ClientProtocol(running, conn_lost_cb)
+        self._client_task = running.create_task(
+            running.create_connection(
+                lambda: self.protocol,
+                host,
+                port,
+                ssl=ssl_context,
+                server_hostname=self._server_name if ssl_context is not None else None,
+            )
+        )
+
+
 @asynccontextmanager
-async def _session(account: ImapAccount) -> AsyncIterator[aioimaplib.IMAP4]:
-    """A logged-in connection that is always logged out and closed, errors translated."""
+async def _session(
+    account: ImapAccount, step_seconds: float | None = None
+) -> AsyncIterator[aioimaplib.IMAP4]:
+    """A logged-in connection that is always logged out and closed, errors translated.
+
+    Raises ``HostRefused`` for a host or port that may not be used, before connecting."""
     where = f"{account.host}:{account.port}"
-    if account.tls:
-        client = aioimaplib.IMAP4_SSL(
-            host=account.host, port=account.port, timeout=account.timeout_seconds
-        )
-    else:
-        client = aioimaplib.IMAP4(
-            host=account.host, port=account.port, timeout=account.timeout_seconds
-        )
+    seconds = step_seconds or account.timeout_seconds
+    try:
+        destination = await account.hosts.destination(account.host, account.port)
+    except (OSError, TimeoutError) as error:
+        log_failure("IMAP resolving", account.host, account.port, error)
+        raise ImapUnavailable(unreachable(error).value) from None
+    client = _PinnedImap(destination, account.tls, seconds)
     try:
         try:
             await client.wait_hello_from_server()
             answer = await client.login(_quoted(account.username), account.password)
-        except (OSError, aioimaplib.AioImapException) as error:
-            raise ImapUnavailable(f"IMAP server {where} unreachable: {_describe(error)}") from None
+        except (OSError, TimeoutError, aioimaplib.AioImapException) as error:
+            log_failure("IMAP connection to", account.host, account.port, error)
+            raise ImapUnavailable(unreachable(error).value) from None
         if answer.result != "OK":
             said = _scrub(_text(answer.lines), account.password)
-            raise ImapLoginFailed(f"IMAP login refused for {account.username} at {where}: {said}")
+            _log.warning("IMAP login of %s at %s refused: %s", account.username, where, said)
+            raise ImapLoginFailed(Unreachable.LOGIN_REFUSED.value)
         try:
             yield client
         except (OSError, aioimaplib.AioImapException) as error:

@@ -4,6 +4,12 @@ Stepping through the dialogue (connect, login, MAIL/RCPT, DATA) tells a failure
 where it happened. That matters most at the end: a connection lost while the
 message text was going out or waiting for the answer to the final "." may have
 been delivered (RFC 1047), so it is an *unknown* outcome, never a plain retry.
+
+Every connection goes through ``outbound.mail.hosts``: the host is resolved
+and checked (no private addresses, mail ports only, unless allowed), the
+socket is opened to the checked address, and what goes wrong before the
+server has greeted us and agreed to talk is told in a fixed reason, never in
+the words of whatever answered.
 """
 
 from __future__ import annotations
@@ -18,7 +24,17 @@ from email.message import EmailMessage
 import aiosmtplib
 
 from outbound.domain.statuses import TlsMode
-from outbound.mail.outcomes import Classified, Stage, classify, classify_exception
+from outbound.mail.hosts import (
+    CHECK_SECONDS,
+    CHECK_STEP_SECONDS,
+    HostPolicy,
+    HostRefused,
+    Unreachable,
+    log_failure,
+    open_socket,
+    unreachable,
+)
+from outbound.mail.outcomes import Classified, Outcome, Stage, classify, classify_exception
 
 _LOST = (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError)
 _ehlo_name: str | None = None
@@ -34,6 +50,7 @@ class SmtpAccount:
     username: str | None = None
     password: str | None = field(default=None, repr=False)
     timeout_seconds: float = 60.0
+    hosts: HostPolicy = field(default_factory=HostPolicy)
 
 
 async def ehlo_name() -> str:
@@ -74,19 +91,11 @@ async def send_message(
     short as one database write. Raises :class:`SendFailed` with the classified
     outcome otherwise.
     """
-    client = aiosmtplib.SMTP(
-        hostname=account.host,
-        port=account.port,
-        use_tls=account.tls_mode is TlsMode.TLS,
-        start_tls=account.tls_mode is TlsMode.STARTTLS,
-        timeout=account.timeout_seconds,
-        local_hostname=await ehlo_name(),
-    )
     sender = envelope_from or message["From"].addresses[0].addr_spec
     recipient = message["To"].addresses[0].addr_spec
+    client = await _connected(account, account.timeout_seconds)
     stage = Stage.CONNECT
     try:
-        await client.connect()
         if account.username:
             stage = Stage.AUTH
             await client.login(account.username, account.password or "")
@@ -115,26 +124,82 @@ async def send_message(
 async def check_login(account: SmtpAccount) -> None:
     """Connect and log in without sending: is the mailbox reachable and authenticated?
 
-    Raises :class:`SendFailed` with the classified answer (``auth_failed`` for a
-    refused login, ``transient`` for a server that cannot be reached).
+    Within seconds (:data:`~outbound.mail.hosts.CHECK_SECONDS`). Raises
+    :class:`~outbound.mail.hosts.HostRefused` for a host or port that may not
+    be used, and :class:`SendFailed` whose reason is one of
+    :class:`~outbound.mail.hosts.Unreachable` otherwise (``auth_failed`` for a
+    refused login).
     """
+    try:
+        async with asyncio.timeout(CHECK_SECONDS):
+            client = await _connected(account, CHECK_STEP_SECONDS, refuse_as=None)
+            try:
+                if account.username:
+                    await client.login(account.username, account.password or "")
+                await client.quit()
+            finally:
+                if client.is_connected:
+                    client.close()
+    except aiosmtplib.SMTPException as error:
+        log_failure("SMTP login check of", account.host, account.port, error)
+        classified = classify_exception(error, Stage.AUTH)
+        if classified.outcome is Outcome.AUTH_FAILED:
+            raise SendFailed(_fixed(classified, Unreachable.LOGIN_REFUSED)) from error
+        raise SendFailed(_fixed(classified, unreachable(error))) from error
+    except TimeoutError as error:
+        log_failure("SMTP login check of", account.host, account.port, error)
+        raise SendFailed(_unreachable(Unreachable.TIMED_OUT)) from error
+
+
+async def _connected(
+    account: SmtpAccount, step_seconds: float, refuse_as: Outcome | None = Outcome.SENDER_POLICY
+) -> aiosmtplib.SMTP:
+    """A client connected to the checked address of the account's host, greeted (and
+    TLS set up); what goes wrong up to here is a fixed reason (details in the log).
+
+    A host the policy refuses raises :class:`SendFailed` with ``refuse_as`` (a
+    send parks the mailbox: it needs other settings), or :class:`HostRefused`."""
+    try:
+        destination = await account.hosts.destination(account.host, account.port)
+    except HostRefused as refused:
+        if refuse_as is None:
+            raise
+        raise SendFailed(
+            Classified(refuse_as, None, None, f"mail host refused: {refused}")
+        ) from None
+    except (OSError, TimeoutError) as error:
+        log_failure("SMTP resolving", account.host, account.port, error)
+        raise SendFailed(_unreachable(unreachable(error))) from None
+    try:
+        sock = await open_socket(destination, step_seconds)
+    except (OSError, TimeoutError) as error:
+        log_failure("SMTP connection to", account.host, account.port, error)
+        raise SendFailed(_unreachable(unreachable(error))) from None
     client = aiosmtplib.SMTP(
-        hostname=account.host,
-        port=account.port,
+        hostname=destination.name,
+        sock=sock,
         use_tls=account.tls_mode is TlsMode.TLS,
         start_tls=account.tls_mode is TlsMode.STARTTLS,
-        timeout=account.timeout_seconds,
+        timeout=step_seconds,
         local_hostname=await ehlo_name(),
     )
-    stage = Stage.CONNECT
     try:
         await client.connect()
-        if account.username:
-            stage = Stage.AUTH
-            await client.login(account.username, account.password or "")
-        await client.quit()
-    except aiosmtplib.SMTPException as error:
-        raise SendFailed(classify_exception(error, stage)) from error
-    finally:
+    except (aiosmtplib.SMTPException, OSError) as error:
+        log_failure("SMTP greeting from", account.host, account.port, error)
         if client.is_connected:
             client.close()
+        sock.close()
+        classified = classify_exception(error, Stage.CONNECT)
+        raise SendFailed(_fixed(classified, unreachable(error))) from None
+    return client
+
+
+def _unreachable(reason: Unreachable) -> Classified:
+    return Classified(Outcome.TRANSIENT, None, None, reason.value)
+
+
+def _fixed(classified: Classified, reason: Unreachable) -> Classified:
+    """The outcome as classified, told in a fixed reason (and the reply code, if any)."""
+    told = reason.value if classified.code is None else f"{reason.value} ({classified.code})"
+    return Classified(classified.outcome, classified.code, classified.enhanced, told)

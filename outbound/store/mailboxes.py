@@ -12,6 +12,7 @@ from __future__ import annotations
 from sqlmodel import Session, col, select
 
 from outbound.domain.statuses import MailboxConnection, ProspectStatus, TlsMode
+from outbound.mail.hosts import HostPolicy
 from outbound.mail.imap import ImapAccount
 from outbound.mail.smtp import SmtpAccount
 from outbound.store.encryption import Keyring
@@ -25,9 +26,11 @@ def smtp_account(
     keyring: Keyring,
     username: str | None = None,
     password: str | None = None,
+    *,
+    hosts: HostPolicy,
 ) -> SmtpAccount:
     """The mailbox's SMTP account, its password decrypted, optionally with new credentials
-    to try."""
+    to try; ``hosts`` says which servers it may connect to (``HostPolicy.from_settings``)."""
     return SmtpAccount(
         host=mailbox.smtp_host,
         port=mailbox.smtp_port,
@@ -38,10 +41,11 @@ def smtp_account(
             if password is not None
             else keyring.decrypt_optional(mailbox.smtp_password_encrypted)
         ),
+        hosts=hosts,
     )
 
 
-def imap_account(mailbox: Mailbox, keyring: Keyring) -> ImapAccount | None:
+def imap_account(mailbox: Mailbox, keyring: Keyring, *, hosts: HostPolicy) -> ImapAccount | None:
     """The mailbox's IMAP account, or None when it has no inbox sync configured."""
     if not mailbox.imap_host or not mailbox.imap_username:
         return None
@@ -52,6 +56,7 @@ def imap_account(mailbox: Mailbox, keyring: Keyring) -> ImapAccount | None:
         username=mailbox.imap_username,
         password=keyring.decrypt_optional(mailbox.imap_password_encrypted) or "",
         folder=mailbox.imap_folder,
+        hosts=hosts,
     )
 
 

@@ -4,67 +4,86 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from sqlalchemy import insert
 from sqlmodel import Session, col, select
 
 from outbound.domain.prospects import AddressPublic, ProspectCreate, ProspectPublic
 from outbound.domain.statuses import AddressType
-from outbound.store.tables import Prospect, ProspectAddress
+from outbound.store.chunks import chunked
+from outbound.store.tables import Prospect, ProspectAddress, utc_now
 
 
 def upsert_prospects(
     session: Session, workspace_id: int, incoming: Sequence[ProspectCreate]
-) -> list[Prospect]:
+) -> list[int]:
     """Store each prospect in the workspace, reusing the existing person when one of its
-    addresses is known there (another workspace's prospects are other people's data).
+    addresses is known there (another workspace's prospects are other people's data);
+    returns their ids in the order given (a person given twice has one id).
 
     Reuse keeps one person from being enrolled twice because they were imported
-    twice; the stored profile is not overwritten by the new upload.
+    twice (or listed twice in one file); the stored profile is not overwritten
+    by the new upload. New people and their addresses are written with one
+    multi-row INSERT each (a 10,000-row CSV took 6 s one row at a time).
     """
-    wanted = {a.address for p in incoming for a in p.addresses}
-    known = {
-        row.address: row.prospect_id
-        for row in session.exec(
-            select(ProspectAddress).where(
-                ProspectAddress.workspace_id == workspace_id,
-                col(ProspectAddress.address).in_(wanted),
-            )
-        )
-    }
-    stored: list[Prospect] = []
-    for person in incoming:
-        existing_id = next((known[a.address] for a in person.addresses if a.address in known), None)
-        if existing_id is not None:
-            stored.append(session.get_one(Prospect, existing_id))
-            continue
-        prospect = Prospect(
-            workspace_id=workspace_id,
-            first_name=person.first_name,
-            last_name=person.last_name,
-            company=person.company,
-            title=person.title,
-            time_zone=person.time_zone,
-            fields=dict(person.fields),
-        )
-        session.add(prospect)
-        session.flush()
-        assert prospect.id is not None
-        for position, address in enumerate(person.addresses, start=1):
-            if address.address in known:
-                continue
-            session.add(
-                ProspectAddress(
-                    workspace_id=workspace_id,
-                    prospect_id=prospect.id,
-                    position=position,
-                    address=address.address,
-                    type=address.type.value,
-                    use_first=address.use_first,
+    wanted = list(dict.fromkeys(a.address for p in incoming for a in p.addresses))
+    owner: dict[str, int] = {}  # address → a stored id (≥ 0) or -1 - a new person's index
+    for part in chunked(wanted):
+        owner.update(
+            session.exec(
+                select(ProspectAddress.address, ProspectAddress.prospect_id).where(
+                    ProspectAddress.workspace_id == workspace_id,
+                    col(ProspectAddress.address).in_(part),
                 )
-            )
-            known[address.address] = prospect.id
-        stored.append(prospect)
-    session.flush()
-    return stored
+            ).all()
+        )
+    chosen: list[int] = []
+    new_people: list[ProspectCreate] = []
+    for person in incoming:
+        found = next((owner[a.address] for a in person.addresses if a.address in owner), None)
+        if found is None:
+            found = -1 - len(new_people)
+            new_people.append(person)
+            for address in person.addresses:
+                owner.setdefault(address.address, found)
+        chosen.append(found)
+    if not new_people:
+        return chosen
+    now = utc_now()
+    new_ids = list(
+        session.execute(
+            insert(Prospect).returning(col(Prospect.id), sort_by_parameter_order=True),
+            [
+                {
+                    "workspace_id": workspace_id,
+                    "first_name": p.first_name,
+                    "last_name": p.last_name,
+                    "company": p.company,
+                    "title": p.title,
+                    "time_zone": p.time_zone,
+                    "fields": dict(p.fields),
+                    "created_at": now,
+                }
+                for p in new_people
+            ],
+        ).scalars()
+    )
+    addresses = []
+    for index, person in enumerate(new_people):
+        for position, address in enumerate(person.addresses, start=1):
+            if owner.get(address.address) == -1 - index:  # its own, first time listed
+                owner[address.address] = new_ids[index]
+                addresses.append(
+                    {
+                        "workspace_id": workspace_id,
+                        "prospect_id": new_ids[index],
+                        "position": position,
+                        "address": address.address,
+                        "type": address.type.value,
+                        "use_first": address.use_first,
+                    }
+                )
+    session.execute(insert(ProspectAddress), addresses)
+    return [found if found >= 0 else new_ids[-1 - found] for found in chosen]
 
 
 def addresses_of(session: Session, prospect_ids: Sequence[int]) -> dict[int, list[ProspectAddress]]:

@@ -46,6 +46,7 @@ from outbound.store.tables import (
     MailboxGrant,
     Membership,
     Message,
+    MessageLink,
     Prospect,
     ProspectAddress,
     SlotReservation,
@@ -139,6 +140,7 @@ TABLE_CRITERIA: dict[type[SQLModel], Callable[[int], ColumnElement[bool]]] = {
     Message: lambda workspace: col(Message.enrollment_id).in_(_enrollments(workspace)),
     SlotReservation: lambda w: col(SlotReservation.mailbox_id).in_(_mailboxes(w)),
     InboundEvent: lambda workspace: col(InboundEvent.mailbox_id).in_(_mailboxes(workspace)),
+    MessageLink: lambda workspace: col(MessageLink.message_row_id).in_(_messages(workspace)),
     TrackedLink: lambda workspace: col(TrackedLink.message_row_id).in_(_messages(workspace)),
     TrackingEvent: lambda w: col(TrackingEvent.message_row_id).in_(_messages(w)),
 }

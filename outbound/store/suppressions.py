@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from outbound.domain.addresses import GMAIL_DOMAINS, normalise
+from outbound.store.chunks import chunked
 from outbound.store.tables import Suppression
 
 
@@ -42,15 +43,18 @@ def suppressed_among(session: Session, workspace_id: int, addresses: list[str]) 
     keys = {a: spellings(a) for a in {a.strip().lower() for a in addresses}}
     if not keys:
         return set()
-    listed = set(
-        session.exec(
-            select(Suppression.address).where(
-                Suppression.workspace_id == workspace_id,
-                col(Suppression.address).in_(set().union(*keys.values())),
-                col(Suppression.removed_at).is_(None),
+    forms = sorted(set().union(*keys.values()))
+    listed: set[str] = set()
+    for part in chunked(forms):  # a 10,000-row import asks for 20,000 spellings or more
+        listed.update(
+            session.exec(
+                select(Suppression.address).where(
+                    Suppression.workspace_id == workspace_id,
+                    col(Suppression.address).in_(part),
+                    col(Suppression.removed_at).is_(None),
+                )
             )
         )
-    )
     return {address for address, forms in keys.items() if forms & listed}
 
 

@@ -390,6 +390,17 @@ class Suppression(SQLModel, table=True):
     removed_reason: str | None = None
 
 
+class MessageLink(SQLModel, table=True):
+    """The opaque key a message's signed links name it by (``outbound.tracking.tokens``).
+
+    Links never carry a row id; the key is an HMAC of (enrollment, step, address),
+    the same for every attempt of one send, stored with the message's first attempt.
+    """
+
+    key: str = Field(primary_key=True, max_length=32)
+    message_row_id: int = Field(foreign_key="message.id", unique=True)
+
+
 class TrackedLink(SQLModel, table=True):
     """A link of a sent message, as the user wrote it: the click redirect goes only here."""
 

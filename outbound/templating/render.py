@@ -1,8 +1,12 @@
-"""Render subjects and bodies in jinja2's sandbox with StrictUndefined.
+"""Render subjects and bodies in jinja2's sandbox with StrictUndefined, on a budget.
 
 A field a prospect lacks (or has empty) must never become a blank in a sent
 mail: rendering raises :class:`MissingField`, and :func:`find_missing_fields`
 lets campaign start reject the whole campaign before anything is sent.
+
+Every render spends from a :class:`~outbound.templating.budget.Budget`
+(``outbound.templating.sandbox``): over it, :class:`TemplateTooExpensive`. A
+template reaching for what the sandbox forbids raises :class:`UnsafeTemplate`.
 """
 
 from __future__ import annotations
@@ -12,11 +16,15 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from jinja2 import StrictUndefined, Template, TemplateSyntaxError, UndefinedError, meta
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2.sandbox import SecurityError
 
-_ENVIRONMENT = SandboxedEnvironment(
+from outbound.templating.budget import Budget, TemplateTooExpensive, spending
+from outbound.templating.sandbox import BudgetedEnvironment
+
+_ENVIRONMENT = BudgetedEnvironment(
     undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True
 )
+__all__ = ["Budget", "MissingField", "TemplateTooExpensive", "UnsafeTemplate", "render"]
 
 
 class MissingField(Exception):
@@ -25,6 +33,10 @@ class MissingField(Exception):
     def __init__(self, field: str) -> None:
         super().__init__(f"template uses field {field!r}, which this prospect lacks")
         self.field = field
+
+
+class UnsafeTemplate(Exception):
+    """The sandbox refused something the template does (``{{ ''.__class__ }}``, say)."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +61,8 @@ def syntax_error(source: str) -> str | None:
         _ENVIRONMENT.parse(source)
     except TemplateSyntaxError as error:
         return f"template syntax error on line {error.lineno}: {error.message}"
+    except RecursionError:  # jinja's parser recurses per level of {{ {{ {{ … or ((( …
+        return "template syntax error: expressions nested too deeply"
     return None
 
 
@@ -70,21 +84,41 @@ def _compiled(source: str) -> Template:
     return _ENVIRONMENT.from_string(source)
 
 
-def render(source: str, context: Mapping[str, object]) -> str:
-    """Render one template; a missing field raises :class:`MissingField`."""
+def render(source: str, context: Mapping[str, object], budget: Budget | None = None) -> str:
+    """Render one template within ``budget`` (a fresh one by default).
+
+    Raises :class:`MissingField`, :class:`TemplateTooExpensive` or :class:`UnsafeTemplate`.
+    """
+    budget = budget or Budget()
+    parts: list[str] = []
+    written = 0
     try:
-        return _compiled(source).render(dict(context))
+        with spending(budget):
+            for chunk in _compiled(source).generate(dict(context)):
+                written += len(chunk)
+                budget.fits(written, "an output")
+                budget.check_time()
+                parts.append(chunk)
+    except SecurityError as error:
+        raise UnsafeTemplate(str(error)) from None
     except UndefinedError:
         missing = sorted(fields_used(source) - context.keys())
         raise MissingField(missing[0] if missing else "unknown") from None
+    except RecursionError:
+        raise TemplateTooExpensive("macros or loops nested too deep") from None
+    return "".join(parts)
 
 
-def render_message(subject: str, body: str, context: Mapping[str, object]) -> RenderedMessage:
-    """Render a step; the subject is collapsed to one line so it is a safe header."""
+def render_message(
+    subject: str, body: str, context: Mapping[str, object], budget: Budget | None = None
+) -> RenderedMessage:
+    """Render a step (subject and body from one budget); the subject is collapsed to one
+    line so it is a safe header."""
+    budget = budget or Budget()
     # One line, no control characters: a prospect's field must not break the header.
-    rendered = "".join(c if c.isprintable() else " " for c in render(subject, context))
+    rendered = "".join(c if c.isprintable() else " " for c in render(subject, context, budget))
     rendered_subject = " ".join(rendered.split())
-    return RenderedMessage(subject=rendered_subject, body=render(body, context))
+    return RenderedMessage(subject=rendered_subject, body=render(body, context, budget))
 
 
 def find_missing_fields(

@@ -2,35 +2,37 @@
 
 URLs: ``/unsubscribe/{token}`` (RFC 8058 one-click POST, or a confirmation
 page on GET), ``/track/open/{token}`` (the pixel) and ``/track/click/{token}``
-(the redirect). The token names the message log row (and the link), signed;
-see ``outbound.tracking.tokens``.
+(the redirect). The token names the message by its link key (and the link),
+signed; see ``outbound.tracking.tokens``. Everything here but the two store
+functions at the end is pure, so a send builds its message before it writes.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from urllib.parse import quote
 
-from sqlmodel import Session, col, delete
+from sqlmodel import Session, col, delete, select
 
-from outbound.store.tables import Campaign, Mailbox, TrackedLink
+from outbound.store.tables import Campaign, Mailbox, Message, MessageLink, TrackedLink
 from outbound.tracking.links import html_alternative, rewrite_links
-from outbound.tracking.tokens import LinkSigner, LinkTarget, Purpose
+from outbound.tracking.tokens import LIFETIMES, LinkSigner, LinkTarget, Purpose
 
 UNSUBSCRIBE_SUBJECT = "unsubscribe"
 
 
 class MessageLinks:
-    """Every link one message carries, signed for its log row."""
+    """Every link one message carries, signed for its link key."""
 
-    def __init__(self, signer: LinkSigner, base_url: str, message_row_id: int) -> None:
+    def __init__(self, signer: LinkSigner, base_url: str, link_key: str) -> None:
         self._signer = signer
         self._base = base_url.rstrip("/")
-        self.message_row_id = message_row_id
+        self.link_key = link_key
 
     @property
     def unsubscribe_token(self) -> str:
-        return self._signer.sign(Purpose.UNSUBSCRIBE, LinkTarget(self.message_row_id))
+        return self._signer.sign(Purpose.UNSUBSCRIBE, self.link_key)
 
     @property
     def unsubscribe_url(self) -> str:
@@ -38,11 +40,11 @@ class MessageLinks:
 
     @property
     def open_url(self) -> str:
-        token = self._signer.sign(Purpose.OPEN, LinkTarget(self.message_row_id))
+        token = self._signer.sign(Purpose.OPEN, self.link_key)
         return f"{self._base}/track/open/{token}"
 
     def click_url(self, position: int) -> str:
-        token = self._signer.sign(Purpose.CLICK, LinkTarget(self.message_row_id, position))
+        token = self._signer.sign(Purpose.CLICK, self.link_key, position)
         return f"{self._base}/track/click/{token}"
 
     def unsubscribe_mailto(self, mailbox: Mailbox) -> str | None:
@@ -56,27 +58,58 @@ class MessageLinks:
 
 @dataclass(frozen=True)
 class SentBody:
-    """The plain text as sent, and the HTML alternative when opens are tracked."""
+    """The plain text as sent, the HTML alternative when opens are tracked, and the
+    original URLs by link position when clicks are (None when they are not)."""
 
     text: str
     html: str | None
+    links: dict[int, str] | None
 
 
-def tracked_body(session: Session, campaign: Campaign, links: MessageLinks, text: str) -> SentBody:
-    """Apply the campaign's tracking to ``text``; store the original link targets.
-
-    A retried send stores them again (same body, same positions), replacing the
-    rows of the earlier attempt.
-    """
+def tracked_body(campaign: Campaign, links: MessageLinks, text: str) -> SentBody:
+    """Apply the campaign's tracking to ``text``."""
+    targets = None
     if campaign.track_clicks:
         rewritten = rewrite_links(text, links.click_url, keep=links.unsubscribe_url)
-        stale = delete(TrackedLink).where(col(TrackedLink.message_row_id) == links.message_row_id)
+        text, targets = rewritten.text, rewritten.links
+    if not campaign.track_opens:
+        return SentBody(text, None, targets)
+    return SentBody(text, html_alternative(text, links.open_url), targets)
+
+
+def stored_link_key(session: Session, message_row_id: int) -> str | None:
+    return session.exec(
+        select(MessageLink.key).where(MessageLink.message_row_id == message_row_id)
+    ).first()
+
+
+def store_links(session: Session, message_row_id: int, new_key: str | None, body: SentBody) -> None:
+    """Record the message's link key (unless stored already: ``new_key`` None) and its
+    links' targets, in the caller's transaction.
+
+    A retried send stores the targets again (same body, same positions),
+    replacing the rows of the earlier attempt.
+    """
+    if new_key is not None:
+        session.add(MessageLink(key=new_key, message_row_id=message_row_id))
+    if body.links is not None:
+        stale = delete(TrackedLink).where(col(TrackedLink.message_row_id) == message_row_id)
         session.exec(stale)  # type: ignore[call-overload]
         session.add_all(
-            TrackedLink(message_row_id=links.message_row_id, position=position, url=url)
-            for position, url in rewritten.links.items()
+            TrackedLink(message_row_id=message_row_id, position=position, url=url)
+            for position, url in body.links.items()
         )
-        text = rewritten.text
-    if not campaign.track_opens:
-        return SentBody(text, None)
-    return SentBody(text, html_alternative(text, links.open_url))
+
+
+def message_row_of(
+    session: Session, target: LinkTarget, purpose: Purpose, now: datetime | None = None
+) -> int | None:
+    """The message log row a token names, or None (unknown, or an old token aged out)."""
+    if target.link_key is not None:
+        return session.exec(
+            select(MessageLink.message_row_id).where(MessageLink.key == target.link_key)
+        ).first()
+    created = session.exec(select(Message.created_at).where(Message.id == target.row_id)).first()
+    if created is None or (now or datetime.now(UTC)) - created > LIFETIMES[purpose]:
+        return None
+    return target.row_id

@@ -24,6 +24,8 @@ from outbound.domain.addresses import GMAIL_DOMAINS, normalise
 from outbound.domain.statuses import ProspectStatus, SuppressionSource
 from outbound.store.suppressions import stage_suppression
 from outbound.store.tables import Enrollment, Message, TrackingEvent
+from outbound.tracking.message_links import message_row_of
+from outbound.tracking.tokens import LinkTarget, Purpose
 
 _log = logging.getLogger(__name__)
 _ENDED_EXCEPT_COMPLETED = [
@@ -44,11 +46,12 @@ class OptOutResult:
 
 def record_opt_out(
     engine: Engine,
-    message_row_id: int,
+    message_row_id: int | LinkTarget,
     via: str,
     source: SuppressionSource = SuppressionSource.UNSUBSCRIBE,
 ) -> OptOutResult | None:
-    """Suppress the recipient of message ``message_row_id`` and halt their sequences.
+    """Suppress the recipient of message ``message_row_id`` (or the one a signed link names)
+    and halt their sequences.
 
     ``source`` says why: an unsubscribe, or a complaint (an abuse report acts the same
     way, recorded as such on the list and as a ``complaint`` event of the message).
@@ -63,11 +66,14 @@ def record_opt_out(
 
 
 def _record_opt_out(
-    engine: Engine, message_row_id: int, via: str, source: SuppressionSource
+    engine: Engine, named: int | LinkTarget, via: str, source: SuppressionSource
 ) -> OptOutResult | None:
     with Session(engine) as session:
-        message = session.get(Message, message_row_id)
-        if message is None:
+        message_row_id = (
+            named if isinstance(named, int) else message_row_of(session, named, Purpose.UNSUBSCRIBE)
+        )
+        message = None if message_row_id is None else session.get(Message, message_row_id)
+        if message is None or message_row_id is None:
             return None
         enrollment = session.get_one(Enrollment, message.enrollment_id)
         workspace_id = enrollment.workspace_id
@@ -127,7 +133,7 @@ def _sequences_to(session: Session, workspace_id: int, address: str) -> list[Enr
 async def opt_out(
     engine: Engine,
     temporal: Client,
-    message_row_id: int,
+    message_row_id: int | LinkTarget,
     via: str,
     source: SuppressionSource = SuppressionSource.UNSUBSCRIBE,
 ) -> OptOutResult | None:

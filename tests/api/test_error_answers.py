@@ -47,11 +47,8 @@ async def test_a_body_that_is_not_utf8_has_the_same_shape(api: httpx.AsyncClient
 async def test_json_nested_too_deeply_has_the_same_shape(api: httpx.AsyncClient) -> None:
     answer = await api.post("/mailboxes", content=b"[" * 100_000 + b"]" * 100_000, headers=JSON)
 
-    field, reason = only_problem(answer, 400)
-    assert (field, reason) == (
-        "body",
-        "JSON nested too deeply (arrays and objects inside each other)",
-    )
+    field, reason = only_problem(answer, 422)
+    assert (field, reason) == ("body", "JSON nested deeper than 32 levels")
 
 
 async def test_an_unknown_path_and_a_wrong_method_have_the_same_shape(

@@ -186,9 +186,13 @@ async def test_the_click_redirect_goes_only_to_the_stored_link(stack: Stack) -> 
     message = received(stack, "dia@dyno.example.org", "A role")
     first, second = click_paths(stack, message)
     token = first.rsplit("/", 1)[1]
-    payload, signature = token.split(".")
-    other_message = json.dumps([int(json.loads(_b64(payload))[0]) + 1, 1]).encode()
-    moved = base64.urlsafe_b64encode(other_message).decode().rstrip("=") + "." + signature
+    payload, stamp, signature = token.split(".")
+    key, position = json.loads(_b64(payload))
+    assert isinstance(key, str) and len(key) == 22  # an opaque key, no row id
+    other_message = json.dumps([key[::-1], position], separators=(",", ":")).encode()
+    moved = ".".join(
+        [base64.urlsafe_b64encode(other_message).decode().rstrip("="), stamp, signature]
+    )
 
     injected = await stack.public.get(first, params={"url": "https://evil.example/phish"})
     team = await stack.public.get(second)

@@ -23,6 +23,7 @@ from outbound.mail.imap import (
     check_imap_login,
     fetch_new,
 )
+from tests.support.factories import LOCAL_MAIL_HOSTS
 from tests.support.imap_server import ImapTestServer
 
 
@@ -41,6 +42,7 @@ def account_for(server: ImapTestServer, **changes: object) -> ImapAccount:
         "username": server.user,
         "password": server.password,
         "timeout_seconds": 5.0,
+        "hosts": LOCAL_MAIL_HOSTS,
     }
     fields.update(changes)
     return ImapAccount.model_validate(fields)
@@ -198,7 +200,7 @@ async def test_a_refused_login_never_shows_the_password(
     with pytest.raises(ImapLoginFailed) as refused:
         await fetch_new(account, None)
 
-    assert refusing_imap_server.user in str(refused.value)
+    assert str(refused.value) == "login refused"  # the server's words are in the log only
     for text in (str(refused.value), repr(refused.value), repr(account)):
         assert wrong not in text
         assert "the\\\\-password" not in text
@@ -221,7 +223,9 @@ async def test_an_unreachable_server_is_unavailable() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]  # closed again: nothing listens there
-    account = ImapAccount(host="127.0.0.1", port=port, tls=False, username="u", password="p")
+    account = ImapAccount(
+        host="127.0.0.1", port=port, tls=False, username="u", password="p", hosts=LOCAL_MAIL_HOSTS
+    )
 
     with pytest.raises(ImapUnavailable):
         await fetch_new(account, None)
@@ -232,6 +236,7 @@ async def test_a_server_that_never_greets_times_out_as_unavailable() -> None:
         silent.bind(("127.0.0.1", 0))
         silent.listen()
         account = ImapAccount(
+            hosts=LOCAL_MAIL_HOSTS,
             host="127.0.0.1",
             port=silent.getsockname()[1],
             tls=False,

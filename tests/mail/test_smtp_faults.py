@@ -17,6 +17,7 @@ from outbound.mail import smtp
 from outbound.mail.compose import OutgoingMessage, compose
 from outbound.mail.outcomes import Outcome
 from outbound.mail.smtp import SendFailed, SmtpAccount, check_login, send_message
+from tests.support.factories import LOCAL_MAIL_HOSTS
 from tests.support.polling import eventually
 
 TO = "bob@example.org"
@@ -27,7 +28,13 @@ def server() -> Iterator[tuple[FaultSinkHandler, SmtpAccount]]:
     handler = FaultSinkHandler()
     controller = start_sink(handler, authenticator=handler.authenticate)
     account = SmtpAccount(
-        "127.0.0.1", controller.port, TlsMode.NONE, "ada", "pw", timeout_seconds=2
+        "127.0.0.1",
+        controller.port,
+        TlsMode.NONE,
+        "ada",
+        "pw",
+        timeout_seconds=2,
+        hosts=LOCAL_MAIL_HOSTS,
     )
     try:
         yield handler, account
@@ -165,7 +172,7 @@ async def test_a_message_held_at_data_shows_until_its_sender_hangs_up_and_is_not
 
 
 async def test_nothing_listening_is_transient() -> None:
-    closed = SmtpAccount("127.0.0.1", 9, TlsMode.NONE, timeout_seconds=2)
+    closed = SmtpAccount("127.0.0.1", 9, TlsMode.NONE, timeout_seconds=2, hosts=LOCAL_MAIL_HOSTS)
 
     assert await outcome_of(closed) is Outcome.TRANSIENT
 
@@ -198,7 +205,9 @@ async def test_the_login_check_sends_nothing_and_names_a_refused_login(
 
 
 async def test_the_login_check_of_an_unreachable_server_is_transient() -> None:
-    nowhere = SmtpAccount("127.0.0.1", 9, TlsMode.NONE, "ada", "pw", timeout_seconds=2)
+    nowhere = SmtpAccount(
+        "127.0.0.1", 9, TlsMode.NONE, "ada", "pw", timeout_seconds=2, hosts=LOCAL_MAIL_HOSTS
+    )
     with pytest.raises(SendFailed) as failed:
         await check_login(nowhere)
     assert failed.value.classified.outcome is Outcome.TRANSIENT

@@ -15,7 +15,7 @@ from outbound.domain.prospects import ProspectCreate
 from outbound.domain.sequence import EnrollmentState, StepState
 from outbound.domain.statuses import CampaignStatus, ProspectStatus, StepStatus
 from outbound.store.prospects import addresses_of, first_choice_address, upsert_prospects
-from outbound.store.tables import Campaign, Enrollment, EnrollmentStep, Mailbox
+from outbound.store.tables import Campaign, Enrollment, EnrollmentStep, Mailbox, Prospect
 from tests.support.accounts import a_workspace
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -54,12 +54,9 @@ def running_campaign(engine: Engine, prospects: int) -> list[int]:
         )
         enrollments = [
             Enrollment(
-                workspace_id=ws,
-                campaign_id=campaign.id or 0,
-                prospect_id=p.id or 0,
-                status="NotStarted",
+                workspace_id=ws, campaign_id=campaign.id or 0, prospect_id=pid, status="NotStarted"
             )
-            for p in people
+            for pid in people
         ]
         session.add_all(enrollments)
         session.commit()
@@ -249,8 +246,8 @@ def test_a_prospect_known_by_any_address_is_reused_not_duplicated(engine: Engine
         )
         session.commit()
 
-        assert [p.id for p in again] == [ann.id]
-        assert again[0].first_name == "Ann"  # the stored profile is not overwritten
+        assert again == [ann]
+        assert session.get_one(Prospect, ann).first_name == "Ann"  # the profile stays
 
 
 def test_use_first_overrides_relevance_order(engine: Engine) -> None:
@@ -272,8 +269,39 @@ def test_use_first_overrides_relevance_order(engine: Engine) -> None:
             ],
         )
         session.commit()
-        addresses = addresses_of(session, [plain.id or 0, flagged.id or 0])
+        addresses = addresses_of(session, [plain, flagged])
 
-        assert first_choice_address(addresses[plain.id or 0]) == "a1@example.com"
-        assert first_choice_address(addresses[flagged.id or 0]) == "b2@example.com"
+        assert first_choice_address(addresses[plain]) == "a1@example.com"
+        assert first_choice_address(addresses[flagged]) == "b2@example.com"
         assert first_choice_address([]) is None
+
+
+def test_one_import_stores_each_person_once_however_often_listed(engine: Engine) -> None:
+    with Session(engine) as session:
+        ws, _ = a_workspace(session)
+        [known] = upsert_prospects(
+            session,
+            ws,
+            [ProspectCreate(addresses=[{"address": "kim@example.com"}])],  # type: ignore[list-item]
+        )
+        ids = upsert_prospects(
+            session,
+            ws,
+            [
+                ProspectCreate(first_name="Lee", addresses=[{"address": "lee@example.com"}]),  # type: ignore[list-item]
+                ProspectCreate(
+                    addresses=[{"address": "lee@work.example"}, {"address": "lee@example.com"}]  # type: ignore[list-item]
+                ),
+                ProspectCreate(
+                    addresses=[{"address": "new@example.com"}, {"address": "new@example.com"}]  # type: ignore[list-item]
+                ),
+                ProspectCreate(addresses=[{"address": "kim@example.com"}]),  # type: ignore[list-item]
+            ],
+        )
+        session.commit()
+        lee, lee_again, new, kim = ids
+        stored = addresses_of(session, [lee, new])
+
+        assert lee == lee_again and kim == known and len({lee, new, kim}) == 3
+        assert [a.address for a in stored[lee]] == ["lee@example.com"]  # the first listing's
+        assert [a.address for a in stored[new]] == ["new@example.com"]

@@ -61,12 +61,9 @@ def mailbox_with_enrollments(
         )
         enrollments = [
             Enrollment(
-                workspace_id=ws,
-                campaign_id=campaign.id or 0,
-                prospect_id=p.id or 0,
-                status="Active",
+                workspace_id=ws, campaign_id=campaign.id or 0, prospect_id=pid, status="Active"
             )
-            for p in people
+            for pid in people
         ]
         session.add_all(enrollments)
         session.commit()

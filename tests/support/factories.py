@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from outbound.mail.hosts import HostPolicy
+
+LOCAL_MAIL_HOSTS = HostPolicy(allow_private=True, allow_any_port=True)
+"""The test servers (aiosmtpd, dovecot) listen on loopback, on ports of their own."""
+
 CONSENT: dict[str, Any] = {
     "consent": {
         "recipients_consented": True,

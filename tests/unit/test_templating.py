@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from jinja2.exceptions import SecurityError
 
 from outbound.templating.context import prospect_context
 from outbound.templating.render import (
     MissingField,
+    UnsafeTemplate,
     fields_used,
     find_missing_fields,
     render,
@@ -64,7 +64,7 @@ def test_subject_becomes_one_line_even_if_a_field_holds_a_newline() -> None:
 
 
 def test_the_sandbox_refuses_unsafe_attribute_access() -> None:
-    with pytest.raises(SecurityError):
+    with pytest.raises(UnsafeTemplate):
         render("{{ ''.__class__.__mro__[1].__subclasses__() }}", {})
 
 

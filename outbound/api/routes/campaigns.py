@@ -10,12 +10,18 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, UploadFile
 from fastapi.responses import StreamingResponse
-from pydantic import AwareDatetime
+from pydantic import AwareDatetime, Field
 from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
 from outbound.api.auth import CallerDep, usable_mailbox
-from outbound.api.deps import KeyringDep, SessionDep, SettingsDep, TemporalDep
+from outbound.api.deps import (
+    ConnectionChecksDep,
+    KeyringDep,
+    SessionDep,
+    SettingsDep,
+    TemporalDep,
+)
 from outbound.campaigns import controls as campaign_controls
 from outbound.campaigns import start as campaign_start
 from outbound.campaigns.enroll import enroll
@@ -32,7 +38,7 @@ from outbound.domain.campaigns import (
 from outbound.domain.metrics import CampaignMetrics
 from outbound.domain.problems import Problem, ProblemError, not_found
 from outbound.domain.prospect_csv import parse_prospects_csv
-from outbound.domain.prospects import ProspectCreate
+from outbound.domain.prospects import MAX_PROSPECTS_PER_REQUEST, ProspectCreate
 from outbound.domain.statuses import CampaignStatus, ProspectStatus
 from outbound.domain.views import (
     AddProspectsResult,
@@ -203,14 +209,15 @@ async def preview_schedule(
 @router.post("/{campaign_id}/prospects", status_code=201)
 async def add_prospects(
     campaign_id: int,
-    body: list[ProspectCreate],
+    body: Annotated[list[ProspectCreate], Field(max_length=MAX_PROSPECTS_PER_REQUEST)],
     request: Request,
     temporal: TemporalDep,
     settings: SettingsDep,
     allow_other_active: bool = False,
     allow_recontact: bool = False,
 ) -> AddProspectsResult:
-    """Add prospects to the campaign; those already in it are left as they are.
+    """Add prospects to the campaign (at most 10,000 per request); those already in it
+    are left as they are.
 
     A prospect still active in another campaign is refused (409 naming it)
     unless ``allow_other_active`` is true; one whose last sequence ended Replied,
@@ -248,7 +255,11 @@ async def import_prospects_csv(
     prospects, problems = parse_prospects_csv(text)
     if problems:
         raise ProblemError(
-            422, [Problem(field=f"row {p.row}: {p.field}", reason=p.reason) for p in problems[:100]]
+            422,
+            [
+                Problem(field=f"row {p.row}: {p.field}" if p.row else p.field, reason=p.reason)
+                for p in problems[:100]
+            ],
         )
     if not prospects:
         raise ProblemError(422, [Problem(field="file", reason="CSV has no prospect rows")])
@@ -271,6 +282,7 @@ async def start_campaign(
     temporal: TemporalDep,
     settings: SettingsDep,
     keyring: KeyringDep,
+    checks: ConnectionChecksDep,
 ) -> StartResult:
     """Start sending: requires the consent attestation and a mailbox that logs in.
 
@@ -280,7 +292,7 @@ async def start_campaign(
     """
     engine: Engine = request.app.state.engine
     plan = await asyncio.to_thread(campaign_start.prepare_start, engine, campaign_id)
-    await campaign_start.check_mailbox(engine, keyring, plan.mailbox_id)
+    await campaign_start.check_mailbox(engine, keyring, plan.mailbox_id, checks)
     await asyncio.to_thread(campaign_start.mark_started, engine, plan, body.consent)
     workflow_id = await campaign_start.start_fan_out(temporal, settings, plan)
     return StartResult(

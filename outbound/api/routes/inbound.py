@@ -16,14 +16,28 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.service import RPCError, RPCStatusCode
 
 from outbound.api.auth import ADMIN_ONLY
-from outbound.api.deps import KeyringDep, SessionDep, SettingsDep, TemporalDep
+from outbound.api.deps import (
+    ConnectionChecksDep,
+    KeyringDep,
+    SessionDep,
+    SettingsDep,
+    TemporalDep,
+)
 from outbound.api.routes.inbound_webhook import secret_digest
 from outbound.domain.inbound import InboxSyncInput
 from outbound.domain.mailboxes import ImapSettings, InboundSecret, InboxSyncStatus
 from outbound.domain.metrics import MailboxInboundMetrics
 from outbound.domain.problems import Problem, ProblemError, not_found
 from outbound.domain.search_attributes import workflow_attributes
-from outbound.mail.imap import ImapAccount, ImapLoginFailed, ImapUnavailable, check_imap_login
+from outbound.mail.check_rate import rate_key
+from outbound.mail.hosts import HostRefused
+from outbound.mail.imap import (
+    ImapAccount,
+    ImapFolderMissing,
+    ImapLoginFailed,
+    ImapUnavailable,
+    check_imap_login,
+)
 from outbound.store.tables import InboundEvent, Mailbox
 from outbound.tracking.metrics import mailbox_inbound_metrics
 from outbound.workflows.inbox_sync import inbox_workflow_id
@@ -56,11 +70,15 @@ async def set_imap(
     temporal: TemporalDep,
     settings: SettingsDep,
     keyring: KeyringDep,
+    checks: ConnectionChecksDep,
 ) -> InboxSyncStatus:
     """Read this mailbox's inbox for replies and bounces (inbox sync starts at once, with
-    mail arriving from now on). A login the server refuses is a 422 and stores nothing."""
+    mail arriving from now on). A login the server refuses is a 422 with a fixed reason
+    and stores nothing; checks are rate-limited per mailbox (429)."""
     engine: Engine = request.app.state.engine
     workspace_id = await asyncio.to_thread(_workspace_of, engine, mailbox_id)
+    checks.refuse_settings(body.host, body.port, "host", "port")
+    checks.take(rate_key(workspace_id))
     account = ImapAccount(
         host=body.host,
         port=body.port,
@@ -68,13 +86,21 @@ async def set_imap(
         username=body.username,
         password=body.password.get_secret_value(),
         folder=body.folder,
+        hosts=checks.hosts,
     )
     try:
         await check_imap_login(account)
+    except HostRefused as refused:
+        raise ProblemError(422, [Problem(field="host", reason=str(refused))]) from None
     except ImapLoginFailed as refused:
-        raise ProblemError(422, [Problem(field="password", reason=str(refused))]) from None
+        reason = f"the IMAP server: {refused}"
+        raise ProblemError(422, [Problem(field="password", reason=reason)]) from None
     except ImapUnavailable as unreachable:
-        raise ProblemError(422, [Problem(field="host", reason=str(unreachable))]) from None
+        reason = f"the IMAP server: {unreachable}"
+        raise ProblemError(422, [Problem(field="host", reason=reason)]) from None
+    except ImapFolderMissing:
+        reason = "the folder cannot be opened"
+        raise ProblemError(422, [Problem(field="folder", reason=reason)]) from None
 
     def store() -> None:
         with Session(engine) as session:

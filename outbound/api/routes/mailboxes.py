@@ -16,7 +16,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from outbound.api.auth import ADMIN_ONLY, CallerDep
-from outbound.api.deps import KeyringDep, SessionDep, TemporalDep
+from outbound.api.deps import ConnectionChecksDep, KeyringDep, SessionDep, TemporalDep
 from outbound.domain.mailboxes import (
     MailboxCreate,
     MailboxPublic,
@@ -26,6 +26,8 @@ from outbound.domain.mailboxes import (
 from outbound.domain.problems import Problem, ProblemError, not_found
 from outbound.domain.schedule import Weekday
 from outbound.domain.statuses import MailboxConnection
+from outbound.mail.check_rate import rate_key
+from outbound.mail.hosts import HostRefused
 from outbound.mail.outcomes import Outcome
 from outbound.mail.smtp import SendFailed, check_login
 from outbound.store.mailboxes import reconnect, running_workflow_ids, smtp_account
@@ -66,9 +68,18 @@ def mailbox_public(mailbox: Mailbox) -> MailboxPublic:
 
 @router.post("", status_code=201, dependencies=[ADMIN_ONLY])
 def create_mailbox(
-    body: MailboxCreate, session: SessionDep, keyring: KeyringDep, caller: CallerDep
+    body: MailboxCreate,
+    session: SessionDep,
+    keyring: KeyringDep,
+    caller: CallerDep,
+    checks: ConnectionChecksDep,
 ) -> MailboxPublic:
-    """Connect a mailbox that campaigns send through (admins)."""
+    """Connect a mailbox that campaigns send through (admins).
+
+    A port that is not a mail port, or an IP address that is not public, is refused
+    here (unless the deployment allows them); host names are checked at each connection.
+    """
+    checks.refuse_settings(body.smtp_host, body.smtp_port, "smtp_host", "smtp_port")
     mailbox = Mailbox(
         **body.model_dump(exclude={"password", "send_days"}),
         workspace_id=caller.workspace_id,
@@ -118,11 +129,14 @@ async def reconnect_mailbox(
     request: Request,
     temporal: TemporalDep,
     keyring: KeyringDep,
+    checks: ConnectionChecksDep,
 ) -> ReconnectResult:
     """Log in with the given (or stored) credentials; if the server accepts, store them,
     mark the mailbox connected, and let every sequence waiting on it go on.
 
-    A refused login is a 422 with the server's answer, and nothing is changed.
+    A refused login is a 422 with a fixed reason ("login refused", "could not
+    connect", "TLS failed", "timed out"; details in the server's log), and nothing is
+    changed. Checks are rate-limited per workspace (429).
     """
     engine: Engine = request.app.state.engine
 
@@ -135,20 +149,20 @@ async def reconnect_mailbox(
 
     mailbox = await asyncio.to_thread(load)
     password = body.password.get_secret_value() if body.password else None
+    checks.take(rate_key(mailbox.workspace_id))
+    account = smtp_account(mailbox, keyring, body.username, password, hosts=checks.hosts)
     try:
-        await check_login(smtp_account(mailbox, keyring, body.username, password))
+        await check_login(account)
+    except HostRefused as refused:
+        raise ProblemError(422, [Problem(field="smtp_host", reason=str(refused))]) from None
     except SendFailed as failed:
-        refused = failed.classified.outcome is Outcome.AUTH_FAILED
+        refused_login = failed.classified.outcome is Outcome.AUTH_FAILED
         raise ProblemError(
             422,
             [
                 Problem(
-                    field="password" if refused else "smtp_host",
-                    reason=(
-                        f"the server refused the login: {failed.classified.reason}"
-                        if refused
-                        else f"the SMTP server could not be reached: {failed.classified.reason}"
-                    ),
+                    field="password" if refused_login else "smtp_host",
+                    reason=f"the SMTP server: {failed.classified.reason}",
                 )
             ],
         ) from None

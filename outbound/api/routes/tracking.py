@@ -18,8 +18,9 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from outbound.domain.problems import Problem, ProblemError
-from outbound.store.tables import Message, TrackedLink, TrackingEvent
-from outbound.tracking.tokens import LinkSigner, Purpose
+from outbound.store.tables import TrackedLink, TrackingEvent
+from outbound.tracking.message_links import message_row_of
+from outbound.tracking.tokens import LinkSigner, LinkTarget, Purpose
 
 router = APIRouter(prefix="/track", tags=["recipients"])
 
@@ -33,7 +34,7 @@ async def open_pixel(token: str, request: Request) -> Response:
     signer: LinkSigner = request.app.state.signer
     target = signer.read(Purpose.OPEN, token)
     if target is not None:
-        await asyncio.to_thread(_record, request.app.state.engine, target.message_row_id, None)
+        await asyncio.to_thread(_record, request.app.state.engine, target, Purpose.OPEN)
     return Response(_PIXEL, media_type="image/gif", headers=_NO_STORE)
 
 
@@ -44,18 +45,18 @@ async def click(token: str, request: Request) -> RedirectResponse:
     target = signer.read(Purpose.CLICK, token)
     url = None
     if target is not None and target.link_position is not None:
-        url = await asyncio.to_thread(
-            _record, request.app.state.engine, target.message_row_id, target.link_position
-        )
+        url = await asyncio.to_thread(_record, request.app.state.engine, target, Purpose.CLICK)
     if url is None:
         raise ProblemError(404, [Problem(field="token", reason="unknown or altered link")])
     return RedirectResponse(url, status_code=302, headers=_NO_STORE)
 
 
-def _record(engine: Engine, message_row_id: int, link_position: int | None) -> str | None:
+def _record(engine: Engine, target: LinkTarget, purpose: Purpose) -> str | None:
     """Store the hit; for a click, the stored URL (None if the link does not exist)."""
+    link_position = target.link_position
     with Session(engine) as session:
-        if session.get(Message, message_row_id) is None:
+        message_row_id = message_row_of(session, target, purpose)
+        if message_row_id is None:
             return None
         url = None
         if link_position is not None:

@@ -84,7 +84,7 @@ async def one_click(
             "<p>An unsubscribe request carries <code>List-Unsubscribe=One-Click</code>.</p>",
             status_code=400,
         )
-    done = await opt_out(request.app.state.engine, temporal, target.message_row_id, "one-click")
+    done = await opt_out(request.app.state.engine, temporal, target, "one-click")
     if done is None:
         return _invalid()
     return _page("You are unsubscribed", "<p>You will not receive further messages.</p>")
