@@ -28,8 +28,8 @@ class Settings(BaseSettings):
     temporal_namespace: str = "default"
     task_queue: str = "outbound"
     public_base_url: str = Field(
-        default="http://localhost:8000",
-        description="Base URL recipients reach (unsubscribe links).",
+        default="http://localhost:8001",
+        description="Base URL where recipients reach the public app (links in messages).",
     )
     signing_secret: SecretStr = Field(
         default=SecretStr(""),

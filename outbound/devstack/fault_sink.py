@@ -58,6 +58,7 @@ class FaultSinkHandler(SinkHandler):
         self._at_rcpt: defaultdict[str, deque[Action]] = defaultdict(deque)
         self._at_data: defaultdict[str, deque[Action]] = defaultdict(deque)
         self.refuse_logins = False
+        self.logins: list[tuple[bytes, bytes]] = []  # (login, password) of each AUTH accepted
         self.attempts: defaultdict[str, int] = defaultdict(int)
         # Recipients whose whole message is in, its answer held back by a Slow action: the
         # sender has handed it over and waits, so a test can kill the sender mid-send.
@@ -78,6 +79,8 @@ class FaultSinkHandler(SinkHandler):
         (a changed or revoked password, until the user reconnects the mailbox)."""
         if self.refuse_logins:
             return AuthResult(success=False, handled=False)
+        if isinstance(data, LoginPassword):
+            self.logins.append((data.login, data.password))
         return AuthResult(
             success=True, auth_data=data.login if isinstance(data, LoginPassword) else None
         )
