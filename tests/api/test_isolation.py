@@ -163,9 +163,7 @@ def is_admin_only(route: APIRoute) -> bool:
     return any(d.dependency is require_admin for d in route.dependencies)
 
 
-async def call(
-    client: httpx.AsyncClient, world: World, method: str, path: str
-) -> httpx.Response:
+async def call(client: httpx.AsyncClient, world: World, method: str, path: str) -> httpx.Response:
     values = path_values(world.a)
     url = re.sub(r"\{(\w+)\}", lambda m: str(values[m.group(1)]), path)
     body = sample_bodies(world.a).get((method, path), {})

@@ -59,7 +59,11 @@ async def test_the_smtp_password_is_in_no_answer_log_history_or_database_file(
     assert (await stack.api.post(f"/campaigns/{campaign_id}/prospects", json=people)).is_success
     assert (await stack.api.post(f"/campaigns/{campaign_id}/start", json=CONSENT)).is_success
     await wait_for(lambda: len(stack.sink.received) == 3)
-    for path in ("/mailboxes", f"/campaigns/{campaign_id}", f"/campaigns/{campaign_id}/prospects/1"):
+    for path in (
+        "/mailboxes",
+        f"/campaigns/{campaign_id}",
+        f"/campaigns/{campaign_id}/prospects/1",
+    ):
         assert (await stack.api.get(path)).status_code == 200
 
     # The server had it: decrypted for each login, never stored in the clear.
