@@ -120,6 +120,7 @@ def create_public_app(
         title="Outbound (public)",
         summary="Unsubscribe, open and click tracking, and the inbound webhook.",
         prepare_database=False,
+        documented=False,  # recipients need no API docs; nothing here to discover
     )
     for module in PUBLIC_ROUTERS:
         app.include_router(module.router)
@@ -137,6 +138,7 @@ def _application(
     title: str,
     summary: str,
     prepare_database: bool,
+    documented: bool = True,
 ) -> FastAPI:
     keyring = Keyring.from_settings(settings)  # fails at once without a key
 
@@ -152,7 +154,15 @@ def _application(
             app.state.temporal = await connect(settings)
         yield
 
-    app = FastAPI(title=title, summary=summary, version="0.2.0", lifespan=lifespan)
+    app = FastAPI(
+        title=title,
+        summary=summary,
+        version="0.2.0",
+        lifespan=lifespan,
+        docs_url="/docs" if documented else None,
+        redoc_url="/redoc" if documented else None,
+        openapi_url="/openapi.json" if documented else None,
+    )
     app.state.settings = settings
     app.state.engine = engine
     app.state.temporal = temporal
