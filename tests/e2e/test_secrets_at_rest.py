@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import Stack
-from tests.e2e.test_campaign_delivery import create_campaign, wait_for
+from tests.e2e.test_campaign_delivery import create_campaign, create_mailbox, wait_for
 from tests.support.factories import CONSENT
 
 pytestmark = pytest.mark.e2e
@@ -35,25 +35,9 @@ async def test_the_smtp_password_is_in_no_answer_log_history_or_database_file(
         answers.append(response)
 
     stack.api.event_hooks["response"].append(keep)
-    mailbox = await stack.api.post(
-        "/mailboxes",
-        json={
-            "smtp_host": "127.0.0.1",
-            "smtp_port": stack.sink_port,
-            "tls_mode": "none",
-            "username": "ada",
-            "password": PASSWORD,
-            "from_address": "ada@hiring.example.com",
-            "send_days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
-            "send_start": "00:00",
-            "send_end": "24:00",
-            "min_gap_seconds": 0,
-            "daily_limit": 1_000_000,
-        },
-    )
-    assert mailbox.status_code == 201, mailbox.text
+    mailbox_id = await create_mailbox(stack, password=PASSWORD)
     campaign_id = await create_campaign(
-        stack, mailbox.json()["id"], [{"subject": "Hi {{ first_name }}", "body": "A role."}]
+        stack, mailbox_id, [{"subject": "Hi {{ first_name }}", "body": "A role."}]
     )
     people = [{"first_name": n, "addresses": [{"address": f"{n}@acme.example.com"}]} for n in "abc"]
     assert (await stack.api.post(f"/campaigns/{campaign_id}/prospects", json=people)).is_success
