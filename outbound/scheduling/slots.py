@@ -27,7 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
-from outbound.scheduling.windows import SendWindow, local_date, local_datetime
+from outbound.scheduling.windows import SendWindow, Window, local_date, local_datetime
 
 _MAX_STEPS = 100_000
 
@@ -62,8 +62,8 @@ class MailboxCalendar:
     taken: list[datetime] = field(default_factory=list)
     _per_day: Counter[date] = field(default_factory=Counter)
     _blocked: _Blocked = field(init=False)
-    _skips: dict[SendWindow, dict[date, date]] = field(init=False, default_factory=dict)
-    _usable: dict[SendWindow, dict[date, bool]] = field(init=False, default_factory=dict)
+    _skips: dict[Window, dict[date, date]] = field(init=False, default_factory=dict)
+    _usable: dict[Window, dict[date, bool]] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self.taken = sorted(self.taken)
@@ -92,7 +92,7 @@ class MailboxCalendar:
         """Slots taken on mailbox-local ``day``."""
         return self._per_day[day]
 
-    def earliest_slot(self, not_before: datetime, window: SendWindow | None = None) -> datetime:
+    def earliest_slot(self, not_before: datetime, window: Window | None = None) -> datetime:
         """The slot a request due at ``not_before`` gets (without taking it)."""
         window = window or self.limits.window
         candidate = window.next_opening(not_before)
@@ -122,13 +122,13 @@ class MailboxCalendar:
             insort(self.taken, slot)
             self._blocked.add(slot)
 
-    def reserve(self, not_before: datetime, window: SendWindow | None = None) -> datetime:
+    def reserve(self, not_before: datetime, window: Window | None = None) -> datetime:
         """Find and take the earliest slot."""
         slot = self.earliest_slot(not_before, window)
         self.take(slot)
         return slot
 
-    def _first_usable_day(self, day: date, window: SendWindow) -> date:
+    def _first_usable_day(self, day: date, window: Window) -> date:
         """The first mailbox day from ``day`` on with room and an opening of ``window``.
 
         Days only fill up, so a day found unusable stays so: each keeps a pointer
@@ -149,7 +149,7 @@ class MailboxCalendar:
             skips[each] = day
         return day
 
-    def _opens_on(self, day: date, window: SendWindow) -> bool:
+    def _opens_on(self, day: date, window: Window) -> bool:
         """Whether ``window`` has an instant within mailbox-local ``day``."""
         known = self._usable.setdefault(window, {})
         if day not in known:

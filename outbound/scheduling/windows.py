@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 MONDAY_TO_FRIDAY = frozenset(range(5))
@@ -31,6 +32,31 @@ def local_datetime(day: date, clock: time, zone_name: str) -> datetime:
 def local_date(at: datetime, zone_name: str) -> date:
     """The calendar day of ``at`` in ``zone_name``."""
     return at.astimezone(zone(zone_name)).date()
+
+
+class Window(Protocol):
+    """What the slot allocator asks of a window (``SendWindow`` and ``IntersectedWindow``).
+
+    It must also be hashable: the allocator keys its per-window caches by it.
+    """
+
+    @property
+    def zone_name(self) -> str:
+        """The zone whose calendar days ``weekdays`` names."""
+        ...
+
+    @property
+    def weekdays(self) -> frozenset[int]:
+        """Every weekday (in ``zone_name``) with an instant inside; it may name more."""
+        ...
+
+    def contains(self, at: datetime) -> bool:
+        """Whether ``at`` is inside the window."""
+        ...
+
+    def next_opening(self, at: datetime) -> datetime:
+        """The earliest instant ≥ ``at`` inside the window."""
+        ...
 
 
 @dataclass(frozen=True)
