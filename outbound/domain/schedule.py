@@ -10,7 +10,7 @@ from pydantic import AfterValidator, BaseModel, Field
 
 from outbound.domain.problems import FieldProblem
 from outbound.scheduling.when_to_send import WhenToSend
-from outbound.scheduling.windows import SendWindow
+from outbound.scheduling.windows import EVERY_DAY, SendWindow
 
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -107,3 +107,26 @@ def check_window(start: str, end: str) -> None:
         raise FieldProblem(
             "send_end", f"must be after send_start ({start}); use 24:00 for midnight"
         )
+
+
+class QuietHoursSpec(BaseModel):
+    """An SMS recipient's legal hours as a Temporal payload: [start, end) in ``zone_name``,
+    every day (``legal_window``'s answer; the workflow intersects it with its send window)."""
+
+    zone_name: str
+    start: ClockTime
+    end: ClockTime
+
+    @classmethod
+    def of(cls, window: SendWindow) -> QuietHoursSpec:
+        """The payload of an every-day window of whole minutes (``legal_window`` makes such)."""
+        if window.weekdays != EVERY_DAY:
+            raise ValueError("legal hours apply every day of the week")
+        if any(t.second or t.microsecond for t in (window.start, window.end)):
+            raise ValueError("legal hours are whole minutes")
+        end = "24:00" if window.end == time(0) else window.end.strftime("%H:%M")
+        return cls(zone_name=window.zone_name, start=window.start.strftime("%H:%M"), end=end)
+
+    def to_window(self) -> SendWindow:
+        """The pure-code window."""
+        return SendWindow(self.zone_name, EVERY_DAY, parse_clock(self.start), parse_clock(self.end))
