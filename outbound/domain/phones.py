@@ -61,7 +61,7 @@ def parse_phone(text: str, default_region: str | None) -> str:
     digits alone), and so is a number ``phonenumbers`` does not find valid.
     """
     if len(text) > MAX_PHONE_LENGTH:
-        raise ValueError(f"a phone number has at most {MAX_PHONE_LENGTH} characters")
+        raise ValueError(f"a phone number has at most {MAX_PHONE_LENGTH} characters; {_HOW}")
     text = text.strip()
     if not text:
         raise ValueError(f"a phone number is required; {_HOW}")
