@@ -11,6 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
 
+import phonenumbers
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -74,6 +75,13 @@ class Settings(BaseSettings):
         default=False,
         description="Let mailboxes use ports other than 25, 465, 587, 2525, 143 and 993.",
     )
+    default_phone_region: str | None = Field(
+        default="US",
+        description=(
+            "Region (ISO 3166 code, e.g. US, GB) of prospects' phone numbers written without "
+            "a leading +; empty: every number must start with + and its country code."
+        ),
+    )
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     sink_dir: Path | None = Field(
@@ -115,12 +123,23 @@ class Settings(BaseSettings):
             return [part.strip() for part in text.split(",") if part.strip()]
         return value
 
+    @field_validator("default_phone_region", mode="before")
+    @classmethod
+    def _phone_region(cls, value: Any) -> Any:
+        """``gb`` → ``GB``; empty → None; a region ``phonenumbers`` does not know is refused."""
+        if isinstance(value, str):
+            value = value.strip().upper() or None
+            if value is not None and value not in phonenumbers.SUPPORTED_REGIONS:
+                raise ValueError(f"unknown phone region {value!r}; use a code like US or GB")
+        return value
+
     def as_environment(self) -> dict[str, str]:
         """The ``OUTBOUND_*`` variables that give another process these settings
         (secrets unmasked: a worker started with them must sign the same links)."""
         dumped = self.model_dump(mode="json", exclude_none=True)
         dumped["signing_secret"] = self.signing_secret.get_secret_value()
         dumped["encryption_keys"] = [key.get_secret_value() for key in self.encryption_keys]
+        dumped["default_phone_region"] = self.default_phone_region or ""  # None: empty
         return {
             f"OUTBOUND_{name.upper()}": value if isinstance(value, str) else json.dumps(value)
             for name, value in dumped.items()

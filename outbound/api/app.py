@@ -28,7 +28,12 @@ from outbound.accounts.keys import KeyVerifier
 from outbound.api.auth import authorize
 from outbound.api.errors import install_error_handlers
 from outbound.api.limits import RequestLimits
-from outbound.api.middleware import AuditMiddleware, ScopeMiddleware, SecurityHeadersMiddleware
+from outbound.api.middleware import (
+    AuditMiddleware,
+    PhoneRegionMiddleware,
+    ScopeMiddleware,
+    SecurityHeadersMiddleware,
+)
 from outbound.api.routes import (
     accounts,
     bulk,
@@ -100,6 +105,7 @@ def create_app(
     app.include_router(health.router)  # the only route without a key: it tells nothing
     app.add_middleware(AuditMiddleware)
     app.add_middleware(RequestLimits)  # bodies bounded before any route reads them
+    app.add_middleware(PhoneRegionMiddleware, region=settings.default_phone_region)
     app.add_middleware(SecurityHeadersMiddleware, content_security_policy=_MANAGEMENT_CSP)
     app.add_middleware(ScopeMiddleware, system=False)
     return app

@@ -1,4 +1,5 @@
-"""ASGI middleware both apps share: the request's workspace scope, security headers, audit.
+"""ASGI middleware of the apps: the request's workspace scope, security headers, audit, the
+region of phone numbers written without ``+``.
 
 Pure ASGI (not Starlette's ``BaseHTTPMiddleware``), so each request runs in the
 task that received it and the scope's context variable reaches every thread
@@ -18,6 +19,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from outbound.domain.phones import phone_region
 from outbound.store.scope import request_scope
 from outbound.store.tables import AuditEntry
 
@@ -49,6 +51,23 @@ class ScopeMiddleware:
             await self.app(scope, receive, send)
             return
         with request_scope(system=self.system):
+            await self.app(scope, receive, send)
+
+
+class PhoneRegionMiddleware:
+    """Request bodies read phone numbers without ``+`` in the ``default_phone_region``
+    setting's region (``outbound.domain.phones``): validation happens before any route code,
+    so the region is set around the whole request."""
+
+    def __init__(self, app: ASGIApp, *, region: str | None) -> None:
+        self.app = app
+        self.region = region
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        with phone_region(self.region):
             await self.app(scope, receive, send)
 
 

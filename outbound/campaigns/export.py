@@ -2,7 +2,9 @@
 
 Cells a spreadsheet would run as a formula (starting with ``=``, ``+``,
 ``-``, ``@``, tab or CR) get a leading apostrophe: prospect fields come from
-imported lists, and an export must not turn into a formula injection.
+imported lists, and an export must not turn into a formula injection. So a
+phone number (E.164, ``+14155550123``) shows as ``'+14155550123``: text, not
+a number a spreadsheet would strip of its ``+`` (the CSV import reads it back).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from datetime import datetime
 from sqlmodel import Session, col, select
 
 from outbound.domain.statuses import MessageStatus
+from outbound.store.prospects import phones_of
 from outbound.store.tables import Enrollment, Message, Prospect, TrackingEvent
 
 COLUMNS = (
@@ -25,6 +28,7 @@ COLUMNS = (
     "company",
     "title",
     "email",
+    "phone",
     "status",
     "reason",
     "current_step",
@@ -42,7 +46,8 @@ _PAGE = 1000
 
 
 def export_rows(session: Session, campaign_id: int) -> Iterator[list[str]]:
-    """The header, then one row per prospect (in enrollment order), a page at a time."""
+    """The header, then one row per prospect (in enrollment order), a page at a time;
+    ``phone`` is the prospect's first number in relevance order."""
     yield list(COLUMNS)
     last_id = 0
     while True:
@@ -61,6 +66,8 @@ def export_rows(session: Session, campaign_id: int) -> Iterator[list[str]]:
         ids = [e.id for e, _ in page if e.id is not None]
         messages = _messages(session, ids)
         hits = _hits(session, [m.id for rows in messages.values() for m in rows if m.id])
+        phones = phones_of(session, list({e.prospect_id for e, _ in page}))
+        first_phone = {pid: rows[0].number for pid, rows in phones.items() if rows}
         for enrollment, prospect in page:
             assert enrollment.id is not None
             sent = [m for m in messages[enrollment.id] if m.sent_at is not None]
@@ -82,6 +89,7 @@ def export_rows(session: Session, campaign_id: int) -> Iterator[list[str]]:
                     prospect.company,
                     prospect.title,
                     enrollment.to_address,
+                    first_phone.get(enrollment.prospect_id),
                     enrollment.status,
                     enrollment.reason,
                     enrollment.current_step,

@@ -27,6 +27,7 @@ from outbound.domain.views import (
     StepProgress,
 )
 from outbound.scheduling.when_to_send import WhenToSend
+from outbound.store.prospects import phones_of, phones_public
 from outbound.store.tables import (
     Campaign,
     Enrollment,
@@ -131,6 +132,7 @@ def enrollment_detail(session: Session, enrollment: Enrollment) -> EnrollmentDet
     return EnrollmentDetail(
         **summary.model_dump(),
         campaign_id=enrollment.campaign_id,
+        phones=phones_public(phones_of(session, [enrollment.prospect_id])[enrollment.prospect_id]),
         replied_at=enrollment.replied_at,
         reply_snippet=enrollment.reply_snippet,
         engagement=engagement_of(session, enrollment),

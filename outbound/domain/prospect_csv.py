@@ -3,7 +3,9 @@
 Columns: ``first_name``, ``last_name``, ``company``, ``title``, ``time_zone``;
 address columns ``email``, ``personal_email``, ``work_email``, ``other_email``
 (several addresses in one cell separated by ``;``; relevance follows column
-order, then cell order); ``use_first`` naming one of the row's addresses; any
+order, then cell order); ``use_first`` naming one of the row's addresses; phone
+columns ``phone`` and ``mobile_phone`` (mobile), ``work_phone``, ``other_phone``
+(also ``;``-separated, same order rule; a bad number is named by its column); any
 other column becomes a template field.
 """
 
@@ -16,13 +18,19 @@ from dataclasses import dataclass
 from pydantic import ValidationError
 
 from outbound.domain.prospects import MAX_PROSPECTS_PER_REQUEST, ProspectCreate
-from outbound.domain.statuses import AddressType
+from outbound.domain.statuses import AddressType, PhoneType
 
 _ADDRESS_COLUMNS = {
     "email": AddressType.OTHER,
     "personal_email": AddressType.PERSONAL,
     "work_email": AddressType.WORK,
     "other_email": AddressType.OTHER,
+}
+_PHONE_COLUMNS = {
+    "phone": PhoneType.MOBILE,
+    "mobile_phone": PhoneType.MOBILE,
+    "work_phone": PhoneType.WORK,
+    "other_phone": PhoneType.OTHER,
 }
 _STANDARD = ("first_name", "last_name", "company", "title", "time_zone")
 
@@ -57,18 +65,27 @@ def parse_prospects_csv(text: str) -> tuple[list[ProspectCreate], list[CsvProble
                 "split larger imports into several files"
             )
             return [], [CsvProblem(0, "file", reason)]
+        data, phone_columns = _row_to_prospect(row)
         try:
-            prospects.append(ProspectCreate.model_validate(_row_to_prospect(row)))
+            prospects.append(ProspectCreate.model_validate(data))
         except ValidationError as error:
             for item in error.errors():
-                location = ".".join(str(p) for p in item["loc"])
+                location = _cell_of(item["loc"], phone_columns)
                 problems.append(
                     CsvProblem(row_number, location, item["msg"].removeprefix("Value error, "))
                 )
     return prospects, problems
 
 
-def _row_to_prospect(row: dict[str, str]) -> dict[str, object]:
+def _cell_of(location: tuple[int | str, ...], phone_columns: list[str]) -> str:
+    """Where a validation error is: a phone number's column, else the field's path."""
+    if len(location) >= 2 and location[0] == "phones" and isinstance(location[1], int):
+        return phone_columns[location[1]]
+    return ".".join(str(p) for p in location)
+
+
+def _row_to_prospect(row: dict[str, str]) -> tuple[dict[str, object], list[str]]:
+    """The row as ProspectCreate's input, and the column each of its phone numbers came from."""
     first = row.get("use_first", "").lower()
     addresses = [
         {
@@ -81,10 +98,22 @@ def _row_to_prospect(row: dict[str, str]) -> dict[str, object]:
         for address in (a.strip() for a in cell.split(";"))
         if address
     ]
+    phones = [
+        (column, {"number": number, "type": _PHONE_COLUMNS[column]})
+        for column, cell in row.items()
+        if column in _PHONE_COLUMNS
+        for number in (n.strip() for n in cell.split(";"))
+        if number
+    ]
     fields = {
         name: value
         for name, value in row.items()
-        if name not in _ADDRESS_COLUMNS and name not in _STANDARD and name != "use_first" and value
+        if name not in _ADDRESS_COLUMNS
+        and name not in _PHONE_COLUMNS
+        and name not in _STANDARD
+        and name != "use_first"
+        and value
     }
     standard: dict[str, object] = {name: row[name] for name in _STANDARD if row.get(name)}
-    return {**standard, "addresses": addresses, "fields": fields}
+    data = {**standard, "addresses": addresses, "phones": [p for _, p in phones], "fields": fields}
+    return data, [column for column, _ in phones]

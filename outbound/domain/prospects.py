@@ -1,4 +1,4 @@
-"""Request and response shapes of prospects and their addresses."""
+"""Request and response shapes of prospects, their addresses and phone numbers."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, Field, field_validator
 
-from outbound.domain.statuses import AddressType
+from outbound.domain.phones import MAX_PHONES_PER_PROSPECT, PhoneNumber
+from outbound.domain.statuses import AddressType, PhoneType
 from outbound.domain.validators import TimeZoneName, email_address, single_line
 
 FieldName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
@@ -25,6 +26,14 @@ class AddressIn(BaseModel):
     )
 
 
+class PhoneIn(BaseModel):
+    """One phone number, in the order of relevance it is listed; stored in E.164 (numbers
+    without a leading + are read in the ``default_phone_region`` setting's region)."""
+
+    number: PhoneNumber
+    type: PhoneType = PhoneType.MOBILE
+
+
 class ProspectCreate(BaseModel):
     """A person to contact; ``fields`` holds extra template variables."""
 
@@ -34,7 +43,19 @@ class ProspectCreate(BaseModel):
     title: Annotated[str, Field(max_length=200), AfterValidator(single_line)] = ""
     time_zone: TimeZoneName | None = None
     addresses: Annotated[list[AddressIn], Field(min_length=1, max_length=20)]
+    phones: Annotated[list[PhoneIn], Field(max_length=MAX_PHONES_PER_PROSPECT)] = Field(
+        default_factory=list
+    )
     fields: dict[FieldName, str] = Field(default_factory=dict)
+
+    @field_validator("phones")
+    @classmethod
+    def _each_number_once(cls, phones: list[PhoneIn]) -> list[PhoneIn]:
+        """A number listed twice (say as ``phone`` and ``mobile_phone``) keeps its first place."""
+        first: dict[str, PhoneIn] = {}
+        for phone in phones:
+            first.setdefault(phone.number, phone)
+        return list(first.values())
 
     @field_validator("addresses")
     @classmethod
@@ -50,6 +71,13 @@ class AddressPublic(AddressIn):
     position: int
 
 
+class PhonePublic(PhoneIn):
+    """A stored phone number (E.164)."""
+
+    number: str
+    position: int
+
+
 class ProspectPublic(BaseModel):
     """A prospect as the API shows it."""
 
@@ -60,6 +88,7 @@ class ProspectPublic(BaseModel):
     title: str
     time_zone: str | None
     addresses: list[AddressPublic]
+    phones: list[PhonePublic]
     fields: dict[str, str]
     created_at: datetime
 

@@ -109,6 +109,14 @@ class AddressType(StrEnum):
     OTHER = "other"
 
 
+class PhoneType(StrEnum):
+    """Kind of a prospect's phone number."""
+
+    MOBILE = "mobile"
+    WORK = "work"
+    OTHER = "other"
+
+
 class StepKind(StrEnum):
     """An email the workflow sends, or a task the user does by hand (a call, a LinkedIn note)."""
 

@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 
 from outbound.domain.campaigns import CampaignPublic
 from outbound.domain.metrics import Engagement
+from outbound.domain.prospects import PhonePublic
 from outbound.domain.statuses import (
     CampaignStatus,
     InboundKind,
@@ -89,6 +90,9 @@ class EnrollmentDetail(EnrollmentSummary):
     """One prospect in one campaign, with its message log."""
 
     campaign_id: int
+    phones: list[PhonePublic] = Field(
+        default_factory=list, description="The prospect's numbers in relevance order (E.164)."
+    )
     replied_at: datetime | None
     reply_snippet: str | None = Field(default=None, description="The start of the reply.")
     engagement: Engagement = Field(description="Opens, clicks, reply and opt-out, with times.")

@@ -461,3 +461,20 @@ class InboundEvent(SQLModel, table=True):
         "could not read and for unreadable bytes, for a person to look at.",
     )
     received_at: datetime = _when(default_factory=utc_now)
+
+
+class ProspectPhone(SQLModel, table=True):
+    """One of a prospect's phone numbers, in relevance order (``position``), in E.164.
+
+    Not unique in the workspace, unlike addresses: a switchboard or a shared
+    line may be listed for several people.
+    """
+
+    __tablename__ = "prospect_phone"
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspace.id")
+    prospect_id: int = Field(foreign_key="prospect.id", index=True)
+    position: int = Field(description="1-based relevance order.")
+    number: str = Field(description="E.164, e.g. +14155550123.")
+    type: str = Field(description="A PhoneType: mobile / work / other.")

@@ -48,6 +48,7 @@ A_MARKERS = (
     "gone@a-only.example",
     "admin@a-corp.example",
     "member@a-corp.example",
+    "+12125550147",
 )
 
 
@@ -222,8 +223,9 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
 
 
 async def seed_a(api: httpx.AsyncClient, engine: Engine) -> Ids:
-    """A's data through A's admin: a mailbox, two campaigns (one with a prospect), a
-    suppression, an inbound secret, a member; and an inbound event with its bytes."""
+    """A's data through A's admin: a mailbox, two campaigns (one with a prospect, who has a
+    phone number), a suppression, an inbound secret, a member; and an inbound event with its
+    bytes."""
     mailbox = await api.post(
         "/mailboxes",
         json={
@@ -246,7 +248,13 @@ async def seed_a(api: httpx.AsyncClient, engine: Engine) -> Ids:
         )
         assert made.status_code == 201, made.text
         campaigns.append(made.json()["id"])
-    people = [{"first_name": "Pat", "addresses": [{"address": "prospect@a-only.example"}]}]
+    people = [
+        {
+            "first_name": "Pat",
+            "addresses": [{"address": "prospect@a-only.example"}],
+            "phones": [{"number": "+1 212 555 0147"}],
+        }
+    ]
     added = await api.post(f"/campaigns/{campaigns[0]}/prospects", json=people)
     assert added.status_code == 201, added.text
     listed = await api.post("/suppressions", json={"address": "gone@a-only.example", "reason": "x"})
