@@ -246,6 +246,11 @@ class SmsGateway:
         if self._http is not None:
             await self._http.aclose()
 
+    async def settle(self) -> None:
+        """Wait until every message's statuses and callbacks so far are done."""
+        while self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
     async def __aenter__(self) -> SmsGateway:
         """Start; ``async with SmsGateway(...) as gateway``."""
         await self.start()
