@@ -143,11 +143,15 @@ class TwilioProvider:
 
     def _client(self, credentials: ProviderCredentials) -> Client:
         """A client of the SDK for these credentials, on our host and timeout."""
-        return Client(
+        client = Client(
             credentials.account_sid,
             credentials.auth_token,
             http_client=_RedirectedHttpClient(self.api_base_url, self.timeout),
         )
+        # The host is api_base_url's alone: TWILIO_REGION / TWILIO_EDGE in the environment
+        # would make the SDK ask another host, past the redirection (e.g. from a dev stack).
+        client.region = client.edge = None
+        return client
 
 
 def _translated(

@@ -146,3 +146,12 @@ async def test_credentials_check(
     unknown = ProviderCredentials("AC" + "f" * 32, AUTH_TOKEN, from_number=OUR_NUMBER)
     with pytest.raises(SmsAuthFailed):
         await asyncio.to_thread(provider.check_credentials, unknown)
+
+
+async def test_twilio_region_variables_do_not_lead_the_sdk_past_the_gateway(
+    provider: TwilioProvider, credentials: ProviderCredentials, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TWILIO_REGION", "ie1")
+    monkeypatch.setenv("TWILIO_EDGE", "dublin")
+
+    assert (await send(provider, credentials)).startswith("SM")
