@@ -400,10 +400,9 @@ class SmsGateway:
     def _reply(self, account_sid: str, body: str, *, to: str, sender: str) -> SinkedSms:
         """Record a TwiML ``<Message>`` answer as a message sent (failed if opted out)."""
         if to in self.rules.opted_out:
-            message = self._record(account_sid, to, sender, body, "outbound-reply", None, "failed")
-            message.history[-1].error_code = OPTED_OUT.code
-            self._append({"event": "status", "sid": message.sid, **_change(message.history[-1])})
-            return message
+            return self._record(
+                account_sid, to, sender, body, "outbound-reply", None, "failed", OPTED_OUT.code
+            )
         message = self._record(account_sid, to, sender, body, "outbound-reply", None, "queued")
         self._spawn(self._lifecycle(message, None, self.rules.behaviour(to)))
         return message
@@ -417,6 +416,7 @@ class SmsGateway:
         direction: str,
         service: str | None,
         status: str,
+        error_code: int | None = None,
     ) -> SinkedSms:
         """Keep a new message in memory and in the folder."""
         now = datetime.now(UTC)
@@ -430,7 +430,7 @@ class SmsGateway:
             direction=direction,
             messaging_service_sid=service,
             created_at=now,
-            history=[StatusChange(status, now)],
+            history=[StatusChange(status, now, error_code)],
         )
         self.messages.append(message)
         self._append({"event": "message", **message.as_json()})

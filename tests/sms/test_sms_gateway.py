@@ -204,6 +204,9 @@ async def test_stop_opts_the_sender_out_and_start_back_in(
     receiver: Receiver,
     gateway: SmsGateway,
 ) -> None:
+    receiver.reply = lambda params: provider.reply_body(
+        "You are unsubscribed." if params.get("Body") == "STOP" else None
+    )
     async with httpx.AsyncClient(base_url=gateway.url) as client:
         await client.post(
             "/sink/sms/inbound", json={"from": PROSPECT, "to": OUR_NUMBER, "body": "stop"}
