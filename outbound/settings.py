@@ -145,6 +145,23 @@ class Settings(BaseSettings):
             for name, value in dumped.items()
         }
 
+    # --- SMS (issue 27): the provider's REST API and the local gateway of `outbound dev` ---
+    sms_api_base_url: str = Field(
+        default="https://api.twilio.com",
+        description=(
+            "Base URL of the SMS provider's REST API (Twilio's). The tests and `outbound dev` "
+            "point it at the local SMS gateway (devstack/sms_gateway.py), which speaks it."
+        ),
+    )
+    sms_gateway_port: int = Field(
+        default=8026, description="Port of the local SMS gateway that `outbound dev` runs."
+    )
+    sms_gateway_delay_seconds: float = Field(
+        default=0.2,
+        ge=0,
+        description="Seconds before each status callback of the local SMS gateway.",
+    )
+
 
 @lru_cache
 def get_settings() -> Settings:

@@ -13,12 +13,14 @@ from rich.table import Table
 from outbound.cli.admin import admin, db
 from outbound.devstack.run import DevStackConfig, run_dev_stack
 from outbound.devstack.sink import read_sink_folder
+from outbound.devstack.sms_gateway import read_sms_sink, sms_sink_dir
 
 app = typer.Typer(help="Outbound: outreach sequences delivered on Temporal.", no_args_is_help=True)
 app.add_typer(db, name="db")
 app.add_typer(admin, name="admin")
 console = Console()
 SUBJECT_WIDTH = 20  # the subject may wrap, at this width or wider
+SMS_BODY_WIDTH = 40  # a text's body is shown up to this many characters
 
 
 @app.command()
@@ -69,8 +71,15 @@ def dev(
 def sink(
     data_dir: Annotated[Path, typer.Option(help="The dev stack's data folder.")] = Path("var"),
     last: Annotated[int, typer.Option(help="How many of the newest messages to show.")] = 20,
+    sms: Annotated[
+        bool, typer.Option("--sms", help="The texts of the local SMS gateway instead of mail.")
+    ] = False,
 ) -> None:
-    """List the messages the local SMTP sink received, newest first."""
+    """List the messages the local SMTP sink (or, with --sms, SMS gateway) received, newest
+    first."""
+    if sms:
+        print_whole(*sms_table(sms_rows(data_dir, last)))
+        return
     folder = data_dir / "sink"
     found = reversed(read_sink_folder(folder)[-last:] if folder.exists() else [])
     rows = [
@@ -83,7 +92,11 @@ def sink(
         )
         for path, message in found
     ]
-    table, needed = sink_table(rows)
+    print_whole(*sink_table(rows))
+
+
+def print_whole(table: Table, needed: int) -> None:
+    """Print ``table`` at the width it ``needed`` (wider than the terminal: lines wrap)."""
     wide = console if console.width >= needed else Console(width=needed)
     wide.print(table, crop=False)
 
@@ -101,6 +114,38 @@ def sink_table(rows: list[tuple[str, str, str, str, str]]) -> tuple[Table, int]:
         else:
             width = max([len(name), *(len(row[index]) for row in rows)])
             table.add_column(name, no_wrap=True, min_width=width)
+        needed += width + 3
+    for row in rows:
+        table.add_row(*row)
+    return table, needed
+
+
+def sms_rows(data_dir: Path, last: int) -> list[tuple[str, str, str, str, str]]:
+    """The newest ``last`` texts the dev stack's SMS gateway recorded, as table rows; the
+    body on one line, cut to ``SMS_BODY_WIDTH`` characters."""
+    rows = []
+    for message in read_sms_sink(sms_sink_dir(data_dir))[:last]:
+        body = " ".join(message.body.split())
+        rows.append(
+            (
+                message.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+                message.to_number,
+                message.from_number or str(message.messaging_service_sid),
+                message.status,
+                body if len(body) <= SMS_BODY_WIDTH else body[: SMS_BODY_WIDTH - 1] + "…",
+            )
+        )
+    return rows
+
+
+def sms_table(rows: list[tuple[str, str, str, str, str]]) -> tuple[Table, int]:
+    """The table of texts, and the width it needs: nothing in it is cut or wrapped (the
+    body is already short); a terminal narrower than that wraps the lines instead."""
+    table = Table()
+    needed = 1  # the left border; each column adds its width, padding and right border
+    for index, name in enumerate(("time (UTC)", "to", "from", "status", "body")):
+        width = max([len(name), *(len(row[index]) for row in rows)])
+        table.add_column(name, no_wrap=True, min_width=width)
         needed += width + 3
     for row in rows:
         table.add_row(*row)
