@@ -5,9 +5,9 @@ router): it reads ``Authorization: Bearer <api key>``, finds the key by its
 prefix, checks its hash, and scopes the request to the key's workspace
 (``outbound.store.scope``), after which no query of the request can see another
 workspace's rows. Then the role: a route marked ``ADMIN_ONLY`` answers 403 to a
-member, and a member asking for a campaign that is not theirs, or a mailbox
-not shared with them, by a path id gets 404, exactly as for an id that does
-not exist.
+member, and a member asking for a campaign that is not theirs, or a mailbox or
+SMS sender not shared with them, by a path id gets 404, exactly as for an id
+that does not exist.
 
 No key, a malformed one, an unknown one or a revoked one: 401.
 """
@@ -28,7 +28,15 @@ from outbound.accounts.keys import KeyVerifier, prefix_of
 from outbound.domain.accounts import Role
 from outbound.domain.problems import Problem, ProblemError, not_found
 from outbound.store.scope import current_scope, unscoped
-from outbound.store.tables import ApiKey, Campaign, Mailbox, MailboxGrant, Membership
+from outbound.store.tables import (
+    ApiKey,
+    Campaign,
+    Mailbox,
+    MailboxGrant,
+    Membership,
+    SmsSender,
+    SmsSenderGrant,
+)
 
 # Writing last_used_at on every request would make every read a write.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -167,6 +175,30 @@ def usable_mailbox(session: Session, caller: Caller, mailbox_id: int) -> None:
         )
 
 
+def sms_sender_allowed(session: Session, caller: Caller, sender_id: int) -> bool:
+    """Whether the caller may send through the SMS sender: admins any of the workspace,
+    members those shared with them."""
+    if session.get(SmsSender, sender_id) is None:
+        return False
+    if caller.is_admin:
+        return True
+    grant = session.exec(
+        select(SmsSenderGrant.id).where(
+            SmsSenderGrant.sender_id == sender_id, SmsSenderGrant.user_id == caller.user_id
+        )
+    ).first()
+    return grant is not None
+
+
+def usable_sms_sender(session: Session, caller: Caller, sender_id: int) -> None:
+    """422 naming ``sms_sender_id`` unless the caller may send through that sender (an id
+    in a request body: one of another workspace or not shared reads as not found)."""
+    if not sms_sender_allowed(session, caller, sender_id):
+        raise ProblemError(
+            422, [Problem(field="sms_sender_id", reason=f"sms sender {sender_id} not found")]
+        )
+
+
 async def authorize(request: Request, caller: CallerDep) -> Caller:
     """Every management route's guard: authenticated, the route's role, path ids visible."""
     route = request.scope.get("route")
@@ -186,6 +218,10 @@ async def authorize(request: Request, caller: CallerDep) -> Caller:
                 session, caller, _as_id(params["mailbox_id"])
             ):
                 raise not_found("mailbox", params["mailbox_id"])
+            if "sms_sender_id" in params and not sms_sender_allowed(
+                session, caller, _as_id(params["sms_sender_id"])
+            ):
+                raise not_found("sms_sender", params["sms_sender_id"])
 
     await asyncio.to_thread(check)
     return caller

@@ -33,8 +33,14 @@ _PATH_OBJECTS = (
     ("prospect_id", "prospect"),
     ("campaign_id", "campaign"),
     ("mailbox_id", "mailbox"),
+    ("sms_sender_id", "sms_sender"),
 )
-_CREATED_OBJECTS = {"/campaigns": "campaign", "/mailboxes": "mailbox", "/keys": "key"}
+_CREATED_OBJECTS = {
+    "/campaigns": "campaign",
+    "/mailboxes": "mailbox",
+    "/keys": "key",
+    "/sms-senders": "sms_sender",
+}
 _LARGEST_CREATED_ANSWER = 64 * 1024
 
 

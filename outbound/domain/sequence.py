@@ -252,3 +252,32 @@ class ReleaseSlotRequest(BaseModel):
     message_status: MessageStatus | None = Field(
         default=None, description="New message-log status for the step, if it changes."
     )
+
+
+class ReserveSmsSlotRequest(BaseModel):
+    """Ask for the SMS sender's earliest free slot at or after ``not_before``.
+
+    The SMS twin of :class:`ReserveSlotRequest`: ``key`` names the attempt, and
+    asking again with the same key returns the same slot. ``window`` is when the
+    message may go (the store intersects nothing more with it yet).
+    """
+
+    key: str
+    enrollment_id: int
+    position: int
+    sender_id: int
+    to_number: str = Field(description="E.164.")
+    not_before: datetime
+    window: WindowSpec
+
+
+class ReleaseSmsSlotRequest(BaseModel):
+    """Give an SMS slot back (pause, stop, reply, cancel, missed slot)."""
+
+    key: str
+    enrollment_id: int
+    position: int
+    to_number: str = Field(description="E.164.")
+    message_status: MessageStatus | None = Field(
+        default=None, description="New message-log status for the step, if it changes."
+    )

@@ -65,9 +65,11 @@ class MessageStatus(StrEnum):
     """Status of one message in the message log."""
 
     WAITING = "Waiting"
+    QUEUED = "Queued"  # an SMS holding its sender's slot
     SENDING = "Sending"
     SENT = "Sent"
     DELIVERED = "Delivered"
+    ASSUMED_DELIVERED = "AssumedDelivered"  # an SMS the provider took, no receipt came
     RETRYING = "Retrying"
     FAILED = "Failed"
     BOUNCED = "Bounced"

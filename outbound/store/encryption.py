@@ -29,7 +29,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, SQLModel, select
 
 from outbound.settings import Settings
-from outbound.store.tables import Mailbox
+from outbound.store.tables import Mailbox, SmsSender
 
 
 class SecretUnreadable(RuntimeError):
@@ -113,6 +113,7 @@ class Keyring:
 # Every encrypted column, by table: the start check and the rotation cover them all.
 ENCRYPTED_COLUMNS: tuple[tuple[type[SQLModel], tuple[str, ...]], ...] = (
     (Mailbox, ("smtp_password_encrypted", "imap_password_encrypted")),
+    (SmsSender, ("auth_token_encrypted",)),
 )
 
 

@@ -51,6 +51,9 @@ from outbound.store.tables import (
     ProspectAddress,
     ProspectPhone,
     SlotReservation,
+    SmsSender,
+    SmsSenderGrant,
+    SmsSlotReservation,
     Step,
     Suppression,
     TrackedLink,
@@ -117,6 +120,10 @@ def _mailboxes(workspace: int) -> Any:
     return select(col(Mailbox.id)).where(col(Mailbox.workspace_id) == workspace)
 
 
+def _sms_senders(workspace: int) -> Any:
+    return select(col(SmsSender.id)).where(col(SmsSender.workspace_id) == workspace)
+
+
 def _messages(workspace: int) -> Any:
     return select(col(Message.id)).where(col(Message.enrollment_id).in_(_enrollments(workspace)))
 
@@ -145,6 +152,9 @@ TABLE_CRITERIA: dict[type[SQLModel], Callable[[int], ColumnElement[bool]]] = {
     MessageLink: lambda workspace: col(MessageLink.message_row_id).in_(_messages(workspace)),
     TrackedLink: lambda workspace: col(TrackedLink.message_row_id).in_(_messages(workspace)),
     TrackingEvent: lambda w: col(TrackingEvent.message_row_id).in_(_messages(w)),
+    SmsSender: _in_workspace(SmsSender),
+    SmsSenderGrant: _in_workspace(SmsSenderGrant),
+    SmsSlotReservation: lambda w: col(SmsSlotReservation.sender_id).in_(_sms_senders(w)),
 }
 
 

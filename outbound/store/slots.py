@@ -1,28 +1,49 @@
-"""Durable, idempotent mailbox slot reservations, correct with many concurrent workers.
+"""Durable, idempotent slot reservations for mailboxes and SMS senders, correct with many
+concurrent workers.
 
-Every reservation first bumps the mailbox's ``reservation_version``: on
-PostgreSQL that row lock, on SQLite the database write lock, serialises all
-reservations of one mailbox for the length of the transaction, so the
-allocator sees every slot taken before it and no two workers can take slots
-that together break the limit or the gap.
+Every reservation first bumps its owner's ``reservation_version`` (the mailbox's,
+or the SMS sender's): on PostgreSQL that row lock, on SQLite the database
+write lock, serialises all reservations of one owner for the length of the
+transaction, so the allocator sees every slot taken before it and no two
+workers can take slots that together break the limit or the gap.
+
+Mailboxes and SMS senders keep the same book (:class:`SlotBook`): a table of
+reservations with an owner column, and the owner's limits. One allocator
+serves both; only the message log's entry differs (an email Waiting, an SMS
+Queued).
 """
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, cast
 
-from sqlalchemy import Engine, func, insert, update
+from sqlalchemy import ColumnElement, Engine, func, insert, update
 from sqlmodel import Session, col, select
 
 from outbound.domain.schedule import window_from
-from outbound.domain.sequence import ReleaseSlotRequest, ReserveSlotRequest
+from outbound.domain.sequence import (
+    ReleaseSlotRequest,
+    ReleaseSmsSlotRequest,
+    ReserveSlotRequest,
+    ReserveSmsSlotRequest,
+)
 from outbound.domain.statuses import MessageStatus
 from outbound.mail.compose import make_message_id
 from outbound.scheduling.slots import MailboxCalendar, MailboxLimits
-from outbound.scheduling.windows import local_date, local_datetime
-from outbound.store.tables import Mailbox, Message, SlotReservation
+from outbound.scheduling.windows import SendWindow, local_date, local_datetime
+from outbound.store.sms_senders import sms_sender_limits
+from outbound.store.tables import Mailbox, Message, SlotReservation, SmsSender, SmsSlotReservation
 
 _UNSENT = (MessageStatus.WAITING.value, MessageStatus.CANCELED.value, MessageStatus.RETRYING.value)
+_SMS_UNSENT = (
+    MessageStatus.QUEUED.value,
+    MessageStatus.CANCELED.value,
+    MessageStatus.RETRYING.value,
+)
 
 
 def mailbox_limits(mailbox: Mailbox) -> MailboxLimits:
@@ -36,17 +57,43 @@ def mailbox_limits(mailbox: Mailbox) -> MailboxLimits:
     )
 
 
+@dataclass(frozen=True)
+class SlotBook:
+    """Where one kind of sender keeps its slots: the owner's table (its
+    ``reservation_version`` bumped, its limits and ``throttled_until`` read) and the
+    reservations' table with its owner column."""
+
+    owner: type[Mailbox] | type[SmsSender]
+    slots: type[SlotReservation] | type[SmsSlotReservation]
+    owner_column: str
+    limits: Callable[[Any], MailboxLimits]
+
+    def owned_by(self, owner_id: int) -> ColumnElement[bool]:
+        """The reservations of one owner."""
+        column: ColumnElement[int] = getattr(self.slots, self.owner_column)
+        return column == owner_id
+
+
+MAILBOX_BOOK = SlotBook(Mailbox, SlotReservation, "mailbox_id", mailbox_limits)
+SMS_BOOK = SlotBook(SmsSender, SmsSlotReservation, "sender_id", sms_sender_limits)
+
+
 def taken_slots(
-    session: Session, mailbox_id: int, start: datetime, end: datetime
+    session: Session,
+    mailbox_id: int,
+    start: datetime,
+    end: datetime,
+    book: SlotBook = MAILBOX_BOOK,
 ) -> list[datetime]:
-    """Held and used slots of the mailbox in [start, end)."""
+    """Held and used slots of the mailbox (or ``book``'s owner) in [start, end)."""
+    slots = book.slots
     return list(
         session.exec(
-            select(SlotReservation.slot_at).where(
-                SlotReservation.mailbox_id == mailbox_id,
-                col(SlotReservation.released_at).is_(None),
-                SlotReservation.slot_at >= start,
-                SlotReservation.slot_at < end,
+            select(slots.slot_at).where(
+                book.owned_by(mailbox_id),
+                col(slots.released_at).is_(None),
+                slots.slot_at >= start,
+                slots.slot_at < end,
             )
         )
     )
@@ -54,81 +101,216 @@ def taken_slots(
 
 def reserve_slot(engine: Engine, request: ReserveSlotRequest) -> datetime:
     """Reserve (or find again, by key) the slot for one send; logs the message as Waiting."""
-    with Session(engine) as session:
-        session.exec(  # type: ignore[call-overload]
-            update(Mailbox)
-            .where(col(Mailbox.id) == request.mailbox_id)
-            .values(reservation_version=Mailbox.reservation_version + 1)
+
+    def log(session: Session, mailbox: Mailbox, slot: datetime) -> None:
+        _log_unsent(
+            session,
+            request.enrollment_id,
+            request.position,
+            request.to_address,
+            slot,
+            MessageStatus.WAITING,
+            _UNSENT,
+            lambda: {
+                "message_id": make_message_id(
+                    request.enrollment_id,
+                    request.position,
+                    mailbox.from_address,
+                    request.to_address,
+                )
+            },
         )
-        existing = session.exec(
-            select(SlotReservation.slot_at).where(SlotReservation.key == request.key)
-        ).first()
-        if existing is not None:
-            session.rollback()
-            return existing
-        mailbox = session.get_one(Mailbox, request.mailbox_id)
-        slot = _allocate(session, mailbox, request)
-        session.exec(  # type: ignore[call-overload]
-            insert(SlotReservation).values(
-                key=request.key,
-                mailbox_id=request.mailbox_id,
-                enrollment_id=request.enrollment_id,
-                position=request.position,
-                slot_at=slot,
-                slot_day=local_date(slot, mailbox.time_zone),
-            )
+
+    return _reserve(
+        engine,
+        MAILBOX_BOOK,
+        request.mailbox_id,
+        _Attempt(request.key, request.enrollment_id, request.position, request.not_before),
+        request.window.to_window(),
+        log,
+    )
+
+
+def reserve_sms_slot(engine: Engine, request: ReserveSmsSlotRequest) -> datetime:
+    """Reserve (or find again, by key) the SMS sender's slot for one message; logs the
+    message as Queued (channel ``sms``, the number as its address).
+
+    The sender's daily limit, its rate (one message per ``1/per_second`` s) and
+    its days and hours are shared with every campaign on it, as a mailbox's are.
+    """
+
+    def log(session: Session, _sender: SmsSender, slot: datetime) -> None:
+        _log_unsent(
+            session,
+            request.enrollment_id,
+            request.position,
+            request.to_number,
+            slot,
+            MessageStatus.QUEUED,
+            _SMS_UNSENT,
+            lambda: {
+                "message_id": sms_message_id(
+                    request.enrollment_id, request.position, request.to_number
+                ),
+                "channel": "sms",
+            },
         )
-        _log_waiting(session, mailbox, request, slot)
-        session.commit()
-        return slot
+
+    return _reserve(
+        engine,
+        SMS_BOOK,
+        request.sender_id,
+        _Attempt(request.key, request.enrollment_id, request.position, request.not_before),
+        _sms_window(request),
+        log,
+    )
+
+
+def _sms_window(request: ReserveSmsSlotRequest) -> SendWindow:
+    """The window an SMS may be sent in: the request's (the recipient's legal hours will
+    narrow it here)."""
+    return request.window.to_window()
+
+
+def sms_message_id(enrollment_id: int, position: int, to_number: str) -> str:
+    """The message log's stable id of an SMS (the number only as a hash)."""
+    digest = hashlib.sha256(to_number.encode()).hexdigest()[:16]
+    return f"sms-{enrollment_id}-{position}-{digest}"
 
 
 def release_slot(engine: Engine, request: ReleaseSlotRequest) -> None:
     """Give the slot back (idempotent); optionally update the message log."""
+    _release(
+        engine,
+        MAILBOX_BOOK,
+        request.key,
+        (request.enrollment_id, request.position, request.to_address),
+        request.message_status,
+        _UNSENT,
+    )
+
+
+def release_sms_slot(engine: Engine, request: ReleaseSmsSlotRequest) -> None:
+    """Give an SMS slot back (idempotent); optionally update the message log (a Queued
+    message becomes ``message_status``, e.g. Canceled)."""
+    _release(
+        engine,
+        SMS_BOOK,
+        request.key,
+        (request.enrollment_id, request.position, request.to_number),
+        request.message_status,
+        _SMS_UNSENT,
+    )
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    """What a reservation request says, whatever its channel."""
+
+    key: str
+    enrollment_id: int
+    position: int
+    not_before: datetime
+
+
+def _reserve(
+    engine: Engine,
+    book: SlotBook,
+    owner_id: int,
+    attempt: _Attempt,
+    window: SendWindow,
+    log: Callable[[Session, Any, datetime], None],
+) -> datetime:
+    slots = book.slots
     with Session(engine) as session:
-        reservation = session.exec(
-            select(SlotReservation).where(SlotReservation.key == request.key)
-        ).first()
+        session.exec(  # type: ignore[call-overload]
+            update(book.owner)
+            .where(col(book.owner.id) == owner_id)
+            .values(reservation_version=book.owner.reservation_version + 1)
+        )
+        existing = session.exec(select(slots.slot_at).where(slots.key == attempt.key)).first()
+        if existing is not None:
+            session.rollback()
+            return existing
+        owner = cast(Mailbox | SmsSender, session.get_one(book.owner, owner_id))
+        limits = book.limits(owner)
+        earliest = attempt.not_before
+        if owner.throttled_until is not None and owner.throttled_until > earliest:
+            earliest = owner.throttled_until  # the provider's rate limit holds until then
+        slot = _allocate(session, book, owner_id, limits, earliest, window)
+        session.exec(  # type: ignore[call-overload]
+            insert(slots).values(
+                {
+                    "key": attempt.key,
+                    book.owner_column: owner_id,
+                    "enrollment_id": attempt.enrollment_id,
+                    "position": attempt.position,
+                    "slot_at": slot,
+                    "slot_day": local_date(slot, limits.zone_name),
+                }
+            )
+        )
+        log(session, owner, slot)
+        session.commit()
+        return slot
+
+
+def _release(
+    engine: Engine,
+    book: SlotBook,
+    key: str,
+    message: tuple[int, int, str],
+    message_status: MessageStatus | None,
+    unsent: tuple[str, ...],
+) -> None:
+    enrollment_id, position, to_address = message
+    with Session(engine) as session:
+        reservation = cast(
+            SlotReservation | SmsSlotReservation | None,
+            session.exec(select(book.slots).where(book.slots.key == key)).first(),
+        )
         if reservation is not None and reservation.released_at is None:
             reservation.released_at = datetime.now(UTC)
             session.add(reservation)
-        if request.message_status is not None:
-            message = session.exec(
+        if message_status is not None:
+            logged = session.exec(
                 select(Message).where(
-                    Message.enrollment_id == request.enrollment_id,
-                    Message.position == request.position,
-                    Message.to_address == request.to_address,
+                    Message.enrollment_id == enrollment_id,
+                    Message.position == position,
+                    Message.to_address == to_address,
                 )
             ).first()
-            if message is not None and message.status in _UNSENT:
-                message.status = request.message_status.value
-                message.scheduled_at = None
-                session.add(message)
+            if logged is not None and logged.status in unsent:
+                logged.status = message_status.value
+                logged.scheduled_at = None
+                session.add(logged)
         session.commit()
 
 
-def _allocate(session: Session, mailbox: Mailbox, request: ReserveSlotRequest) -> datetime:
+def _allocate(
+    session: Session,
+    book: SlotBook,
+    owner_id: int,
+    limits: MailboxLimits,
+    earliest: datetime,
+    window: SendWindow,
+) -> datetime:
     """Per-day counts from one GROUP BY; slot times only for the days that still have room."""
-    assert mailbox.id is not None
-    limits = mailbox_limits(mailbox)
-    earliest = request.not_before
-    if mailbox.throttled_until is not None and mailbox.throttled_until > earliest:
-        earliest = mailbox.throttled_until  # the provider's rate limit holds until then
+    slots = book.slots
     first_day = local_date(earliest, limits.zone_name)
     counts: dict[date, int] = dict(
         session.exec(
-            select(col(SlotReservation.slot_day), func.count())
+            select(col(slots.slot_day), func.count())
             .where(
-                SlotReservation.mailbox_id == mailbox.id,
-                col(SlotReservation.released_at).is_(None),
-                SlotReservation.slot_day >= first_day - timedelta(days=1),
+                book.owned_by(owner_id),
+                col(slots.released_at).is_(None),
+                slots.slot_day >= first_day - timedelta(days=1),
             )
-            .group_by(col(SlotReservation.slot_day))
+            .group_by(col(slots.slot_day))
         ).all()
     )
-    window = request.window.to_window()
-    # Every slot before the first mailbox day with room is infeasible: start there.
-    # (A window in the mailbox's own zone also rules out its closed weekdays.)
+    # Every slot before the first owner-local day with room is infeasible: start there.
+    # (A window in the owner's own zone also rules out its closed weekdays.)
     same_zone = window.zone_name == limits.zone_name
     day = first_day
     while counts.get(day, 0) >= limits.daily_limit or (
@@ -141,7 +323,7 @@ def _allocate(session: Session, mailbox: Mailbox, request: ReserveSlotRequest) -
     open_days = [d for d, count in counts.items() if count < limits.daily_limit]
     calendar = MailboxCalendar.of(
         limits,
-        _slots_on(session, mailbox.id, open_days, since=not_before - limits.spacing),
+        _slots_on(session, book, owner_id, open_days, since=not_before - limits.spacing),
         day_counts=counts,
     )
     # Slots of full days, and of days before the day ahead of first_day, were not
@@ -152,63 +334,64 @@ def _allocate(session: Session, mailbox: Mailbox, request: ReserveSlotRequest) -
         slot = calendar.earliest_slot(not_before, window)
         if all_near_loaded and slot - limits.spacing >= horizon:
             return slot
-        unseen = [
-            t
-            for t in taken_slots(session, mailbox.id, slot - limits.spacing, slot + limits.spacing)
-            if t not in calendar.taken
-        ]
+        near = taken_slots(session, owner_id, slot - limits.spacing, slot + limits.spacing, book)
+        unseen = [t for t in near if t not in calendar.taken]
         if not unseen:
             return slot
         calendar.know(unseen)
 
 
 def _slots_on(
-    session: Session, mailbox_id: int, days: list[date], since: datetime
+    session: Session, book: SlotBook, owner_id: int, days: list[date], since: datetime
 ) -> list[datetime]:
     if not days:
         return []
+    slots = book.slots
     return list(
         session.exec(
-            select(SlotReservation.slot_at).where(
-                SlotReservation.mailbox_id == mailbox_id,
-                col(SlotReservation.released_at).is_(None),
-                col(SlotReservation.slot_day).in_(days),
-                SlotReservation.slot_at >= since,
+            select(slots.slot_at).where(
+                book.owned_by(owner_id),
+                col(slots.released_at).is_(None),
+                col(slots.slot_day).in_(days),
+                slots.slot_at >= since,
             )
         )
     )
 
 
-def _log_waiting(
-    session: Session, mailbox: Mailbox, request: ReserveSlotRequest, slot: datetime
+def _log_unsent(
+    session: Session,
+    enrollment_id: int,
+    position: int,
+    to_address: str,
+    slot: datetime,
+    status: MessageStatus,
+    unsent: tuple[str, ...],
+    new_row: Callable[[], dict[str, Any]],
 ) -> None:
-    """The message log shows the step Waiting for its slot (unless it already went)."""
+    """The message log shows the step waiting for its slot, as ``status`` (unless it
+    already went); ``new_row`` gives a first entry's own values (its message id …)."""
     logged = session.exec(
         select(Message.id, Message.status).where(
-            Message.enrollment_id == request.enrollment_id,
-            Message.position == request.position,
-            Message.to_address == request.to_address,
+            Message.enrollment_id == enrollment_id,
+            Message.position == position,
+            Message.to_address == to_address,
         )
     ).first()
-    waiting = {"status": MessageStatus.WAITING.value, "scheduled_at": slot}
+    waiting = {"status": status.value, "scheduled_at": slot}
     if logged is None:
         session.exec(  # type: ignore[call-overload]
             insert(Message).values(
-                enrollment_id=request.enrollment_id,
-                position=request.position,
-                to_address=request.to_address,
-                message_id=make_message_id(
-                    request.enrollment_id,
-                    request.position,
-                    mailbox.from_address,
-                    request.to_address,
-                ),
+                enrollment_id=enrollment_id,
+                position=position,
+                to_address=to_address,
+                **new_row(),
                 **waiting,
             )
         )
         return
-    row_id, status = logged
-    if status in _UNSENT:
+    row_id, current = logged
+    if current in unsent:
         session.exec(  # type: ignore[call-overload]
             update(Message).where(col(Message.id) == row_id).values(**waiting)
         )

@@ -336,6 +336,14 @@ class Message(SQLModel, table=True):
             "it: it is never resent without the user's Retry."
         ),
     )
+    channel: str = Field(
+        default="email",
+        sa_column_kwargs={"server_default": "email"},
+        description="email / sms: an SMS's to_address is the number (E.164).",
+    )
+    provider_sid: str | None = Field(
+        default=None, index=True, description="The SMS provider's id of the message."
+    )
     created_at: datetime = _when(default_factory=utc_now)
 
 
@@ -478,3 +486,93 @@ class ProspectPhone(SQLModel, table=True):
     position: int = Field(description="1-based relevance order.")
     number: str = Field(description="E.164, e.g. +14155550123.")
     type: str = Field(description="A PhoneType: mobile / work / other.")
+
+
+class SmsSender(SQLModel, table=True):
+    """A number (or a provider's messaging service) that SMS steps are sent from.
+
+    Like a mailbox: its daily limit, its rate and its send days and hours are
+    shared by every campaign that uses it (``outbound.store.slots``), and a
+    provider that refuses its credentials parks it (``connection_state``).
+    Exactly one of ``from_number`` and ``messaging_service_sid`` is set.
+    """
+
+    __tablename__ = "sms_sender"
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspace.id", index=True)
+    name: str
+    provider: str = Field(default="twilio", description="An SmsProvider.")
+    account_sid: str
+    auth_token_encrypted: str = Field(repr=False, description="Encrypted (store.encryption).")
+    from_number: str | None = Field(default=None, description="E.164, e.g. +14155550100.")
+    messaging_service_sid: str | None = Field(
+        default=None, description="The provider's messaging service (picks the number itself)."
+    )
+    time_zone: str = "UTC"
+    daily_limit: int = 200
+    per_second: float = Field(
+        default=1.0, description="Most messages per second: two sends are 1/per_second s apart."
+    )
+    send_days: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4], sa_column=Column(JSON))
+    send_start: str = "09:00"
+    send_end: str = "17:00"
+    reservation_version: int = Field(
+        default=0, description="Bumped by every slot reservation: serialises them per sender."
+    )
+    throttled_until: datetime | None = _when(
+        default=None, description="The provider's rate limit: no send before this time."
+    )
+    connection_state: str = Field(default="connected", description="connected / needs_reauth")
+    connection_problem: str | None = Field(
+        default=None, description="Why the provider refused the credentials (its answer)."
+    )
+    help_text: str = Field(
+        default="Reply STOP to opt out.", description="What a HELP keyword is answered with."
+    )
+    created_at: datetime = _when(default_factory=utc_now)
+
+
+class SmsSenderGrant(SQLModel, table=True):
+    """A member allowed to send through a workspace's SMS sender."""
+
+    __tablename__ = "sms_sender_grant"
+    __table_args__ = (UniqueConstraint("sender_id", "user_id", name="uq_smssendergrant_user"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspace.id", index=True)
+    sender_id: int = Field(foreign_key="sms_sender.id", index=True)
+    user_id: int = Field(foreign_key="user_account.id", index=True)
+    granted_at: datetime = _when(default_factory=utc_now)
+
+
+class SmsSlotReservation(SQLModel, table=True):
+    """A send slot of an SMS sender, held for one (enrollment, step) attempt.
+
+    The same book as :class:`SlotReservation`, kept per sender: ``key`` makes
+    reservation idempotent, released slots no longer count.
+    """
+
+    __tablename__ = "sms_slot"
+    __table_args__ = (
+        UniqueConstraint("key", name="uq_sms_slot_key"),
+        Index("ix_sms_slot_sender_time", "sender_id", "slot_at"),
+        # Only held and used slots count: a partial index keeps the per-day count cheap.
+        Index(
+            "ix_sms_slot_active_day",
+            "sender_id",
+            "slot_day",
+            sqlite_where=text("released_at IS NULL"),
+            postgresql_where=text("released_at IS NULL"),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str
+    sender_id: int = Field(foreign_key="sms_sender.id")
+    enrollment_id: int = Field(foreign_key="enrollment.id", index=True)
+    position: int
+    slot_at: datetime = _when()
+    slot_day: date = Field(description="Sender-local calendar day of the slot (daily limit).")
+    reserved_at: datetime = _when(default_factory=utc_now)
+    released_at: datetime | None = _when(default=None)

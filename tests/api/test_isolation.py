@@ -11,7 +11,7 @@ every kind and B. With A's ids:
 * no key, a malformed key and a revoked key get 401 on every route but
   ``/healthz``;
 * A's member gets 403 on every admin's route, and 404 on A's objects that are
-  not theirs (the admin's campaigns, mailboxes not shared with them).
+  not theirs (the admin's campaigns, mailboxes and SMS senders not shared with them).
 """
 
 from __future__ import annotations
@@ -49,7 +49,14 @@ A_MARKERS = (
     "admin@a-corp.example",
     "member@a-corp.example",
     "+12125550147",
+    "A-secret-sender",
 )
+A_SENDER = {
+    "name": "A-secret-sender",
+    "account_sid": "AC" + "a" * 32,
+    "auth_token": "a-auth-token",
+    "from_number": "+14155550100",
+}
 
 
 @dataclass
@@ -64,6 +71,7 @@ class Ids:
     member: int
     member_key: int
     event: int
+    sender: int
 
 
 @dataclass
@@ -127,6 +135,16 @@ def sample_bodies(a: Ids) -> dict[tuple[str, str], dict[str, Any]]:
         },
         ("POST", "/campaigns/{campaign_id}/retry"): {"json": {}},
         ("POST", "/suppressions"): {"json": {"address": "listed@b-corp.example", "reason": "x"}},
+        ("POST", "/sms-senders"): {
+            "json": {
+                "name": "B's line",
+                "account_sid": "AC" + "b" * 32,
+                "auth_token": "b-auth-token",
+                "from_number": "+14155550101",
+            }
+        },
+        ("PATCH", "/sms-senders/{sms_sender_id}"): {"json": {"daily_limit": 5}},
+        ("POST", "/sms-senders/{sms_sender_id}/grants"): {"json": {"user_id": a.member}},
         ("POST", "/suppressions/remove"): {
             "json": {"address": "gone@a-only.example", "reason": "x"}
         },
@@ -141,6 +159,7 @@ def path_values(a: Ids) -> dict[str, int | str]:
         "user_id": a.member,
         "key_id": a.member_key,
         "event_id": a.event,
+        "sms_sender_id": a.sender,
         "position": 1,
         "name": "a.eml",
     }
@@ -260,6 +279,8 @@ async def seed_a(api: httpx.AsyncClient, engine: Engine) -> Ids:
     listed = await api.post("/suppressions", json={"address": "gone@a-only.example", "reason": "x"})
     assert listed.status_code == 201, listed.text
     assert (await api.post(f"/mailboxes/{mailbox_id}/inbound-secret")).status_code == 201
+    sender = await api.post("/sms-senders", json=A_SENDER)
+    assert sender.status_code == 201, sender.text
     member = await api.post("/users", json={"email": "member@a-corp.example", "role": "member"})
     me = (await api.get("/me")).json()
     with Session(engine) as session:
@@ -282,6 +303,7 @@ async def seed_a(api: httpx.AsyncClient, engine: Engine) -> Ids:
         member=member.json()["id"],
         member_key=0,
         event=event_id,
+        sender=sender.json()["id"],
     )
 
 
@@ -346,8 +368,14 @@ async def test_a_member_manages_no_keys_users_or_mailboxes_and_sees_only_what_is
         if is_admin_only(route):
             if answer.status_code != 403:
                 wrong.append(f"{label} (admin's route: expected 403)")
-        elif ("{campaign_id}" in path or "{mailbox_id}" in path) and answer.status_code != 404:
+        elif _names_their_object(path) and answer.status_code != 404:
             wrong.append(f"{label} (not theirs: expected 404)")
     assert wrong == []
     assert (await world.a_member.get("/mailboxes")).json() == []
     assert (await world.a_member.get("/campaigns")).json() == []
+    assert (await world.a_member.get("/sms-senders")).json() == []
+
+
+def _names_their_object(path: str) -> bool:
+    """A path naming a campaign, mailbox or SMS sender (a member sees only theirs)."""
+    return any(f"{{{name}}}" in path for name in ("campaign_id", "mailbox_id", "sms_sender_id"))
