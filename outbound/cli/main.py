@@ -13,7 +13,7 @@ from rich.table import Table
 from outbound.cli.admin import admin, db
 from outbound.devstack.run import DevStackConfig, run_dev_stack
 from outbound.devstack.sink import read_sink_folder
-from outbound.devstack.sms_gateway import read_sms_sink, sms_sink_dir
+from outbound.devstack.sms_sink import read_sms_sink, sms_sink_dir
 
 app = typer.Typer(help="Outbound: outreach sequences delivered on Temporal.", no_args_is_help=True)
 app.add_typer(db, name="db")

@@ -13,7 +13,7 @@ signatures without sending a text:
   the rules say (undelivered with 30003, silence, ``sent`` only, twice, in reverse order).
 - ``GET /sink/sms`` lists every message, newest first, with its status history; with a
   folder, each message and status change is also appended to ``messages.jsonl`` there,
-  which ``outbound sink --sms`` reads (``read_sms_sink``).
+  which ``outbound sink --sms`` reads (``sms_sink.read_sms_sink``).
 - ``POST /sink/sms/inbound`` ``{"from", "to", "body"}`` simulates a text to one of our
   numbers: a signed inbound webhook to ``inbound_url``; ``<Message>`` replies in its TwiML
   answer are recorded as messages sent.
@@ -27,16 +27,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import contextlib
 import json
 import logging
-import math
 import re
 import secrets
-import socket
 import threading
 import xml.etree.ElementTree as ElementTree
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -46,21 +43,28 @@ from types import TracebackType
 from typing import Any
 
 import httpx
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp
 from twilio.request_validator import RequestValidator
+
+from outbound.devstack.loopback import LoopbackServer
+from outbound.devstack.sms_sink import (
+    SINK_FILE,
+    PostedWebhook,
+    SinkedSms,
+    StatusChange,
+    change_json,
+    sms_sink_dir,
+)
+from outbound.sms.encoding import measure
 
 _log = logging.getLogger(__name__)
 
 API_VERSION = "2010-04-01"
-SINK_FILE = "messages.jsonl"
 E164 = re.compile(r"\+[0-9]{8,15}")
 MAX_BODY = 1600  # characters; Twilio refuses longer bodies (21617)
-STARTUP_SECONDS = 10  # uvicorn listens well within this
 CALLBACK_ATTEMPTS = 3  # a callback that meets a connection error is tried this often
 SERVICE_NUMBER = "+15005550006"  # the number a messaging service "picks" for its messages
 STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "OPTOUT"})
@@ -132,65 +136,6 @@ class GatewayRules:
                 "+15005550009": Refusal(21614, "'To' number is not a valid mobile number"),
             },
         )
-
-
-@dataclass
-class StatusChange:
-    """One step of a message's life at the gateway."""
-
-    status: str
-    at: datetime
-    error_code: int | None = None
-
-
-@dataclass
-class SinkedSms:
-    """A message the gateway accepted (or an answer to an inbound text), as it stands."""
-
-    sid: str
-    account_sid: str
-    to_number: str
-    from_number: str | None
-    body: str
-    segments: int
-    direction: str  # outbound-api (sent through the API) or outbound-reply (TwiML)
-    messaging_service_sid: str | None
-    created_at: datetime
-    history: list[StatusChange] = field(default_factory=list)
-
-    @property
-    def status(self) -> str:
-        """The latest status."""
-        return self.history[-1].status
-
-    def as_json(self) -> dict[str, Any]:
-        """The message as ``GET /sink/sms`` shows it."""
-        return {
-            "sid": self.sid,
-            "account_sid": self.account_sid,
-            "to": self.to_number,
-            "from": self.from_number,
-            "body": self.body,
-            "segments": self.segments,
-            "direction": self.direction,
-            "messaging_service_sid": self.messaging_service_sid,
-            "created_at": self.created_at.isoformat(),
-            "status": self.status,
-            "history": [
-                {"status": c.status, "at": c.at.isoformat(), "error_code": c.error_code}
-                for c in self.history
-            ],
-        }
-
-
-@dataclass(frozen=True)
-class PostedWebhook:
-    """A webhook the gateway posted: status callback or inbound message."""
-
-    url: str
-    params: dict[str, str]
-    signature: str
-    status_code: int | None  # None: no connection after every attempt
 
 
 class SmsGateway:
@@ -370,7 +315,7 @@ class SmsGateway:
             "To": ours,
             "Body": body,
             "NumMedia": "0",
-            "NumSegments": str(segments(body)),
+            "NumSegments": str(measure(body).segments),
             "SmsStatus": "received",
             "ApiVersion": API_VERSION,
         }
@@ -426,7 +371,7 @@ class SmsGateway:
             to_number=to,
             from_number=sender,
             body=body,
-            segments=segments(body),
+            segments=measure(body).segments,
             direction=direction,
             messaging_service_sid=service,
             created_at=now,
@@ -450,7 +395,7 @@ class SmsGateway:
             await asyncio.sleep(self.delay)
             change = StatusChange(status, datetime.now(UTC), failure.code if failure else None)
             message.history.append(change)
-            self._append({"event": "status", "sid": message.sid, **_change(change)})
+            self._append({"event": "status", "sid": message.sid, **change_json(change)})
             params = _callback_params(message, status, failure)
             if behaviour is Behaviour.REVERSE:
                 posts.insert(0, params)
@@ -516,56 +461,6 @@ class SmsGateway:
         if self.folder is not None:
             with (self.folder / SINK_FILE).open("a", encoding="utf-8") as file:
                 file.write(json.dumps(event) + "\n")
-
-
-class LoopbackServer:
-    """An ASGI app under uvicorn in the running event loop, on a port bound up front.
-
-    Uvicorn's signal handling is left out: Ctrl-C stays with the program that runs it.
-    """
-
-    def __init__(self, app: ASGIApp, host: str = "127.0.0.1", port: int = 0) -> None:
-        """Serve ``app`` on ``host:port`` (``port=0``: a free one, see ``url``)."""
-        self._socket = socket.socket()
-        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._socket.bind((host, port))
-        self.host, self.port = self._socket.getsockname()[:2]
-        config = uvicorn.Config(app, log_level="warning", lifespan="off")
-        self._server = _SignalFreeServer(config)
-        self._task: asyncio.Task[None] | None = None
-
-    @property
-    def url(self) -> str:
-        """``http://host:port``."""
-        return f"http://{self.host}:{self.port}"
-
-    async def start(self) -> None:
-        """Serve; returns once uvicorn is listening."""
-        self._task = asyncio.get_running_loop().create_task(
-            self._server.serve(sockets=[self._socket])
-        )
-        async with asyncio.timeout(STARTUP_SECONDS):
-            while not self._server.started:
-                if self._task.done():
-                    self._task.result()
-                    raise RuntimeError(f"uvicorn stopped while starting on {self.url}")
-                await asyncio.sleep(0.005)
-
-    async def stop(self) -> None:
-        """Stop serving and close the port."""
-        self._server.should_exit = True
-        if self._task is not None:
-            await self._task
-        self._socket.close()
-
-
-class _SignalFreeServer(uvicorn.Server):
-    """Uvicorn without its SIGINT/SIGTERM handlers (it is one part of a bigger program)."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        """Leave the signal handlers alone."""
-        yield
 
 
 class GatewayThread:
@@ -636,52 +531,6 @@ def start_sms_gateway(
     running = GatewayThread(gateway)
     running.start()
     return running
-
-
-def sms_sink_dir(data_dir: Path) -> Path:
-    """Where the dev stack's gateway keeps ``messages.jsonl``."""
-    return data_dir / "sms"
-
-
-def read_sms_sink(folder: Path) -> list[SinkedSms]:
-    """The messages recorded in ``folder/messages.jsonl``, newest first."""
-    path = folder / SINK_FILE
-    if not path.exists():
-        return []
-    messages: dict[str, SinkedSms] = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            event = json.loads(line)
-        except ValueError:
-            continue  # a line cut short by a stop mid-write
-        if event.get("event") == "message":
-            messages[event["sid"]] = _from_json(event)
-        elif event.get("event") == "status" and event["sid"] in messages:
-            messages[event["sid"]].history.append(
-                StatusChange(
-                    event["status"], datetime.fromisoformat(event["at"]), event.get("error_code")
-                )
-            )
-    return sorted(messages.values(), key=lambda message: message.created_at, reverse=True)
-
-
-def segments(body: str) -> int:
-    """How many SMS parts ``body`` takes: GSM-7 (160, or 153 per part) if every character
-    has a GSM-7 code (some take two), else UCS-2 (70, or 67 per part)."""
-    if all(character in _GSM7 or character in _GSM7_EXTENDED for character in body):
-        units = sum(2 if character in _GSM7_EXTENDED else 1 for character in body)
-        single, part = 160, 153
-    else:
-        units = len(body.encode("utf-16-le")) // 2
-        single, part = 70, 67
-    return 1 if units <= single else math.ceil(units / part)
-
-
-_GSM7 = frozenset(
-    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
-    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
-)
-_GSM7_EXTENDED = frozenset("^{}\\[~]|€\f")
 
 
 def _twiml_messages(text: str) -> list[str]:
@@ -759,30 +608,6 @@ def _error(refusal: Refusal) -> JSONResponse:
             "status": refusal.status,
         },
         status_code=refusal.status,
-    )
-
-
-def _change(change: StatusChange) -> dict[str, Any]:
-    """A status change as a line of ``messages.jsonl``."""
-    return {"status": change.status, "at": change.at.isoformat(), "error_code": change.error_code}
-
-
-def _from_json(event: Mapping[str, Any]) -> SinkedSms:
-    """A message from its ``messages.jsonl`` line."""
-    return SinkedSms(
-        sid=event["sid"],
-        account_sid=event["account_sid"],
-        to_number=event["to"],
-        from_number=event["from"],
-        body=event["body"],
-        segments=event["segments"],
-        direction=event["direction"],
-        messaging_service_sid=event.get("messaging_service_sid"),
-        created_at=datetime.fromisoformat(event["created_at"]),
-        history=[
-            StatusChange(c["status"], datetime.fromisoformat(c["at"]), c.get("error_code"))
-            for c in event["history"]
-        ],
     )
 
 

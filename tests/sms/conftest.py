@@ -13,7 +13,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from outbound.devstack.sms_gateway import LoopbackServer, SmsGateway
+from outbound.devstack.loopback import LoopbackServer
+from outbound.devstack.sms_gateway import SmsGateway
 from outbound.sms.provider import ProviderCredentials
 from outbound.sms.twilio_provider import TwilioProvider
 

@@ -13,10 +13,9 @@ from outbound.devstack.sms_gateway import (
     Behaviour,
     GatewayRules,
     SmsGateway,
-    read_sms_sink,
-    segments,
     start_sms_gateway,
 )
+from outbound.devstack.sms_sink import read_sms_sink
 from outbound.sms.provider import MalformedWebhook, ProviderCredentials, SmsOptedOut
 from outbound.sms.twilio_provider import TwilioProvider
 from tests.sms.conftest import ACCOUNT_SID, AUTH_TOKEN, OUR_NUMBER, Received, Receiver
@@ -246,17 +245,6 @@ async def test_the_sink_lists_newest_first_and_keeps_a_file_another_process_read
     stored = read_sms_sink(tmp_path / "sms")
     assert [message.sid for message in stored] == [second, first]
     assert [change.status for change in stored[1].history] == ["queued", "sent", "delivered"]
-
-
-def test_segments_count_gsm7_and_unicode_parts() -> None:
-    assert segments("a" * 160) == 1
-    assert segments("a" * 161) == 2
-    assert segments("a" * 306) == 2
-    assert segments("€" * 80) == 1  # two GSM-7 units each
-    assert segments("é" * 160) == 1  # in GSM-7's own alphabet
-    assert segments("ł" * 70) == 1  # UCS-2 from here
-    assert segments("ł" * 71) == 2
-    assert segments("🙂" * 35) == 1  # two UTF-16 units each
 
 
 async def test_the_dev_stack_helper_runs_the_gateway_in_a_thread(

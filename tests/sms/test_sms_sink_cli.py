@@ -8,7 +8,8 @@ import httpx
 from typer.testing import CliRunner
 
 from outbound.cli.main import app
-from outbound.devstack.sms_gateway import SmsGateway, sms_sink_dir
+from outbound.devstack.sms_gateway import SmsGateway
+from outbound.devstack.sms_sink import sms_sink_dir
 from tests.sms.conftest import ACCOUNT_SID, AUTH_TOKEN, OUR_NUMBER
 
 LONG_BODY = "Hi Ada, a backend role at Cogs caught my eye for you. Reply STOP to opt out."
