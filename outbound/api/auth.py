@@ -21,7 +21,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 from fastapi.routing import APIRoute
-from sqlalchemy import Engine, and_
+from sqlalchemy import ColumnElement, Engine, and_
 from sqlmodel import Session, col, select
 
 from outbound.accounts.keys import KeyVerifier, prefix_of
@@ -156,14 +156,9 @@ def mailbox_allowed(session: Session, caller: Caller, mailbox_id: int) -> bool:
     members those shared with them."""
     if session.get(Mailbox, mailbox_id) is None:
         return False
-    if caller.is_admin:
-        return True
-    grant = session.exec(
-        select(MailboxGrant.id).where(
-            MailboxGrant.mailbox_id == mailbox_id, MailboxGrant.user_id == caller.user_id
-        )
-    ).first()
-    return grant is not None
+    return caller.is_admin or _granted(
+        session, col(MailboxGrant.mailbox_id) == mailbox_id, MailboxGrant.user_id, caller
+    )
 
 
 def usable_mailbox(session: Session, caller: Caller, mailbox_id: int) -> None:
@@ -180,14 +175,16 @@ def sms_sender_allowed(session: Session, caller: Caller, sender_id: int) -> bool
     members those shared with them."""
     if session.get(SmsSender, sender_id) is None:
         return False
-    if caller.is_admin:
-        return True
-    grant = session.exec(
-        select(SmsSenderGrant.id).where(
-            SmsSenderGrant.sender_id == sender_id, SmsSenderGrant.user_id == caller.user_id
-        )
-    ).first()
-    return grant is not None
+    return caller.is_admin or _granted(
+        session, col(SmsSenderGrant.sender_id) == sender_id, SmsSenderGrant.user_id, caller
+    )
+
+
+def _granted(session: Session, shared: ColumnElement[bool], grantee: int, caller: Caller) -> bool:
+    """Whether a grant row matching ``shared`` names the caller (a mailbox or sender grant)."""
+    return (
+        session.exec(select(grantee).where(shared, grantee == caller.user_id)).first() is not None
+    )
 
 
 def usable_sms_sender(session: Session, caller: Caller, sender_id: int) -> None:
