@@ -20,10 +20,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
-import phonenumbers
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from outbound.domain.accounts import Name
+from outbound.domain.phones import MAX_PHONE_LENGTH, parse_phone
 from outbound.domain.problems import FieldProblem
 from outbound.domain.schedule import WORKDAYS, ClockTime, SendDays, check_window
 from outbound.domain.statuses import MailboxConnection
@@ -31,7 +31,6 @@ from outbound.domain.validators import TimeZoneName
 
 DEFAULT_HELP_TEXT = "Reply STOP to opt out."
 MAX_PER_SECOND = 100.0
-_LONGEST_NUMBER = 32  # E.164 is at most 15 digits; leave room for spaces and dashes
 
 
 class SmsProvider(StrEnum):
@@ -41,16 +40,8 @@ class SmsProvider(StrEnum):
 
 
 def e164_number(value: str) -> str:
-    """A phone number in international form (``+`` and the country code), as E.164."""
-    if len(value) > _LONGEST_NUMBER:
-        raise ValueError(f"a phone number has at most {_LONGEST_NUMBER} characters")
-    try:
-        parsed = phonenumbers.parse(value)
-    except phonenumbers.NumberParseException:
-        raise ValueError("not a phone number; write it with + and the country code") from None
-    if not phonenumbers.is_valid_number(parsed):
-        raise ValueError("not a valid phone number (E.164, e.g. +14155550100)")
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    """A sender's number: international form only (``+`` and the country code), as E.164."""
+    return parse_phone(value, default_region=None)
 
 
 def _sid(prefix: str, what: str) -> AfterValidator:
@@ -64,7 +55,7 @@ def _sid(prefix: str, what: str) -> AfterValidator:
     return AfterValidator(check)
 
 
-E164Number = Annotated[str, Field(max_length=_LONGEST_NUMBER), AfterValidator(e164_number)]
+E164Number = Annotated[str, Field(max_length=MAX_PHONE_LENGTH), AfterValidator(e164_number)]
 AccountSid = Annotated[str, Field(max_length=34), _sid("AC", "Twilio account SID")]
 MessagingServiceSid = Annotated[str, Field(max_length=34), _sid("MG", "messaging service SID")]
 AuthToken = Annotated[SecretStr, Field(min_length=1, max_length=128)]
