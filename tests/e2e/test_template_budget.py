@@ -33,13 +33,14 @@ engine = make_engine(sys.argv[1])
 with engine.begin() as c:
     c.execute(text("CREATE TABLE IF NOT EXISTS write_probe (at REAL)"))
 print("ready", flush=True)
-slowest, writes = 0.0, 0
+slowest, writes, started = 0.0, 0, time.monotonic()
 while not select.select([sys.stdin], [], [], 0.01)[0]:  # until the test says stop
     began = time.monotonic()
     with engine.begin() as c:
         c.execute(text("INSERT INTO write_probe VALUES (:at)"), {"at": time.time()})
     slowest, writes = max(slowest, time.monotonic() - began), writes + 1
-print(json.dumps({"slowest": slowest, "writes": writes}), flush=True)
+elapsed = time.monotonic() - started
+print(json.dumps({"slowest": slowest, "writes": writes, "elapsed": elapsed}), flush=True)
 """
 
 
@@ -116,4 +117,7 @@ async def test_a_send_over_its_template_budget_fails_for_good_without_blocking_w
     assert details[cem]["status"] == "Completed"
     assert [r.envelope_to[0] for r in stack.sink.received] == ["cem@example.org"]
     assert settled_after < 15
-    assert probe["writes"] > 100 and probe["slowest"] < 0.5, probe
+    # The writer kept writing the whole time (at least one write per 0.1 s on average:
+    # a fixed count failed on a loaded CI machine whose sends simply finished sooner),
+    # and no write waited for the stuck render's lock.
+    assert probe["writes"] >= probe["elapsed"] / 0.1 and probe["slowest"] < 0.5, probe
