@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from outbound.templating.budget import LIMITS
 from tests.e2e.conftest import Stack
 from tests.e2e.test_campaign_delivery import create_campaign, create_mailbox
 from tests.support.factories import CONSENT
@@ -119,5 +120,8 @@ async def test_a_send_over_its_template_budget_fails_for_good_without_blocking_w
     assert settled_after < 15
     # The writer kept writing the whole time (at least one write per 0.1 s on average:
     # a fixed count failed on a loaded CI machine whose sends simply finished sooner),
-    # and no write waited for the stuck render's lock.
-    assert probe["writes"] >= probe["elapsed"] / 0.1 and probe["slowest"] < 0.5, probe
+    # and no write waited for the render: Ann's render runs its whole wall-clock
+    # budget (LIMITS.seconds), so a lock held across it would stall some write for
+    # nearly that long. (0.5 s failed once on a loaded CI machine at 0.55 s.)
+    assert probe["writes"] >= probe["elapsed"] / 0.1, probe
+    assert probe["slowest"] < 0.8 * LIMITS.seconds, probe
