@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from pydantic import BaseModel, Field
 
 from outbound.domain.schedule import ScheduleSpec, WindowSpec
+from outbound.domain.sms_sequence import SmsRecipient
 from outbound.domain.statuses import (
     MessageStatus,
     ProspectStatus,
@@ -44,7 +45,9 @@ class EnrollmentInput(BaseModel):
     enrollment_id: int
     campaign_id: int
     prospect_id: int
-    mailbox_id: int
+    mailbox_id: int | None = Field(
+        description="The mailbox of the email steps; None for a campaign of SMS and tasks only."
+    )
     started_at: datetime = Field(description="When the user pressed Start (UTC).")
     grace: timedelta
     steps: list[StepPlan]
@@ -55,6 +58,9 @@ class EnrollmentInput(BaseModel):
     schedule: ScheduleSpec
     carried_state: EnrollmentState | None = Field(
         default=None, description="State handed on by continue-as-new."
+    )
+    sms: SmsRecipient | None = Field(
+        default=None, description="Sender and number of the SMS steps; None without SMS steps."
     )
 
 
@@ -168,6 +174,12 @@ class FailureType:
     SUPERSEDED = "Superseded"  # a later attempt of the same send took it over: not sent
     TEMPLATE_TOO_EXPENSIVE = "TemplateTooExpensive"  # over its rendering budget: not sent
     TEMPLATE_REFUSED = "TemplateRefused"  # the template sandbox refused it: not sent
+    # The SMS send activity (``activities.sms``) adds, beside HALTED, SUPERSEDED, the
+    # template ones and SLOT_MISSED:
+    SMS_OPTED_OUT = "SmsOptedOut"  # the number is suppressed or the provider said 21610
+    SMS_REJECTED = "SmsRejected"  # the provider refused this message for good
+    SMS_TRANSIENT = "SmsTransient"  # provider down or throttling: retried (3 attempts)
+    SENDER_PARKED = "SenderParked"  # the provider refused the sender's credentials
 
 
 class RetryRequest(BaseModel):
@@ -249,35 +261,6 @@ class ReleaseSlotRequest(BaseModel):
     enrollment_id: int
     position: int
     to_address: str
-    message_status: MessageStatus | None = Field(
-        default=None, description="New message-log status for the step, if it changes."
-    )
-
-
-class ReserveSmsSlotRequest(BaseModel):
-    """Ask for the SMS sender's earliest free slot at or after ``not_before``.
-
-    The SMS twin of :class:`ReserveSlotRequest`: ``key`` names the attempt, and
-    asking again with the same key returns the same slot. ``window`` is when the
-    message may go (the store intersects nothing more with it yet).
-    """
-
-    key: str
-    enrollment_id: int
-    position: int
-    sender_id: int
-    to_number: str = Field(description="E.164.")
-    not_before: datetime
-    window: WindowSpec
-
-
-class ReleaseSmsSlotRequest(BaseModel):
-    """Give an SMS slot back (pause, stop, reply, cancel, missed slot)."""
-
-    key: str
-    enrollment_id: int
-    position: int
-    to_number: str = Field(description="E.164.")
     message_status: MessageStatus | None = Field(
         default=None, description="New message-log status for the step, if it changes."
     )

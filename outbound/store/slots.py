@@ -25,12 +25,8 @@ from sqlalchemy import ColumnElement, Engine, func, insert, update
 from sqlmodel import Session, col, select
 
 from outbound.domain.schedule import window_from
-from outbound.domain.sequence import (
-    ReleaseSlotRequest,
-    ReleaseSmsSlotRequest,
-    ReserveSlotRequest,
-    ReserveSmsSlotRequest,
-)
+from outbound.domain.sequence import ReleaseSlotRequest, ReserveSlotRequest
+from outbound.domain.sms_sequence import ReleaseSmsSlotRequest, ReserveSmsSlotRequest
 from outbound.domain.statuses import MessageStatus
 from outbound.mail.compose import make_message_id
 from outbound.scheduling.slots import MailboxCalendar, MailboxLimits

@@ -13,7 +13,7 @@ from sqlmodel import Session, col, select
 
 from outbound.domain.prospects import ProspectCreate
 from outbound.domain.schedule import WindowSpec, window_from
-from outbound.domain.sequence import ReleaseSmsSlotRequest, ReserveSmsSlotRequest
+from outbound.domain.sms_sequence import ReleaseSmsSlotRequest, ReserveSmsSlotRequest
 from outbound.domain.statuses import MessageStatus
 from outbound.scheduling.windows import local_date
 from outbound.store.encryption import Keyring, new_key
