@@ -155,3 +155,4 @@ class SuppressionSource(StrEnum):
     UNSUBSCRIBE = "unsubscribe"
     COMPLAINT = "complaint"
     MANUAL = "manual"
+    SMS_STOP = "sms_stop"  # the number texted STOP, or the provider said it opted out

@@ -1,4 +1,5 @@
-"""The suppression list: addresses a workspace's campaigns must never send to.
+"""The suppression list: addresses (and SMS numbers) a workspace's campaigns must never
+send to.
 
 Hard bounces, opt-outs and manual entries land here; a soft bounce such as a
 full mailbox does not. An address is looked up by its lower-cased spelling and
@@ -21,7 +22,9 @@ from outbound.store.tables import Suppression
 
 
 def spellings(address: str) -> set[str]:
-    """The keys an address is listed and looked up under."""
+    """The keys an address is listed and looked up under (a phone number, E.164: itself)."""
+    if "@" not in address:
+        return {address.strip()}
     return {address.strip().lower(), normalise(address)}
 
 
