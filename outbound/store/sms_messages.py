@@ -19,7 +19,6 @@ from outbound.domain.statuses import MessageStatus
 from outbound.sms.lifecycle import advances
 from outbound.store.tables import Message
 
-
 _WENT_OUT = frozenset(
     {MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.ASSUMED_DELIVERED}
 )
