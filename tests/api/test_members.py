@@ -92,3 +92,22 @@ async def test_the_audit_log_says_who_did_what_to_which_object(api: httpx.AsyncC
         (me["user_id"], me["key_prefix"])
     }
     assert (await api.get("/audit", params={"user_id": me["user_id"] + 99})).json()["items"] == []
+
+
+async def test_a_key_shows_when_it_was_last_used_and_never_its_secret(
+    api: httpx.AsyncClient,
+) -> None:
+    _, sam = await member_client(api, "sam@example.com")
+
+    def sams_key(keys: list[dict[str, object]]) -> dict[str, object]:
+        [key] = [k for k in keys if k["name"] == "sam@example.com"]
+        return key
+
+    before = sams_key((await api.get("/keys")).json())
+    assert (await sam.get("/me")).status_code == 200
+    after = sams_key((await api.get("/keys")).json())
+
+    assert before["last_used_at"] is None
+    assert after["last_used_at"] is not None
+    assert "key" not in after and str(after["prefix"]).startswith("obk_")
+    await sam.aclose()

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from outbound.domain.sequence import ENROLLMENT_WORKFLOW
 from tests.e2e.conftest import Stack
 from tests.support.factories import CONSENT
 
@@ -172,10 +173,16 @@ async def test_three_step_campaign_reaches_five_prospects_with_threading(stack: 
 
     # Operators read histories in the Temporal UI: the SMTP password is never in one.
     for prospect in view["prospects"]:
-        history = await stack.api_temporal.get_workflow_handle(
-            prospect["workflow_id"]
-        ).fetch_history()
+        handle = stack.api_temporal.get_workflow_handle(prospect["workflow_id"])
+        history = await handle.fetch_history()
         assert "s3cret-pass" not in history.to_json()
+    # Each sequence carries its workspace, so the Temporal UI can filter by it.
+    me = (await stack.api.get("/me")).json()
+    in_workspace = stack.api_temporal.list_workflows(
+        f"WorkspaceId = '{me['workspace_id']}' AND CampaignId = '{campaign_id}'"
+        f" AND WorkflowType = '{ENROLLMENT_WORKFLOW}'"
+    )
+    assert {w.id async for w in in_workspace} == {p["workflow_id"] for p in view["prospects"]}
 
 
 async def test_stop_and_reply_through_the_api_end_those_sequences(stack: Stack) -> None:
