@@ -8,6 +8,7 @@ import pytest
 from sqlmodel import Session, func, select
 
 from outbound.store.tables import InboundEvent, Suppression
+from tests.api.test_members import member_client
 from tests.e2e.conftest import Stack
 from tests.e2e.test_campaign_delivery import campaign_view, create_campaign, create_mailbox
 from tests.support.factories import CONSENT
@@ -148,3 +149,49 @@ async def test_wrong_secret_is_401_and_malformed_mime_is_400_and_nothing_is_reco
     assert stranger.json()["action"] == "no matching sequence; ignored"
     assert events(stack) == 1  # recorded, and nothing else changed
     assert len(stack.sink.received) == 2
+
+
+async def test_a_reply_to_a_shared_mailbox_reaches_the_member_s_campaign(stack: Stack) -> None:
+    """Sam (a member) sends as the hiring manager's shared mailbox; the reply that comes to
+    that mailbox ends Sam's sequence, and Sam sees it; another member sees nothing."""
+    mailbox_id = await create_mailbox(stack)
+    secret = (await stack.api.post(f"/mailboxes/{mailbox_id}/inbound-secret")).json()["secret"]
+    sam_id, sam = await member_client(stack.api, "sam@example.com")
+    _, kim = await member_client(stack.api, "kim@example.com")
+    granted = await stack.api.post(f"/mailboxes/{mailbox_id}/grants", json={"user_id": sam_id})
+    assert granted.status_code == 201, granted.text
+    made = await sam.post(
+        "/campaigns",
+        json={"name": "Sam's", "mailbox_id": mailbox_id, "grace_seconds": 1, "steps": STEPS},
+    )
+    assert made.status_code == 201, made.text
+    campaign_id = made.json()["id"]
+    ann = {"first_name": "Ann", "company": "Acme", "addresses": [{"address": "ann@acme.example"}]}
+    assert (await sam.post(f"/campaigns/{campaign_id}/prospects", json=[ann])).is_success
+    assert (await sam.post(f"/campaigns/{campaign_id}/start", json=CONSENT)).is_success
+
+    async def step_one_sent() -> bool:
+        return len(stack.sink.received) == 1
+
+    await eventually(step_one_sent)
+    reply = reply_to(sent_to(stack, "ann@acme.example"), "ann@acme.example")
+    posted = await stack.public.post(
+        f"/inbound/{mailbox_id}", content=reply, headers={"Authorization": f"Bearer {secret}"}
+    )
+    assert posted.status_code == 202 and posted.json()["kind"] == "reply", posted.text
+
+    async def replied() -> bool:
+        view = (await sam.get(f"/campaigns/{campaign_id}")).json()
+        return [p["status"] for p in view["prospects"]] == ["Replied"]
+
+    await eventually(replied)
+    view = (await sam.get(f"/campaigns/{campaign_id}")).json()
+    detail = await sam.get(
+        f"/campaigns/{campaign_id}/prospects/{view['prospects'][0]['prospect_id']}"
+    )
+    assert detail.json()["reply_snippet"] == "Happy to talk on Thursday."
+    assert view["campaign"]["owner"] == "sam@example.com"
+    assert (await kim.get(f"/campaigns/{campaign_id}")).status_code == 404
+    assert len(stack.sink.received) == 1  # step 2 never went
+    await sam.aclose()
+    await kim.aclose()
