@@ -21,7 +21,8 @@ TaskText = Annotated[str, Field(min_length=1, max_length=2000)]
 
 class StepCreate(BaseModel):
     """One step, and how long to wait after the previous one: an email (subject and body
-    templates) or a manual task (``task`` says what to do; it goes on the to-do list)."""
+    templates), a text (``sms``: a body template, at most 1,600 characters) or a manual
+    task (``task`` says what to do; it goes on the to-do list)."""
 
     kind: StepKind = StepKind.EMAIL
     subject: SubjectTemplate | None = None
@@ -33,19 +34,35 @@ class StepCreate(BaseModel):
 
     @model_validator(mode="after")
     def _fields_of_its_kind(self) -> StepCreate:
-        if self.kind is StepKind.EMAIL:
-            missing = [name for name in ("subject", "body") if getattr(self, name) is None]
-            if missing:
-                raise FieldProblem(missing[0], f"an email step needs {' and '.join(missing)}")
-            if self.task is not None:
-                raise FieldProblem("task", "task is for manual_task steps; an email step has none")
-        else:
-            if self.task is None:
-                raise FieldProblem("task", "a manual_task step needs task (what to do)")
-            extra = [name for name in ("subject", "body") if getattr(self, name) is not None]
-            if extra:
-                raise FieldProblem(extra[0], "a manual_task step has no subject or body")
+        needed, name = _KIND_FIELDS[self.kind]
+        missing = [field for field in needed if getattr(self, field) is None]
+        if missing:
+            raise FieldProblem(missing[0], f"{name} step needs {' and '.join(missing)}")
+        extra = [
+            f
+            for f in ("subject", "body", "task")
+            if f not in needed and getattr(self, f) is not None
+        ]
+        if extra:
+            raise FieldProblem(extra[0], _extra_reason(self.kind, extra[0]))
+        if self.kind is StepKind.SMS and self.thread_mode is ThreadMode.SAME_THREAD:
+            raise FieldProblem("thread_mode", "an sms step has no thread; use new_thread")
         return self
+
+
+def _extra_reason(kind: StepKind, field: str) -> str:
+    if kind is StepKind.MANUAL_TASK:
+        return "a manual_task step has no subject or body"
+    if field == "task":
+        return f"task is for manual_task steps; {_KIND_FIELDS[kind][1]} step has none"
+    return "an sms step has no subject (a text is its body only)"
+
+
+_KIND_FIELDS: dict[StepKind, tuple[tuple[str, ...], str]] = {
+    StepKind.EMAIL: (("subject", "body"), "an email"),
+    StepKind.SMS: (("body",), "an sms"),
+    StepKind.MANUAL_TASK: (("task",), "a manual_task"),
+}
 
 
 class StepEdit(BaseModel):
@@ -137,8 +154,10 @@ def thread_problem(steps: list[tuple[StepKind, ThreadMode]]) -> str | None:
             continue
         if index == 0:
             return "the first step has no thread to reply in; use new_thread"
-        if steps[index - 1][0] is not StepKind.EMAIL:
-            return f"step {index + 1} follows a manual task, so it has no thread to reply in"
+        previous = steps[index - 1][0]
+        if previous is not StepKind.EMAIL:
+            what = "an sms" if previous is StepKind.SMS else "a manual task"
+            return f"step {index + 1} follows {what}, so it has no thread to reply in"
     return None
 
 
