@@ -60,7 +60,7 @@ class LaunchPlan:
     """Everything needed to start the workflows, read from the store in one go."""
 
     campaign_id: int
-    mailbox_id: int
+    mailbox_id: int | None
     inputs: list[EnrollmentInput]
     workspace_id: int
     first_send_not_before: datetime

@@ -292,7 +292,8 @@ async def start_campaign(
     """
     engine: Engine = request.app.state.engine
     plan = await asyncio.to_thread(campaign_start.prepare_start, engine, campaign_id)
-    await campaign_start.check_mailbox(engine, keyring, plan.mailbox_id, checks)
+    if plan.mailbox_id is not None:
+        await campaign_start.check_mailbox(engine, keyring, plan.mailbox_id, checks)
     await asyncio.to_thread(campaign_start.mark_started, engine, plan, body.consent)
     workflow_id = await campaign_start.start_fan_out(temporal, settings, plan)
     return StartResult(
