@@ -52,6 +52,7 @@ from outbound.api.routes import (
     tasks,
     tracking,
     unsubscribe,
+    workspace,
 )
 from outbound.settings import Settings, get_settings
 from outbound.store.encryption import Keyring, check_stored_secrets
@@ -74,6 +75,7 @@ MANAGEMENT_ROUTERS: tuple[ModuleType, ...] = (
     tasks,
     suppressions,
     sink,
+    workspace,
 )
 PUBLIC_ROUTERS: tuple[ModuleType, ...] = (unsubscribe, tracking, inbound_webhook, health)
 
