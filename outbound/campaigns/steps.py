@@ -18,7 +18,13 @@ from datetime import timedelta
 
 from sqlmodel import Session, col, func, select
 
-from outbound.domain.campaigns import StepCreate, StepEdit, StepPublic, thread_problem
+from outbound.domain.campaigns import (
+    StepCreate,
+    StepEdit,
+    StepPublic,
+    senders_problem,
+    thread_problem,
+)
 from outbound.domain.problems import Problem, ProblemError, conflict, not_found
 from outbound.domain.sequence import StepPlan
 from outbound.domain.statuses import CampaignStatus, ProspectStatus, StepKind, ThreadMode
@@ -119,6 +125,9 @@ def append_step(session: Session, campaign_id: int, body: StepCreate) -> bool:
     campaign = _editable(session, campaign_id)
     count = len(_steps(session, campaign_id))
     _refuse_bad_templates([(count, body)])
+    lacking = senders_problem([body.kind], campaign.mailbox_id, campaign.sms_sender_id)
+    if lacking is not None:
+        raise ProblemError(422, [Problem(field=lacking.field, reason=lacking.reason)])
     if count >= 50:
         raise ProblemError(422, [Problem(field="steps", reason="a campaign has at most 50 steps")])
     session.add(step_row(campaign_id, count + 1, body))

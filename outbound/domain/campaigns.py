@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Annotated
 
@@ -126,11 +127,30 @@ class CampaignTracking(BaseModel):
     )
 
 
-class CampaignCreate(CampaignSchedule, CampaignTracking):
+class CampaignSenders(BaseModel):
+    """What a campaign sends through: a mailbox for its email steps, an SMS sender for its
+    sms steps (an all-SMS campaign needs no mailbox; an email-only one no sender)."""
+
+    mailbox_id: int | None = Field(default=None, description="Required for email steps.")
+    sms_sender_id: int | None = Field(default=None, description="Required for sms steps.")
+
+
+def senders_problem(
+    kinds: Iterable[StepKind], mailbox_id: int | None, sms_sender_id: int | None
+) -> FieldProblem | None:
+    """The sender a campaign with steps of ``kinds`` lacks, if any."""
+    present = set(kinds)
+    if StepKind.EMAIL in present and mailbox_id is None:
+        return FieldProblem("mailbox_id", "mailbox_id is required for email steps")
+    if StepKind.SMS in present and sms_sender_id is None:
+        return FieldProblem("sms_sender_id", "sms_sender_id is required for sms steps")
+    return None
+
+
+class CampaignCreate(CampaignSchedule, CampaignTracking, CampaignSenders):
     """A new campaign with its ordered steps."""
 
     name: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(single_line)]
-    mailbox_id: int
     steps: Annotated[list[StepCreate], Field(min_length=1, max_length=50)]
     grace_seconds: Annotated[int | None, Field(ge=0, le=7 * 24 * 3600)] = Field(
         default=None,
@@ -144,6 +164,15 @@ class CampaignCreate(CampaignSchedule, CampaignTracking):
         if problem is not None:
             raise ValueError(problem)
         return steps
+
+    @model_validator(mode="after")
+    def _senders_for_its_steps(self) -> CampaignCreate:
+        problem = senders_problem(
+            (step.kind for step in self.steps), self.mailbox_id, self.sms_sender_id
+        )
+        if problem is not None:
+            raise problem
+        return self
 
 
 def thread_problem(steps: list[tuple[StepKind, ThreadMode]]) -> str | None:
@@ -183,7 +212,11 @@ class CampaignPublic(CampaignSchedule, CampaignTracking):
     name: str
     owner_user_id: int = Field(description="The user who created it (whose to-do list it feeds).")
     owner: str = Field(description="That user's email, or name.")
-    mailbox_id: int
+    mailbox_id: int | None = Field(description="The mailbox of its email steps, if any.")
+    sms_sender_id: int | None = Field(default=None, description="The SMS sender of its texts.")
+    sms_sender: str | None = Field(
+        default=None, description="That sender's name and number (or messaging service)."
+    )
     status: CampaignStatus
     grace_seconds: int
     steps: list[StepPublic]
@@ -206,14 +239,23 @@ class ConsentAttestation(BaseModel):
     lawful_content: bool
     opt_out_included: bool
     opted_out_excluded: bool
+    sms_consented: bool | None = Field(
+        default=None,
+        description="Required (true) when the campaign has sms steps: every recipient agreed "
+        "to receive text messages at their number, and the texts say how to opt out (STOP).",
+    )
     accepted_by: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(single_line)]
 
     @field_validator(
-        "recipients_consented", "lawful_content", "opt_out_included", "opted_out_excluded"
+        "recipients_consented",
+        "lawful_content",
+        "opt_out_included",
+        "opted_out_excluded",
+        "sms_consented",
     )
     @classmethod
-    def _must_accept(cls, accepted: bool) -> bool:
-        if not accepted:
+    def _must_accept(cls, accepted: bool | None) -> bool | None:
+        if accepted is False:
             raise ValueError("must be accepted (true) to start the campaign")
         return accepted
 
