@@ -150,6 +150,7 @@ def enrollment_detail(session: Session, enrollment: Enrollment) -> EnrollmentDet
         engagement=engagement_of(session, enrollment),
         messages=[
             MessageLogEntry(
+                channel="sms" if m.channel == "sms" else "email",
                 position=m.position,
                 to_address=m.to_address,
                 subject=m.subject,

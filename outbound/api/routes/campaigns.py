@@ -24,6 +24,7 @@ from outbound.api.deps import (
 )
 from outbound.campaigns import controls as campaign_controls
 from outbound.campaigns import start as campaign_start
+from outbound.campaigns.channel_counts import channel_messages
 from outbound.campaigns.enroll import enroll
 from outbound.campaigns.export import export_csv
 from outbound.campaigns.preview import schedule_preview
@@ -147,6 +148,7 @@ def get_campaign(
         prospects=enrollment_summaries(
             session, campaign_id, status=status, offset=offset, limit=limit
         ),
+        messages=channel_messages(session, campaign_id),
     )
 
 
