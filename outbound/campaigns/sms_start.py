@@ -9,24 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from outbound.campaigns.sms_recipient import sms_recipient
 from outbound.domain.campaigns import ConsentAttestation
 from outbound.domain.problems import Problem, ProblemError, conflict
 from outbound.domain.schedule import parse_clock
 from outbound.domain.sms_sequence import SmsRecipient
-from outbound.domain.statuses import MailboxConnection, StepKind
+from outbound.domain.statuses import MailboxConnection
 from outbound.store.prospects import phones_of
-from outbound.store.tables import Campaign, Prospect, SmsSender, Step, Workspace
-
-
-def has_sms_steps(session: Session, campaign_id: int) -> bool:
-    """Whether any step of the campaign, skipped or not, is a text."""
-    found = session.exec(
-        select(Step.id).where(Step.campaign_id == campaign_id, Step.kind == StepKind.SMS.value)
-    ).first()
-    return found is not None
+from outbound.store.tables import Campaign, Prospect, SmsSender, Workspace
 
 
 def sms_recipients(

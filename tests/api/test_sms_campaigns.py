@@ -314,3 +314,14 @@ async def test_start_of_an_email_campaign_reads_no_phone_numbers(
 
     assert [i.sms for i in plan.inputs] == [None]
     assert statements and not [s for s in statements if "prospect_phone" in s]
+
+
+async def test_the_schedule_preview_of_an_all_sms_campaign_is_refused_not_an_error(
+    api: httpx.AsyncClient,
+) -> None:
+    campaign_id = await make_sms_campaign(api)
+
+    answer = await api.get(f"/campaigns/{campaign_id}/schedule-preview")
+
+    assert answer.status_code == 422
+    assert "texts only" in problems(answer)["campaign_id"]
