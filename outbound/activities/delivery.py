@@ -236,7 +236,7 @@ class DeliveryActivities:
                 and logged.status == MessageStatus.SENDING
                 and logged.handed_over_at is not None
             ):
-                return Prepared(None, None, None, mailbox_id=campaign.mailbox_id, cut_off=True)
+                return Prepared(None, None, None, mailbox_id=mailbox.id or 0, cut_off=True)
             steps = {
                 s.position: s
                 for s in session.exec(select(Step).where(Step.campaign_id == campaign.id))

@@ -44,6 +44,7 @@ from outbound.api.routes import (
     inbound_webhook,
     mailbox_grants,
     mailboxes,
+    previews,
     sink,
     sms_sender_grants,
     sms_senders,
@@ -52,6 +53,7 @@ from outbound.api.routes import (
     tasks,
     tracking,
     unsubscribe,
+    workspace,
 )
 from outbound.settings import Settings, get_settings
 from outbound.store.encryption import Keyring, check_stored_secrets
@@ -68,12 +70,14 @@ MANAGEMENT_ROUTERS: tuple[ModuleType, ...] = (
     sms_sender_grants,
     inbound,
     campaigns,
+    previews,
     steps,
     enrollments,
     bulk,
     tasks,
     suppressions,
     sink,
+    workspace,
 )
 PUBLIC_ROUTERS: tuple[ModuleType, ...] = (unsubscribe, tracking, inbound_webhook, health)
 

@@ -17,9 +17,10 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
-from outbound.domain.statuses import MessageStatus
+from outbound.domain.statuses import MessageStatus, ProspectStatus, StepKind
 from outbound.store.prospects import phones_of
-from outbound.store.tables import Enrollment, Message, Prospect, TrackingEvent
+from outbound.store.tables import Enrollment, Message, Prospect, Step, TrackingEvent
+from outbound.tracking.metrics import replied_to
 
 COLUMNS = (
     "prospect_id",
@@ -47,8 +48,22 @@ _PAGE = 1000
 
 def export_rows(session: Session, campaign_id: int) -> Iterator[list[str]]:
     """The header, then one row per prospect (in enrollment order), a page at a time;
-    ``phone`` is the prospect's first number in relevance order."""
-    yield list(COLUMNS)
+    ``phone`` is the prospect's first number in relevance order.
+
+    A campaign with sms steps adds ``sms_to`` (the number its texts went to) and one
+    ``sms_step_N`` column per sms step: that text's status (Queued, Sending, Sent,
+    Delivered, AssumedDelivered, Failed, OptedOut), or Replied when the prospect's reply
+    answered it (it was the last message sent before the reply); empty: not sent.
+    """
+    texts = [
+        position
+        for position in session.exec(
+            select(Step.position)
+            .where(Step.campaign_id == campaign_id, Step.kind == StepKind.SMS.value)
+            .order_by(col(Step.position))
+        )
+    ]
+    yield [*COLUMNS, *(["sms_to"] if texts else []), *(f"sms_step_{n}" for n in texts)]
     last_id = 0
     while True:
         page = list(
@@ -101,8 +116,28 @@ def export_rows(session: Session, campaign_id: int) -> Iterator[list[str]]:
                     enrollment.replied_at,
                     opted_out_at,
                     complained_at,
+                    *(_sms_cells(enrollment, messages[enrollment.id], texts) if texts else []),
                 )
             ]
+
+
+def _sms_cells(enrollment: Enrollment, messages: list[Message], texts: list[int]) -> list[object]:
+    """``sms_to`` and each sms step's outcome for one prospect (see ``export_rows``)."""
+    by_position = {m.position: m for m in messages if m.channel == "sms"}
+    answered = None
+    if enrollment.replied_at is not None:
+        sent = [(m.sent_at, m.position) for m in messages if m.sent_at is not None]
+        answered = replied_to(sent, enrollment.replied_at)
+    cells: list[object] = [next((m.to_address for m in by_position.values()), None)]
+    for position in texts:
+        message = by_position.get(position)
+        if message is None:
+            cells.append(None)
+        elif position == answered:
+            cells.append(ProspectStatus.REPLIED.value)
+        else:
+            cells.append(message.status)
+    return cells
 
 
 def export_csv(session: Session, campaign_id: int) -> Iterator[str]:

@@ -18,7 +18,7 @@ from sqlmodel import Session, col, select
 
 from outbound.campaigns.start import schedule_for
 from outbound.campaigns.steps import step_plans
-from outbound.domain.problems import not_found
+from outbound.domain.problems import Problem, ProblemError, not_found
 from outbound.domain.schedule import parse_clock
 from outbound.domain.statuses import StepKind
 from outbound.domain.views import ProspectForecast, SchedulePreview, StepForecast
@@ -64,6 +64,17 @@ def preview_inputs(engine: Engine, campaign_id: int, start_at: datetime) -> Prev
         campaign = session.get(Campaign, campaign_id)
         if campaign is None:
             raise not_found("campaign", campaign_id)
+        if campaign.mailbox_id is None:
+            raise ProblemError(
+                422,
+                [
+                    Problem(
+                        field="campaign_id",
+                        reason="the schedule preview forecasts a mailbox's sends; this "
+                        "campaign sends texts only (no mailbox)",
+                    )
+                ],
+            )
         mailbox = session.get_one(Mailbox, campaign.mailbox_id)
         stored = list(session.exec(select(Step).where(Step.campaign_id == campaign_id)))
         steps = [s for s in step_plans(stored) if not s.skipped]

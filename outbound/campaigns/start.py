@@ -24,6 +24,7 @@ from temporalio.common import (
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
+from outbound.campaigns.sms_start import sms_recipients
 from outbound.campaigns.steps import step_plans
 from outbound.domain import search_attributes
 from outbound.domain.campaigns import ConsentAttestation
@@ -36,6 +37,7 @@ from outbound.domain.statuses import (
     CampaignStatus,
     MailboxConnection,
     ProspectStatus,
+    StepKind,
 )
 from outbound.mail.check_rate import ConnectionChecks, rate_key
 from outbound.mail.hosts import HostRefused
@@ -46,7 +48,7 @@ from outbound.settings import Settings
 from outbound.store.encryption import Keyring
 from outbound.store.mailboxes import park, smtp_account
 from outbound.store.prospects import addresses_of, campaign_addresses
-from outbound.store.tables import Campaign, Enrollment, Mailbox, Prospect, Step
+from outbound.store.tables import Campaign, Enrollment, Mailbox, Prospect, SmsSender, Step
 from outbound.templating.context import UNSUBSCRIBE_VARIABLE, prospect_context
 from outbound.templating.render import find_missing_fields
 from outbound.workflows.launcher import launch_workflow_id
@@ -60,18 +62,23 @@ class LaunchPlan:
     """Everything needed to start the workflows, read from the store in one go."""
 
     campaign_id: int
-    mailbox_id: int
+    mailbox_id: int | None
     inputs: list[EnrollmentInput]
     workspace_id: int
     first_send_not_before: datetime
     started_at: datetime
     already_started: int = 0
+    sms_sender_id: int | None = None
+    has_sms: bool = False
 
 
-def schedule_for(campaign: Campaign, mailbox: Mailbox, prospect: Prospect) -> ScheduleSpec:
+def schedule_for(
+    campaign: Campaign, mailbox: Mailbox | SmsSender, prospect: Prospect
+) -> ScheduleSpec:
     """The campaign's window (else the mailbox's), in the mailbox's or the prospect's zone.
 
     A prospect without a known time zone falls back to the mailbox's: never unscheduled.
+    An all-SMS campaign has no mailbox: its SMS sender's days, hours and zone stand in.
     """
     zone_name = mailbox.time_zone
     if campaign.time_zone_source == TimeZoneSource.PROSPECT and prospect.time_zone:
@@ -235,7 +242,8 @@ def enrollment_plan(
         )
     plans = step_plans(steps)
     grace = timedelta(seconds=campaign.grace_seconds)
-    mailbox = session.get_one(Mailbox, campaign.mailbox_id)
+    sender = _sender_of(session, campaign)
+    recipients = sms_recipients(session, campaign, [p for _, p in rows])
     inputs = [
         EnrollmentInput(
             enrollment_id=e.id or 0,
@@ -247,7 +255,8 @@ def enrollment_plan(
             steps=plans,
             to_address=chosen[p.id or 0],
             fallback_addresses=candidates[p.id or 0][1:],
-            schedule=schedule_for(campaign, mailbox, p),
+            schedule=schedule_for(campaign, sender, p),
+            sms=recipients.get(p.id or 0),
         )
         for e, p in rows
     ]
@@ -258,7 +267,17 @@ def enrollment_plan(
         campaign.workspace_id,
         started_at + grace,
         started_at,
+        sms_sender_id=campaign.sms_sender_id,
+        has_sms=any(s.kind == StepKind.SMS for s in steps),
     )
+
+
+def _sender_of(session: Session, campaign: Campaign) -> Mailbox | SmsSender:
+    """Whose days, hours and zone the campaign's schedule falls back to: the mailbox's,
+    else (an all-SMS campaign) the SMS sender's."""
+    if campaign.mailbox_id is not None:
+        return session.get_one(Mailbox, campaign.mailbox_id)
+    return session.get_one(SmsSender, campaign.sms_sender_id)
 
 
 def _with_override(override: str | None, addresses: list[str]) -> list[str]:

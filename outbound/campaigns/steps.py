@@ -18,7 +18,13 @@ from datetime import timedelta
 
 from sqlmodel import Session, col, func, select
 
-from outbound.domain.campaigns import StepCreate, StepEdit, StepPublic, thread_problem
+from outbound.domain.campaigns import (
+    StepCreate,
+    StepEdit,
+    StepPublic,
+    senders_problem,
+    thread_problem,
+)
 from outbound.domain.problems import Problem, ProblemError, conflict, not_found
 from outbound.domain.sequence import StepPlan
 from outbound.domain.statuses import CampaignStatus, ProspectStatus, StepKind, ThreadMode
@@ -26,6 +32,9 @@ from outbound.store.tables import Campaign, Enrollment, Step
 from outbound.templating.budget import MAX_BODY_CHARS
 from outbound.templating.render import syntax_error
 from outbound.templating.trial import trial_deadline, trial_problem
+
+MAX_SMS_BODY_CHARS = 1_600
+"""Longest sms body template: the provider's limit on a message (Twilio: 1,600 characters)."""
 
 _ENDED = [s.value for s in ProspectStatus if s.is_terminal]
 _LAUNCHED = frozenset({CampaignStatus.IN_PROGRESS, CampaignStatus.PAUSED})
@@ -53,7 +62,7 @@ def step_public(step: Step) -> StepPublic:
         id=step.id or 0,
         position=step.position,
         kind=StepKind(step.kind),
-        subject=None if manual else step.subject,
+        subject=None if step.kind != StepKind.EMAIL else step.subject,
         body=None if manual else step.body,
         task=step.task,
         delay_days=step.delay_days,
@@ -78,17 +87,21 @@ def step_plans(steps: Sequence[Step]) -> list[StepPlan]:
     ]
 
 
-def template_problems(steps: Sequence[tuple[int, StepCreate | StepEdit]]) -> list[Problem]:
+def template_problems(
+    steps: Sequence[tuple[int, StepCreate | StepEdit]], kinds: Sequence[StepKind] | None = None
+) -> list[Problem]:
     """Templates that cannot be accepted, named ``steps[i].subject`` / ``.body``: syntax
-    errors, a body over its length, and what a test render with sample fields finds
-    (``outbound.templating.trial``: over budget, or refused by the sandbox)."""
+    errors, a body over its length (an sms body: 1,600 characters), and what a test render
+    with sample fields finds (``outbound.templating.trial``: over budget, or refused by the
+    sandbox). ``kinds``: each step's kind, when the steps do not say (edits)."""
     deadline = trial_deadline()
     problems = []
-    for index, step in steps:
+    for number, (index, step) in enumerate(steps):
+        kind = kinds[number] if kinds is not None else getattr(step, "kind", StepKind.EMAIL)
         for part, source in (("subject", step.subject), ("body", step.body)):
             if source is None:
                 continue
-            reason = _template_problem(part, source, deadline)
+            reason = _template_problem(part, source, deadline, kind)
             if reason is not None:
                 problems.append(
                     Problem(
@@ -99,12 +112,11 @@ def template_problems(steps: Sequence[tuple[int, StepCreate | StepEdit]]) -> lis
     return problems
 
 
-def _template_problem(part: str, source: str, deadline: float) -> str | None:
-    if part == "body" and len(source) > MAX_BODY_CHARS:
-        return (
-            f"a body template has at most {MAX_BODY_CHARS:,} characters "
-            f"(this one has {len(source):,})"
-        )
+def _template_problem(part: str, source: str, deadline: float, kind: StepKind) -> str | None:
+    limit = MAX_SMS_BODY_CHARS if kind is StepKind.SMS else MAX_BODY_CHARS
+    if part == "body" and len(source) > limit:
+        what = "an sms body template" if kind is StepKind.SMS else "a body template"
+        return f"{what} has at most {limit:,} characters (this one has {len(source):,})"
     return syntax_error(source) or trial_problem(source, deadline)
 
 
@@ -113,6 +125,9 @@ def append_step(session: Session, campaign_id: int, body: StepCreate) -> bool:
     campaign = _editable(session, campaign_id)
     count = len(_steps(session, campaign_id))
     _refuse_bad_templates([(count, body)])
+    lacking = senders_problem([body.kind], campaign.mailbox_id, campaign.sms_sender_id)
+    if lacking is not None:
+        raise ProblemError(422, [Problem(field=lacking.field, reason=lacking.reason)])
     if count >= 50:
         raise ProblemError(422, [Problem(field="steps", reason="a campaign has at most 50 steps")])
     session.add(step_row(campaign_id, count + 1, body))
@@ -132,14 +147,14 @@ def edit_step(session: Session, campaign_id: int, position: int, body: StepEdit)
             f"step {position} has been reached by {reached} prospect(s) and can no longer be "
             "edited; skip it for everyone or add a new step",
         )
-    _refuse_bad_templates([(position - 1, body)])
+    kind = StepKind(step.kind)
+    _refuse_bad_templates([(position - 1, body)], [kind])
     changes = body.model_dump(exclude_unset=True)
-    manual = step.kind == StepKind.MANUAL_TASK
-    wrong = sorted(set(changes) & ({"subject", "body"} if manual else {"task"}))
+    wrong = sorted(set(changes) & _NOT_OF_KIND[kind])
     if wrong:
-        kind = "a manual_task" if manual else "an email"
+        name = {StepKind.EMAIL: "an email", StepKind.SMS: "an sms"}.get(kind, "a manual_task")
         raise ProblemError(
-            422, [Problem(field=name, reason=f"{kind} step has no {name}") for name in wrong]
+            422, [Problem(field=field, reason=f"{name} step has no {field}") for field in wrong]
         )
     for name, value in changes.items():
         if value is None:
@@ -255,7 +270,16 @@ def _check_threads(session: Session, campaign_id: int, field: str = "position") 
         raise ProblemError(422, [Problem(field=field, reason=problem)])
 
 
-def _refuse_bad_templates(steps: Sequence[tuple[int, StepCreate | StepEdit]]) -> None:
-    problems = template_problems(steps)
+_NOT_OF_KIND = {
+    StepKind.EMAIL: {"task"},
+    StepKind.SMS: {"subject", "task", "thread_mode"},
+    StepKind.MANUAL_TASK: {"subject", "body"},
+}
+
+
+def _refuse_bad_templates(
+    steps: Sequence[tuple[int, StepCreate | StepEdit]], kinds: Sequence[StepKind] | None = None
+) -> None:
+    problems = template_problems(steps, kinds)
     if problems:
         raise ProblemError(422, problems)

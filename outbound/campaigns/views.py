@@ -35,6 +35,7 @@ from outbound.store.tables import (
     InboundEvent,
     Message,
     Prospect,
+    SmsSender,
     Step,
     User,
 )
@@ -62,6 +63,10 @@ def campaign_public(session: Session, campaign: Campaign) -> CampaignPublic:
         owner_user_id=campaign.owner_user_id,
         owner=user_label(session.get(User, campaign.owner_user_id)),
         mailbox_id=campaign.mailbox_id,
+        sms_sender_id=campaign.sms_sender_id,
+        sms_sender=_sender_label(session.get(SmsSender, campaign.sms_sender_id))
+        if campaign.sms_sender_id is not None
+        else None,
         status=CampaignStatus(campaign.status),
         grace_seconds=campaign.grace_seconds,
         created_at=campaign.created_at,
@@ -84,6 +89,13 @@ def campaign_public(session: Session, campaign: Campaign) -> CampaignPublic:
         steps=[step_public(s) for s in steps],
         needs_attention=needs_attention(session, campaign.id),
     )
+
+
+def _sender_label(sender: SmsSender | None) -> str | None:
+    """An SMS sender as a campaign shows it: its name and where texts come from."""
+    if sender is None:
+        return None
+    return f"{sender.name} ({sender.from_number or sender.messaging_service_sid})"
 
 
 def needs_attention(session: Session, campaign_id: int) -> int:
@@ -138,6 +150,7 @@ def enrollment_detail(session: Session, enrollment: Enrollment) -> EnrollmentDet
         engagement=engagement_of(session, enrollment),
         messages=[
             MessageLogEntry(
+                channel="sms" if m.channel == "sms" else "email",
                 position=m.position,
                 to_address=m.to_address,
                 subject=m.subject,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Annotated
 
@@ -21,7 +22,8 @@ TaskText = Annotated[str, Field(min_length=1, max_length=2000)]
 
 class StepCreate(BaseModel):
     """One step, and how long to wait after the previous one: an email (subject and body
-    templates) or a manual task (``task`` says what to do; it goes on the to-do list)."""
+    templates), a text (``sms``: a body template, at most 1,600 characters) or a manual
+    task (``task`` says what to do; it goes on the to-do list)."""
 
     kind: StepKind = StepKind.EMAIL
     subject: SubjectTemplate | None = None
@@ -33,19 +35,35 @@ class StepCreate(BaseModel):
 
     @model_validator(mode="after")
     def _fields_of_its_kind(self) -> StepCreate:
-        if self.kind is StepKind.EMAIL:
-            missing = [name for name in ("subject", "body") if getattr(self, name) is None]
-            if missing:
-                raise FieldProblem(missing[0], f"an email step needs {' and '.join(missing)}")
-            if self.task is not None:
-                raise FieldProblem("task", "task is for manual_task steps; an email step has none")
-        else:
-            if self.task is None:
-                raise FieldProblem("task", "a manual_task step needs task (what to do)")
-            extra = [name for name in ("subject", "body") if getattr(self, name) is not None]
-            if extra:
-                raise FieldProblem(extra[0], "a manual_task step has no subject or body")
+        needed, name = _KIND_FIELDS[self.kind]
+        missing = [field for field in needed if getattr(self, field) is None]
+        if missing:
+            raise FieldProblem(missing[0], f"{name} step needs {' and '.join(missing)}")
+        extra = [
+            f
+            for f in ("subject", "body", "task")
+            if f not in needed and getattr(self, f) is not None
+        ]
+        if extra:
+            raise FieldProblem(extra[0], _extra_reason(self.kind, extra[0]))
+        if self.kind is StepKind.SMS and self.thread_mode is ThreadMode.SAME_THREAD:
+            raise FieldProblem("thread_mode", "an sms step has no thread; use new_thread")
         return self
+
+
+def _extra_reason(kind: StepKind, field: str) -> str:
+    if kind is StepKind.MANUAL_TASK:
+        return "a manual_task step has no subject or body"
+    if field == "task":
+        return f"task is for manual_task steps; {_KIND_FIELDS[kind][1]} step has none"
+    return "an sms step has no subject (a text is its body only)"
+
+
+_KIND_FIELDS: dict[StepKind, tuple[tuple[str, ...], str]] = {
+    StepKind.EMAIL: (("subject", "body"), "an email"),
+    StepKind.SMS: (("body",), "an sms"),
+    StepKind.MANUAL_TASK: (("task",), "a manual_task"),
+}
 
 
 class StepEdit(BaseModel):
@@ -109,11 +127,30 @@ class CampaignTracking(BaseModel):
     )
 
 
-class CampaignCreate(CampaignSchedule, CampaignTracking):
+class CampaignSenders(BaseModel):
+    """What a campaign sends through: a mailbox for its email steps, an SMS sender for its
+    sms steps (an all-SMS campaign needs no mailbox; an email-only one no sender)."""
+
+    mailbox_id: int | None = Field(default=None, description="Required for email steps.")
+    sms_sender_id: int | None = Field(default=None, description="Required for sms steps.")
+
+
+def senders_problem(
+    kinds: Iterable[StepKind], mailbox_id: int | None, sms_sender_id: int | None
+) -> FieldProblem | None:
+    """The sender a campaign with steps of ``kinds`` lacks, if any."""
+    present = set(kinds)
+    if StepKind.EMAIL in present and mailbox_id is None:
+        return FieldProblem("mailbox_id", "mailbox_id is required for email steps")
+    if StepKind.SMS in present and sms_sender_id is None:
+        return FieldProblem("sms_sender_id", "sms_sender_id is required for sms steps")
+    return None
+
+
+class CampaignCreate(CampaignSchedule, CampaignTracking, CampaignSenders):
     """A new campaign with its ordered steps."""
 
     name: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(single_line)]
-    mailbox_id: int
     steps: Annotated[list[StepCreate], Field(min_length=1, max_length=50)]
     grace_seconds: Annotated[int | None, Field(ge=0, le=7 * 24 * 3600)] = Field(
         default=None,
@@ -128,6 +165,15 @@ class CampaignCreate(CampaignSchedule, CampaignTracking):
             raise ValueError(problem)
         return steps
 
+    @model_validator(mode="after")
+    def _senders_for_its_steps(self) -> CampaignCreate:
+        problem = senders_problem(
+            (step.kind for step in self.steps), self.mailbox_id, self.sms_sender_id
+        )
+        if problem is not None:
+            raise problem
+        return self
+
 
 def thread_problem(steps: list[tuple[StepKind, ThreadMode]]) -> str | None:
     """Why these steps cannot thread as asked: a same-thread email replies to the email
@@ -137,8 +183,10 @@ def thread_problem(steps: list[tuple[StepKind, ThreadMode]]) -> str | None:
             continue
         if index == 0:
             return "the first step has no thread to reply in; use new_thread"
-        if steps[index - 1][0] is not StepKind.EMAIL:
-            return f"step {index + 1} follows a manual task, so it has no thread to reply in"
+        previous = steps[index - 1][0]
+        if previous is not StepKind.EMAIL:
+            what = "an sms" if previous is StepKind.SMS else "a manual task"
+            return f"step {index + 1} follows {what}, so it has no thread to reply in"
     return None
 
 
@@ -164,7 +212,11 @@ class CampaignPublic(CampaignSchedule, CampaignTracking):
     name: str
     owner_user_id: int = Field(description="The user who created it (whose to-do list it feeds).")
     owner: str = Field(description="That user's email, or name.")
-    mailbox_id: int
+    mailbox_id: int | None = Field(description="The mailbox of its email steps, if any.")
+    sms_sender_id: int | None = Field(default=None, description="The SMS sender of its texts.")
+    sms_sender: str | None = Field(
+        default=None, description="That sender's name and number (or messaging service)."
+    )
     status: CampaignStatus
     grace_seconds: int
     steps: list[StepPublic]
@@ -187,14 +239,23 @@ class ConsentAttestation(BaseModel):
     lawful_content: bool
     opt_out_included: bool
     opted_out_excluded: bool
+    sms_consented: bool | None = Field(
+        default=None,
+        description="Required (true) when the campaign has sms steps: every recipient agreed "
+        "to receive text messages at their number, and the texts say how to opt out (STOP).",
+    )
     accepted_by: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(single_line)]
 
     @field_validator(
-        "recipients_consented", "lawful_content", "opt_out_included", "opted_out_excluded"
+        "recipients_consented",
+        "lawful_content",
+        "opt_out_included",
+        "opted_out_excluded",
+        "sms_consented",
     )
     @classmethod
-    def _must_accept(cls, accepted: bool) -> bool:
-        if not accepted:
+    def _must_accept(cls, accepted: bool | None) -> bool | None:
+        if accepted is False:
             raise ValueError("must be accepted (true) to start the campaign")
         return accepted
 

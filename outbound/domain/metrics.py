@@ -29,13 +29,36 @@ class StepMetrics(Counts):
     position: int
 
 
+class SmsCounts(BaseModel):
+    """Prospects whose texts did each thing, and the share of all prospects in the campaign
+    (definitions: ``outbound.tracking.sms_metrics``)."""
+
+    sent: int = 0
+    delivered: int = Field(default=0, description="Delivered or AssumedDelivered.")
+    failed: int = 0
+    opted_out: int = 0
+    replied: int = 0
+    rates: dict[str, float] = Field(
+        default_factory=dict, description="Each count ÷ prospects in the campaign (0–1)."
+    )
+
+
+class SmsStepMetrics(SmsCounts):
+    """One sms step: prospects whose text of this step did each thing."""
+
+    position: int
+
+
 class CampaignMetrics(BaseModel):
-    """Per step and for the campaign (prospects who did it at any step)."""
+    """Per step and for the campaign (prospects who did it at any step): email figures in
+    ``campaign`` and ``steps``, texts in ``sms`` and ``sms_steps``."""
 
     campaign_id: int
     prospects: int = Field(description="Prospects in the campaign (removed ones excluded).")
     campaign: Counts
     steps: list[StepMetrics]
+    sms: SmsCounts = Field(default_factory=SmsCounts)
+    sms_steps: list[SmsStepMetrics] = Field(default_factory=list)
 
 
 class Engagement(BaseModel):

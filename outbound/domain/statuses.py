@@ -120,9 +120,11 @@ class PhoneType(StrEnum):
 
 
 class StepKind(StrEnum):
-    """An email the workflow sends, or a task the user does by hand (a call, a LinkedIn note)."""
+    """An email or a text (SMS) the workflow sends, or a task the user does by hand (a call,
+    a LinkedIn note)."""
 
     EMAIL = "email"
+    SMS = "sms"
     MANUAL_TASK = "manual_task"
 
 

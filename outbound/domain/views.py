@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -41,6 +42,19 @@ class EnrollmentSummary(BaseModel):
     steps: list[StepProgress]
 
 
+class ChannelMessages(BaseModel):
+    """A campaign's messages of one channel (email or sms), as seed 004's Run modal counts."""
+
+    steps: int = Field(description="Steps of this channel that are not skipped.")
+    planned: int = Field(
+        description="Those steps × prospects whose sequence has not ended: before Start, "
+        "the messages it will send."
+    )
+    logged: dict[MessageStatus, int] = Field(
+        default_factory=dict, description="Messages in the log, by status."
+    )
+
+
 class CampaignDetail(BaseModel):
     """A campaign with its prospects' statuses (paged) and counts by status."""
 
@@ -51,11 +65,17 @@ class CampaignDetail(BaseModel):
         description="Prospects whose sequence workflow exists (Start's progress)."
     )
     prospects: list[EnrollmentSummary]
+    messages: dict[Literal["email", "sms"], ChannelMessages] = Field(
+        default_factory=dict, description="Messages per channel (email, sms)."
+    )
 
 
 class MessageLogEntry(BaseModel):
     """One message as the log shows it."""
 
+    channel: Literal["email", "sms"] = Field(
+        default="email", description="sms: to_address is the number (E.164)."
+    )
     position: int
     to_address: str
     subject: str

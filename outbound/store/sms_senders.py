@@ -32,7 +32,7 @@ from outbound.domain.sms_senders import (
 from outbound.domain.statuses import MailboxConnection
 from outbound.scheduling.slots import MailboxLimits
 from outbound.store.encryption import Keyring
-from outbound.store.tables import SmsSender, SmsSenderGrant, SmsSlotReservation
+from outbound.store.tables import Campaign, SmsSender, SmsSenderGrant, SmsSlotReservation
 
 # Changing one of these means new credentials: a parked sender may try again.
 _CREDENTIALS = ("account_sid", "auth_token")
@@ -102,13 +102,13 @@ def update_sms_sender(
 
 
 def sms_sender_in_use(session: Session, sender_id: int) -> str | None:
-    """Why the sender cannot be deleted now, or None.
-
-    INTEGRATION (issue 27): once ``Campaign.sms_sender_id`` exists, also refuse
-    while a campaign names the sender::
-
+    """Why the sender cannot be deleted now, or None: a campaign names it (whatever its
+    status: its message log and metrics refer to the sender), or messages are queued on it."""
+    campaign_id = session.exec(
         select(Campaign.id).where(Campaign.sms_sender_id == sender_id).limit(1)
-    """
+    ).first()
+    if campaign_id is not None:
+        return f"campaign {campaign_id} sends through this sender; it cannot be deleted"
     queued = session.exec(
         select(SmsSlotReservation.id).where(
             SmsSlotReservation.sender_id == sender_id,

@@ -61,6 +61,16 @@ class Workspace(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(unique=True)
     created_at: datetime = _when(default_factory=utc_now)
+    sms_quiet_start: str = Field(
+        default="08:00",
+        sa_column_kwargs={"server_default": "08:00"},
+        description="Texts go from this local time of the recipient (never before 08:00).",
+    )
+    sms_quiet_end: str = Field(
+        default="21:00",
+        sa_column_kwargs={"server_default": "21:00"},
+        description="…until this one (never after 21:00).",
+    )
 
 
 class User(SQLModel, table=True):
@@ -189,13 +199,15 @@ class Mailbox(SQLModel, table=True):
 
 
 class Campaign(SQLModel, table=True):
-    """A sequence of steps sent from one mailbox."""
+    """A sequence of steps: emails sent from one mailbox, texts from one SMS sender (an
+    all-SMS campaign has no mailbox, an email-only one no sender)."""
 
     id: int | None = Field(default=None, primary_key=True)
     workspace_id: int = Field(foreign_key="workspace.id", index=True)
     name: str
     owner_user_id: int = Field(foreign_key="user_account.id", index=True)
-    mailbox_id: int = Field(foreign_key="mailbox.id", index=True)
+    mailbox_id: int | None = Field(default=None, foreign_key="mailbox.id", index=True)
+    sms_sender_id: int | None = Field(default=None, foreign_key="sms_sender.id", index=True)
     status: str = Field(index=True)
     grace_seconds: int
     send_days: list[int] | None = Field(default=None, sa_column=Column(JSON))

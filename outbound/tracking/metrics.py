@@ -18,6 +18,10 @@ step. Definitions:
 * complained: the recipient reported a message of the step as spam (an ARF
   report or a provider's feedback loop, matched to the message).
 
+Texts are counted apart, per sms step (``tracking.sms_metrics``): the figures
+above are the email ones, except replied and opted out for the campaign, which
+count a prospect whatever the channel.
+
 Per mailbox (``mailbox_inbound_metrics``): complaints and bounces that blame
 our sending (authentication, sender address, blocklists, reputation, rate),
 over the messages the mailbox sent, across all its campaigns: the figures
@@ -52,6 +56,7 @@ from outbound.store.tables import (
     Step,
     TrackingEvent,
 )
+from outbound.tracking.sms_metrics import sms_metrics
 
 FIGURES = (
     "sent",
@@ -76,7 +81,7 @@ class _Tally:
 
 
 def campaign_metrics(session: Session, campaign_id: int) -> CampaignMetrics:
-    """Counts and rates per email step and for the whole campaign."""
+    """Counts and rates per email step and sms step, and for the whole campaign."""
     enrollments = {
         e.id: e
         for e in session.exec(
@@ -91,17 +96,21 @@ def campaign_metrics(session: Session, campaign_id: int) -> CampaignMetrics:
         session.exec(select(Message).where(col(Message.enrollment_id).in_(list(enrollments))))
     )
     hits = _hits(session, [m.id for m in messages if m.id is not None])
-    positions = [
-        s.position
+    kinds = {
+        s.position: s.kind
         for s in session.exec(
             select(Step).where(Step.campaign_id == campaign_id).order_by(col(Step.position))
         )
-        if s.kind == StepKind.EMAIL
-    ]
+    }
+    positions = [position for position, kind in kinds.items() if kind == StepKind.EMAIL]
     per_step = {position: _Tally() for position in positions}
     overall = _Tally()
     sent_times: dict[int, list[tuple[datetime, int]]] = defaultdict(list)
     for message in messages:
+        if message.channel == "sms":  # counted by sms_metrics; its time may answer a reply
+            if message.sent_at is not None:
+                sent_times[message.enrollment_id].append((message.sent_at, message.position))
+            continue
         tally = per_step.setdefault(message.position, _Tally())
         who = message.enrollment_id
         marks = []
@@ -116,16 +125,23 @@ def campaign_metrics(session: Session, campaign_id: int) -> CampaignMetrics:
         for mark in marks:
             tally.who[mark].add(who)
             overall.who[mark].add(who)
+    answers: dict[int, int] = {}
     for enrollment_id, enrollment in enrollments.items():
         if enrollment.status == ProspectStatus.OPTED_OUT:
             overall.who["opted_out"].add(enrollment_id)
         if enrollment.replied_at is None:
             continue
         overall.who["replied"].add(enrollment_id)
-        position = _replied_to(sent_times.get(enrollment_id, []), enrollment.replied_at)
-        if position is not None:
+        position = replied_to(sent_times.get(enrollment_id, []), enrollment.replied_at)
+        if position is None:
+            continue
+        answers[enrollment_id] = position
+        if kinds.get(position) != StepKind.SMS:
             per_step.setdefault(position, _Tally()).who["replied"].add(enrollment_id)
     total = len(enrollments)
+    sms, sms_steps = sms_metrics(
+        messages, [p for p, kind in kinds.items() if kind == StepKind.SMS], answers, total
+    )
     return CampaignMetrics(
         campaign_id=campaign_id,
         prospects=total,
@@ -134,6 +150,8 @@ def campaign_metrics(session: Session, campaign_id: int) -> CampaignMetrics:
             StepMetrics.model_validate({"position": position, **tally.counts(total)})
             for position, tally in sorted(per_step.items())
         ],
+        sms=sms,
+        sms_steps=sms_steps,
     )
 
 
@@ -160,7 +178,7 @@ def _hits(session: Session, message_row_ids: list[int]) -> dict[int, set[str]]:
     return found
 
 
-def _replied_to(sent: list[tuple[datetime, int]], replied_at: datetime) -> int | None:
+def replied_to(sent: list[tuple[datetime, int]], replied_at: datetime) -> int | None:
     """The step a reply answers: the last one sent before it (else the last one sent).
 
     To the second: a reply's time comes from its Date header, which has no fractions.
@@ -202,7 +220,11 @@ def mailbox_inbound_metrics(session: Session, mailbox_id: int) -> MailboxInbound
         select(func.count())
         .select_from(Message)
         .join(Enrollment, col(Enrollment.id) == Message.enrollment_id)
-        .where(col(Enrollment.campaign_id).in_(campaign_ids), col(Message.sent_at).is_not(None))
+        .where(
+            col(Enrollment.campaign_id).in_(campaign_ids),
+            col(Message.sent_at).is_not(None),
+            Message.channel == "email",
+        )
     ).one()
     complaints = session.exec(
         select(func.count(func.distinct(TrackingEvent.message_row_id)))

@@ -145,6 +145,9 @@ def sample_bodies(a: Ids) -> dict[tuple[str, str], dict[str, Any]]:
         },
         ("PATCH", "/sms-senders/{sms_sender_id}"): {"json": {"daily_limit": 5}},
         ("POST", "/sms-senders/{sms_sender_id}/grants"): {"json": {"user_id": a.member}},
+        ("PUT", "/workspace/sms-quiet-hours"): {  # B's own hours, as they are
+            "json": {"sms_quiet_start": "08:00", "sms_quiet_end": "21:00"}
+        },
         ("POST", "/suppressions/remove"): {
             "json": {"address": "gone@a-only.example", "reason": "x"}
         },

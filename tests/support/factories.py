@@ -15,6 +15,7 @@ CONSENT: dict[str, Any] = {
         "lawful_content": True,
         "opt_out_included": True,
         "opted_out_excluded": True,
+        "sms_consented": True,
         "accepted_by": "Ada Recruiter",
     }
 }

@@ -14,7 +14,7 @@ from pydantic import AwareDatetime, Field
 from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
-from outbound.api.auth import CallerDep, usable_mailbox
+from outbound.api.auth import CallerDep, usable_mailbox, usable_sms_sender
 from outbound.api.deps import (
     ConnectionChecksDep,
     KeyringDep,
@@ -24,9 +24,11 @@ from outbound.api.deps import (
 )
 from outbound.campaigns import controls as campaign_controls
 from outbound.campaigns import start as campaign_start
+from outbound.campaigns.channel_counts import channel_messages
 from outbound.campaigns.enroll import enroll
 from outbound.campaigns.export import export_csv
 from outbound.campaigns.preview import schedule_preview
+from outbound.campaigns.sms_start import check_sms_consent, check_sms_sender
 from outbound.campaigns.steps import step_row, template_problems
 from outbound.campaigns.views import campaign_public, enrollment_summaries
 from outbound.domain.campaigns import (
@@ -61,8 +63,12 @@ def create_campaign(
     body: CampaignCreate, session: SessionDep, settings: SettingsDep, caller: CallerDep
 ) -> CampaignPublic:
     """Create a campaign (Draft until it has prospects) with its ordered steps; its owner is
-    the caller, and a member may only send through a mailbox shared with them."""
-    usable_mailbox(session, caller, body.mailbox_id)
+    the caller, and a member may only send through a mailbox (and an SMS sender) shared with
+    them. Email steps need ``mailbox_id``, sms steps ``sms_sender_id``."""
+    if body.mailbox_id is not None:
+        usable_mailbox(session, caller, body.mailbox_id)
+    if body.sms_sender_id is not None:
+        usable_sms_sender(session, caller, body.sms_sender_id)
     problems = template_problems(list(enumerate(body.steps)))
     if problems:
         raise ProblemError(422, problems)
@@ -72,6 +78,7 @@ def create_campaign(
         name=body.name,
         owner_user_id=caller.user_id,
         mailbox_id=body.mailbox_id,
+        sms_sender_id=body.sms_sender_id,
         status=CampaignStatus.DRAFT.value,
         grace_seconds=grace,
         send_days=[day.number for day in body.send_days] if body.send_days else None,
@@ -141,6 +148,7 @@ def get_campaign(
         prospects=enrollment_summaries(
             session, campaign_id, status=status, offset=offset, limit=limit
         ),
+        messages=channel_messages(session, campaign_id),
     )
 
 
@@ -284,7 +292,8 @@ async def start_campaign(
     keyring: KeyringDep,
     checks: ConnectionChecksDep,
 ) -> StartResult:
-    """Start sending: requires the consent attestation and a mailbox that logs in.
+    """Start sending: requires the consent attestation (for texts too, when the campaign
+    has sms steps), a mailbox that logs in and an SMS sender that is connected.
 
     Answers once the checks pass; a fan-out workflow then starts the sequences in
     batches (the campaign's ``workflows_started`` shows how far it is). First
@@ -292,7 +301,12 @@ async def start_campaign(
     """
     engine: Engine = request.app.state.engine
     plan = await asyncio.to_thread(campaign_start.prepare_start, engine, campaign_id)
-    await campaign_start.check_mailbox(engine, keyring, plan.mailbox_id, checks)
+    if plan.has_sms:
+        check_sms_consent(body.consent)
+    if plan.sms_sender_id is not None:
+        await asyncio.to_thread(_check_sender, engine, plan.sms_sender_id)
+    if plan.mailbox_id is not None:
+        await campaign_start.check_mailbox(engine, keyring, plan.mailbox_id, checks)
     await asyncio.to_thread(campaign_start.mark_started, engine, plan, body.consent)
     workflow_id = await campaign_start.start_fan_out(temporal, settings, plan)
     return StartResult(
@@ -302,6 +316,11 @@ async def start_campaign(
         first_send_not_before=plan.first_send_not_before,
         launch_workflow_id=workflow_id,
     )
+
+
+def _check_sender(engine: Engine, sender_id: int) -> None:
+    with Session(engine) as session:
+        check_sms_sender(session, sender_id)
 
 
 @router.post("/{campaign_id}/stop", status_code=202)

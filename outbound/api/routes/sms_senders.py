@@ -74,7 +74,8 @@ def change_sender(
 
 @router.delete("/{sms_sender_id}", dependencies=[ADMIN_ONLY])
 def delete_sender(sms_sender_id: Id, session: SessionDep) -> SmsSenderView:
-    """Delete a sender nothing is queued on (409 otherwise); its sent messages stay logged."""
+    """Delete a sender no campaign uses and nothing is queued on (409 otherwise); its sent
+    messages stay logged."""
     sender = _found(session, sms_sender_id)
     refusal = sms_sender_in_use(session, sms_sender_id)
     if refusal is not None:
