@@ -123,6 +123,7 @@ class StepKind(StrEnum):
     """An email the workflow sends, or a task the user does by hand (a call, a LinkedIn note)."""
 
     EMAIL = "email"
+    SMS = "sms"
     MANUAL_TASK = "manual_task"
 
 
