@@ -11,12 +11,14 @@ hand-over recorded and committed (the message ``Sending``, its attempt counted,
 
 Never twice: an attempt that finds an earlier hand-over does not call the
 provider again, whether or not that one got an answer; it returns the message
-as it stands (``already_sent``). The status callback is addressed by our message
-id (``/sms/status/{message_id}``), so it finds the message even when the
-provider's answer, with its sid, was lost; if none comes, the workflow settles it
-``Timed Out``. A transient error raised before the request reached the provider
-(connection refused, 429, 5xx) clears the hand-over and is retried; a timeout,
-after which the provider may have taken the message, counts as handed over.
+as it stands (``already_sent``). A message refused before it went (Failed,
+Opted Out) may be tried again, through the same last look. The status callback
+is addressed by our message id (``/sms/status/{message_id}``), so it finds the
+message even when the provider's answer, with its sid, was lost; if none comes,
+the workflow settles it ``Timed Out``. A transient error raised before the
+request reached the provider (connection refused, 429, 5xx) clears the hand-over
+and is retried; a timeout, after which the provider may have taken the message,
+counts as handed over.
 
 The provider's answers: 21610 suppresses the number (source ``sms_stop``) and
 makes the message Opted Out; any other refusal makes it Failed with the
@@ -73,7 +75,12 @@ from outbound.templating.render import MissingField, UnsafeTemplate, render
 _log = logging.getLogger(__name__)
 EARLY_WAIT_LIMIT = timedelta(seconds=30)  # a slot is handed over at most this early
 SENDER_DISCONNECTED = "SenderDisconnected"
-_UNSENT = (MessageStatus.QUEUED.value, MessageStatus.CANCELED.value, MessageStatus.RETRYING.value)
+_HANDED_OVER = (
+    MessageStatus.SENDING.value,
+    MessageStatus.SENT.value,
+    MessageStatus.DELIVERED.value,
+    MessageStatus.ASSUMED_DELIVERED.value,
+)
 
 
 @dataclass(frozen=True)
@@ -228,7 +235,7 @@ class SmsActivities:
                 .where(
                     col(Message.id) == logged.id,
                     col(Message.handed_over_at).is_(None),
-                    col(Message.status).in_(_UNSENT),
+                    col(Message.status).not_in(_HANDED_OVER),
                 )
                 .values(
                     status=MessageStatus.SENDING.value,
@@ -289,19 +296,13 @@ class SmsActivities:
 
 
 def _earlier_outcome(logged: Message) -> SendSmsResult | None:
-    """What an earlier attempt left: a hand-over (never repeated) or a refusal to repeat;
-    None when the text may go."""
-    if logged.handed_over_at is not None or logged.status not in (*_UNSENT, "Failed", "OptedOut"):
-        return SendSmsResult(
-            provider_sid=logged.provider_sid,
-            status=MessageStatus(logged.status),
-            already_sent=True,
-        )
-    if logged.status == MessageStatus.OPTED_OUT:
-        raise refusal(FailureType.SMS_OPTED_OUT, logged.failure_reason or "the number opted out")
-    if logged.status == MessageStatus.FAILED:
-        raise refusal(FailureType.SMS_REJECTED, logged.failure_reason or "failed")
-    return None
+    """What an earlier attempt handed over (never handed over again); None when the text
+    may go (never handed over: queued, retrying, or refused before it went)."""
+    if logged.handed_over_at is None and logged.status not in _HANDED_OVER:
+        return None
+    return SendSmsResult(
+        provider_sid=logged.provider_sid, status=MessageStatus(logged.status), already_sent=True
+    )
 
 
 def _may_have_arrived(error: SmsTransient) -> bool:

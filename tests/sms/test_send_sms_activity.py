@@ -1,0 +1,262 @@
+"""``send_sms`` against the local gateway (Twilio's SDK, real HTTP) and a real database:
+each text goes once, refusals are recorded as users see them, secrets stay out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+from temporalio.exceptions import ApplicationError
+
+from outbound.activities.sms import SmsActivities
+from outbound.devstack.sms_gateway import Behaviour, Refusal, SmsGateway
+from outbound.domain.sequence import FailureType
+from outbound.domain.sms_sequence import SendSmsRequest, SettleSmsRequest
+from outbound.domain.statuses import MessageStatus, SuppressionSource
+from outbound.settings import Settings
+from outbound.sms.lifecycle import TIMED_OUT
+from outbound.store.encryption import Keyring
+from outbound.store.slots import sms_message_id
+from outbound.store.suppressions import find_suppression, suppress
+from outbound.store.tables import (
+    Campaign,
+    Enrollment,
+    Mailbox,
+    Message,
+    Prospect,
+    SmsSender,
+    Step,
+)
+from tests.sms.conftest import ACCOUNT_SID, AUTH_TOKEN, OUR_NUMBER, Receiver
+from tests.support.accounts import a_workspace
+
+PROSPECT = "+15550100001"
+
+
+@dataclass(frozen=True)
+class World:
+    """One SMS step of one enrollment, the activities, and the gateway they talk to."""
+
+    engine: Engine
+    activities: SmsActivities
+    gateway: SmsGateway
+    workspace_id: int
+    sender_id: int
+    enrollment_id: int
+
+    def request(self, to: str = PROSPECT) -> SendSmsRequest:
+        return SendSmsRequest(
+            enrollment_id=self.enrollment_id, position=1, sender_id=self.sender_id, to_number=to
+        )
+
+    def message(self, to: str = PROSPECT) -> Message:
+        with Session(self.engine) as session:
+            return session.exec(
+                select(Message).where(
+                    Message.message_id == sms_message_id(self.enrollment_id, 1, to)
+                )
+            ).one()
+
+
+@pytest.fixture
+def world(engine: Engine, gateway: SmsGateway, receiver: Receiver) -> World:
+    settings = Settings(sms_api_base_url=gateway.url, public_base_url=receiver.url)
+    with Session(engine) as session:
+        workspace_id, owner = a_workspace(session)
+        sender = SmsSender(
+            workspace_id=workspace_id,
+            name="line",
+            account_sid=ACCOUNT_SID,
+            auth_token_encrypted=Keyring.from_settings(settings).encrypt(AUTH_TOKEN),
+            from_number=OUR_NUMBER,
+        )
+        mailbox = Mailbox(
+            workspace_id=workspace_id,
+            smtp_host="h",
+            smtp_port=25,
+            tls_mode="none",
+            from_address="a@x.org",
+        )
+        prospect = Prospect(workspace_id=workspace_id, first_name="Ada")
+        session.add_all([sender, mailbox, prospect])
+        session.flush()
+        campaign = Campaign(
+            workspace_id=workspace_id,
+            name="texts",
+            owner_user_id=owner,
+            mailbox_id=mailbox.id or 0,
+            status="InProgress",
+            grace_seconds=0,
+        )
+        session.add(campaign)
+        session.flush()
+        step = Step(
+            campaign_id=campaign.id or 0,
+            position=1,
+            kind="sms",
+            body="Hi {{ first_name }}, got a minute?",
+            thread_mode="new_thread",
+        )
+        enrollment = Enrollment(
+            workspace_id=workspace_id,
+            campaign_id=campaign.id or 0,
+            prospect_id=prospect.id or 0,
+            status="Active",
+        )
+        session.add_all([step, enrollment])
+        session.commit()
+        ids = (workspace_id, sender.id or 0, enrollment.id or 0)
+    return World(engine, SmsActivities(engine, settings), gateway, *ids)
+
+
+async def refused(world: World, to: str = PROSPECT) -> ApplicationError:
+    with pytest.raises(ApplicationError) as caught:
+        await world.activities.send_sms(world.request(to))
+    assert AUTH_TOKEN not in str(caught.value)
+    return caught.value
+
+
+async def test_a_text_is_handed_over_once_with_its_sid_and_the_callback_to_our_message(
+    world: World, receiver: Receiver
+) -> None:
+    result = await world.activities.send_sms(world.request())
+
+    [sent] = world.gateway.messages
+    assert (sent.to_number, sent.from_number, sent.body) == (
+        PROSPECT,
+        OUR_NUMBER,
+        "Hi Ada, got a minute?",
+    )
+    assert (result.provider_sid, result.status, result.already_sent) == (
+        sent.sid,
+        MessageStatus.SENDING,
+        False,
+    )
+    message = world.message()
+    assert (message.status, message.provider_sid, message.attempts) == ("Sending", sent.sid, 1)
+    assert message.handed_over_at is not None and message.channel == "sms"
+    callbacks = await receiver.wait_for(2)  # sent, delivered: addressed by our message id
+    assert {c.path for c in callbacks} == {f"/sms/status/{message.message_id}"}
+    assert AUTH_TOKEN not in result.model_dump_json()
+
+
+async def test_a_retry_after_the_hand_over_does_not_send_again(world: World) -> None:
+    first = await world.activities.send_sms(world.request())
+    again = await world.activities.send_sms(world.request())
+
+    assert len(world.gateway.messages) == 1
+    assert (again.already_sent, again.provider_sid) == (True, first.provider_sid)
+    assert world.message().attempts == 1
+
+
+async def test_an_attempt_cut_off_after_the_hand_over_is_not_sent_again(world: World) -> None:
+    world.activities.claim(world.request())  # recorded the hand-over, then the worker died
+
+    result = await world.activities.send_sms(world.request())
+
+    assert world.gateway.messages == []
+    assert (result.provider_sid, result.status, result.already_sent) == (
+        None,
+        MessageStatus.SENDING,
+        True,
+    )
+
+
+async def test_an_unsubscribed_recipient_21610_is_opted_out_and_suppressed(world: World) -> None:
+    world.gateway.rules.opted_out.add(PROSPECT)
+
+    error = await refused(world)
+
+    assert (error.type, error.non_retryable) == (FailureType.SMS_OPTED_OUT, True)
+    message = world.message()
+    assert message.status == "OptedOut" and "21610" in (message.failure_reason or "")
+    with Session(world.engine) as session:
+        entry = find_suppression(session, world.workspace_id, PROSPECT)
+    assert entry is not None and entry.source == SuppressionSource.SMS_STOP
+    assert world.gateway.messages == []
+
+
+async def test_a_rejected_text_fails_with_the_providers_reason(world: World) -> None:
+    world.gateway.rules.refusals[PROSPECT] = Refusal(21614, "'To' number is not a valid mobile")
+
+    error = await refused(world)
+
+    assert (error.type, error.non_retryable) == (FailureType.SMS_REJECTED, True)
+    message = world.message()
+    assert (message.status, message.failure_reason) == (
+        "Failed",
+        "21614: 'To' number is not a valid mobile",
+    )
+    assert message.handed_over_at is None
+
+
+async def test_a_suppressed_number_is_not_sent_to(world: World) -> None:
+    with Session(world.engine) as session:
+        suppress(session, world.workspace_id, PROSPECT, SuppressionSource.SMS_STOP, "STOP")
+
+    error = await refused(world)
+
+    assert error.type == FailureType.SMS_OPTED_OUT
+    assert world.gateway.messages == []
+    assert world.message().status == "OptedOut"
+
+
+async def test_a_provider_error_before_the_hand_over_is_retried_then_sent_once(
+    world: World,
+) -> None:
+    world.gateway.rules.behaviours[PROSPECT] = Behaviour.SERVER_ERROR
+
+    error = await refused(world)
+
+    assert (error.type, error.non_retryable) == (FailureType.SMS_TRANSIENT, False)
+    assert (world.message().status, world.message().handed_over_at) == ("Retrying", None)
+    del world.gateway.rules.behaviours[PROSPECT]
+    result = await world.activities.send_sms(world.request())
+    assert not result.already_sent and len(world.gateway.messages) == 1
+    assert world.message().attempts == 2
+
+
+async def test_refused_credentials_park_the_sender(world: World) -> None:
+    world.gateway.accounts[ACCOUNT_SID] = "another-token"
+
+    error = await refused(world)
+
+    assert (error.type, error.non_retryable) == (FailureType.SENDER_PARKED, True)
+    with Session(world.engine) as session:
+        sender = session.get_one(SmsSender, world.sender_id)
+    assert sender.connection_state == "needs_reauth"
+    assert world.message().failure_reason == f"SenderDisconnected: {sender.connection_problem}"
+    again = await refused(world)  # parked: not even tried
+    assert again.type == FailureType.SENDER_PARKED
+
+
+async def test_a_stopped_sequence_sends_nothing(world: World) -> None:
+    with Session(world.engine) as session:
+        enrollment = session.get_one(Enrollment, world.enrollment_id)
+        enrollment.halt_status = "Stopped"
+        session.add(enrollment)
+        session.commit()
+
+    error = await refused(world)
+
+    assert error.type == FailureType.HALTED and world.gateway.messages == []
+
+
+async def test_settling_never_undoes_a_report(world: World) -> None:
+    await world.activities.send_sms(world.request())
+    settle = SettleSmsRequest(
+        enrollment_id=world.enrollment_id,
+        position=1,
+        to_number=PROSPECT,
+        status=MessageStatus.FAILED,
+        reason=TIMED_OUT,
+    )
+
+    await world.activities.settle_sms(settle)
+    assert (world.message().status, world.message().failure_reason) == ("Failed", TIMED_OUT)
+    await world.activities.settle_sms(
+        settle.model_copy(update={"status": MessageStatus.ASSUMED_DELIVERED, "reason": None})
+    )
+    assert world.message().status == "Failed"  # a guess does not replace a guess
