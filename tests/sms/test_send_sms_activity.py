@@ -3,9 +3,11 @@ each text goes once, refusals are recorded as users see them, secrets stay out."
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass
 
 import pytest
+import requests
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 from temporalio.exceptions import ApplicationError
@@ -17,6 +19,7 @@ from outbound.domain.sms_sequence import SendSmsRequest, SettleSmsRequest
 from outbound.domain.statuses import MessageStatus, SuppressionSource
 from outbound.settings import Settings
 from outbound.sms.lifecycle import TIMED_OUT
+from outbound.sms.provider import SmsTransient
 from outbound.store.encryption import Keyring
 from outbound.store.slots import sms_message_id
 from outbound.store.suppressions import find_suppression, suppress
@@ -260,3 +263,55 @@ async def test_settling_never_undoes_a_report(world: World) -> None:
         settle.model_copy(update={"status": MessageStatus.ASSUMED_DELIVERED, "reason": None})
     )
     assert world.message().status == "Failed"  # a guess does not replace a guess
+
+
+class _NoAnswer:
+    """A provider whose answer never comes back: the request went, the read timed out."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def send(self, *_args: object, **_kwargs: object) -> None:
+        self.calls += 1
+        try:
+            raise requests.ReadTimeout("read timed out")
+        except requests.ReadTimeout as error:
+            raise SmsTransient("timeout: no answer from the SMS provider") from error
+
+
+async def test_a_timeout_after_the_request_went_counts_as_handed_over(
+    world: World, receiver: Receiver
+) -> None:
+    provider = _NoAnswer()
+    settings = Settings(sms_api_base_url=world.gateway.url, public_base_url=receiver.url)
+    activities = SmsActivities(world.engine, settings, provider=provider)  # type: ignore[arg-type]
+
+    first = await activities.send_sms(world.request())
+    again = await activities.send_sms(world.request())
+
+    assert (first.provider_sid, first.status, first.already_sent) == (
+        None,
+        MessageStatus.SENDING,
+        False,
+    )
+    assert again.already_sent and provider.calls == 1  # maybe delivered: never resent
+    message = world.message()
+    assert message.status == "Sending" and message.handed_over_at is not None
+
+
+async def test_an_unreachable_provider_is_retried_without_a_hand_over(
+    world: World, receiver: Receiver
+) -> None:
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{free.getsockname()[1]}"
+    settings = Settings(sms_api_base_url=closed, public_base_url=receiver.url)
+    activities = SmsActivities(world.engine, settings)
+
+    with pytest.raises(ApplicationError) as caught:
+        await activities.send_sms(world.request())
+
+    assert (caught.value.type, caught.value.non_retryable) == (FailureType.SMS_TRANSIENT, False)
+    assert (world.message().status, world.message().handed_over_at) == ("Retrying", None)
+    await world.activities.send_sms(world.request())  # the provider is back: it goes, once
+    assert len(world.gateway.messages) == 1
