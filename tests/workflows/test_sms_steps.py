@@ -400,3 +400,36 @@ async def test_a_prospect_without_a_number_skips_the_text_and_goes_on(texts: Sms
     assert (final.steps[0].status, final.steps[0].reason) == (StepStatus.SKIPPED, "NoPhone")
     assert texts.sms.attempts == [] and texts.harness.fakes.positions_sent == [2]
     assert final.status is ProspectStatus.COMPLETED
+
+
+async def test_pause_gives_the_slot_back_and_resume_sends_the_text_once(
+    texts: SmsHarness,
+) -> None:
+    handle = await texts.start((SMS, NOW))
+    await texts.harness.env.sleep(timedelta(minutes=5))
+    await handle.signal(EnrollmentWorkflow.pause)
+    await texts.harness.env.sleep(2 * DAY)
+    assert texts.sms.sends == []
+    assert [r.message_status for r in texts.sms.releases] == [MessageStatus.QUEUED]
+
+    await handle.signal(EnrollmentWorkflow.resume)
+    final = await handle.result()
+
+    assert texts.sms.positions_sent == [1] and final.steps[0].status is StepStatus.SENT
+    assert [r.key for r in texts.sms.reservations] == ["7:1:sms:1", "7:1:sms:2"]
+
+
+async def test_a_delivered_report_after_timed_out_is_the_truth(texts: SmsHarness) -> None:
+    texts.sms.reports = []
+    handle = await texts.start((SMS, NOW), (SMS, DAY))
+    await until(texts.harness, handle, lambda s: s.steps[0].status is StepStatus.FAILED)
+
+    await handle.signal(
+        EnrollmentWorkflow.sms_status,
+        SmsStatusUpdate(key="SM1:delivered", position=1, status=DELIVERED),
+    )
+    state = await state_of(handle)
+
+    assert (state.steps[0].status, state.steps[0].sms_status) == (StepStatus.SENT, DELIVERED)
+    assert state.steps[0].reason is None
+    await handle.terminate()
