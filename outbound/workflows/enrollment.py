@@ -57,7 +57,8 @@ with workflow.unsafe.imports_passed_through():
         ThreadMode,
     )
     from outbound.scheduling.when_to_send import first_send, follow_up
-    from outbound.workflows.sms_steps import SmsSteps
+
+from outbound.workflows.sms_steps import SmsSteps  # workflow code: checked in the sandbox
 
 SEND_TIMEOUT = timedelta(minutes=5)
 SEND_HEARTBEAT = timedelta(seconds=30)  # a crashed worker's send is retried this soon

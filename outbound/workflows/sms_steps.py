@@ -29,50 +29,17 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from outbound.domain.sequence import (
-        EnrollmentInput,
-        EnrollmentState,
-        FailureType,
-        SendFailure,
-        StepState,
-    )
-    from outbound.domain.sms_sequence import (
-        ReleaseSmsSlotRequest,
-        ReserveSmsSlotRequest,
-        SendSmsRequest,
-        SendSmsResult,
-        SettleSmsRequest,
-        SmsOptOut,
-        SmsStatusUpdate,
-    )
+    from outbound.domain.sequence import EnrollmentInput, EnrollmentState, FailureType, StepState
+    from outbound.domain.sms_sequence import SmsOptOut, SmsStatusUpdate
     from outbound.domain.statuses import MessageStatus, ProspectStatus, StepKind, StepStatus
     from outbound.sms import lifecycle
 
+from outbound.workflows import sms_calls  # workflow code: imported (and checked) in the sandbox
+
 SMS_LIFECYCLE_WAIT = timedelta(minutes=10)  # seed 004: Timed Out / Assumed Delivered after it
-SMS_SEND_TIMEOUT = timedelta(minutes=1)
-SMS_SEND_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=30),
-    backoff_coefficient=2.0,
-    maximum_attempts=3,  # seed 004: pre-send errors are retried up to 3 times, then Failed
-    non_retryable_error_types=[
-        FailureType.SMS_OPTED_OUT,
-        FailureType.SMS_REJECTED,
-        FailureType.SENDER_PARKED,
-        FailureType.HALTED,
-        FailureType.SUPERSEDED,
-        FailureType.SLOT_MISSED,
-        FailureType.TEMPLATE_TOO_EXPENSIVE,
-        FailureType.TEMPLATE_REFUSED,
-    ],
-)
-SMS_STORE_TIMEOUT = timedelta(seconds=30)
-SMS_STORE_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1)
-)
 NO_PHONE = "NoPhone"
 OPTED_OUT = "OptedOut"
 SENDER_DISCONNECTED = "SenderDisconnected"
@@ -206,20 +173,7 @@ class SmsSteps:
         assert sms is not None and sms.to_number is not None
         step.status, step.sms_status = StepStatus.SENDING, MessageStatus.QUEUED
         self._touch()
-        result = await workflow.execute_activity(
-            "send_sms",
-            SendSmsRequest(
-                enrollment_id=self._request.enrollment_id,
-                position=step.position,
-                sender_id=sms.sender_id,
-                to_number=sms.to_number,
-                scheduled_at=step.scheduled_at,
-                slot_key=step.sms_slot_key,
-            ),
-            result_type=SendSmsResult,
-            start_to_close_timeout=SMS_SEND_TIMEOUT,
-            retry_policy=SMS_SEND_RETRY,
-        )
+        result = await sms_calls.send_sms(self._request, step)
         step.sms_handed_over_at = workflow.now()
         step.sms_slot_key = None  # used: it stays counted against the sender's limits
         self._advance_sms(step, result.status, None)
@@ -270,7 +224,7 @@ class SmsSteps:
 
     async def _sms_failed(self, step: StepState, error: ActivityError) -> bool:
         """What a failed hand-over leads to; True when the step is done (Failed or Stopped)."""
-        kind, reason, details = _failure_of(error)
+        kind, reason, details = sms_calls.failure_of(error)
         step.status, step.sms_status = StepStatus.PENDING, None
         if kind == FailureType.HALTED:  # stopped or replied, seen by the activity's last look
             self._finish(details.ends_as or ProspectStatus.STOPPED)
@@ -355,46 +309,16 @@ class SmsSteps:
         return True
 
     async def _reserve_sms(self, step: StepState, not_before: datetime) -> None:
-        sms = self._request.sms
-        assert sms is not None and sms.to_number is not None
         step.reservations += 1
-        key = f"{self._request.enrollment_id}:{step.position}:sms:{step.reservations}"
-        step.scheduled_at = await workflow.execute_local_activity(
-            "reserve_sms_slot",
-            ReserveSmsSlotRequest(
-                key=key,
-                enrollment_id=self._request.enrollment_id,
-                position=step.position,
-                sender_id=sms.sender_id,
-                to_number=sms.to_number,
-                not_before=not_before,
-                window=self._request.schedule.window,
-                quiet_hours=sms.quiet_hours,
-            ),
-            result_type=datetime,
-            start_to_close_timeout=SMS_STORE_TIMEOUT,
-            retry_policy=SMS_STORE_RETRY,
+        step.sms_slot_key, step.scheduled_at = await sms_calls.reserve_sms_slot(
+            self._request, step, not_before
         )
-        step.sms_slot_key = key
 
     async def _release_sms(self, step: StepState, message_status: MessageStatus | None) -> None:
-        """Give the slot back; a Queued message becomes ``message_status``."""
-        sms = self._request.sms
-        if step.sms_slot_key is None or sms is None or sms.to_number is None:
-            return
-        await workflow.execute_local_activity(
-            "release_sms_slot",
-            ReleaseSmsSlotRequest(
-                key=step.sms_slot_key,
-                enrollment_id=self._request.enrollment_id,
-                position=step.position,
-                to_number=sms.to_number,
-                message_status=message_status,
-            ),
-            start_to_close_timeout=SMS_STORE_TIMEOUT,
-            retry_policy=SMS_STORE_RETRY,
-        )
-        step.sms_slot_key, step.scheduled_at = None, None
+        """Give the slot back, if one is held; a Queued message becomes ``message_status``."""
+        if step.sms_slot_key is not None:
+            await sms_calls.release_sms_slot(self._request, step, message_status)
+            step.sms_slot_key, step.scheduled_at = None, None
 
     async def _settle_sms(
         self,
@@ -405,27 +329,5 @@ class SmsSteps:
     ) -> None:
         """Record a status the workflow decided (unless a report advanced past it), as of
         ``decided_at`` (a lifecycle's deadline; else now)."""
-        sms = self._request.sms
-        assert sms is not None and sms.to_number is not None
-        await workflow.execute_local_activity(
-            "settle_sms",
-            SettleSmsRequest(
-                enrollment_id=self._request.enrollment_id,
-                position=step.position,
-                to_number=sms.to_number,
-                status=status,
-                reason=reason,
-            ),
-            start_to_close_timeout=SMS_STORE_TIMEOUT,
-            retry_policy=SMS_STORE_RETRY,
-        )
+        await sms_calls.settle_sms(self._request, step, status, reason)
         self._advance_sms(step, status, reason, decided_at)
-
-
-def _failure_of(error: ActivityError) -> tuple[str, str, SendFailure]:
-    """The failure's type, its reason in words and its details (``send_sms``'s refusals)."""
-    cause = error.cause
-    if not isinstance(cause, ApplicationError):
-        return "", str(error), SendFailure()
-    details = SendFailure.model_validate(cause.details[0]) if cause.details else SendFailure()
-    return cause.type or "", str(cause.message), details
