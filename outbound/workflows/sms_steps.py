@@ -237,10 +237,10 @@ class SmsSteps:
             step.status, step.reason = StepStatus.STOPPED, OPTED_OUT
             self._sms_opt_out()
         else:
-            label = SENDER_DISCONNECTED if kind == FailureType.SENDER_PARKED else None
-            step.status = StepStatus.FAILED
-            step.reason = f"{label}: {reason}" if label else reason
-            await self._settle_sms(step, MessageStatus.FAILED, step.reason)
+            parked = kind == FailureType.SENDER_PARKED
+            logged = f"{SENDER_DISCONNECTED}: {reason}" if parked else reason
+            await self._settle_sms(step, MessageStatus.FAILED, logged)
+            step.status, step.reason = StepStatus.FAILED, SENDER_DISCONNECTED if parked else reason
         self._show_running()
         await self._publish()
         return True

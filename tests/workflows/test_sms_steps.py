@@ -433,3 +433,42 @@ async def test_a_delivered_report_after_timed_out_is_the_truth(texts: SmsHarness
     assert (state.steps[0].status, state.steps[0].sms_status) == (StepStatus.SENT, DELIVERED)
     assert state.steps[0].reason is None
     await handle.terminate()
+
+
+async def test_a_parked_sender_fails_the_step_and_the_sequence_goes_on(
+    texts: SmsHarness,
+) -> None:
+    texts.sms.failures = [FailureType.SENDER_PARKED]
+    handle = await texts.start((SMS, NOW), (EMAIL, DAY))
+
+    final = await handle.result()
+
+    assert (final.steps[0].status, final.steps[0].reason) == (
+        StepStatus.FAILED,
+        "SenderDisconnected",
+    )
+    assert texts.sms.settled[0].reason == "SenderDisconnected: SenderParked as scripted"
+    assert len(texts.sms.attempts) == 1 and texts.harness.fakes.positions_sent == [2]
+
+
+async def test_a_stop_seen_by_the_last_look_ends_the_sequence_unsent(texts: SmsHarness) -> None:
+    texts.sms.failures = [FailureType.HALTED]
+    handle = await texts.start((SMS, NOW), (EMAIL, DAY))
+
+    final = await handle.result()
+
+    assert final.status is ProspectStatus.STOPPED and texts.sms.sends == []
+    assert [r.message_status for r in texts.sms.releases] == [MessageStatus.CANCELED]
+    assert texts.harness.fakes.sends == []
+
+
+async def test_canceling_the_scheduled_text_moves_on_without_it(texts: SmsHarness) -> None:
+    handle = await texts.start((EMAIL, NOW), (SMS, DAY), (EMAIL, DAY))
+    await until(texts.harness, handle, lambda s: s.steps[1].status is StepStatus.SCHEDULED)
+
+    await handle.execute_update(EnrollmentWorkflow.cancel_message, 2)
+    final = await handle.result()
+
+    assert final.steps[1].status is StepStatus.CANCELED and texts.sms.sends == []
+    assert [r.message_status for r in texts.sms.releases] == [MessageStatus.CANCELED]
+    assert texts.harness.fakes.positions_sent == [1, 3]
