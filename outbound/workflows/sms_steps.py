@@ -43,6 +43,7 @@ SMS_LIFECYCLE_WAIT = timedelta(minutes=10)  # seed 004: Timed Out / Assumed Deli
 NO_PHONE = "NoPhone"
 OPTED_OUT = "OptedOut"
 SENDER_DISCONNECTED = "SenderDisconnected"
+MARKED_FINISHED = "MarkedFinished"  # as ``enrollment.MARKED_FINISHED`` (a halt by the user)
 SMS_KEYS_KEPT = 100
 _SENT_RANK = lifecycle.rank(MessageStatus.SENT)
 _FINAL_RANK = lifecycle.rank(MessageStatus.ASSUMED_DELIVERED)  # a guess or the final word
@@ -227,7 +228,8 @@ class SmsSteps:
         kind, reason, details = sms_calls.failure_of(error)
         step.status, step.sms_status = StepStatus.PENDING, None
         if kind == FailureType.HALTED:  # stopped or replied, seen by the activity's last look
-            self._finish(details.ends_as or ProspectStatus.STOPPED)
+            ends_as = details.ends_as or ProspectStatus.STOPPED
+            self._finish(ends_as, MARKED_FINISHED if ends_as is ProspectStatus.COMPLETED else None)
             return False
         if kind == FailureType.SLOT_MISSED:
             await self._release_sms(step, None)
