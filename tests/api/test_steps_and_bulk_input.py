@@ -25,7 +25,7 @@ async def steps_of(api: httpx.AsyncClient, campaign_id: int) -> list[dict[str, A
         ({"subject": "Hi"}, "an email step needs body"),
         ({**STEP, "task": "Call"}, "an email step has none"),
         ({**TASK, "task": ""}, "at least 1 character"),
-        ({"kind": "fax", "task": "x"}, "'email' or 'manual_task'"),
+        ({"kind": "fax", "task": "x"}, "'email', 'sms' or 'manual_task'"),
     ],
 )
 async def test_a_step_of_the_wrong_shape_is_refused(
