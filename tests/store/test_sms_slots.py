@@ -9,7 +9,7 @@ from datetime import UTC, datetime, time, timedelta
 from itertools import pairwise
 from zoneinfo import ZoneInfo
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
@@ -277,15 +277,15 @@ SENDER_ZONES = ["Europe/Berlin", "America/New_York", "UTC", "Asia/Tokyo"]
 
 
 @settings(
-    max_examples=60,
+    max_examples=80,
     deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.filter_too_much],
 )
 @given(
     recipient=st.lists(st.sampled_from(RECIPIENT_ZONES), min_size=1, max_size=2, unique=True),
     sender_zone=st.sampled_from(SENDER_ZONES),
     sender_days=st.sets(st.integers(0, 6), min_size=1),
-    opens=st.integers(0, 12),
+    opens=st.integers(0, 10),
     not_before=st.datetimes(
         min_value=datetime(2026, 1, 1), max_value=datetime(2028, 12, 31), timezones=st.just(UTC)
     ),
@@ -301,12 +301,12 @@ def test_a_reserved_sms_slot_is_never_outside_the_recipients_legal_hours(
     try:
         legal = legal_window(recipient)
     except ValueError:  # zones half a day apart share no legal hour: Start refuses them
-        return
+        assume(False)
     sender_id, enrollment = _one_sender(engine)
     with Session(engine) as session:
         sender = session.get_one(SmsSender, sender_id)
         sender.time_zone, sender.send_days = sender_zone, sorted(sender_days)
-        sender.send_start, sender.send_end = f"{opens:02d}:00", f"{opens + 11:02d}:30"
+        sender.send_start, sender.send_end = f"{opens:02d}:00", f"{opens + 13:02d}:30"
         session.add(sender)
         session.commit()
     campaign = window_from(list(range(7)), "06:00", "23:00", "America/Chicago")
@@ -327,13 +327,13 @@ def test_a_reserved_sms_slot_is_never_outside_the_recipients_legal_hours(
             ),
         )
     except ValueError:  # the sender's hours and the legal ones never meet: nothing reserved
-        return
+        assume(False)
 
     for zone_name in recipient:
         local = slot.astimezone(ZoneInfo(zone_name)).time()
         assert time(8) <= local < time(21), (zone_name, slot)
     sender_window = window_from(
-        sorted(sender_days), f"{opens:02d}:00", f"{opens + 11:02d}:30", sender_zone
+        sorted(sender_days), f"{opens:02d}:00", f"{opens + 13:02d}:30", sender_zone
     )
     assert sender_window.to_window().contains(slot)
     assert campaign.to_window().contains(slot)
