@@ -27,6 +27,7 @@ from outbound.activities.launch import LaunchActivities
 from outbound.activities.records import RecordActivities
 from outbound.activities.signal_all import SignalAllActivities
 from outbound.activities.slots import SlotActivities
+from outbound.activities.sms import SmsActivities
 from outbound.mail.address_check import AddressChecker
 from outbound.mail.hosts import HostPolicy
 from outbound.sandbox_runner import SnippetCachingSandboxedWorkflowRunner
@@ -70,6 +71,7 @@ def activities_for(
     delivery = DeliveryActivities(engine, settings, send_clock)
     records = RecordActivities(engine)
     slots = SlotActivities(engine)
+    sms = SmsActivities(engine, settings, clock=send_clock)
     addresses = AddressActivities(engine, address_checker(settings))
     launcher = LaunchActivities(engine, client, settings)
     signaller = SignalAllActivities(engine, client)
@@ -89,6 +91,10 @@ def activities_for(
         slots.release_slot,
         addresses.check_address,
         inbox.poll_inbox,
+        sms.send_sms,
+        sms.settle_sms,
+        sms.reserve_sms_slot,
+        sms.release_sms_slot,
     ]
 
 

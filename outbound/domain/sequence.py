@@ -78,6 +78,18 @@ class StepState(BaseModel):
     message_id: str | None = None
     reason: str | None = None
     soft_bounces: int = Field(default=0, description="Mailbox-full answers so far (retried daily).")
+    sms_slot_key: str | None = Field(
+        default=None, description="The SMS sender's slot held by an SMS step, if any."
+    )
+    sms_status: MessageStatus | None = Field(
+        default=None, description="An SMS step's message status (from its hand-over on)."
+    )
+    sms_status_at: datetime | None = Field(
+        default=None, description="When the SMS's status last changed (workflow time)."
+    )
+    sms_handed_over_at: datetime | None = Field(
+        default=None, description="When the SMS was handed to the provider (workflow time)."
+    )
 
 
 class EnrollmentState(BaseModel):
@@ -116,6 +128,12 @@ class EnrollmentState(BaseModel):
     reply_snippet: str | None = Field(default=None, description="The start of the reply.")
     inbound_keys: list[str] = Field(
         default_factory=list, description="Recent inbound events acted on (de-duplication)."
+    )
+    sms_opted_out: bool = Field(
+        default=False, description="The prospect's number opted out: no SMS step goes."
+    )
+    sms_keys: list[str] = Field(
+        default_factory=list, description="Recent SMS status and opt-out signals (de-duplication)."
     )
     updated_at: datetime | None = None
     first_sent_at: datetime | None = None

@@ -29,8 +29,9 @@ from outbound.domain.sequence import ReleaseSlotRequest, ReserveSlotRequest
 from outbound.domain.sms_sequence import ReleaseSmsSlotRequest, ReserveSmsSlotRequest
 from outbound.domain.statuses import MessageStatus
 from outbound.mail.compose import make_message_id
+from outbound.scheduling.quiet_hours import IntersectedWindow
 from outbound.scheduling.slots import MailboxCalendar, MailboxLimits
-from outbound.scheduling.windows import SendWindow, local_date, local_datetime
+from outbound.scheduling.windows import Window, local_date, local_datetime
 from outbound.store.sms_senders import sms_sender_limits
 from outbound.store.tables import Mailbox, Message, SlotReservation, SmsSender, SmsSlotReservation
 
@@ -122,7 +123,7 @@ def reserve_slot(engine: Engine, request: ReserveSlotRequest) -> datetime:
         MAILBOX_BOOK,
         request.mailbox_id,
         _Attempt(request.key, request.enrollment_id, request.position, request.not_before),
-        request.window.to_window(),
+        lambda _limits: request.window.to_window(),
         log,
     )
 
@@ -157,15 +158,25 @@ def reserve_sms_slot(engine: Engine, request: ReserveSmsSlotRequest) -> datetime
         SMS_BOOK,
         request.sender_id,
         _Attempt(request.key, request.enrollment_id, request.position, request.not_before),
-        _sms_window(request),
+        lambda limits: _sms_window(request, limits),
         log,
     )
 
 
-def _sms_window(request: ReserveSmsSlotRequest) -> SendWindow:
-    """The window an SMS may be sent in: the request's (the recipient's legal hours will
-    narrow it here)."""
-    return request.window.to_window()
+def _sms_window(request: ReserveSmsSlotRequest, sender: MailboxLimits) -> Window:
+    """The instants an SMS may go at: inside the sender's own days and hours, the
+    campaign's window (``request.window``) and the recipient's legal hours
+    (``request.quiet_hours``) at once.
+
+    The sender's window comes first: the allocator reads the intersection's
+    ``zone_name`` and ``weekdays`` as the sender's calendar days to skip, and the
+    sender's limits are kept in its own zone. Raises ValueError when the windows never
+    overlap (Start refuses such a campaign).
+    """
+    window: Window = IntersectedWindow(sender.window, request.window.to_window())
+    if request.quiet_hours is not None:
+        window = IntersectedWindow(window, request.quiet_hours.to_window())
+    return window
 
 
 def sms_message_id(enrollment_id: int, position: int, to_number: str) -> str:
@@ -214,9 +225,10 @@ def _reserve(
     book: SlotBook,
     owner_id: int,
     attempt: _Attempt,
-    window: SendWindow,
+    window_for: Callable[[MailboxLimits], Window],
     log: Callable[[Session, Any, datetime], None],
 ) -> datetime:
+    """Reserve the owner's slot inside ``window_for(the owner's limits)``."""
     slots = book.slots
     with Session(engine) as session:
         session.exec(  # type: ignore[call-overload]
@@ -233,7 +245,7 @@ def _reserve(
         earliest = attempt.not_before
         if owner.throttled_until is not None and owner.throttled_until > earliest:
             earliest = owner.throttled_until  # the provider's rate limit holds until then
-        slot = _allocate(session, book, owner_id, limits, earliest, window)
+        slot = _allocate(session, book, owner_id, limits, earliest, window_for(limits))
         session.exec(  # type: ignore[call-overload]
             insert(slots).values(
                 {
@@ -289,7 +301,7 @@ def _allocate(
     owner_id: int,
     limits: MailboxLimits,
     earliest: datetime,
-    window: SendWindow,
+    window: Window,
 ) -> datetime:
     """Per-day counts from one GROUP BY; slot times only for the days that still have room."""
     slots = book.slots

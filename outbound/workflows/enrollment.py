@@ -58,6 +58,8 @@ with workflow.unsafe.imports_passed_through():
     )
     from outbound.scheduling.when_to_send import first_send, follow_up
 
+from outbound.workflows.sms_steps import SmsSteps  # workflow code: checked in the sandbox
+
 SEND_TIMEOUT = timedelta(minutes=5)
 SEND_HEARTBEAT = timedelta(seconds=30)  # a crashed worker's send is retried this soon
 SEND_RETRY = RetryPolicy(
@@ -107,8 +109,8 @@ MARKED_FINISHED = "MarkedFinished"
 
 
 @workflow.defn(name=ENROLLMENT_WORKFLOW)
-class EnrollmentWorkflow:
-    """Deliver a campaign's steps to one prospect, exactly once each.
+class EnrollmentWorkflow(SmsSteps):
+    """Deliver a campaign's steps to one prospect, exactly once each (SMS steps: ``SmsSteps``).
 
     Every change made with ``workflow.patched`` up to this workflow type is
     built in: its runs record no patch markers, and Temporal's core writes no
@@ -402,6 +404,8 @@ class EnrollmentWorkflow:
             step.due_at = self._due_time(index)
         if self._request.steps[index].kind is StepKind.MANUAL_TASK:
             return await self._manual_task(index)
+        if self._request.steps[index].kind is StepKind.SMS:
+            return await self._sms_step(index)
         while True:
             self._changed = False
             if self._is_terminal:

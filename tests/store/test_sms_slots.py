@@ -7,14 +7,18 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, time, timedelta
 from itertools import pairwise
+from zoneinfo import ZoneInfo
 
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from outbound.domain.prospects import ProspectCreate
-from outbound.domain.schedule import WindowSpec, window_from
+from outbound.domain.schedule import QuietHoursSpec, WindowSpec, window_from
 from outbound.domain.sms_sequence import ReleaseSmsSlotRequest, ReserveSmsSlotRequest
 from outbound.domain.statuses import MessageStatus
+from outbound.scheduling.quiet_hours import legal_window
 from outbound.scheduling.windows import local_date
 from outbound.store.encryption import Keyring, new_key
 from outbound.store.prospects import upsert_prospects
@@ -39,9 +43,13 @@ ALL_DAY = window_from(list(range(7)), "00:00", "24:00", "Europe/Berlin")
 
 
 def sender_with_two_campaigns(
-    engine: Engine, per_campaign: int, daily_limit: int = 200, per_second: float = 1.0
+    engine: Engine,
+    per_campaign: int,
+    daily_limit: int = 200,
+    per_second: float = 1.0,
+    hours: tuple[str, str] = ("09:00", "17:00"),
 ) -> tuple[int, list[int], list[int]]:
-    """A sender (Berlin, Mon–Fri 9–17) and two campaigns' enrollments on it."""
+    """A sender (Berlin, Mon–Fri, 9–17 unless ``hours``) and two campaigns' enrollments."""
     with Session(engine) as session:
         ws, owner = a_workspace(session)
         sender = SmsSender(
@@ -53,6 +61,8 @@ def sender_with_two_campaigns(
             time_zone="Europe/Berlin",
             daily_limit=daily_limit,
             per_second=per_second,
+            send_start=hours[0],
+            send_end=hours[1],
         )
         mailbox = Mailbox(
             workspace_id=ws, smtp_host="h", smtp_port=25, tls_mode="none", from_address="a@x.org"
@@ -142,7 +152,7 @@ def test_two_campaigns_on_one_sender_share_its_daily_limit_under_concurrency(
 def test_the_per_second_rate_keeps_two_sends_apart_under_concurrency(engine: Engine) -> None:
     # 100,000 a day over a 24-hour window spreads sends 0.864 s apart; 1/per_second is wider.
     sender_id, first, second = sender_with_two_campaigns(
-        engine, 40, daily_limit=100_000, per_second=0.5
+        engine, 40, daily_limit=100_000, per_second=0.5, hours=("00:00", "24:00")
     )
 
     with ThreadPoolExecutor(max_workers=8) as pool:
@@ -222,3 +232,122 @@ def test_a_sender_with_queued_messages_is_in_use(engine: Engine) -> None:
     )
     with Session(engine) as session:
         assert "queued" in (sms_sender_in_use(session, sender_id) or "")
+
+
+def test_an_sms_slot_lies_inside_the_senders_own_days_and_hours(engine: Engine) -> None:
+    # The campaign allows every hour of every day; the sender only Mon–Fri 09:00–17:00 Berlin.
+    sender_id, (first,), _ = sender_with_two_campaigns(engine, 1)
+    saturday_night = datetime(2026, 11, 28, 22, 0, tzinfo=UTC)
+
+    slot = reserve_sms_slot(
+        engine,
+        request(sender_id, first, window=ALL_DAY).model_copy(update={"not_before": saturday_night}),
+    )
+
+    assert slot == datetime(2026, 11, 30, 8, 0, tzinfo=UTC)  # Monday 09:00 Berlin
+
+
+def test_an_sms_slot_waits_for_the_recipients_legal_hours(engine: Engine) -> None:
+    # Berlin opens at 09:00 (08:00 UTC); in New York that is 03:00: the text waits for 08:00.
+    sender_id, (first,), _ = sender_with_two_campaigns(engine, 1, hours=("00:00", "24:00"))
+    quiet = QuietHoursSpec.of(legal_window(["America/New_York"]))
+
+    slot = reserve_sms_slot(
+        engine, request(sender_id, first).model_copy(update={"quiet_hours": quiet})
+    )
+
+    assert slot == datetime(2026, 11, 23, 13, 0, tzinfo=UTC)  # 08:00 in New York (EST)
+
+
+RECIPIENT_ZONES = [
+    "America/New_York",
+    "America/Los_Angeles",
+    "America/Chicago",
+    "America/Phoenix",
+    "America/St_Johns",
+    "Europe/Berlin",
+    "Europe/London",
+    "Asia/Kolkata",
+    "Australia/Sydney",
+    "Australia/Lord_Howe",
+    "Pacific/Chatham",
+    "Pacific/Honolulu",
+]
+SENDER_ZONES = ["Europe/Berlin", "America/New_York", "UTC", "Asia/Tokyo"]
+
+
+@settings(
+    max_examples=80,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.filter_too_much],
+)
+@given(
+    recipient=st.lists(st.sampled_from(RECIPIENT_ZONES), min_size=1, max_size=2, unique=True),
+    sender_zone=st.sampled_from(SENDER_ZONES),
+    sender_days=st.sets(st.integers(0, 6), min_size=1),
+    opens=st.integers(0, 10),
+    not_before=st.datetimes(
+        min_value=datetime(2026, 1, 1), max_value=datetime(2028, 12, 31), timezones=st.just(UTC)
+    ),
+)
+def test_a_reserved_sms_slot_is_never_outside_the_recipients_legal_hours(
+    engine: Engine,
+    recipient: list[str],
+    sender_zone: str,
+    sender_days: set[int],
+    opens: int,
+    not_before: datetime,
+) -> None:
+    try:
+        legal = legal_window(recipient)
+    except ValueError:  # zones half a day apart share no legal hour: Start refuses them
+        assume(False)
+    sender_id, enrollment = _one_sender(engine)
+    with Session(engine) as session:
+        sender = session.get_one(SmsSender, sender_id)
+        sender.time_zone, sender.send_days = sender_zone, sorted(sender_days)
+        sender.send_start, sender.send_end = f"{opens:02d}:00", f"{opens + 13:02d}:30"
+        session.add(sender)
+        session.commit()
+    campaign = window_from(list(range(7)), "06:00", "23:00", "America/Chicago")
+    _counter.append(1)
+    position = len(_counter)
+    try:
+        slot = reserve_sms_slot(
+            engine,
+            ReserveSmsSlotRequest(
+                key=f"prop:{position}",
+                enrollment_id=enrollment,
+                position=position,
+                sender_id=sender_id,
+                to_number=number(enrollment),
+                not_before=not_before,
+                window=campaign,
+                quiet_hours=QuietHoursSpec.of(legal),
+            ),
+        )
+    except ValueError:  # the sender's hours and the legal ones never meet: nothing reserved
+        assume(False)
+
+    for zone_name in recipient:
+        local = slot.astimezone(ZoneInfo(zone_name)).time()
+        assert time(8) <= local < time(21), (zone_name, slot)
+    sender_window = window_from(
+        sorted(sender_days), f"{opens:02d}:00", f"{opens + 13:02d}:30", sender_zone
+    )
+    assert sender_window.to_window().contains(slot)
+    assert campaign.to_window().contains(slot)
+    assert slot >= not_before
+
+
+_counter: list[int] = []
+_senders: dict[str, tuple[int, int]] = {}
+
+
+def _one_sender(engine: Engine) -> tuple[int, int]:
+    """One sender and enrollment per database (hypothesis reuses the test's engine)."""
+    url = str(engine.url)
+    if url not in _senders:
+        sender_id, (first,), _ = sender_with_two_campaigns(engine, 1)
+        _senders[url] = (sender_id, first)
+    return _senders[url]
