@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlalchemy import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 from twilio.request_validator import RequestValidator
 
 from outbound.accounts.members import create_workspace
@@ -108,9 +108,21 @@ def store(tmp_path: Path) -> Iterator[Engine]:
 
 
 def populate(engine: Engine, keyring: Keyring) -> tuple[int, int]:
-    """A workspace with an SMS sender, a campaign with an SMS step, a prospect with a mobile
-    number, their running sequence and its text (Sending); (workspace id, enrollment id)."""
+    """A workspace with an SMS sequence (``add_sms_sequence``); (workspace id, enrollment id)."""
     workspace_id, _ = create_workspace(engine, "tests", "ada@example.com", "Ada")
+    return workspace_id, add_sms_sequence(engine, keyring, workspace_id)
+
+
+def add_sms_sequence(
+    engine: Engine,
+    keyring: Keyring,
+    workspace_id: int,
+    account_sid: str = ACCOUNT_SID,
+    auth_token: str = AUTH_TOKEN,
+) -> int:
+    """An SMS sender of the workspace (on that account), a campaign with an SMS step, a
+    prospect with a mobile number, their running sequence and its text (Sending); the
+    enrollment's id."""
     with Session(engine) as session:
         create_sms_sender(
             session,
@@ -118,15 +130,16 @@ def populate(engine: Engine, keyring: Keyring) -> tuple[int, int]:
             SmsSenderCreate.model_validate(
                 {
                     "name": "Recruiting line",
-                    "account_sid": ACCOUNT_SID,
-                    "auth_token": AUTH_TOKEN,
+                    "account_sid": account_sid,
+                    "auth_token": auth_token,
                     "from_number": OUR_NUMBER,
                     "help_text": HELP_TEXT,
                 }
             ),
             keyring,
         )
-        user = session.exec(select(User)).one()
+        user = session.exec(select(User).order_by(col(User.id))).first()
+        assert user is not None
         mailbox = Mailbox(
             workspace_id=workspace_id,
             smtp_host="smtp.example.com",
@@ -187,7 +200,7 @@ def populate(engine: Engine, keyring: Keyring) -> tuple[int, int]:
             )
         )
         session.commit()
-        return workspace_id, enrollment.id or 0
+        return enrollment.id or 0
 
 
 @pytest.fixture
