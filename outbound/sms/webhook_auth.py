@@ -6,8 +6,9 @@ So the sender comes first, from what the request names, and its token (decrypted
 here, used for the check, never kept, logged or returned) decides:
 
 - a status callback names one of our messages in its URL (``/sms/status/{message_id}``);
-  the message's sender is its campaign's (``Campaign.sms_sender_id``), else the sender
-  whose slot the message took, else the workspace's sender the form says sent it;
+  the message's sender is the one whose slot it took (the sender that sent it), else its
+  campaign's (``Campaign.sms_sender_id``), else the workspace's sender the form says
+  sent it (``AccountSid`` and ``From`` or ``MessagingServiceSid``);
 - an inbound text names the account (``AccountSid``) and the number it was sent to
   (``To``) or the messaging service (``MessagingServiceSid``).
 
@@ -59,17 +60,17 @@ def sender_of_message(
 ) -> SmsSender | None:
     """The sender that sent ``message`` (one of its workspace's; see the module docstring)."""
     workspace_id = enrollment.workspace_id
-    campaign = session.get(Campaign, enrollment.campaign_id)
-    chosen: int | None = getattr(campaign, "sms_sender_id", None)  # migration 0008
+    chosen = session.exec(
+        select(SmsSlotReservation.sender_id)
+        .where(
+            SmsSlotReservation.enrollment_id == message.enrollment_id,
+            SmsSlotReservation.position == message.position,
+        )
+        .order_by(col(SmsSlotReservation.id).desc())
+    ).first()
     if chosen is None:
-        chosen = session.exec(
-            select(SmsSlotReservation.sender_id)
-            .where(
-                SmsSlotReservation.enrollment_id == message.enrollment_id,
-                SmsSlotReservation.position == message.position,
-            )
-            .order_by(col(SmsSlotReservation.id).desc())
-        ).first()
+        campaign = session.get(Campaign, enrollment.campaign_id)
+        chosen = getattr(campaign, "sms_sender_id", None)  # Campaign gains it in migration 0008
     if chosen is not None:
         sender = session.get(SmsSender, chosen)
         return sender if sender is not None and sender.workspace_id == workspace_id else None

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -39,6 +40,7 @@ from outbound.store.tables import (
     Message,
     Prospect,
     ProspectPhone,
+    SmsSlotReservation,
     Step,
     Suppression,
     User,
@@ -479,3 +481,44 @@ async def test_an_oversize_or_non_form_webhook_is_refused_in_the_one_error_shape
     }
     assert not_form.status_code == 415
     assert not_form.json()["detail"][0]["field"] == "content-type"
+
+
+async def test_the_sender_that_took_the_messages_slot_is_the_one_whose_token_counts(
+    world: World,
+) -> None:
+    other_sid, other_token = "AC" + "f" * 32, "the-other-line-token"
+    with Session(world.engine) as session:
+        other = create_sms_sender(
+            session,
+            world.workspace_id,
+            SmsSenderCreate.model_validate(
+                {
+                    "name": "Other line",
+                    "account_sid": other_sid,
+                    "auth_token": other_token,
+                    "from_number": STRANGER,
+                }
+            ),
+            Keyring.from_settings(Settings()),
+        )
+        now = datetime.now(UTC)
+        session.add(
+            SmsSlotReservation(
+                key="slot-1",
+                sender_id=other.id or 0,
+                enrollment_id=world.enrollment_id,
+                position=1,
+                slot_at=now,
+                slot_day=now.date(),
+            )
+        )
+        session.commit()
+    url = status_callback_url(world.public_url, MESSAGE_ID)
+    # The form names the first line; the slot says the other one sent the message.
+    form = callback_form("SM4", "delivered")
+
+    first = await world.http.post(url, data=form, headers=signed(url, form))
+    other_line = await world.http.post(url, data=form, headers=signed(url, form, other_token))
+
+    assert (first.status_code, other_line.status_code) == (403, 204)
+    assert world.message().status == MessageStatus.DELIVERED
