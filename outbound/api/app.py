@@ -5,9 +5,10 @@
   it on an internal network.
 * ``create_public_app()``: what mail recipients and providers reach (port
   8001): the unsubscribe page, the open pixel and click redirect, the inbound
-  webhook. Each route carries its own proof (a signed link, the webhook's
-  secret) and nothing else is served there, so publishing it exposes nothing
-  of the management API. Signed links in messages point here
+  webhook, the SMS provider's webhooks. Each route carries its own proof (a
+  signed link, the webhook's secret, the SMS provider's signature) and nothing
+  else is served there, so publishing it exposes nothing of the management
+  API. Signed links in messages point here
   (``OUTBOUND_PUBLIC_BASE_URL``).
 
 uvicorn runs them with ``--factory``; tests pass their own engine and Temporal
@@ -48,6 +49,7 @@ from outbound.api.routes import (
     sink,
     sms_sender_grants,
     sms_senders,
+    sms_webhooks,
     steps,
     suppressions,
     tasks,
@@ -79,7 +81,13 @@ MANAGEMENT_ROUTERS: tuple[ModuleType, ...] = (
     sink,
     workspace,
 )
-PUBLIC_ROUTERS: tuple[ModuleType, ...] = (unsubscribe, tracking, inbound_webhook, health)
+PUBLIC_ROUTERS: tuple[ModuleType, ...] = (
+    unsubscribe,
+    tracking,
+    inbound_webhook,
+    sms_webhooks,
+    health,
+)
 
 # The management API answers JSON; its only HTML is the OpenAPI page (left its defaults).
 _MANAGEMENT_CSP = "default-src 'none'; frame-ancestors 'none'"
@@ -132,7 +140,7 @@ def create_public_app(
         engine,
         temporal,
         title="Outbound (public)",
-        summary="Unsubscribe, open and click tracking, and the inbound webhook.",
+        summary="Unsubscribe, open and click tracking, the inbound webhook, SMS webhooks.",
         prepare_database=False,
         documented=False,  # recipients need no API docs; nothing here to discover
     )

@@ -12,6 +12,8 @@ from temporalio.client import Client
 
 from outbound.mail.check_rate import ConnectionChecks
 from outbound.settings import Settings
+from outbound.sms.provider import SmsProvider
+from outbound.sms.twilio_provider import TwilioProvider
 from outbound.store.encryption import Keyring
 
 
@@ -44,8 +46,18 @@ def _connection_checks(request: Request) -> ConnectionChecks:
     return checks
 
 
+def _sms_provider(request: Request) -> SmsProvider:
+    """The SMS provider (its webhooks' signatures and forms), made once per app."""
+    provider: SmsProvider | None = getattr(request.app.state, "sms_provider", None)
+    if provider is None:
+        provider = TwilioProvider(request.app.state.settings.sms_api_base_url)
+        request.app.state.sms_provider = provider
+    return provider
+
+
 SettingsDep = Annotated[Settings, Depends(_settings)]
 SessionDep = Annotated[Session, Depends(_session)]
 TemporalDep = Annotated[Client, Depends(_temporal)]
 KeyringDep = Annotated[Keyring, Depends(_keyring)]
 ConnectionChecksDep = Annotated[ConnectionChecks, Depends(_connection_checks)]
+SmsProviderDep = Annotated[SmsProvider, Depends(_sms_provider)]

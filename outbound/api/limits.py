@@ -34,7 +34,8 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-MiB = 1024 * 1024
+KiB = 1024
+MiB = 1024 * KiB
 DEFAULT_LIMIT = 1 * MiB
 MAX_JSON_DEPTH = 32
 
@@ -53,6 +54,8 @@ ROUTE_LIMITS = (
     RouteLimit("POST", re.compile(r"^/campaigns/[^/]+/prospects/csv$"), 20 * MiB, "a CSV upload"),
     RouteLimit("POST", re.compile(r"^/campaigns/[^/]+/prospects$"), 10 * MiB, "a prospect list"),
     RouteLimit("POST", re.compile(r"^/inbound/[^/]+$"), 25 * MiB, "an inbound message"),
+    # Twilio's webhooks are a few hundred bytes (a 1,600-character text at most).
+    RouteLimit("POST", re.compile(r"^/sms/"), 64 * KiB, "an SMS webhook"),
 )
 _STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _INNERMOST = re.compile(rb"\[\]|\{\}")
@@ -209,6 +212,8 @@ def _content_length(value: bytes | None) -> int | None:
 
 
 def _too_large(what: str, limit: int) -> str:
+    if limit < MiB:
+        return f"{what} may be at most {limit // KiB} KiB ({limit:,} bytes)"
     return f"{what} may be at most {limit // MiB} MiB ({limit:,} bytes)"
 
 

@@ -40,6 +40,9 @@ def dev(
     dns_port: Annotated[
         int, typer.Option(help="UDP port of the local DNS server the address check asks.")
     ] = DevStackConfig.dns_port,
+    sms_port: Annotated[
+        int, typer.Option(help="The local SMS gateway's port (it speaks Twilio's API).")
+    ] = DevStackConfig.sms_port,
     offline: Annotated[
         bool,
         typer.Option(
@@ -51,7 +54,8 @@ def dev(
         int, typer.Option(min=1, help="Worker processes (each runs Python on one core).")
     ] = DevStackConfig.workers,
 ) -> None:
-    """Run everything locally: Temporal dev server + UI, SMTP sink, workers and API."""
+    """Run everything locally: Temporal dev server + UI, SMTP sink, SMS gateway, workers and
+    API."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     config = DevStackConfig(
         data_dir=data_dir,
@@ -61,6 +65,7 @@ def dev(
         temporal_port=temporal_port,
         ui_port=ui_port,
         dns_port=dns_port,
+        sms_port=sms_port,
         offline=offline,
         workers=workers,
     )

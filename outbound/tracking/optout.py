@@ -11,23 +11,21 @@ that has ended meanwhile is fine. Doing it again changes nothing.
 from __future__ import annotations
 
 import asyncio
-import logging
 from dataclasses import dataclass
 
 from sqlalchemy import Engine, func, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 from temporalio.client import Client
-from temporalio.service import RPCError, RPCStatusCode
 
 from outbound.domain.addresses import GMAIL_DOMAINS, normalise
 from outbound.domain.statuses import ProspectStatus, SuppressionSource
+from outbound.inbound.signals import signal_each
 from outbound.store.suppressions import stage_suppression
 from outbound.store.tables import Enrollment, Message, TrackingEvent
 from outbound.tracking.message_links import message_row_of
 from outbound.tracking.tokens import LinkTarget, Purpose
 
-_log = logging.getLogger(__name__)
 _ENDED_EXCEPT_COMPLETED = [
     s.value for s in ProspectStatus if s.is_terminal and s is not ProspectStatus.COMPLETED
 ]
@@ -141,12 +139,7 @@ async def opt_out(
     result = await asyncio.to_thread(record_opt_out, engine, message_row_id, via, source)
     if result is None:
         return None
-    for workflow_id in result.workflow_ids:
-        try:
-            await temporal.get_workflow_handle(workflow_id).signal(OPT_OUT_SIGNAL)
-        except RPCError as error:
-            if error.status is not RPCStatusCode.NOT_FOUND:
-                # The halt is recorded: the send's last look refuses, and the workflow ends
-                # OptedOut at its next send. Nothing can go out; the listing just lags.
-                _log.warning("opt-out signal to %s failed: %s", workflow_id, error)
+    # The halt is recorded: a signal that fails leaves the send's last look to refuse, and
+    # the workflow ends OptedOut at its next send. Nothing can go out; the listing just lags.
+    await signal_each(temporal, result.workflow_ids, OPT_OUT_SIGNAL)
     return result

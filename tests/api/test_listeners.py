@@ -19,6 +19,8 @@ async def test_each_app_serves_only_its_own_routes(
     assert (await api.get("/unsubscribe/x")).status_code == 404
     assert (await api.get("/track/open/x")).status_code == 404
     assert (await api.post("/inbound/1", content=b"x")).status_code == 404
+    assert (await api.post("/sms/inbound", data={"Body": "STOP"})).status_code == 404
+    assert (await api.post("/sms/status/x", data={"MessageStatus": "sent"})).status_code == 404
     assert (await public.get("/healthz")).json() == {"status": "ok"}
     assert (await api.get("/healthz", headers={"Authorization": ""})).status_code == 200
 

@@ -11,11 +11,14 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from sqlmodel import Session
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client
 
-from outbound.devstack.run import DevStackConfig, temporal_command
+from outbound.devstack.run import DevStackConfig, prepare_database, temporal_command
 from outbound.domain.search_attributes import ALL_KEYWORDS
+from outbound.store.engine import make_engine
+from outbound.store.tables import SmsSender
 
 
 def _free_port() -> int:
@@ -71,3 +74,27 @@ def test_outbound_dev_keeps_one_signing_secret_per_data_folder(
     assert first == again and len(first) >= 32  # links in mail already sent keep working
     assert other["OUTBOUND_SIGNING_SECRET"] != first
     assert (tmp_path / "signing-secret").stat().st_mode & 0o777 == 0o600
+
+
+def test_outbound_dev_points_the_sdk_at_its_gateway_and_makes_one_dev_sms_sender(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("OUTBOUND_ENCRYPTION_KEYS", raising=False)
+    config = DevStackConfig(data_dir=tmp_path, sms_port=18026)
+    environment = config.child_environment()
+
+    key, sender = prepare_database(config)
+    again_key, again = prepare_database(config)
+
+    assert environment["OUTBOUND_SMS_API_BASE_URL"] == "http://127.0.0.1:18026"
+    assert (key, sender) == (again_key, again)
+    assert (sender.name, sender.from_number) == ("Dev SMS", "+15005550006")
+    token = (tmp_path / "sms-auth-token").read_text().strip()
+    assert (tmp_path / "sms-auth-token").stat().st_mode & 0o777 == 0o600
+    engine = make_engine(environment["OUTBOUND_DATABASE_URL"])
+    try:
+        with Session(engine) as session:
+            stored = session.get_one(SmsSender, sender.id)
+            assert token not in stored.auth_token_encrypted  # encrypted at rest
+    finally:
+        engine.dispose()

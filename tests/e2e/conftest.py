@@ -1,4 +1,5 @@
-"""The real stack for end-to-end tests: Temporal dev server, worker, SMTP sink, API, database."""
+"""The real stack for end-to-end tests: Temporal dev server, worker, SMTP sink, SMS gateway,
+API, database."""
 
 from __future__ import annotations
 
@@ -15,15 +16,21 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from outbound.api.app import create_public_app
 from outbound.api.in_process import in_process_clients
 from outbound.devstack.dns import Zone
 from outbound.devstack.fault_sink import FaultSinkHandler
+from outbound.devstack.sms_gateway import SmsGateway
 from outbound.domain.search_attributes import ALL_KEYWORDS
 from outbound.settings import Settings
 from outbound.store.engine import make_engine
 from outbound.store.migrate import upgrade_schema
 from outbound.worker import build_worker
 from tests.support.temporal import binary
+
+SMS_ACCOUNT_SID = "AC" + "e2e0" * 8  # the gateway's one account
+SMS_AUTH_TOKEN = "e2e-only-sms-auth-token"
+SMS_CALLBACK_DELAY = 0.02  # seconds before each of the gateway's status callbacks
 
 
 @pytest.fixture
@@ -59,6 +66,7 @@ class Stack:
     dns: Zone
     public: httpx.AsyncClient
     api_key: str
+    sms_gateway: SmsGateway
 
 
 @pytest.fixture
@@ -75,6 +83,13 @@ async def stack(
     every test; a test parametrized indirectly with ``False`` gets production's
     runner instead (``Settings.workflow_module_isolation``)."""
     handler, controller = sink
+    # The gateway's webhooks (status callbacks, inbound texts) reach the public app over
+    # ASGI at OUTBOUND_PUBLIC_BASE_URL, as the provider reaches it over the network.
+    gateway = SmsGateway(
+        {SMS_ACCOUNT_SID: SMS_AUTH_TOKEN},
+        delay=SMS_CALLBACK_DELAY,
+        inbound_url="http://outbound.test/sms/inbound",
+    )
     settings = Settings(
         database_url=f"sqlite:///{tmp_path}/outbound.db",
         task_queue=f"e2e-{uuid.uuid4()}",
@@ -83,13 +98,17 @@ async def stack(
         dns_port=mail_dns[1],
         dns_timeout_seconds=0.5,
         workflow_module_isolation=getattr(request, "param", True),
+        sms_api_base_url=gateway.url,
     )
     engine = make_engine(settings.database_url)
     upgrade_schema(engine)
     worker = build_worker(
         dev_server.client, engine, settings, workflow_failure_exception_types=[Exception]
     )
+    public_app = create_public_app(settings, engine=engine, temporal=dev_server.client)
+    gateway.webhook_transport = httpx.ASGITransport(app=public_app)
     async with (
+        gateway,
         worker,
         in_process_clients(
             settings,
@@ -109,5 +128,6 @@ async def stack(
             mail_dns[0],
             clients.public,
             clients.api_key,
+            gateway,
         )
     engine.dispose()

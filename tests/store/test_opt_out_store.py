@@ -9,7 +9,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from outbound.domain.statuses import ProspectStatus
-from outbound.store.suppressions import find_suppression, lift_suppression
+from outbound.store.suppressions import find_suppression, lift_suppression, suppress
 from outbound.store.tables import Enrollment, Message, MessageLink, Suppression, TrackingEvent
 from outbound.tracking.optout import record_opt_out
 from outbound.tracking.tokens import LinkTarget
@@ -108,3 +108,15 @@ def test_a_token_from_before_link_keys_works_until_it_ages_out(engine: Engine) -
     with Session(engine) as session:
         ws = session.get_one(Enrollment, ids[1]).workspace_id
         assert find_suppression(session, ws, "bob@bolt.example") is None
+
+
+def test_a_phone_number_is_listed_and_lifted_as_itself(engine: Engine) -> None:
+    ids = running_campaign(engine, 1)
+    with Session(engine) as session:
+        ws = session.get_one(Enrollment, ids[0]).workspace_id
+        suppress(session, ws, "+14155550123", "sms_stop", "texted STOP")
+        assert find_suppression(session, ws, "+14155550123") is not None
+        assert lift_suppression(session, ws, "+14155550199", "another number") == 0
+        assert lift_suppression(session, ws, "+14155550123", "texted START") == 1
+        assert find_suppression(session, ws, "+14155550123") is None
+        assert lift_suppression(session, ws, "+14155550123", "again") == 0
