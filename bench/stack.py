@@ -425,6 +425,8 @@ class EmbeddedStack:
     engine: Engine
     temporal: Client
     api: httpx.AsyncClient
+    public: httpx.AsyncClient
+    zone: Zone
     handler: FaultSinkHandler
     sink_port: int
     worker: Child
@@ -500,7 +502,8 @@ async def embedded_stack(
     prefix: str = "drill",
     open_sequences: int | None = None,
 ) -> AsyncIterator[EmbeddedStack]:
-    """Dev server (database file), SQLite, the given sink, loopback DNS, a worker, the API.
+    """Dev server (database file), SQLite, the given sink, loopback DNS, a worker, the API
+    (the management and the public app).
 
     ``open_sequences`` sizes the worker's workflow cache as the setting advises
     (one place per sequence held open, and some for the campaigns' fan-outs);
@@ -512,7 +515,8 @@ async def embedded_stack(
         children() as started,
     ):
         folder = Path(name)
-        async with dns_server(Zone(default_mx="10 mx.example.net.")) as dns_port:
+        zone = Zone(default_mx="10 mx.example.net.")  # records added later are answered too
+        async with dns_server(zone) as dns_port:
             temporal = await dev_server(folder, started)
             server = started[-1]
             settings = Settings(
@@ -540,7 +544,7 @@ async def embedded_stack(
             try:
                 async with in_process_clients(settings, engine, temporal) as clients:
                     api = clients.api
-                    api.timeout = httpx.Timeout(600)
+                    api.timeout = clients.public.timeout = httpx.Timeout(600)
                     if start_worker:
                         queue = settings.task_queue
                         await wait_for_pollers(temporal, queue, worker, activities=True)
@@ -550,6 +554,8 @@ async def embedded_stack(
                         engine=engine,
                         temporal=temporal,
                         api=api,
+                        public=clients.public,
+                        zone=zone,
                         handler=handler,
                         sink_port=sink_port,
                         worker=worker,

@@ -1,5 +1,5 @@
 """Through the API: mailbox settings cannot make the server connect inside its own network,
-and the answers of the login checks are a few fixed reasons, rate-limited per mailbox."""
+and the answers of the login checks are a few fixed reasons, rate-limited per workspace."""
 
 from __future__ import annotations
 

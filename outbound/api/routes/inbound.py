@@ -74,7 +74,7 @@ async def set_imap(
 ) -> InboxSyncStatus:
     """Read this mailbox's inbox for replies and bounces (inbox sync starts at once, with
     mail arriving from now on). A login the server refuses is a 422 with a fixed reason
-    and stores nothing; checks are rate-limited per mailbox (429)."""
+    and stores nothing; checks are rate-limited per workspace (429)."""
     engine: Engine = request.app.state.engine
     workspace_id = await asyncio.to_thread(_workspace_of, engine, mailbox_id)
     checks.refuse_settings(body.host, body.port, "host", "port")

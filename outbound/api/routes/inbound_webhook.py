@@ -5,6 +5,13 @@
 missing secret is a 401 and records nothing; bytes that are not a message are
 a 400 with the reason; the same message posted twice (or also read by inbox
 sync) acts once. A public route: the secret is its proof, no API key.
+
+The body is read as it streams into a spool that keeps at most
+:data:`IN_MEMORY_BYTES` in memory and the rest in a temporary file: a body over
+the limit (cut by ``outbound.api.limits`` at its first chunk past 25 MiB when it
+comes without a ``Content-Length``) costs the process a few MB of memory, not
+the 25 MB read before the cut. Only a whole message within the limit is read
+into memory, to be parsed.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+from tempfile import SpooledTemporaryFile
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Request
@@ -27,6 +35,7 @@ from outbound.store.tables import Mailbox
 router = APIRouter(tags=["inbound mail"])
 
 MAX_MESSAGE_BYTES = 25 * 1024 * 1024  # providers' own limit for one message
+IN_MEMORY_BYTES = 1024 * 1024  # more of a body than this waits in a temporary file
 
 
 @router.post("/inbound/{mailbox_id}", status_code=202)
@@ -39,9 +48,7 @@ async def receive_message(
     """Process one raw RFC 822 message (the request body) for this mailbox."""
     engine: Engine = request.app.state.engine
     await asyncio.to_thread(_authenticate, engine, mailbox_id, authorization)
-    raw = await request.body()
-    if len(raw) > MAX_MESSAGE_BYTES:
-        raise ProblemError(413, [Problem(field="body", reason="message larger than 25 MB")])
+    raw = await _message(request)
     try:
         return await handle_inbound(
             engine, temporal, mailbox_id, raw, "webhook", request.app.state.signer
@@ -54,6 +61,22 @@ async def receive_message(
         raise ProblemError(
             400, [Problem(field="body", reason=f"not an RFC 822 message: {malformed}")]
         ) from None
+
+
+async def _message(request: Request) -> bytes:
+    """The body, spooled as it streams (see the module docstring); 413 past the limit."""
+    with SpooledTemporaryFile(max_size=IN_MEMORY_BYTES) as spool:
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > MAX_MESSAGE_BYTES:
+                raise ProblemError(413, [Problem(field="body", reason="message larger than 25 MB")])
+            if size > IN_MEMORY_BYTES:  # on disk (or about to be): not in the event loop
+                await asyncio.to_thread(spool.write, chunk)
+            else:
+                spool.write(chunk)
+        spool.seek(0)
+        return await asyncio.to_thread(spool.read)
 
 
 def _authenticate(engine: Engine, mailbox_id: int, authorization: str | None) -> None:
