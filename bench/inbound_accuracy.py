@@ -8,7 +8,8 @@ see ``tests/inbound/corpus/README.md``) is classified and compared with its
 label. Printed: the confusion matrix of kinds; bounce recall; notices taken as
 replies (must be 0: each would end a live sequence); replies taken as notices;
 hard/soft agreement on the bounces (the first reported recipient's ``hard``
-against the label); reason agreement; complaints recognised; the median and
+against the label); reason agreement; complaints recognised; auto-replies recognised
+(and in which languages, the table's ``lang``); the median and
 worst time per message (each the fastest of three runs, so that other load on the machine
 does not count).
 
@@ -49,6 +50,7 @@ class Row:
     kind: str
     reason: str
     hard: str
+    lang: str = ""  # an auto-reply's language (ISO 639-1), from its own words
 
 
 @dataclass
@@ -67,6 +69,9 @@ class Figures:
     reason_agree: int = 0
     complaints: int = 0
     complaints_found: int = 0
+    auto_replies: int = 0
+    auto_replies_found: int = 0
+    auto_reply_languages: Counter[str] = field(default_factory=Counter)
     seconds: list[float] = field(default_factory=list)
     parse_seconds: list[float] = field(default_factory=list)
     misses: list[str] = field(default_factory=list)
@@ -100,6 +105,10 @@ def measure(rows: list[Row]) -> Figures:
         if row.kind == "complaint":
             figures.complaints += 1
             figures.complaints_found += kind == InboundKind.COMPLAINT
+        if row.kind == "auto_reply":
+            figures.auto_replies += 1
+            figures.auto_replies_found += kind == InboundKind.AUTO_REPLY
+            figures.auto_reply_languages[row.lang] += kind == InboundKind.AUTO_REPLY
         if row.kind == "bounce":
             figures.bounces += 1
             figures.bounces_found += kind == InboundKind.BOUNCE
@@ -178,6 +187,11 @@ def report(figures: Figures, show_misses: bool = False) -> None:
             "",
         ),
         ("complaints recognised", _share(figures.complaints_found, figures.complaints), ""),
+        (
+            "auto-replies recognised",
+            _share(figures.auto_replies_found, figures.auto_replies),
+            "languages: " + ", ".join(sorted(+figures.auto_reply_languages)),
+        ),
         (
             "time per message, median / worst",
             f"{median:.2f} / {worst:.1f} ms",

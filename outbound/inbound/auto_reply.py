@@ -41,6 +41,7 @@ VACATION_SUBJECT = re.compile(
     r"|automatisch antwoord|afwezigheidsbericht"
     r"|resposta autom[áa]tica|ausente do escrit[óo]rio"
     r"|automatyczna odpowied[zź]|automatick[áa] odpov[eě]d|automatikus v[áa]lasz"
+    r"|autom[āa]tisk[āa] atbilde|[āa]rpus biroja"  # Latvian (Exchange: "Ārpus biroja …")
     r"|autosvar|automaattinen vastaus|otomatik yan[ıi]t"
     r"|автоматический ответ|автоответ|自動応答|自動返信|自动回复"
     r"|vacation reply|on vacation\s*:|away from (?:the )?office"

@@ -40,6 +40,12 @@ MAX_ATTACHED_MESSAGES = 64
 
 _UNSPLIT = (StartBoundaryNotFoundDefect, NoBoundaryInMultipartDefect)
 _CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# The same bytes, each made a space by ``bytes.translate``: a header of a million NULs is
+# read in a millisecond, where ``_CONTROL.sub`` took a tenth of a second.
+_CONTROL_TO_SPACE = bytes(
+    0x20 if b in (*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F) else b
+    for b in range(256)
+)
 _LINE_END = re.compile(rb"\r\n?")
 _FIELD_NAME = re.compile(rb"^[!-9;-~]+[ \t]*:")
 _BOUNDARY = re.compile(rb"""boundary\s*=\s*(?:"([^"\r\n]{1,200})"|([^\s;"]{1,200}))""", re.I)
@@ -88,7 +94,7 @@ def bounded_message(raw: bytes) -> Message:
         raise MalformedMessage(
             "the first line is not a header field (a message starts with fields like From:)"
         )
-    head = _bounded_header(_CONTROL.sub(b" ", head))
+    head = _bounded_header(head.translate(_CONTROL_TO_SPACE))
     _check_structure(head + b"\n" + body)
     body = _unindented_delimiters(head, body)
     message = email.message_from_bytes(head + b"\n\n" + body if separator else head + b"\n")

@@ -32,7 +32,10 @@ _DAEMON_NAME = re.compile(
     r"|e-?mail interconnect|delivery status notification",
     re.IGNORECASE,
 )
-_NOREPLY_LOCAL = re.compile(r"(?:^|[-_.])(?:no-?reply|do-?not-?reply)(?:$|[-_.])", re.I)
+# "noreply", "no-reply", "no_reply", "no.reply", "do-not-reply", "do_not_reply" …
+_NOREPLY_LOCAL = re.compile(
+    r"(?:^|[-_.])(?:no[-_.]?reply|do[-_.]?not[-_.]?reply)(?:$|[-_.])", re.IGNORECASE
+)
 # Mailing-list servers answer from their admin addresses (fml, Majordomo, Mailman).
 _LIST_ADMIN_LOCAL = re.compile(r"(?:-admin|-owner|-request|-bounces|-ctl)$|^owner-", re.I)
 # A body that opens by saying a message was not delivered (a notice without the headers).

@@ -174,6 +174,9 @@ def test_a_person_writing_about_their_absence_in_the_subject_is_a_reply(subject:
         ("Abwesenheitsnotiz: Senior Platform Engineer role", True),
         ("Réponse automatique : Senior Platform Engineer role", True),
         ("Respuesta automática: Senior Platform Engineer role", True),
+        ("Automātiskā atbilde: Senior Platform Engineer role", True),
+        ("Ārpus biroja atrašanās automātiskā atbilde: Senior Platform Engineer role", True),
+        ("Re: Automātiskā atbilde: Senior Platform Engineer role", False),
         ("I am out of the office until 30/11/2026.", True),
         ("Ann Lee is out of the office.", True),
         ("Re: Senior Platform Engineer role", False),
@@ -183,6 +186,25 @@ def test_a_person_writing_about_their_absence_in_the_subject_is_a_reply(subject:
 def test_out_of_office_subjects(subject: str, auto: bool) -> None:
     found = classify(message(PERSON + f"Subject: {subject}", "Text.\n"))
     assert (found.kind is InboundKind.AUTO_REPLY) is auto, found.why
+
+
+@pytest.mark.parametrize(
+    ("local", "machine"),
+    [
+        ("noreply", True),
+        ("no-reply", True),
+        ("no_reply", True),
+        ("no.reply", True),
+        ("do_not_reply", True),
+        ("info-donotreply", True),
+        ("nora.reply", False),
+        ("reply.mia", False),
+    ],
+)
+def test_no_reply_senders_in_every_spelling_are_machines(local: str, machine: bool) -> None:
+    sender = PERSON.replace("mia.rossi@", f"{local}@")
+    found = classify(message(sender + "Subject: Thanks for your message", "We received it.\n"))
+    assert (found.kind is InboundKind.UNRECOGNISED_NOTICE) is machine, found.why
 
 
 @pytest.mark.parametrize(

@@ -45,6 +45,8 @@ def test_notices_once_taken_for_replies_are_read_as_notices(name: str, what: str
         ("bounceparser/boxbe-cr.eml", "challenge-response"),
         ("sisimai/lhost-fml-03.eml", "mailing-list server"),  # fml's "Loop Alert"
         ("mikel-mail/mime_emails-raw_email_encoded_stack_level_too_deep.eml", "no-reply"),
+        # An acknowledgement from no_reply@ (underscore), once taken for a person's reply.
+        ("froide/test_mail_09.eml", "no-reply"),
         ("sisimai/arf-18.eml", "auth-failure"),  # a DMARC failure report, not a complaint
     ],
 )
@@ -54,6 +56,24 @@ def test_a_notice_that_cannot_be_read_is_kept_for_a_person_not_taken_for_a_reply
     found = read(name)
     assert found.kind is InboundKind.UNRECOGNISED_NOTICE
     assert signal in found.why
+
+
+@pytest.mark.parametrize(
+    ("name", "rule"),
+    [
+        # Exchange 2003's Latvian out-of-office subject ("Ārpus biroja atrašanās automātiskā
+        # atbilde", here without diacritics) and no autoresponder header: once a reply.
+        ("bounce_email/tt_1234210666.eml", "out-of-office subject"),
+        ("bounce_email/tt_1234211024.eml", "X-Autoreply"),  # Gmail's vacation reply, Latvian
+        ("bounceparser/polish-autoreply.eml", "Precedence"),  # "[Automatyczna odpowiedź]"
+        ("sisimai/rfc3834-05.eml", "Auto-Submitted"),  # German, "zukünftig …"
+        ("bounceparser/warning-6.eml", "out-of-office subject"),  # Lotus Notes, "AUTO: …"
+    ],
+)
+def test_vacation_replies_in_several_languages_are_auto_replies(name: str, rule: str) -> None:
+    found = read(name)
+    assert found.kind is InboundKind.AUTO_REPLY
+    assert rule in found.why
 
 
 def test_a_person_forwarding_a_bounce_is_still_a_person() -> None:
