@@ -50,6 +50,7 @@ from outbound.domain.sms_sequence import (
     SettleSmsRequest,
 )
 from outbound.domain.statuses import MailboxConnection, MessageStatus, SuppressionSource
+from outbound.scheduling.quiet_hours import NoCommonHours
 from outbound.settings import Settings
 from outbound.sms.lifecycle import from_provider
 from outbound.sms.provider import (
@@ -62,6 +63,7 @@ from outbound.sms.provider import (
     SmsTransient,
 )
 from outbound.sms.twilio_provider import TwilioProvider
+from outbound.sms.webhook_auth import status_callback_url
 from outbound.store import slots
 from outbound.store.encryption import Keyring
 from outbound.store.sms_messages import apply_sms_status, find_sms
@@ -112,7 +114,7 @@ class SmsActivities:
         self._engine = engine
         self._keyring = Keyring.from_settings(settings)
         self._provider = provider or TwilioProvider(settings.sms_api_base_url)
-        self._callbacks = f"{settings.public_base_url.rstrip('/')}/sms/status"
+        self._public_base_url = settings.public_base_url
         self._clock = clock
 
     @activity.defn(name="send_sms")
@@ -131,7 +133,7 @@ class SmsActivities:
                 claimed.credentials,
                 to=request.to_number,
                 body=claimed.body,
-                status_callback=f"{self._callbacks}/{claimed.message_id}",
+                status_callback=status_callback_url(self._public_base_url, claimed.message_id),
             )
         except SmsError as error:
             outcome = await asyncio.to_thread(self._after_error, request, claimed, error)
@@ -159,8 +161,19 @@ class SmsActivities:
 
     @activity.defn(name="reserve_sms_slot")
     async def reserve_sms_slot(self, request: ReserveSmsSlotRequest) -> datetime:
-        """The SMS sender's slot for one text (the same one again for a retried request)."""
-        return await asyncio.to_thread(slots.reserve_sms_slot, self._engine, request)
+        """The SMS sender's slot for one text (the same one again for a retried request).
+
+        Hours that never meet (the sender's, the campaign's, the recipient's legal ones)
+        are a permanent ``NoLegalHours`` refusal, not retried.
+        """
+        try:
+            return await asyncio.to_thread(slots.reserve_sms_slot, self._engine, request)
+        except NoCommonHours as error:
+            raise ApplicationError(
+                f"the sender's hours never meet the recipient's legal hours ({error})",
+                type=FailureType.NO_LEGAL_HOURS,
+                non_retryable=True,
+            ) from None
 
     @activity.defn(name="release_sms_slot")
     async def release_sms_slot(self, request: ReleaseSmsSlotRequest) -> None:

@@ -198,6 +198,7 @@ class FailureType:
     SMS_REJECTED = "SmsRejected"  # the provider refused this message for good
     SMS_TRANSIENT = "SmsTransient"  # provider down or throttling: retried (3 attempts)
     SENDER_PARKED = "SenderParked"  # the provider refused the sender's credentials
+    NO_LEGAL_HOURS = "NoLegalHours"  # the SMS slot: sender's and legal hours never meet
 
 
 class RetryRequest(BaseModel):

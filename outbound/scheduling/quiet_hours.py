@@ -189,6 +189,11 @@ def _days_to_check(names: tuple[str, ...]) -> list[date]:
     return days
 
 
+class NoCommonHours(ValueError):
+    """Two windows share no instant (e.g. a sender's hours and a far-away recipient's legal
+    hours): nothing can ever be sent inside both."""
+
+
 @dataclass(frozen=True)
 class IntersectedWindow:
     """The instants inside both windows, e.g. a campaign's send window and an SMS
@@ -208,7 +213,7 @@ class IntersectedWindow:
 
     def __post_init__(self) -> None:
         if not self.weekdays:
-            raise ValueError("the two windows share no weekday: they never overlap")
+            raise NoCommonHours("the two windows share no weekday: they never overlap")
 
     @property
     def zone_name(self) -> str:
@@ -252,4 +257,4 @@ class IntersectedWindow:
                 return moment
             if moment - at > _HORIZON:
                 break
-        raise ValueError("the two windows never overlap")
+        raise NoCommonHours("the two windows never overlap")

@@ -170,8 +170,8 @@ def _sms_window(request: ReserveSmsSlotRequest, sender: MailboxLimits) -> Window
 
     The sender's window comes first: the allocator reads the intersection's
     ``zone_name`` and ``weekdays`` as the sender's calendar days to skip, and the
-    sender's limits are kept in its own zone. Raises ValueError when the windows never
-    overlap (Start refuses such a campaign).
+    sender's limits are kept in its own zone. Raises ``NoCommonHours`` when the windows
+    never overlap (the workflow then skips the step, ``NoLegalHours``).
     """
     window: Window = IntersectedWindow(sender.window, request.window.to_window())
     if request.quiet_hours is not None:

@@ -135,9 +135,10 @@ async def settle_sms(
     )
 
 
-def failure_of(error: ActivityError) -> tuple[str, str, SendFailure]:
-    """The failure's type, its reason in words and its details (``send_sms``'s refusals)."""
-    cause = error.cause
+def failure_of(error: ActivityError | ApplicationError) -> tuple[str, str, SendFailure]:
+    """The failure's type, its reason in words and its details (``send_sms``'s refusals;
+    a local activity's refusal may reach the workflow as the bare ``ApplicationError``)."""
+    cause = error if isinstance(error, ApplicationError) else error.cause
     if not isinstance(cause, ApplicationError):
         return "", str(error), SendFailure()
     details = SendFailure.model_validate(cause.details[0]) if cause.details else SendFailure()

@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from outbound.domain.sequence import EnrollmentInput, EnrollmentState, FailureType, StepState
@@ -152,7 +152,8 @@ class SmsSteps:
                 continue
             if step.sms_slot_key is None:
                 assert step.due_at is not None
-                await self._reserve_sms(step, max(step.due_at, workflow.now()))
+                if not await self._reserve_sms(step, max(step.due_at, workflow.now())):
+                    return True  # never legal to send: skipped
                 continue  # signals may have arrived meanwhile
             assert step.scheduled_at is not None
             self._show_scheduled(step)
@@ -310,11 +311,23 @@ class SmsSteps:
         self._state.sms_keys = [*self._state.sms_keys, key][-SMS_KEYS_KEPT:]
         return True
 
-    async def _reserve_sms(self, step: StepState, not_before: datetime) -> None:
+    async def _reserve_sms(self, step: StepState, not_before: datetime) -> bool:
+        """Take a slot; False (the step Skipped, ``NoLegalHours``) when none can ever be."""
         step.reservations += 1
-        step.sms_slot_key, step.scheduled_at = await sms_calls.reserve_sms_slot(
-            self._request, step, not_before
-        )
+        try:
+            step.sms_slot_key, step.scheduled_at = await sms_calls.reserve_sms_slot(
+                self._request, step, not_before
+            )
+        except (ActivityError, ApplicationError) as error:  # a local activity's may be bare
+            failure, reason, _ = sms_calls.failure_of(error)
+            if failure != FailureType.NO_LEGAL_HOURS:
+                raise
+            step.status, step.reason, step.scheduled_at = StepStatus.SKIPPED, reason, None
+            self._state.status = self._running_status()
+            self._touch()
+            await self._publish()
+            return False
+        return True
 
     async def _release_sms(self, step: StepState, message_status: MessageStatus | None) -> None:
         """Give the slot back, if one is held; a Queued message becomes ``message_status``."""

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, time, timedelta
 from itertools import pairwise
 from zoneinfo import ZoneInfo
 
+import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine
@@ -18,7 +19,7 @@ from outbound.domain.prospects import ProspectCreate
 from outbound.domain.schedule import QuietHoursSpec, WindowSpec, window_from
 from outbound.domain.sms_sequence import ReleaseSmsSlotRequest, ReserveSmsSlotRequest
 from outbound.domain.statuses import MessageStatus
-from outbound.scheduling.quiet_hours import legal_window
+from outbound.scheduling.quiet_hours import NoCommonHours, legal_window
 from outbound.scheduling.windows import local_date
 from outbound.store.encryption import Keyring, new_key
 from outbound.store.prospects import upsert_prospects
@@ -257,6 +258,22 @@ def test_an_sms_slot_waits_for_the_recipients_legal_hours(engine: Engine) -> Non
     )
 
     assert slot == datetime(2026, 11, 23, 13, 0, tzinfo=UTC)  # 08:00 in New York (EST)
+
+
+def test_hours_that_never_meet_the_recipients_legal_hours_are_refused_not_looped(
+    engine: Engine,
+) -> None:
+    # Berlin 03:00–05:00 starts at 21:00 or 22:00 in New York, whatever either clock
+    # does: never inside its legal 08:00–21:00.
+    sender_id, (first,), _ = sender_with_two_campaigns(engine, 1, hours=("03:00", "05:00"))
+    quiet = QuietHoursSpec.of(legal_window(["America/New_York"]))
+
+    with pytest.raises(NoCommonHours):
+        reserve_sms_slot(
+            engine, request(sender_id, first).model_copy(update={"quiet_hours": quiet})
+        )
+
+    assert active_slots(engine) == []
 
 
 RECIPIENT_ZONES = [

@@ -61,6 +61,7 @@ class SmsFakes:
     settled: list[SettleSmsRequest] = field(default_factory=list)
     reservations: list[ReserveSmsSlotRequest] = field(default_factory=list)
     releases: list[ReleaseSmsSlotRequest] = field(default_factory=list)
+    no_common_hours: bool = False
 
     @activity.defn(name="send_sms")
     async def send_sms(self, request: SendSmsRequest) -> SendSmsResult:
@@ -87,6 +88,12 @@ class SmsFakes:
     @activity.defn(name="reserve_sms_slot")
     async def reserve_sms_slot(self, request: ReserveSmsSlotRequest) -> datetime:
         self.reservations.append(request)
+        if self.no_common_hours:  # as activities.sms says of windows that never meet
+            raise ApplicationError(
+                "the sender's hours never meet the recipient's legal hours",
+                type=FailureType.NO_LEGAL_HOURS,
+                non_retryable=True,
+            )
         return request.not_before
 
     @activity.defn(name="release_sms_slot")
@@ -398,6 +405,21 @@ async def test_a_prospect_without_a_number_skips_the_text_and_goes_on(texts: Sms
     final = await handle.result()
 
     assert (final.steps[0].status, final.steps[0].reason) == (StepStatus.SKIPPED, "NoPhone")
+    assert texts.sms.attempts == [] and texts.harness.fakes.positions_sent == [2]
+    assert final.status is ProspectStatus.COMPLETED
+
+
+async def test_a_text_that_can_never_be_legal_is_skipped_and_the_sequence_goes_on(
+    texts: SmsHarness,
+) -> None:
+    texts.sms.no_common_hours = True
+    handle = await texts.start((SMS, NOW), (EMAIL, DAY))
+
+    final = await handle.result()
+
+    step = final.steps[0]
+    assert step.status is StepStatus.SKIPPED and "never meet" in (step.reason or "")
+    assert len(texts.sms.reservations) == 1  # refused once, not retried for ever
     assert texts.sms.attempts == [] and texts.harness.fakes.positions_sent == [2]
     assert final.status is ProspectStatus.COMPLETED
 
