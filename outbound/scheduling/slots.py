@@ -40,6 +40,10 @@ class MailboxLimits:
     daily_limit: int
     min_gap: timedelta
     window: SendWindow
+    spread: bool = True
+    """Stretch the gap so a full day's limit fills the window (mailboxes: mail that
+    bunches up looks like bulk mail). An SMS sender goes at its rate instead: carriers
+    limit a number's messages per second, and a campaign's texts go out in batches."""
 
     def __post_init__(self) -> None:
         if self.daily_limit < 1:
@@ -50,6 +54,8 @@ class MailboxLimits:
     @property
     def spacing(self) -> timedelta:
         """Distance kept between two slots: the gap, or wider to spread a day's limit."""
+        if not self.spread:
+            return self.min_gap
         spread = self.window.length() / self.daily_limit
         return max(self.min_gap, spread)
 

@@ -160,6 +160,7 @@ def sms_sender_limits(sender: SmsSender) -> MailboxLimits:
         daily_limit=sender.daily_limit,
         min_gap=timedelta(seconds=1 / sender.per_second),
         window=window.to_window(),
+        spread=False,  # texts go at the sender's rate, in batches (seed 004)
     )
 
 

@@ -151,9 +151,10 @@ def test_two_campaigns_on_one_sender_share_its_daily_limit_under_concurrency(
 
 
 def test_the_per_second_rate_keeps_two_sends_apart_under_concurrency(engine: Engine) -> None:
-    # 100,000 a day over a 24-hour window spreads sends 0.864 s apart; 1/per_second is wider.
+    # 200 a day over a 24-hour window would spread mail 7.2 minutes apart; texts go at
+    # the sender's rate, back to back.
     sender_id, first, second = sender_with_two_campaigns(
-        engine, 40, daily_limit=100_000, per_second=0.5, hours=("00:00", "24:00")
+        engine, 40, daily_limit=200, per_second=0.5, hours=("00:00", "24:00")
     )
 
     with ThreadPoolExecutor(max_workers=8) as pool:
@@ -180,7 +181,8 @@ def test_a_retried_reservation_returns_the_same_slot_and_logs_one_queued_sms(
     other = reserve_sms_slot(engine, request(sender_id, second))
 
     assert slot == again == datetime(2026, 11, 23, 8, 0, tzinfo=UTC)  # 09:00 Berlin
-    assert other == slot + timedelta(minutes=2, seconds=24)  # 8 h spread over 200 sends
+    # At the sender's rate (1 a second), not spread over the day as a mailbox's mail is.
+    assert other == slot + timedelta(seconds=1)
     with Session(engine) as session:
         assert len(session.exec(select(SmsSlotReservation)).all()) == 2
         message = session.exec(select(Message).where(Message.enrollment_id == first)).one()
