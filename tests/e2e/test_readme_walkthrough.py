@@ -22,13 +22,16 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 
 from outbound.devstack.sink import read_sink_folder
+from outbound.devstack.sms_sink import read_sms_sink
 from tests.support.rfc2369 import list_urls
 
 pytestmark = pytest.mark.e2e
@@ -51,6 +54,33 @@ def walkthrough_blocks() -> list[str]:
     return re.findall(r"^```sh\n(.*?)^```", steps, re.MULTILINE | re.DOTALL)
 
 
+def texting_blocks() -> list[str]:
+    """The ``sh`` blocks of the README's "Texting (SMS)" section (its steps 7 to 9)."""
+    text = README.read_text()
+    section = text[text.index("## Texting (SMS)") :]
+    section = section[: section.index("\n## ", 1)]
+    return re.findall(r"^```sh\n(.*?)^```", section, re.MULTILINE | re.DOTALL)
+
+
+# Zones whose 09:00–19:00 together cover every hour of the day: the README's texts go to
+# a prospect in New York, and only between 08:00 and 21:00 there; the test puts them in
+# one of these where it is daytime now, so that they go at once whenever it runs.
+DAYTIME_ZONES = [
+    "Pacific/Honolulu",
+    "America/Los_Angeles",
+    "America/New_York",
+    "Europe/London",
+    "Asia/Kolkata",
+    "Asia/Tokyo",
+    "Australia/Sydney",
+]
+
+
+def daytime_zone() -> str:
+    now = datetime.now(UTC)
+    return next(z for z in DAYTIME_ZONES if 9 <= now.astimezone(ZoneInfo(z)).hour < 19)
+
+
 @dataclass
 class Answer:
     status: int
@@ -66,12 +96,15 @@ class DevStack:
     api_port: int
     public_port: int
     smtp_port: int
+    sms_port: int
 
     def run(self, block: str) -> tuple[list[Answer], str]:
         """Run one README block in bash, as pasted; the curl answers, and the other output."""
         script = block.replace("localhost:8000", f"localhost:{self.api_port}")
         script = script.replace("localhost:8001", f"localhost:{self.public_port}")
         script = script.replace('"smtp_port": 1025', f'"smtp_port": {self.smtp_port}')
+        script = script.replace("localhost:8026", f"localhost:{self.sms_port}")
+        script = script.replace('"America/New_York"', f'"{daytime_zone()}"')
         done = subprocess.run(
             ["/bin/bash", "-c", CURL + script],
             cwd=self.folder,
@@ -120,7 +153,7 @@ def free_ports(count: int) -> list[int]:
 @pytest.fixture
 def dev_stack(tmp_path: Path) -> Iterator[DevStack]:
     """``outbound dev --offline`` in a fresh folder, where the README's commands run."""
-    api, public, temporal, ui, smtp, dns = free_ports(6)
+    api, public, temporal, ui, smtp, dns, sms = free_ports(7)
     venv_bin = tmp_path / ".venv" / "bin"
     venv_bin.mkdir(parents=True)
     outbound = Path(sys.executable).parent / "outbound"
@@ -133,6 +166,7 @@ def dev_stack(tmp_path: Path) -> Iterator[DevStack]:
         ("--ui-port", ui),
         ("--smtp-port", smtp),
         ("--dns-port", dns),
+        ("--sms-port", sms),
     ):
         command += [option, str(port)]
     environment = {k: v for k, v in os.environ.items() if not k.startswith("OUTBOUND_")}
@@ -140,7 +174,7 @@ def dev_stack(tmp_path: Path) -> Iterator[DevStack]:
     process = subprocess.Popen(
         command, cwd=tmp_path, env=environment, stdout=log, stderr=subprocess.STDOUT
     )
-    stack = DevStack(tmp_path, api, public, smtp)
+    stack = DevStack(tmp_path, api, public, smtp, sms)
     try:
         deadline = time.monotonic() + 90
         while not _answers(api):
@@ -245,3 +279,35 @@ def test_the_walkthrough_as_written_delivers_what_the_readme_says(dev_stack: Dev
         raw = path.read_bytes().split(b"\r\n", 2)[2]  # after the sink's two envelope lines
         [unsubscribe] = list_urls(raw)
         assert unsubscribe.startswith(f"http://localhost:{dev_stack.public_port}/unsubscribe/")
+
+    # 7. A texting campaign through the dev stack's "Dev SMS" sender and gateway.
+    campaign, start, texted = texting_blocks()
+    senders, made, added, preview = dev_stack.run(campaign)[0]
+    assert [s["name"] for s in senders.json()] == ["Dev SMS"], senders.text
+    assert (made.status, made.json()["id"]) == (201, 2), made.text
+    assert (added.status, added.json()["enrolled"]) == (201, 2), added.text
+    shapes = [(m["sms"]["encoding"], m["sms"]["segments"]) for m in preview.json()["steps"]]
+    assert preview.status == 200 and shapes == [("GSM-7", 1), ("GSM-7", 1)], preview.text
+    # 8. Start; after the grace delay Dee's first text is on its way or delivered.
+    answers, table = dev_stack.run(start)
+    started, dee = answers
+    assert started.status == 202 and started.json()["to_start"] == 2, started.text
+    assert dee.status == 200 and dee.json()["messages"][0]["to_address"] == "+14155550142"
+    assert "+14155550142" in table and "+14155550143" in table, table
+
+    # 9. Dee texts STOP: her number is suppressed and her second text never goes.
+    stop, suppressions = dev_stack.run(texted)[0]
+    assert stop.status == 200 and stop.json()["webhook_status"] == 200, stop.text
+    listed = [(i["address"], i["source"]) for i in suppressions.json()["items"]]
+    assert listed == [("+14155550142", "sms_stop")], suppressions.text
+    wait_until(
+        lambda: dev_stack.get("/campaigns/2")["campaign"]["status"] == "Completed",
+        "the texting campaign Completed",
+    )
+    final = {p["name"]: p for p in dev_stack.get("/campaigns/2")["prospects"]}
+    assert (final["Dee"]["status"], final["Eli"]["status"]) == ("OptedOut", "Completed")
+    assert [s["status"] for s in final["Eli"]["steps"]] == ["Sent", "Sent"]
+    sink = read_sms_sink(dev_stack.folder / "var" / "sms")
+    sent = [m for m in sink if m.direction == "outbound-api"]
+    assert sorted(m.to_number for m in sent) == ["+14155550142", "+14155550143", "+14155550143"]
+    assert {m.status for m in sent} == {"delivered"}
