@@ -31,7 +31,7 @@ from outbound.domain.prospects import ProspectCreate
 from outbound.domain.statuses import CampaignStatus, ProspectStatus
 from outbound.domain.views import AddProspectsResult
 from outbound.settings import Settings
-from outbound.store.prospects import addresses_of, upsert_prospects
+from outbound.store.prospects import addresses_of, phones_of, upsert_prospects
 from outbound.store.suppressions import suppressed_among
 from outbound.store.tables import Campaign, Enrollment, Prospect
 
@@ -135,7 +135,8 @@ def ended_with_answer(
 
 
 def only_suppressed(session: Session, workspace_id: int, prospect_ids: Sequence[int]) -> list[int]:
-    """The prospects every one of whose addresses is on the workspace's suppression list.
+    """The prospects every one of whose addresses is on the workspace's suppression list;
+    for a prospect without an address (an SMS-only contact), every one of its numbers.
 
     A prospect with one allowed address left may join: the address check
     before the first send skips the suppressed ones, as does the send's last look.
@@ -143,14 +144,13 @@ def only_suppressed(session: Session, workspace_id: int, prospect_ids: Sequence[
     if not prospect_ids:
         return []
     addresses = addresses_of(session, prospect_ids)
-    listed = suppressed_among(
-        session, workspace_id, [a.address for rows in addresses.values() for a in rows]
-    )
-    return [
-        pid
-        for pid, rows in addresses.items()
-        if rows and all(a.address.strip().lower() in listed for a in rows)
-    ]
+    contacts = {pid: [a.address.strip().lower() for a in rows] for pid, rows in addresses.items()}
+    phone_only = [pid for pid, rows in contacts.items() if not rows]
+    for pid, phones in phones_of(session, phone_only).items():
+        contacts[pid] = [p.number for p in phones]
+    everyone = [c for rows in contacts.values() for c in rows]
+    listed = suppressed_among(session, workspace_id, everyone)
+    return [pid for pid, rows in contacts.items() if rows and all(c in listed for c in rows)]
 
 
 @dataclass(frozen=True)
@@ -195,7 +195,8 @@ def _store(
                         field="prospects",
                         reason=(
                             f"{len(unreachable)} prospect(s) have only addresses on the "
-                            "suppression list of this workspace (opted out or bounced); "
+                            "suppression list of this workspace (opted out or bounced; for "
+                            "one without an address, its phone numbers); "
                             "they are never sent to"
                         ),
                         prospect_ids=unreachable,

@@ -6,7 +6,8 @@ address columns ``email``, ``personal_email``, ``work_email``, ``other_email``
 order, then cell order); ``use_first`` naming one of the row's addresses; phone
 columns ``phone`` and ``mobile_phone`` (mobile), ``work_phone``, ``other_phone``
 (also ``;``-separated, same order rule; a bad number is named by its column); any
-other column becomes a template field.
+other column becomes a template field. Each row needs an address or a number (an
+all-SMS campaign's file may have no address column at all).
 """
 
 from __future__ import annotations
@@ -49,10 +50,9 @@ def parse_prospects_csv(text: str) -> tuple[list[ProspectCreate], list[CsvProble
     """Every row as a prospect, or the problems found; callers store nothing if any."""
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
     header = [name.strip().lower() for name in reader.fieldnames or []]
-    if not any(name in _ADDRESS_COLUMNS for name in header):
-        return [], [
-            CsvProblem(1, "header", "needs an address column: " + ", ".join(_ADDRESS_COLUMNS))
-        ]
+    if not any(name in _ADDRESS_COLUMNS or name in _PHONE_COLUMNS for name in header):
+        columns = ", ".join([*_ADDRESS_COLUMNS, *_PHONE_COLUMNS])
+        return [], [CsvProblem(1, "header", "needs an address or phone column: " + columns)]
     prospects: list[ProspectCreate] = []
     problems: list[CsvProblem] = []
     for row_number, raw in enumerate(reader, start=2):
@@ -78,7 +78,10 @@ def parse_prospects_csv(text: str) -> tuple[list[ProspectCreate], list[CsvProble
 
 
 def _cell_of(location: tuple[int | str, ...], phone_columns: list[str]) -> str:
-    """Where a validation error is: a phone number's column, else the field's path."""
+    """Where a validation error is: a phone number's column, else the field's path; a
+    row with neither an address nor a number is named by its email and phone cells."""
+    if not location:
+        return "email/phone"
     if len(location) >= 2 and location[0] == "phones" and isinstance(location[1], int):
         return phone_columns[location[1]]
     return ".".join(str(p) for p in location)

@@ -5,13 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, Field, field_validator
+from pydantic import AfterValidator, BaseModel, Field, field_validator, model_validator
 
 from outbound.domain.phones import MAX_PHONES_PER_PROSPECT, PhoneNumber
 from outbound.domain.statuses import AddressType, PhoneType
 from outbound.domain.validators import TimeZoneName, email_address, single_line
 
 FieldName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
+NO_CONTACT = "give an email address or a phone number"
+"""Why a prospect with neither was refused (an all-SMS campaign needs no address)."""
 MAX_PROSPECTS_PER_REQUEST = 10_000
 """Rows of one JSON list or CSV file; larger imports are split (the README says how)."""
 
@@ -35,14 +37,18 @@ class PhoneIn(BaseModel):
 
 
 class ProspectCreate(BaseModel):
-    """A person to contact; ``fields`` holds extra template variables."""
+    """A person to contact; ``fields`` holds extra template variables.
+
+    At least one email address or one phone number: an all-SMS campaign's
+    contacts often have only a number (seed 004), an email one's only an address.
+    """
 
     first_name: Annotated[str, Field(max_length=200), AfterValidator(single_line)] = ""
     last_name: Annotated[str, Field(max_length=200), AfterValidator(single_line)] = ""
     company: Annotated[str, Field(max_length=200), AfterValidator(single_line)] = ""
     title: Annotated[str, Field(max_length=200), AfterValidator(single_line)] = ""
     time_zone: TimeZoneName | None = None
-    addresses: Annotated[list[AddressIn], Field(min_length=1, max_length=20)]
+    addresses: Annotated[list[AddressIn], Field(max_length=20)] = Field(default_factory=list)
     phones: Annotated[list[PhoneIn], Field(max_length=MAX_PHONES_PER_PROSPECT)] = Field(
         default_factory=list
     )
@@ -56,6 +62,12 @@ class ProspectCreate(BaseModel):
         for phone in phones:
             first.setdefault(phone.number, phone)
         return list(first.values())
+
+    @model_validator(mode="after")
+    def _reachable(self) -> ProspectCreate:
+        if not self.addresses and not self.phones:
+            raise ValueError(NO_CONTACT)
+        return self
 
     @field_validator("addresses")
     @classmethod

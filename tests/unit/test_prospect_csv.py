@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from outbound.domain.prospect_csv import parse_prospects_csv
+from outbound.domain.prospect_csv import CsvProblem, parse_prospects_csv
 from outbound.domain.statuses import AddressType
 
 
@@ -31,4 +31,21 @@ def test_blank_rows_are_skipped_and_bad_cells_named_by_row() -> None:
     prospects, problems = parse_prospects_csv(text)
 
     assert [p.first_name for p in prospects] == ["Ann"]
-    assert [(p.row, p.field) for p in problems] == [(4, "addresses.0.address"), (5, "addresses")]
+    assert [(p.row, p.field) for p in problems] == [
+        (4, "addresses.0.address"),
+        (5, "email/phone"),  # neither an address nor a number
+    ]
+
+
+def test_a_row_with_only_a_phone_number_is_a_prospect_without_addresses() -> None:
+    prospects, problems = parse_prospects_csv("first_name,mobile_phone\nDee,+14155550124\n")
+
+    assert problems == []
+    (dee,) = prospects
+    assert (dee.addresses, [p.number for p in dee.phones]) == ([], ["+14155550124"])
+
+
+def test_a_row_with_neither_an_address_nor_a_number_is_named() -> None:
+    _, problems = parse_prospects_csv("first_name,email,phone\nAnn,a@example.com,\nNil,,\n")
+
+    assert problems == [CsvProblem(3, "email/phone", "give an email address or a phone number")]
