@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, Field, field_validator, model_validator
 
 from outbound.domain.phones import MAX_PHONES_PER_PROSPECT, PhoneNumber
+from outbound.domain.problems import FieldProblem
 from outbound.domain.statuses import AddressType, PhoneType
 from outbound.domain.validators import TimeZoneName, email_address, single_line
 
@@ -66,7 +67,7 @@ class ProspectCreate(BaseModel):
     @model_validator(mode="after")
     def _reachable(self) -> ProspectCreate:
         if not self.addresses and not self.phones:
-            raise ValueError(NO_CONTACT)
+            raise FieldProblem("addresses", NO_CONTACT)
         return self
 
     @field_validator("addresses")
