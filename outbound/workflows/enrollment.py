@@ -59,6 +59,7 @@ with workflow.unsafe.imports_passed_through():
     from outbound.scheduling.when_to_send import first_send, follow_up
 
 from outbound.workflows.sms_steps import SmsSteps  # workflow code: checked in the sandbox
+from outbound.workflows.store_calls import STORE_RETRY, STORE_TIMEOUT
 
 SEND_TIMEOUT = timedelta(minutes=5)
 SEND_HEARTBEAT = timedelta(seconds=30)  # a crashed worker's send is retried this soon
@@ -69,10 +70,6 @@ SEND_RETRY = RetryPolicy(
     non_retryable_error_types=[FailureType.SLOT_MISSED],
 )
 CHECK_TIMEOUT = timedelta(minutes=1)
-STORE_TIMEOUT = timedelta(seconds=30)
-STORE_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1)
-)
 
 RATE_LIMIT_PAUSE = timedelta(hours=1)
 MAILBOX_FULL_RETRY = timedelta(days=1)

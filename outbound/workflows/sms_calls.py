@@ -27,6 +27,8 @@ with workflow.unsafe.imports_passed_through():
     )
     from outbound.domain.statuses import MessageStatus
 
+from outbound.workflows.store_calls import local_write  # workflow code: in the sandbox
+
 SEND_TIMEOUT = timedelta(minutes=1)
 SEND_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=30),
@@ -43,10 +45,6 @@ SEND_RETRY = RetryPolicy(
         FailureType.TEMPLATE_REFUSED,
     ],
 )
-STORE_TIMEOUT = timedelta(seconds=30)
-STORE_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1)
-)
 
 
 async def reserve_sms_slot(
@@ -56,7 +54,7 @@ async def reserve_sms_slot(
     sms = _recipient(request)
     assert sms.to_number is not None
     key = f"{request.enrollment_id}:{step.position}:sms:{step.reservations}"
-    slot = await workflow.execute_local_activity(
+    slot = await local_write(
         "reserve_sms_slot",
         ReserveSmsSlotRequest(
             key=key,
@@ -68,9 +66,7 @@ async def reserve_sms_slot(
             window=request.schedule.window,
             quiet_hours=sms.quiet_hours,
         ),
-        result_type=datetime,
-        start_to_close_timeout=STORE_TIMEOUT,
-        retry_policy=STORE_RETRY,
+        datetime,
     )
     return key, slot
 
@@ -81,7 +77,7 @@ async def release_sms_slot(
     """Give the step's slot back; a Queued message becomes ``message_status``."""
     sms = _recipient(request)
     assert step.sms_slot_key is not None and sms.to_number is not None
-    await workflow.execute_local_activity(
+    await local_write(
         "release_sms_slot",
         ReleaseSmsSlotRequest(
             key=step.sms_slot_key,
@@ -90,8 +86,7 @@ async def release_sms_slot(
             to_number=sms.to_number,
             message_status=message_status,
         ),
-        start_to_close_timeout=STORE_TIMEOUT,
-        retry_policy=STORE_RETRY,
+        type(None),
     )
 
 
@@ -121,7 +116,7 @@ async def settle_sms(
     """Record a status the workflow decided (the store keeps a report that came first)."""
     sms = _recipient(request)
     assert sms.to_number is not None
-    await workflow.execute_local_activity(
+    await local_write(
         "settle_sms",
         SettleSmsRequest(
             enrollment_id=request.enrollment_id,
@@ -130,8 +125,7 @@ async def settle_sms(
             status=status,
             reason=reason,
         ),
-        start_to_close_timeout=STORE_TIMEOUT,
-        retry_policy=STORE_RETRY,
+        type(None),
     )
 
 
