@@ -10,7 +10,6 @@ then sleeps on a timer until that instant. What is checked is the time each text
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -18,16 +17,13 @@ from zoneinfo import ZoneInfo
 import pytest
 from temporalio import activity
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
 from outbound.domain.schedule import QuietHoursSpec
 from outbound.domain.sequence import StepPlan
 from outbound.domain.sms_sequence import ReserveSmsSlotRequest, SmsRecipient
 from outbound.domain.statuses import StepKind, StepStatus, ThreadMode
 from outbound.scheduling.quiet_hours import IntersectedWindow, legal_window
-from outbound.workflows.enrollment import EnrollmentWorkflow, PatchedEnrollmentWorkflow
-from tests.workflows.harness import FakeActivities, Harness
-from tests.workflows.test_sms_steps import SmsFakes
+from tests.workflows.test_sms_steps import SmsFakes, SmsHarness, sms_worker
 
 
 class FreeSender(SmsFakes):
@@ -42,18 +38,8 @@ class FreeSender(SmsFakes):
 
 
 @pytest.fixture
-async def free_sender(time_skipping: WorkflowEnvironment) -> AsyncIterator[Harness]:
-    fakes, sms = FakeActivities(), FreeSender(time_skipping.client)
-    task_queue = f"test-{uuid.uuid4()}"
-    async with Worker(
-        time_skipping.client,
-        task_queue=task_queue,
-        workflows=[EnrollmentWorkflow, PatchedEnrollmentWorkflow],
-        activities=[*fakes.all, *sms.all],
-        workflow_failure_exception_types=[Exception],
-    ):
-        harness = Harness(time_skipping, fakes, task_queue)
-        harness.sms = sms  # type: ignore[attr-defined]
+async def free_sender(time_skipping: WorkflowEnvironment) -> AsyncIterator[SmsHarness]:
+    async with sms_worker(time_skipping, FreeSender(time_skipping.client)) as harness:
         yield harness
 
 
@@ -64,10 +50,11 @@ def us_dst_start(after: datetime) -> date:
     return first + timedelta(days=(6 - first.weekday()) % 7 + 7)
 
 
-async def texts_at(harness: Harness, start_at: datetime, *zone_sets: list[str]) -> list[datetime]:
+async def texts_at(texts: SmsHarness, start_at: datetime, *zone_sets: list[str]) -> list[datetime]:
     """At ``start_at``, start a one-text sequence to a prospect in each of ``zone_sets``
     (all at once: awaiting a finished workflow moves the test server's clock on a lot);
     when each text went."""
+    harness = texts.harness
     now = await harness.env.get_current_time()
     await harness.env.sleep(start_at - now)
     plan = StepPlan(
@@ -91,7 +78,7 @@ async def texts_at(harness: Harness, start_at: datetime, *zone_sets: list[str]) 
     for handle in handles:  # one by one: gathering them would not skip time
         final = await handle.result()
         assert final.steps[0].status is StepStatus.SENT, final
-    sent = {request.to_number: at for request, at in harness.sms.sends}  # type: ignore[attr-defined]
+    sent = {request.to_number: at for request, at in texts.sms.sends}
     return [sent[number] for number in numbers]
 
 
@@ -101,9 +88,9 @@ def same_second(a: datetime, b: datetime) -> bool:
 
 
 async def test_a_text_started_at_night_waits_for_eight_o_clock_on_the_day_clocks_change(
-    free_sender: Harness,
+    free_sender: SmsHarness,
 ) -> None:
-    now = await free_sender.env.get_current_time()
+    now = await free_sender.harness.env.get_current_time()
     change = us_dst_start(now)
     # 09:00 UTC that Sunday: 01:00 in Los Angeles (still PST), 10:00 in Berlin (CET).
     nine_utc = datetime(change.year, change.month, change.day, 9, 0, tzinfo=UTC)
@@ -120,9 +107,9 @@ async def test_a_text_started_at_night_waits_for_eight_o_clock_on_the_day_clocks
 
 
 async def test_the_same_moment_is_day_in_berlin_and_night_in_new_york(
-    free_sender: Harness,
+    free_sender: SmsHarness,
 ) -> None:
-    now = await free_sender.env.get_current_time()
+    now = await free_sender.harness.env.get_current_time()
     # A coming Tuesday 07:30 UTC: 08:30 in Berlin (CET) or 09:30 (CEST); 02:30 or 03:30 in
     # New York.
     day = (now + timedelta(days=7 + (1 - now.weekday()) % 7)).date()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -137,18 +138,25 @@ class SmsHarness:
         return await self.harness.start(steps=plans, sms=recipient)
 
 
-@pytest.fixture
-async def texts(time_skipping: WorkflowEnvironment) -> AsyncIterator[SmsHarness]:
-    fakes, sms = FakeActivities(), SmsFakes(time_skipping.client)
+@asynccontextmanager
+async def sms_worker(env: WorkflowEnvironment, sms: SmsFakes) -> AsyncIterator[SmsHarness]:
+    """A worker of the sequences with stand-ins for every activity (``sms`` for texts)."""
+    fakes = FakeActivities()
     task_queue = f"test-{uuid.uuid4()}"
     async with Worker(
-        time_skipping.client,
+        env.client,
         task_queue=task_queue,
         workflows=[EnrollmentWorkflow, PatchedEnrollmentWorkflow],
         activities=[*fakes.all, *sms.all],
         workflow_failure_exception_types=[Exception],
     ):
-        yield SmsHarness(Harness(time_skipping, fakes, task_queue), sms)
+        yield SmsHarness(Harness(env, fakes, task_queue), sms)
+
+
+@pytest.fixture
+async def texts(time_skipping: WorkflowEnvironment) -> AsyncIterator[SmsHarness]:
+    async with sms_worker(time_skipping, SmsFakes(time_skipping.client)) as harness:
+        yield harness
 
 
 EMAIL, SMS, TASK = StepKind.EMAIL, StepKind.SMS, StepKind.MANUAL_TASK
