@@ -15,11 +15,18 @@ import phonenumbers
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from outbound.oauth.provider_settings import GoogleOAuthSettings, MicrosoftOAuthSettings
+
 
 class Settings(BaseSettings):
     """Process-wide settings for the API, the worker and the embedded dev stack."""
 
-    model_config = SettingsConfigDict(env_prefix="OUTBOUND_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="OUTBOUND_",
+        env_file=".env",
+        extra="ignore",
+        env_nested_delimiter="__",  # OUTBOUND_OAUTH_GOOGLE__CLIENT_ID
+    )
 
     database_url: str = Field(
         default="sqlite:///var/outbound.db",
@@ -140,6 +147,10 @@ class Settings(BaseSettings):
         dumped["signing_secret"] = self.signing_secret.get_secret_value()
         dumped["encryption_keys"] = [key.get_secret_value() for key in self.encryption_keys]
         dumped["default_phone_region"] = self.default_phone_region or ""  # None: empty
+        dumped["oauth_google"]["client_secret"] = self.oauth_google.client_secret.get_secret_value()
+        dumped["oauth_microsoft"]["client_secret"] = (
+            self.oauth_microsoft.client_secret.get_secret_value()
+        )
         return {
             f"OUTBOUND_{name.upper()}": value if isinstance(value, str) else json.dumps(value)
             for name, value in dumped.items()
@@ -160,6 +171,23 @@ class Settings(BaseSettings):
         default=0.2,
         ge=0,
         description="Seconds before each status callback of the local SMS gateway.",
+    )
+
+    # --- OAuth mailboxes (issue 28): Google and Microsoft apps, endpoints, the callback ---
+    oauth_google: GoogleOAuthSettings = Field(
+        default_factory=GoogleOAuthSettings,
+        description="Google's app and endpoints: OUTBOUND_OAUTH_GOOGLE__CLIENT_ID and so on.",
+    )
+    oauth_microsoft: MicrosoftOAuthSettings = Field(
+        default_factory=MicrosoftOAuthSettings,
+        description="Microsoft's app and endpoints: OUTBOUND_OAUTH_MICROSOFT__CLIENT_ID and so on.",
+    )
+    oauth_redirect_url: str = Field(
+        default="http://localhost:8000/mailboxes/oauth/callback",
+        description=(
+            "Where the provider sends the admin's browser back after consent: this API's "
+            "GET /mailboxes/oauth/callback, as registered with each provider."
+        ),
     )
 
 

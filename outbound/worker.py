@@ -30,6 +30,7 @@ from outbound.activities.slots import SlotActivities
 from outbound.activities.sms import SmsActivities
 from outbound.mail.address_check import AddressChecker
 from outbound.mail.hosts import HostPolicy
+from outbound.oauth.tokens import AccessTokens
 from outbound.sandbox_runner import SnippetCachingSandboxedWorkflowRunner
 from outbound.settings import Settings, get_settings
 from outbound.store.encryption import Keyring, check_stored_secrets
@@ -68,7 +69,9 @@ def activities_for(
     send_clock: Callable[[], datetime] = wall_clock,
 ) -> list[Any]:
     """Every activity the workflows call, bound to this process's engine, settings and client."""
-    delivery = DeliveryActivities(engine, settings, send_clock)
+    keyring = Keyring.from_settings(settings)
+    tokens = AccessTokens(engine, settings, keyring, send_clock)  # one cache per process
+    delivery = DeliveryActivities(engine, settings, send_clock, tokens)
     records = RecordActivities(engine)
     slots = SlotActivities(engine)
     sms = SmsActivities(engine, settings, clock=send_clock)
@@ -78,7 +81,8 @@ def activities_for(
     inbox = InboxActivities(
         engine,
         client,
-        Keyring.from_settings(settings),
+        keyring,
+        tokens,
         LinkSigner.from_settings(settings),
         HostPolicy.from_settings(settings),
     )

@@ -59,6 +59,7 @@ from outbound.scheduling.slots import MailboxLimits
 from outbound.scheduling.windows import local_date
 from outbound.settings import Settings
 from outbound.store.encryption import Keyring
+from outbound.oauth.tokens import AccessTokens
 from outbound.store.mailboxes import imap_account, smtp_account
 from outbound.store.send_turns import claim_send_turn
 from outbound.store.slots import mailbox_limits
@@ -133,7 +134,11 @@ class DeliveryActivities:
     """
 
     def __init__(
-        self, engine: Engine, settings: Settings, clock: Callable[[], datetime] = wall_clock
+        self,
+        engine: Engine,
+        settings: Settings,
+        clock: Callable[[], datetime] = wall_clock,
+        tokens: AccessTokens | None = None,
     ) -> None:
         self._engine = engine
         self._settings = settings
@@ -141,6 +146,8 @@ class DeliveryActivities:
         self._keyring = Keyring.from_settings(settings)  # passwords are loaded by mailbox id
         self._hosts = HostPolicy.from_settings(settings)
         self._clock = clock
+        # OAuth mailboxes' access tokens, shared with the process's other activities
+        self._tokens = tokens or AccessTokens(engine, settings, self._keyring, clock)
 
     @activity.defn(name="send_step")
     async def send_step(self, request: SendStepRequest) -> SendStepResult:
@@ -292,7 +299,7 @@ class DeliveryActivities:
             store_links(session, logged.id, None if stored_key else link_key, body)
             session.commit()
             return Prepared(
-                smtp_account(mailbox, self._keyring, hosts=self._hosts),
+                smtp_account(mailbox, self._keyring, hosts=self._hosts, tokens=self._tokens),
                 email,
                 None,
                 mailbox_limits(mailbox),
@@ -440,7 +447,7 @@ class DeliveryActivities:
                     "been delivered, so it is not sent again",
                 )
             return (
-                smtp_account(mailbox, self._keyring, hosts=self._hosts),
+                smtp_account(mailbox, self._keyring, hosts=self._hosts, tokens=self._tokens),
                 mailbox.connection_version,
                 attempt,
             )
@@ -476,7 +483,10 @@ class DeliveryActivities:
     ) -> tuple[ImapAccount, str] | None:
         with Session(self._engine) as session:
             account = imap_account(
-                session.get_one(Mailbox, mailbox_id), self._keyring, hosts=self._hosts
+                session.get_one(Mailbox, mailbox_id),
+                self._keyring,
+                hosts=self._hosts,
+                tokens=self._tokens,
             )
             logged = _logged_message(session, request)
         if account is None or logged is None:

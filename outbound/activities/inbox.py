@@ -25,6 +25,7 @@ from outbound.mail.hosts import HostPolicy, HostRefused
 from outbound.mail.imap import ImapAccount, ImapLoginFailed, InboxPosition, fetch_new
 from outbound.store.encryption import Keyring
 from outbound.store.mailboxes import imap_account
+from outbound.oauth.tokens import AccessTokens
 from outbound.store.tables import Mailbox
 from outbound.tracking.tokens import LinkSigner
 
@@ -37,12 +38,14 @@ class InboxActivities:
         engine: Engine,
         client: Client,
         keyring: Keyring,
+        tokens: AccessTokens,
         signer: LinkSigner | None = None,
         hosts: HostPolicy | None = None,
     ) -> None:
         self._engine = engine
         self._client = client
         self._keyring = keyring  # opens the stored IMAP password, loaded by mailbox id
+        self._tokens = tokens  # OAuth mailboxes' access tokens
         self._signer = signer  # reads the tokens of unsubscribe mail (List-Unsubscribe mailto)
         self._hosts = hosts or HostPolicy()  # which IMAP servers may be connected to
 
@@ -95,7 +98,7 @@ class InboxActivities:
         with Session(self._engine) as session:
             mailbox = session.get(Mailbox, mailbox_id)
             return (
-                imap_account(mailbox, self._keyring, hosts=self._hosts)
+                imap_account(mailbox, self._keyring, hosts=self._hosts, tokens=self._tokens)
                 if mailbox is not None
                 else None
             )

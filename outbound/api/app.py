@@ -44,6 +44,7 @@ from outbound.api.routes import (
     inbound,
     inbound_webhook,
     mailbox_grants,
+    mailbox_oauth,
     mailboxes,
     previews,
     sink,
@@ -66,6 +67,7 @@ from outbound.tracking.tokens import LinkSigner
 
 MANAGEMENT_ROUTERS: tuple[ModuleType, ...] = (
     accounts,
+    mailbox_oauth,
     mailboxes,
     mailbox_grants,
     sms_senders,
@@ -118,7 +120,10 @@ def create_app(
     guard = [Depends(authorize)]
     for module in MANAGEMENT_ROUTERS:
         app.include_router(module.router, dependencies=guard)
-    app.include_router(health.router)  # the only route without a key: it tells nothing
+    app.include_router(health.router)  # without a key: it tells nothing
+    # Without a key: the provider sends the admin's browser here; the signed, single-use
+    # state is its proof and names the workspace (routes/mailbox_oauth.py).
+    app.include_router(mailbox_oauth.callback_router)
     app.add_middleware(AuditMiddleware)
     app.add_middleware(RequestLimits)  # bodies bounded before any route reads them
     app.add_middleware(PhoneRegionMiddleware, region=settings.default_phone_region)

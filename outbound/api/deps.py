@@ -11,6 +11,7 @@ from sqlmodel import Session
 from temporalio.client import Client
 
 from outbound.mail.check_rate import ConnectionChecks
+from outbound.oauth.tokens import AccessTokens
 from outbound.settings import Settings
 from outbound.sms.provider import SmsProvider
 from outbound.sms.twilio_provider import TwilioProvider
@@ -46,6 +47,16 @@ def _connection_checks(request: Request) -> ConnectionChecks:
     return checks
 
 
+def _access_tokens(request: Request) -> AccessTokens:
+    """The API process's access tokens of OAuth mailboxes (login checks), made once per app."""
+    tokens: AccessTokens | None = getattr(request.app.state, "access_tokens", None)
+    if tokens is None:
+        state = request.app.state
+        tokens = AccessTokens(state.engine, state.settings, state.keyring)
+        state.access_tokens = tokens
+    return tokens
+
+
 def _sms_provider(request: Request) -> SmsProvider:
     """The SMS provider (its webhooks' signatures and forms), made once per app."""
     provider: SmsProvider | None = getattr(request.app.state, "sms_provider", None)
@@ -61,3 +72,4 @@ TemporalDep = Annotated[Client, Depends(_temporal)]
 KeyringDep = Annotated[Keyring, Depends(_keyring)]
 ConnectionChecksDep = Annotated[ConnectionChecks, Depends(_connection_checks)]
 SmsProviderDep = Annotated[SmsProvider, Depends(_sms_provider)]
+AccessTokensDep = Annotated[AccessTokens, Depends(_access_tokens)]

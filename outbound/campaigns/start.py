@@ -46,7 +46,8 @@ from outbound.mail.smtp import SendFailed, check_login
 from outbound.scheduling.when_to_send import WhenToSend
 from outbound.settings import Settings
 from outbound.store.encryption import Keyring
-from outbound.store.mailboxes import park, smtp_account
+from outbound.oauth.tokens import AccessTokens
+from outbound.store.mailboxes import park, reconnect_hint, smtp_account
 from outbound.store.prospects import addresses_of, campaign_addresses
 from outbound.store.tables import Campaign, Enrollment, Mailbox, Prospect, SmsSender, Step
 from outbound.templating.context import UNSUBSCRIBE_VARIABLE, prospect_context
@@ -130,7 +131,11 @@ def prepare_start(engine: Engine, campaign_id: int, *, resuming: bool = False) -
 
 
 async def check_mailbox(
-    engine: Engine, keyring: Keyring, mailbox_id: int, checks: ConnectionChecks
+    engine: Engine,
+    keyring: Keyring,
+    mailbox_id: int,
+    checks: ConnectionChecks,
+    tokens: AccessTokens,
 ) -> None:
     """Refuse to start on a mailbox that cannot log in (409 saying why, in a fixed reason);
     parks it if refused. The check counts against the workspace's rate of checks (429)."""
@@ -144,11 +149,11 @@ async def check_mailbox(
         raise conflict(
             "mailbox_id",
             f"mailbox {mailbox_id} needs re-authentication ({mailbox.connection_problem}); "
-            f"reconnect it with POST /mailboxes/{mailbox_id}/reconnect",
+            f"{reconnect_hint(mailbox)}",
         )
     checks.take(rate_key(mailbox.workspace_id))
     try:
-        await check_login(smtp_account(mailbox, keyring, hosts=checks.hosts))
+        await check_login(smtp_account(mailbox, keyring, hosts=checks.hosts, tokens=tokens))
     except HostRefused as refused:
         raise conflict("mailbox_id", f"mailbox {mailbox_id}: {refused}; nothing started") from None
     except SendFailed as failed:
@@ -163,7 +168,7 @@ async def check_mailbox(
             raise conflict(
                 "mailbox_id",
                 f"mailbox {mailbox_id} refused the login ({classified.reason}); "
-                f"reconnect it with POST /mailboxes/{mailbox_id}/reconnect",
+                f"{reconnect_hint(mailbox)}",
             ) from None
         raise conflict(
             "mailbox_id",

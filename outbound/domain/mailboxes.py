@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from outbound.domain.schedule import WORKDAYS, ClockTime, SendDays, check_window
-from outbound.domain.statuses import MailboxConnection, TlsMode
+from outbound.domain.statuses import AuthMethod, MailboxConnection, TlsMode
 from outbound.domain.validators import EmailAddress, HostName, SingleLine, TimeZoneName
 
 
@@ -73,6 +73,11 @@ class MailboxPublic(MailboxBase):
 
     id: int
     has_password: bool
+    auth_method: AuthMethod = Field(
+        default=AuthMethod.PASSWORD,
+        description="password, or oauth2: signs in with its provider (never shown: the token).",
+    )
+    oauth_provider: str | None = Field(default=None, description="google / microsoft (oauth2).")
     connection_state: MailboxConnection
     connection_problem: str | None = Field(
         default=None, description="Why it needs re-authentication (the server's answer)."

@@ -95,6 +95,13 @@ class MailboxConnection(StrEnum):
     NEEDS_REAUTH = "needs_reauth"
 
 
+class AuthMethod(StrEnum):
+    """How a mailbox signs in to its SMTP and IMAP servers."""
+
+    PASSWORD = "password"
+    OAUTH2 = "oauth2"  # an OAuth provider's access token (XOAUTH2 / OAUTHBEARER)
+
+
 class TlsMode(StrEnum):
     """How the SMTP connection is secured."""
 

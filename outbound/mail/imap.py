@@ -38,6 +38,9 @@ from datetime import UTC, date, datetime, timedelta
 import aioimaplib
 from pydantic import BaseModel, ConfigDict, Field
 
+from outbound.mail.oauth_sasl import BearerSource
+from outbound.oauth.errors import TokenRefused, TokenUnavailable
+
 from outbound.mail.hosts import (
     CHECK_SECONDS,
     CHECK_STEP_SECONDS,
@@ -66,6 +69,7 @@ class ImapAccount(BaseModel):
     tls: bool
     username: str
     password: str = Field(repr=False)
+    bearer: BearerSource | None = Field(default=None, repr=False, exclude=True)
     folder: str = "INBOX"
     timeout_seconds: float = Field(default=30.0, gt=0)
     hosts: HostPolicy = Field(default_factory=HostPolicy, exclude=True)
@@ -308,10 +312,14 @@ async def _session(
     try:
         try:
             await client.wait_hello_from_server()
-            answer = await client.login(_quoted(account.username), account.password)
+            answer = await _log_in(client, account)
         except (OSError, TimeoutError, aioimaplib.AioImapException) as error:
             log_failure("IMAP connection to", account.host, account.port, error)
             raise ImapUnavailable(unreachable(error).value) from None
+        except TokenRefused as refused:
+            raise ImapLoginFailed(str(refused)) from None
+        except TokenUnavailable as unavailable:
+            raise ImapUnavailable(str(unavailable)) from None
         if answer.result != "OK":
             said = _scrub(_text(answer.lines), account.password)
             _log.warning("IMAP login of %s at %s refused: %s", account.username, where, said)
@@ -322,6 +330,18 @@ async def _session(
             raise ImapUnavailable(f"IMAP server {where} failed: {_describe(error)}") from None
     finally:
         await _close(client)
+
+
+async def _log_in(client: aioimaplib.IMAP4, account: ImapAccount) -> aioimaplib.Response:
+    """LOGIN with the password, or AUTHENTICATE XOAUTH2 with an access token (one retry
+    with a fresh token when the server refuses a cached one)."""
+    if account.bearer is None:
+        return await client.login(_quoted(account.username), account.password)
+    token = await account.bearer(None)
+    answer = await client.xoauth2(account.username, token)
+    if answer.result != "OK":
+        answer = await client.xoauth2(account.username, await account.bearer(token))
+    return answer
 
 
 async def _close(client: aioimaplib.IMAP4) -> None:

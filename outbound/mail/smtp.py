@@ -34,7 +34,9 @@ from outbound.mail.hosts import (
     open_socket,
     unreachable,
 )
+from outbound.mail.oauth_sasl import BearerSource, smtp_oauth_login
 from outbound.mail.outcomes import Classified, Outcome, Stage, classify, classify_exception
+from outbound.oauth.errors import TokenRefused, TokenUnavailable
 
 _LOST = (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError)
 _ehlo_name: str | None = None
@@ -42,13 +44,17 @@ _ehlo_name: str | None = None
 
 @dataclass(frozen=True)
 class SmtpAccount:
-    """Connection details of a mailbox; the password never leaves the worker process."""
+    """Connection details of a mailbox; the password never leaves the worker process.
+
+    A mailbox that signs in with OAuth has a ``bearer`` (its access tokens) instead of
+    a password."""
 
     host: str
     port: int
     tls_mode: TlsMode
     username: str | None = None
     password: str | None = field(default=None, repr=False)
+    bearer: BearerSource | None = field(default=None, repr=False)
     timeout_seconds: float = 60.0
     hosts: HostPolicy = field(default_factory=HostPolicy)
 
@@ -98,7 +104,7 @@ async def send_message(
     try:
         if account.username:
             stage = Stage.AUTH
-            await client.login(account.username, account.password or "")
+            await _log_in(client, account)
         stage = Stage.ENVELOPE
         await client.mail(sender)
         await client.rcpt(recipient)
@@ -110,6 +116,8 @@ async def send_message(
         if accepted is not None:
             await accepted()
         await client.quit()
+    except (TokenRefused, TokenUnavailable) as error:
+        raise SendFailed(token_failure(error)) from None
     except aiosmtplib.SMTPException as error:
         if stage is Stage.AFTER_DATA:  # accepted; only the polite QUIT failed
             return classify(reply.code, reply.message, Stage.AFTER_DATA)
@@ -135,11 +143,13 @@ async def check_login(account: SmtpAccount) -> None:
             client = await _connected(account, CHECK_STEP_SECONDS, refuse_as=None)
             try:
                 if account.username:
-                    await client.login(account.username, account.password or "")
+                    await _log_in(client, account)
                 await client.quit()
             finally:
                 if client.is_connected:
                     client.close()
+    except (TokenRefused, TokenUnavailable) as error:
+        raise SendFailed(token_failure(error)) from None
     except aiosmtplib.SMTPException as error:
         log_failure("SMTP login check of", account.host, account.port, error)
         classified = classify_exception(error, Stage.AUTH)
@@ -149,6 +159,22 @@ async def check_login(account: SmtpAccount) -> None:
     except TimeoutError as error:
         log_failure("SMTP login check of", account.host, account.port, error)
         raise SendFailed(_unreachable(Unreachable.TIMED_OUT)) from error
+
+
+async def _log_in(client: aiosmtplib.SMTP, account: SmtpAccount) -> None:
+    """AUTH with the account's access token (OAuth) or its username and password."""
+    assert account.username is not None
+    if account.bearer is not None:
+        await smtp_oauth_login(client, account.username, account.bearer, account.host, account.port)
+    else:
+        await client.login(account.username, account.password or "")
+
+
+def token_failure(error: TokenRefused | TokenUnavailable) -> Classified:
+    """No access token: a refusal parks the mailbox (sign in again), an outage is retried."""
+    if isinstance(error, TokenRefused):
+        return Classified(Outcome.AUTH_FAILED, None, None, str(error))
+    return Classified(Outcome.TRANSIENT, None, None, str(error))
 
 
 async def _connected(

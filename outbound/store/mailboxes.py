@@ -11,10 +11,13 @@ from __future__ import annotations
 
 from sqlmodel import Session, col, select
 
-from outbound.domain.statuses import MailboxConnection, ProspectStatus, TlsMode
+from outbound.domain.statuses import AuthMethod, MailboxConnection, ProspectStatus, TlsMode
 from outbound.mail.hosts import HostPolicy
 from outbound.mail.imap import ImapAccount
+from outbound.mail.oauth_sasl import BearerSource
 from outbound.mail.smtp import SmtpAccount
+from outbound.oauth.providers import Provider
+from outbound.oauth.tokens import AccessTokens, OAuthLogin
 from outbound.store.encryption import Keyring
 from outbound.store.tables import Campaign, Enrollment, Mailbox
 
@@ -28,36 +31,74 @@ def smtp_account(
     password: str | None = None,
     *,
     hosts: HostPolicy,
+    tokens: AccessTokens,
 ) -> SmtpAccount:
-    """The mailbox's SMTP account, its password decrypted, optionally with new credentials
-    to try; ``hosts`` says which servers it may connect to (``HostPolicy.from_settings``)."""
+    """The mailbox's SMTP account, its password decrypted (or, signing in with OAuth, its
+    access tokens from ``tokens``), optionally with new credentials to try; ``hosts``
+    says which servers it may connect to (``HostPolicy.from_settings``)."""
+    bearer = bearer_for(mailbox, tokens)
     return SmtpAccount(
         host=mailbox.smtp_host,
         port=mailbox.smtp_port,
         tls_mode=TlsMode(mailbox.tls_mode),
         username=username if username is not None else mailbox.username,
         password=(
-            password
+            None
+            if bearer is not None
+            else password
             if password is not None
             else keyring.decrypt_optional(mailbox.smtp_password_encrypted)
         ),
+        bearer=bearer,
         hosts=hosts,
     )
 
 
-def imap_account(mailbox: Mailbox, keyring: Keyring, *, hosts: HostPolicy) -> ImapAccount | None:
+def imap_account(
+    mailbox: Mailbox, keyring: Keyring, *, hosts: HostPolicy, tokens: AccessTokens
+) -> ImapAccount | None:
     """The mailbox's IMAP account, or None when it has no inbox sync configured."""
     if not mailbox.imap_host or not mailbox.imap_username:
         return None
+    bearer = bearer_for(mailbox, tokens)
     return ImapAccount(
         host=mailbox.imap_host,
         port=mailbox.imap_port,
         tls=mailbox.imap_tls,
         username=mailbox.imap_username,
-        password=keyring.decrypt_optional(mailbox.imap_password_encrypted) or "",
+        password=(
+            "" if bearer is not None else keyring.decrypt_optional(mailbox.imap_password_encrypted)
+        )
+        or "",
+        bearer=bearer,
         folder=mailbox.imap_folder,
         hosts=hosts,
     )
+
+
+def bearer_for(mailbox: Mailbox, tokens: AccessTokens) -> BearerSource | None:
+    """Where an OAuth mailbox's access tokens come from; None for a password mailbox."""
+    if mailbox.auth_method != AuthMethod.OAUTH2 or mailbox.oauth_provider is None:
+        return None
+    assert mailbox.id is not None and mailbox.username is not None
+    login = OAuthLogin(
+        mailbox.id, mailbox.connection_version, Provider(mailbox.oauth_provider), mailbox.username
+    )
+
+    async def bearer(refused: str | None) -> str:
+        return await tokens.access_token(login, refused=refused)
+
+    return bearer
+
+
+def reconnect_hint(mailbox: Mailbox) -> str:
+    """How a user reconnects this mailbox: new credentials, or signing in again."""
+    if mailbox.auth_method == AuthMethod.OAUTH2 and mailbox.oauth_provider:
+        return (
+            f"sign in again with POST /mailboxes/oauth/{mailbox.oauth_provider}/start "
+            f'and {{"mailbox_id": {mailbox.id}}}'
+        )
+    return f"reconnect it with POST /mailboxes/{mailbox.id}/reconnect"
 
 
 def park(session: Session, mailbox: Mailbox, problem: str) -> None:

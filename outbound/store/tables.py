@@ -195,7 +195,39 @@ class Mailbox(SQLModel, table=True):
     inbound_secret_hash: str | None = Field(
         default=None, repr=False, description="SHA-256 of the inbound webhook's secret."
     )
+    auth_method: str = Field(default="password", description="password / oauth2 (AuthMethod).")
+    oauth_provider: str | None = Field(default=None, description="google / microsoft.")
+    oauth_refresh_token_encrypted: str | None = Field(
+        default=None, repr=False, description="Encrypted (outbound.store.encryption)."
+    )
     created_at: datetime = _when(default_factory=utc_now)
+
+
+class OAuthConnect(SQLModel, table=True):
+    """One admin's sign-in with an OAuth provider, from start to callback (single use).
+
+    The ``state`` the provider hands back is signed and names this row; the
+    callback claims the row once (``used_at``), so a state replayed, forged or
+    older than its ``expires_at`` connects nothing.
+    """
+
+    __tablename__ = "oauth_connect"
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspace.id", index=True)
+    user_id: int = Field(foreign_key="user_account.id")
+    provider: str
+    nonce: str = Field(repr=False, description="Echoed in the ID token: binds it to this sign-in.")
+    code_verifier_encrypted: str = Field(repr=False, description="PKCE verifier, encrypted.")
+    mailbox_id: int | None = Field(
+        default=None, foreign_key="mailbox.id", description="The mailbox to reconnect, if any."
+    )
+    options: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(JSON), description="A new mailbox's settings."
+    )
+    created_at: datetime = _when(default_factory=utc_now)
+    expires_at: datetime = _when()
+    used_at: datetime | None = _when(default=None)
 
 
 class Campaign(SQLModel, table=True):

@@ -16,6 +16,7 @@ from sqlmodel import Session, col, select
 
 from outbound.api.auth import CallerDep, usable_mailbox, usable_sms_sender
 from outbound.api.deps import (
+    AccessTokensDep,
     ConnectionChecksDep,
     KeyringDep,
     SessionDep,
@@ -291,6 +292,7 @@ async def start_campaign(
     settings: SettingsDep,
     keyring: KeyringDep,
     checks: ConnectionChecksDep,
+    tokens: AccessTokensDep,
 ) -> StartResult:
     """Start sending: requires the consent attestation (for texts too, when the campaign
     has sms steps), a mailbox that logs in and an SMS sender that is connected.
@@ -306,7 +308,7 @@ async def start_campaign(
     if plan.sms_sender_id is not None:
         await asyncio.to_thread(_check_sender, engine, plan.sms_sender_id)
     if plan.mailbox_id is not None:
-        await campaign_start.check_mailbox(engine, keyring, plan.mailbox_id, checks)
+        await campaign_start.check_mailbox(engine, keyring, plan.mailbox_id, checks, tokens)
     await asyncio.to_thread(campaign_start.mark_started, engine, plan, body.consent)
     workflow_id = await campaign_start.start_fan_out(temporal, settings, plan)
     return StartResult(

@@ -12,7 +12,6 @@ import secrets
 from fastapi import APIRouter, Request, Response
 from sqlalchemy import Engine
 from sqlmodel import Session
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.service import RPCError, RPCStatusCode
 
 from outbound.api.auth import ADMIN_ONLY
@@ -28,7 +27,7 @@ from outbound.domain.inbound import InboxSyncInput
 from outbound.domain.mailboxes import ImapSettings, InboundSecret, InboxSyncStatus
 from outbound.domain.metrics import MailboxInboundMetrics
 from outbound.domain.problems import Problem, ProblemError, not_found
-from outbound.domain.search_attributes import workflow_attributes
+from outbound.inbound.inbox_sync_start import start_inbox_sync
 from outbound.mail.check_rate import rate_key
 from outbound.mail.hosts import HostRefused
 from outbound.mail.imap import (
@@ -114,17 +113,7 @@ async def set_imap(
             session.commit()
 
     await asyncio.to_thread(store)
-    workflow_id = inbox_workflow_id(mailbox_id)
-    handle = await temporal.start_workflow(
-        "InboxSync",
-        InboxSyncInput(mailbox_id=mailbox_id),
-        id=workflow_id,
-        task_queue=settings.task_queue,
-        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        search_attributes=workflow_attributes(workspace_id, mailbox_id=mailbox_id),
-    )
-    await handle.signal("poll_now")
+    workflow_id = await start_inbox_sync(temporal, settings, workspace_id, mailbox_id)
     return InboxSyncStatus(
         mailbox_id=mailbox_id,
         host=body.host,

@@ -16,7 +16,13 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from outbound.api.auth import ADMIN_ONLY, CallerDep
-from outbound.api.deps import ConnectionChecksDep, KeyringDep, SessionDep, TemporalDep
+from outbound.api.deps import (
+    AccessTokensDep,
+    ConnectionChecksDep,
+    KeyringDep,
+    SessionDep,
+    TemporalDep,
+)
 from outbound.domain.mailboxes import (
     MailboxCreate,
     MailboxPublic,
@@ -25,12 +31,17 @@ from outbound.domain.mailboxes import (
 )
 from outbound.domain.problems import Problem, ProblemError, not_found
 from outbound.domain.schedule import Weekday
-from outbound.domain.statuses import MailboxConnection
+from outbound.domain.statuses import AuthMethod, MailboxConnection
 from outbound.mail.check_rate import rate_key
 from outbound.mail.hosts import HostRefused
 from outbound.mail.outcomes import Outcome
 from outbound.mail.smtp import SendFailed, check_login
-from outbound.store.mailboxes import reconnect, running_workflow_ids, smtp_account
+from outbound.store.mailboxes import (
+    reconnect,
+    reconnect_hint,
+    running_workflow_ids,
+    smtp_account,
+)
 from outbound.store.tables import Mailbox, MailboxGrant
 
 _SIGNAL_CONCURRENCY = 32
@@ -59,6 +70,8 @@ def mailbox_public(mailbox: Mailbox) -> MailboxPublic:
         send_end=mailbox.send_end,
         plus_addressing=mailbox.plus_addressing,
         has_password=bool(mailbox.smtp_password_encrypted),
+        auth_method=AuthMethod(mailbox.auth_method),
+        oauth_provider=mailbox.oauth_provider,
         connection_state=MailboxConnection(mailbox.connection_state),
         connection_problem=mailbox.connection_problem,
         throttled_until=mailbox.throttled_until,
@@ -130,6 +143,7 @@ async def reconnect_mailbox(
     temporal: TemporalDep,
     keyring: KeyringDep,
     checks: ConnectionChecksDep,
+    tokens: AccessTokensDep,
 ) -> ReconnectResult:
     """Log in with the given (or stored) credentials; if the server accepts, store them,
     mark the mailbox connected, and let every sequence waiting on it go on.
@@ -150,7 +164,20 @@ async def reconnect_mailbox(
     mailbox = await asyncio.to_thread(load)
     password = body.password.get_secret_value() if body.password else None
     checks.take(rate_key(mailbox.workspace_id))
-    account = smtp_account(mailbox, keyring, body.username, password, hosts=checks.hosts)
+    if mailbox.auth_method == AuthMethod.OAUTH2 and (password or body.username):
+        raise ProblemError(
+            422,
+            [
+                Problem(
+                    field="password",
+                    reason=f"this mailbox signs in with {mailbox.oauth_provider}, not a "
+                    f"password: {reconnect_hint(mailbox)}",
+                )
+            ],
+        )
+    account = smtp_account(
+        mailbox, keyring, body.username, password, hosts=checks.hosts, tokens=tokens
+    )
     try:
         await check_login(account)
     except HostRefused as refused:
@@ -174,11 +201,11 @@ async def reconnect_mailbox(
             return mailbox_public(row), version, running_workflow_ids(session, mailbox_id)
 
     public, version, workflow_ids = await asyncio.to_thread(store)
-    resumed = await _tell_reconnected(temporal, workflow_ids, version)
+    resumed = await tell_reconnected(temporal, workflow_ids, version)
     return ReconnectResult(mailbox=public, sequences_resumed=resumed)
 
 
-async def _tell_reconnected(temporal: Client, workflow_ids: list[str], version: int) -> int:
+async def tell_reconnected(temporal: Client, workflow_ids: list[str], version: int) -> int:
     """Signal each running sequence of the mailbox; ones that ended meanwhile are skipped."""
     semaphore = asyncio.Semaphore(_SIGNAL_CONCURRENCY)
 
