@@ -54,12 +54,12 @@ from outbound.mail.hosts import HostPolicy, HostRefused
 from outbound.mail.imap import ImapAccount, ImapError, find_sent_copy
 from outbound.mail.outcomes import Classified, Outcome
 from outbound.mail.smtp import SendFailed, SmtpAccount, send_message
+from outbound.oauth.tokens import AccessTokens
 from outbound.scheduling.deferrals import rate_limit_lifts_at
 from outbound.scheduling.slots import MailboxLimits
 from outbound.scheduling.windows import local_date
 from outbound.settings import Settings
 from outbound.store.encryption import Keyring
-from outbound.oauth.tokens import AccessTokens
 from outbound.store.mailboxes import imap_account, smtp_account
 from outbound.store.send_turns import claim_send_turn
 from outbound.store.slots import mailbox_limits

@@ -23,9 +23,9 @@ from outbound.inbound.classify import MalformedMessage
 from outbound.inbound.pipeline import handle_inbound, record_unreadable
 from outbound.mail.hosts import HostPolicy, HostRefused
 from outbound.mail.imap import ImapAccount, ImapLoginFailed, InboxPosition, fetch_new
+from outbound.oauth.tokens import AccessTokens
 from outbound.store.encryption import Keyring
 from outbound.store.mailboxes import imap_account
-from outbound.oauth.tokens import AccessTokens
 from outbound.store.tables import Mailbox
 from outbound.tracking.tokens import LinkSigner
 

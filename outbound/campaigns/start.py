@@ -43,10 +43,10 @@ from outbound.mail.check_rate import ConnectionChecks, rate_key
 from outbound.mail.hosts import HostRefused
 from outbound.mail.outcomes import Outcome
 from outbound.mail.smtp import SendFailed, check_login
+from outbound.oauth.tokens import AccessTokens
 from outbound.scheduling.when_to_send import WhenToSend
 from outbound.settings import Settings
 from outbound.store.encryption import Keyring
-from outbound.oauth.tokens import AccessTokens
 from outbound.store.mailboxes import park, reconnect_hint, smtp_account
 from outbound.store.prospects import addresses_of, campaign_addresses
 from outbound.store.tables import Campaign, Enrollment, Mailbox, Prospect, SmsSender, Step

@@ -98,7 +98,7 @@ class MailboxConnection(StrEnum):
 class AuthMethod(StrEnum):
     """How a mailbox signs in to its SMTP and IMAP servers."""
 
-    PASSWORD = "password"
+    PASSWORD = "password"  # noqa: S105 (a method name)
     OAUTH2 = "oauth2"  # an OAuth provider's access token (XOAUTH2 / OAUTHBEARER)
 
 

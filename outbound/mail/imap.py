@@ -38,9 +38,6 @@ from datetime import UTC, date, datetime, timedelta
 import aioimaplib
 from pydantic import BaseModel, ConfigDict, Field
 
-from outbound.mail.oauth_sasl import BearerSource
-from outbound.oauth.errors import TokenRefused, TokenUnavailable
-
 from outbound.mail.hosts import (
     CHECK_SECONDS,
     CHECK_STEP_SECONDS,
@@ -50,6 +47,8 @@ from outbound.mail.hosts import (
     log_failure,
     unreachable,
 )
+from outbound.mail.oauth_sasl import BearerSource
+from outbound.oauth.errors import TokenRefused, TokenUnavailable
 
 RESYNC_DAYS = 7
 """After a UIDVALIDITY change, how far back (by arrival date) mail is fetched again."""
