@@ -35,7 +35,7 @@ _log = logging.getLogger(__name__)
 
 REFRESH_MARGIN = timedelta(minutes=5)
 """An access token is refreshed this long before it expires (a send must not start with a
-token that dies during its SMTP dialogue)."""
+token that dies during its SMTP dialogue), or half-way through a shorter life."""
 TOKEN_TIMEOUT_SECONDS = 20.0
 _TRANSIENT_ERRORS = frozenset({"temporarily_unavailable", "server_error"})
 
@@ -53,7 +53,12 @@ class OAuthLogin:
 @dataclass(frozen=True)
 class _Cached:
     token: str
-    expires_at: datetime
+    refresh_at: datetime
+
+
+def refresh_at(issued_at: datetime, lifetime: timedelta) -> datetime:
+    """When a token issued at ``issued_at`` for ``lifetime`` is replaced."""
+    return issued_at + max(lifetime - REFRESH_MARGIN, lifetime / 2)
 
 
 def _lifetime(answer: dict[str, object]) -> int:
@@ -99,7 +104,7 @@ class AccessTokens:
             if (
                 cached is not None
                 and cached.token != refused
-                and cached.expires_at - REFRESH_MARGIN > self._clock()
+                and cached.refresh_at > self._clock()
             ):
                 return cached.token
             fresh = await self._refresh(login)
@@ -129,7 +134,7 @@ class AccessTokens:
         token = answer.get("access_token")
         if not isinstance(token, str) or not token:
             raise TokenUnavailable(f"{login.provider.label}'s token endpoint sent no access token")
-        return _Cached(token, self._clock() + timedelta(seconds=_lifetime(answer)))
+        return _Cached(token, refresh_at(self._clock(), timedelta(seconds=_lifetime(answer))))
 
     async def _refresh_grant(self, provider: Provider, refresh_token: str) -> dict[str, object]:
         """One refresh grant at the provider's token endpoint (Authlib's client)."""

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -70,12 +71,19 @@ class Stack:
 
 
 @pytest.fixture
+def extra_settings() -> dict[str, Any]:
+    """Settings a test module adds to the stack's: override this fixture in the module."""
+    return {}
+
+
+@pytest.fixture
 async def stack(
     request: pytest.FixtureRequest,
     dev_server: WorkflowEnvironment,
     sink: tuple[FaultSinkHandler, Controller],
     mail_dns: tuple[Zone, int],
     tmp_path: Path,
+    extra_settings: dict[str, Any],
 ) -> AsyncIterator[Stack]:
     """API (in process, over ASGI) → dev server → real worker → aiosmtplib → aiosmtpd.
 
@@ -99,6 +107,7 @@ async def stack(
         dns_timeout_seconds=0.5,
         workflow_module_isolation=getattr(request, "param", True),
         sms_api_base_url=gateway.url,
+        **extra_settings,
     )
     engine = make_engine(settings.database_url)
     upgrade_schema(engine)
