@@ -21,6 +21,7 @@ from authlib.integrations.httpx_client import AsyncOAuth2Client
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
+from outbound.devstack.fault_sink import Answer, FaultSinkHandler
 from outbound.devstack.sink import SinkHandler
 from tests.support import imap_server as imap_module
 from tests.support import oauth_provider as provider_module
@@ -407,6 +408,26 @@ async def test_smtp_xoauth2_without_initial_response(
     finally:
         await client.quit()
     assert (ready.code, accepted.code) == (334, 235)
+
+
+async def test_smtp_scripted_faults_still_apply_after_oauth(provider: OAuthTestProvider) -> None:
+    handler = FaultSinkHandler()
+    handler.at_rcpt("bob@example.test", Answer(452, "4.2.2 Mailbox full"))
+    controller = start_oauth_sink(provider, handler, mechanisms=("XOAUTH2",))
+    token = (await _sign_in(provider))["access_token"]
+    try:
+        client = await _smtp_session(controller)
+        try:
+            assert client.esmtp_extensions["auth"] == "XOAUTH2"
+            await client.auth_xoauth2(ADA, token)
+            with pytest.raises(aiosmtplib.SMTPRecipientsRefused):
+                await client.sendmail(ADA, ["bob@example.test"], b"Subject: x\r\n\r\nx\r\n")
+            await client.sendmail(ADA, ["bob@example.test"], b"Subject: y\r\n\r\ny\r\n")
+        finally:
+            await client.quit()
+    finally:
+        controller.stop()
+    assert [r.message["Subject"] for r in handler.received] == ["y"]
 
 
 # --- IMAP (dovecot's oauth2)

@@ -24,8 +24,9 @@ introspection endpoint (:mod:`tests.support.oauth_provider`), so a token the pro
 revoked or let expire is refused at once. Each OAuth account gets its own Maildir; the
 tests reach it through a dovecot master user (``append(raw, user=email)`` and the other
 helpers take ``user=``), since the account itself has no password. The fixture
-``oauth_imap_server`` (with ``oauth_provider``) starts one for a test, for the accounts in
-``OAUTH_ACCOUNTS``, added to the provider.
+``oauth_imap_server`` starts one for a test, for the accounts in ``OAUTH_ACCOUNTS``, added
+to the test's ``oauth_provider`` (import that fixture too, from
+:mod:`tests.support.oauth_provider`).
 
 Dovecot quirks this has to live with:
 
@@ -476,13 +477,15 @@ def _config_24(
         **common,
         "auth_allow_cleartext": "yes",
         "mail_driver": "maildir",
-        "mail_path": "%{home}",
+        # Per-user Maildirs only where there are several users: 2.4 is not run here, so the
+        # password user's configuration stays as it was verified.
+        "mail_path": "%{home}" if oauth else str(files.folder / "Maildir"),
     }
+    only_passwords = "  mechanisms_filter = plain login\n" if oauth else ""
     databases = f"""
 passdb passwd-file {{
   passwd_file_path = {files.users}
-  mechanisms_filter = plain login
-}}
+{only_passwords}}}
 userdb passwd-file {{
   passwd_file_path = {files.users}
 }}

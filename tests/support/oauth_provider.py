@@ -27,6 +27,7 @@ Use it through the ``oauth_provider`` fixture (import it into a conftest or test
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import secrets
 import threading
@@ -201,7 +202,7 @@ class OAuthTestProvider:
         self._accounts: dict[str, _Account] = {}
         self._codes: dict[str, _Code] = {}
         self._tokens: dict[str, _Token] = {}  # in issue order
-        self._key = RSAKey.generate_key(2048, parameters={"kid": uuid.uuid4().hex[:16]})
+        self._key = _signing_key()
         self._server: BaseWSGIServer = make_server(
             "127.0.0.1", 0, _app(self), threaded=True, request_handler=_QuietRequestHandler
         )
@@ -358,6 +359,12 @@ def running_oauth_provider() -> Iterator[OAuthTestProvider]:
         yield provider
     finally:
         provider.stop()
+
+
+@functools.cache
+def _signing_key() -> RSAKey:
+    """The id_tokens' RS256 key: one per test run (generating one per test costs 30 ms)."""
+    return RSAKey.generate_key(2048, parameters={"kid": uuid.uuid4().hex[:16]})
 
 
 class _QuietRequestHandler(WSGIRequestHandler):

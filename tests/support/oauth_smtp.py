@@ -20,7 +20,8 @@ Messages go to any aiosmtpd handler (``SinkHandler``, ``FaultSinkHandler``)::
         controller.stop()
 
 ``controller.oauth_log`` lists every AUTH attempt in order, as :class:`OAuthAttempt`
-``(mechanism, user, token, accepted)`` tuples.
+``(mechanism, user, token, accepted)`` tuples (a handler's own authenticator, such as
+``FaultSinkHandler.authenticate``, is not consulted, so its ``logins`` stay empty).
 """
 
 from __future__ import annotations
