@@ -17,6 +17,17 @@ as a parameter named like an import is F811)::
 ``imap_server`` is one dovecot for the whole session; ``refusing_imap_server``
 is a fresh one for a test that makes logins fail.
 
+OAuth mailboxes (Gmail, Outlook) log in with ``AUTHENTICATE XOAUTH2`` or ``OAUTHBEARER``
+and a bearer token instead of a password. ``running_dovecot(binary, oauth=DovecotOAuth(...))``
+adds that: dovecot's own oauth2 support checks each token at the provider's RFC 7662
+introspection endpoint (:mod:`tests.support.oauth_provider`), so a token the provider
+revoked or let expire is refused at once. Each OAuth account gets its own Maildir; the
+tests reach it through a dovecot master user (``append(raw, user=email)`` and the other
+helpers take ``user=``), since the account itself has no password. The fixture
+``oauth_imap_server`` starts one for a test, for the accounts in ``OAUTH_ACCOUNTS``, added
+to the test's ``oauth_provider`` (import that fixture too, from
+:mod:`tests.support.oauth_provider`).
+
 Dovecot quirks this has to live with:
 
 * its login processes refuse to run as root, and it refuses uid 0 for mail
@@ -41,14 +52,22 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import quote
 
 import pytest
 
+if TYPE_CHECKING:  # the provider's Flask and Authlib load only for the tests that use it
+    from tests.support.oauth_provider import OAuthTestProvider
+
 USER = "outbound-test"
+MASTER_USER = "outbound-test-master"
+MASTER_SEPARATOR = "*"  # dovecot logs "ada@gmail.test*outbound-test-master" in as Ada
+OAUTH_ACCOUNTS = ("ada@gmail.test", "grace@gmail.test")
 REQUIRE_ENV = "OUTBOUND_REQUIRE_IMAP"
 
 
@@ -72,25 +91,64 @@ def dovecot_version(binary: Path) -> tuple[int, int]:
     return int(match.group(1)), int(match.group(2))
 
 
+@dataclass(frozen=True)
+class DovecotOAuth:
+    """Turns on XOAUTH2 and OAUTHBEARER, with tokens checked at ``introspect_url`` (RFC 7662)
+    under the client credentials given; ``accounts`` are the mailboxes that log in that way."""
+
+    introspect_url: str
+    client_id: str
+    client_secret: str = field(repr=False)
+    accounts: tuple[str, ...] | list[str] = ()
+
+    @classmethod
+    def for_provider(cls, provider: OAuthTestProvider, accounts: Iterable[str]) -> DovecotOAuth:
+        """Check tokens at ``provider`` as its resource client (the accounts are added there)."""
+        for account in accounts:
+            provider.add_account(account)
+        return cls(
+            provider.introspect_url,
+            provider.resource_client_id,
+            provider.resource_client_secret,
+            tuple(accounts),
+        )
+
+
 @dataclass
 class ImapTestServer:
-    """Connection details of the running server plus helpers that act as the outside world."""
+    """Connection details of the running server plus helpers that act as the outside world.
+
+    The helpers act on the password user ``user`` unless given ``user=`` an OAuth account
+    (see ``oauth_accounts``), which they reach through the master user.
+    """
 
     host: str
     port: int
     user: str
     password: str = field(repr=False)
+    oauth_accounts: tuple[str, ...] = ()
+    master_password: str = field(default="", repr=False)
 
     @contextlib.contextmanager
-    def connect(self) -> Iterator[imaplib.IMAP4]:
-        """A logged-in stdlib client (blocking, but the server is a local process: milliseconds)."""
+    def connect(self, user: str | None = None) -> Iterator[imaplib.IMAP4]:
+        """A logged-in stdlib client (blocking, but the server is a local process: milliseconds).
+
+        ``user``: an OAuth account to act as (logged in through the master user).
+        """
         client = imaplib.IMAP4(self.host, self.port, timeout=10)
         try:
-            client.login(self.user, self.password)
+            client.login(*self._credentials(user))
             yield client
         finally:
             with contextlib.suppress(imaplib.IMAP4.error, OSError):
                 client.logout()
+
+    def _credentials(self, user: str | None) -> tuple[str, str]:
+        if user is None or user == self.user:
+            return self.user, self.password
+        if user.lower() not in (account.lower() for account in self.oauth_accounts):
+            raise ValueError(f"{user!r} is not an account of this server")
+        return f"{user}{MASTER_SEPARATOR}{MASTER_USER}", self.master_password
 
     def settings(self) -> dict[str, object]:
         """The body of ``PUT /mailboxes/{id}/imap`` that points a mailbox at this server."""
@@ -109,13 +167,15 @@ class ImapTestServer:
         *,
         flags: str = "",
         internal_date: datetime | None = None,
+        user: str | None = None,
     ) -> int:
         """Deliver ``raw`` into ``folder`` (created if missing); returns the message's UID.
 
         ``internal_date`` is the arrival date IMAP SEARCH SINCE looks at (default now);
-        ``flags`` e.g. ``"\\Seen"`` for a message someone already read in their mail client.
+        ``flags`` e.g. ``"\\Seen"`` for a message someone already read in their mail client;
+        ``user`` an OAuth account whose mailbox receives it (default: the password user's).
         """
-        with self.connect() as client:
+        with self.connect(user) as client:
             if folder.upper() != "INBOX":
                 client.create(_quote(folder))  # NO when it exists already: fine
             when = imaplib.Time2Internaldate(internal_date) if internal_date else None
@@ -127,12 +187,13 @@ class ImapTestServer:
                 raise RuntimeError(f"APPEND to {folder} gave no APPENDUID: {data!r}")
             return int(match.group(1))
 
-    def reset(self) -> None:
-        """Empty the mailbox: INBOX expunged, every other folder deleted.
+    def reset(self, user: str | None = None) -> None:
+        """Empty the mailbox (of ``user``, an OAuth account, if given): INBOX expunged, every
+        other folder deleted.
 
         INBOX keeps its UIDVALIDITY and UIDs keep growing, as on a real server.
         """
-        with self.connect() as client:
+        with self.connect(user) as client:
             _, listing = client.list()
             for line in listing:
                 name = _listed_name(line)
@@ -144,29 +205,29 @@ class ImapTestServer:
                 client.expunge()
             client.close()
 
-    def recreate_folder(self, folder: str) -> None:
+    def recreate_folder(self, folder: str, user: str | None = None) -> None:
         """Delete and create ``folder`` again: what makes a server hand out a new UIDVALIDITY.
 
         (Dovecot will not delete INBOX, so UIDVALIDITY tests use another folder.)
         """
-        with self.connect() as client:
+        with self.connect(user) as client:
             client.delete(_quote(folder))
             status, data = client.create(_quote(folder))
             if status != "OK":
                 raise RuntimeError(f"CREATE {folder} failed: {data!r}")
 
-    def uidvalidity(self, folder: str = "INBOX") -> int:
+    def uidvalidity(self, folder: str = "INBOX", user: str | None = None) -> int:
         """The folder's current UIDVALIDITY."""
-        with self.connect() as client:
+        with self.connect(user) as client:
             _, data = client.status(_quote(folder), "(UIDVALIDITY)")
             match = re.search(rb"UIDVALIDITY (\d+)", data[0] or b"")
             if match is None:
                 raise RuntimeError(f"STATUS {folder} gave no UIDVALIDITY: {data!r}")
             return int(match.group(1))
 
-    def flags(self, uid: int, folder: str = "INBOX") -> set[str]:
+    def flags(self, uid: int, folder: str = "INBOX", user: str | None = None) -> set[str]:
         """The flags of message ``uid``, read without changing them (EXAMINE)."""
-        with self.connect() as client:
+        with self.connect(user) as client:
             client.select(_quote(folder), readonly=True)
             _, data = client.uid("FETCH", str(uid), "(FLAGS)")
             first = data[0][0] if isinstance(data[0], tuple) else data[0]
@@ -177,14 +238,19 @@ class ImapTestServer:
 
 
 @contextlib.contextmanager
-def running_dovecot(binary: Path) -> Iterator[ImapTestServer]:
-    """Start a dovecot with one user and an empty Maildir; stopped and removed afterwards."""
+def running_dovecot(binary: Path, oauth: DovecotOAuth | None = None) -> Iterator[ImapTestServer]:
+    """Start a dovecot with one user and an empty Maildir; stopped and removed afterwards.
+
+    With ``oauth``, also its accounts (each with an empty Maildir), logging in with
+    XOAUTH2 / OAUTHBEARER, and the master user the helpers reach them through.
+    """
     folder = Path(tempfile.mkdtemp(prefix="outbound-imap-"))
     password = secrets.token_urlsafe(16)
+    master_password = secrets.token_urlsafe(16) if oauth else ""
     port = _free_port()
     process: subprocess.Popen[bytes] | None = None
     try:
-        config = _write_config(binary, folder, port, password)
+        config = _write_config(binary, folder, port, password, oauth, master_password)
         with (folder / "master.out").open("wb") as output:
             process = subprocess.Popen(
                 [str(binary), "-F", "-c", str(config)],
@@ -193,7 +259,8 @@ def running_dovecot(binary: Path) -> Iterator[ImapTestServer]:
                 stdin=subprocess.DEVNULL,
             )
         _wait_ready(process, port, folder)
-        yield ImapTestServer("127.0.0.1", port, USER, password)
+        accounts = tuple(oauth.accounts) if oauth else ()
+        yield ImapTestServer("127.0.0.1", port, USER, password, accounts, master_password)
     finally:
         if process is not None and process.poll() is None:
             process.terminate()  # the master takes its children down with it
@@ -229,6 +296,22 @@ def refusing_imap_server() -> Iterator[ImapTestServer]:
         yield server
 
 
+@pytest.fixture
+def oauth_imap_server(oauth_provider: OAuthTestProvider) -> Iterator[ImapTestServer]:
+    """A dovecot of the test's own that takes OAuth logins, checked at ``oauth_provider``.
+
+    Its accounts are ``OAUTH_ACCOUNTS`` (``server.oauth_accounts``), added to the provider
+    already: get a token for one with ``login_hint=<account>``, log in with
+    ``AUTHENTICATE XOAUTH2`` / ``OAUTHBEARER``; deliver into its INBOX with
+    ``server.append(raw, user=<account>)``. The password user works as on ``imap_server``.
+    A refused login slows every later login of the test by 2 s or more (see
+    :func:`refusing_imap_server`), the helpers' too: refuse last.
+    """
+    oauth = DovecotOAuth.for_provider(oauth_provider, OAUTH_ACCOUNTS)
+    with running_dovecot(_dovecot_or_skip(), oauth=oauth) as server:
+        yield server
+
+
 def _dovecot_or_skip() -> Path:
     binary = find_dovecot()
     if binary is None:
@@ -238,10 +321,30 @@ def _dovecot_or_skip() -> Path:
     return binary
 
 
-def _write_config(binary: Path, folder: Path, port: int, password: str) -> Path:
-    """Write users file and dovecot.conf under ``folder``; returns the configuration's path."""
-    base, state, mail = folder / "run", folder / "state", folder / "Maildir"
-    for made in (base, state, mail):
+@dataclass(frozen=True)
+class _Files:
+    """What the configuration points at."""
+
+    folder: Path
+    users: Path  # passdb and userdb of the password user
+    oauth_users: Path  # userdb of the OAuth accounts (no passwords)
+    masters: Path  # the master user's passdb
+
+
+def _write_config(
+    binary: Path,
+    folder: Path,
+    port: int,
+    password: str,
+    oauth: DovecotOAuth | None = None,
+    master_password: str = "",
+) -> Path:
+    """Write users files, Maildirs and dovecot.conf under ``folder``; returns the config's path.
+
+    Every user's home is its Maildir (``USER``'s is ``folder/Maildir``).
+    """
+    base, state = folder / "run", folder / "state"
+    for made in (base, state):
         made.mkdir()
     me = pwd.getpwuid(os.geteuid())
     if me.pw_uid == 0:
@@ -253,14 +356,18 @@ def _write_config(binary: Path, folder: Path, port: int, password: str) -> Path:
             unprivileged.pw_gid,
         )
         folder.chmod(0o711)  # let nobody through to its Maildir; the rest stays root's
-        os.chown(mail, mail_uid, mail_gid)
     else:
         login_user, mail_uid, mail_gid = me.pw_name, me.pw_uid, me.pw_gid
-    internal_user = me.pw_name
-    internal_group = grp.getgrgid(me.pw_gid).gr_name
-    users = folder / "users"
-    users.write_text(f"{USER}:{{PLAIN}}{password}:{mail_uid}:{mail_gid}::{mail}::\n")
-    users.chmod(0o600)
+    accounts = tuple(oauth.accounts) if oauth else ()
+    homes = {USER: folder / "Maildir"} | {a: folder / "oauth" / a.lower() for a in accounts}
+    for home in homes.values():
+        home.mkdir(parents=True)
+        os.chown(home, mail_uid, mail_gid)
+    files = _Files(folder, folder / "users", folder / "oauth-users", folder / "masters")
+    ids = f"{mail_uid}:{mail_gid}"
+    _secret_file(files.users, f"{USER}:{{PLAIN}}{password}:{ids}::{homes[USER]}::\n")
+    _secret_file(files.oauth_users, "".join(f"{a}::{ids}::{homes[a]}::\n" for a in accounts))
+    _secret_file(files.masters, f"{MASTER_USER}:{{PLAIN}}{master_password}::::::\n")
 
     common = {
         "protocols": "imap",
@@ -269,10 +376,10 @@ def _write_config(binary: Path, folder: Path, port: int, password: str) -> Path:
         "state_dir": str(state),
         "log_path": str(folder / "dovecot.log"),
         "ssl": "no",
-        "auth_mechanisms": "plain login",
+        "auth_mechanisms": "plain login xoauth2 oauthbearer" if oauth else "plain login",
         "auth_failure_delay": "0",  # a refused login is answered in 0.5 s instead of 2
-        "default_internal_user": internal_user,
-        "default_internal_group": internal_group,
+        "default_internal_user": me.pw_name,
+        "default_internal_group": grp.getgrgid(me.pw_gid).gr_name,
         "default_login_user": login_user,
         "first_valid_uid": "1",
         "mail_uid": str(mail_uid),
@@ -280,6 +387,8 @@ def _write_config(binary: Path, folder: Path, port: int, password: str) -> Path:
         "mail_fsync": "never",
         "mail_max_userip_connections": "100",
     }
+    if oauth:
+        common["auth_master_user_separator"] = MASTER_SEPARATOR
     services = f"""
 namespace inbox {{
   inbox = yes
@@ -302,42 +411,125 @@ service anvil {{
 }}
 """
     if dovecot_version(binary) >= (2, 4):
-        head = "dovecot_config_version = 2.4.0\ndovecot_storage_version = 2.4.0\n"
-        settings = {
-            **common,
-            "auth_allow_cleartext": "yes",
-            "mail_driver": "maildir",
-            "mail_path": str(mail),
-        }
-        databases = f"""
-passdb passwd-file {{
-  passwd_file_path = {users}
-}}
-userdb passwd-file {{
-  passwd_file_path = {users}
-}}
-"""
+        head, body = _config_24(common, files, oauth)
     else:
-        head = ""
-        settings = {
-            **common,
-            "disable_plaintext_auth": "no",
-            "mail_location": f"maildir:{mail}",
-        }
-        databases = f"""
+        head, body = _config_23(common, files, oauth)
+    config = folder / "dovecot.conf"
+    config.write_text(head + body + services)
+    return config
+
+
+def _config_23(
+    common: dict[str, str], files: _Files, oauth: DovecotOAuth | None
+) -> tuple[str, str]:
+    """Settings and databases in dovecot 2.3's syntax (Debian 12).
+
+    OAuth is a passdb here: ``driver = oauth2`` with its settings in a separate file.
+    """
+    settings = {
+        **common,
+        "disable_plaintext_auth": "no",
+        "mail_location": "maildir:~",
+    }
+    databases = f"""
 passdb {{
   driver = passwd-file
-  args = {users}
+  args = {files.users}
+  mechanisms = plain login
 }}
 userdb {{
   driver = passwd-file
-  args = {users}
+  args = {files.users}
 }}
 """
-    config = folder / "dovecot.conf"
-    body = "".join(f"{key} = {value}\n" for key, value in settings.items())
-    config.write_text(head + body + databases + services)
-    return config
+    if oauth:
+        oauth_file = files.folder / "dovecot-oauth2.conf.ext"
+        _secret_file(oauth_file, "".join(f"{k} = {v}\n" for k, v in _oauth2(oauth).items()))
+        databases += f"""
+passdb {{
+  driver = passwd-file
+  args = {files.masters}
+  master = yes
+}}
+passdb {{
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = {oauth_file}
+}}
+userdb {{
+  driver = passwd-file
+  args = {files.oauth_users}
+}}
+"""
+    return "", _settings(settings) + databases
+
+
+def _config_24(
+    common: dict[str, str], files: _Files, oauth: DovecotOAuth | None
+) -> tuple[str, str]:
+    """Settings and databases in dovecot 2.4's syntax (Debian 13).
+
+    OAuth is no passdb any more: the mechanisms check tokens with the ``oauth2 { }``
+    settings and then look the user up in the userdbs.
+    """
+    head = "dovecot_config_version = 2.4.0\ndovecot_storage_version = 2.4.0\n"
+    settings = {
+        **common,
+        "auth_allow_cleartext": "yes",
+        "mail_driver": "maildir",
+        # Per-user Maildirs only where there are several users: 2.4 is not run here, so the
+        # password user's configuration stays as it was verified.
+        "mail_path": "%{home}" if oauth else str(files.folder / "Maildir"),
+    }
+    only_passwords = "  mechanisms_filter = plain login\n" if oauth else ""
+    databases = f"""
+passdb passwd-file {{
+  passwd_file_path = {files.users}
+{only_passwords}}}
+userdb passwd-file {{
+  passwd_file_path = {files.users}
+}}
+"""
+    if oauth:
+        oauth2 = "".join(f"  {k} = {v}\n" for k, v in _oauth2(oauth).items())
+        databases += f"""
+oauth2 {{
+{oauth2}}}
+passdb masters {{
+  driver = passwd-file
+  passwd_file_path = {files.masters}
+  master = yes
+}}
+userdb oauth-users {{
+  driver = passwd-file
+  passwd_file_path = {files.oauth_users}
+}}
+"""
+    return head, _settings(settings) + databases
+
+
+def _oauth2(oauth: DovecotOAuth) -> dict[str, str]:
+    """The oauth2 settings both versions share: RFC 7662 introspection by POST, the client's
+    credentials in the URL (sent as HTTP Basic), the account named by the ``email`` field."""
+    scheme, _, rest = oauth.introspect_url.partition("://")
+    credentials = f"{quote(oauth.client_id, safe='')}:{quote(oauth.client_secret, safe='')}"
+    return {
+        "introspection_mode": "post",
+        "introspection_url": f"{scheme}://{credentials}@{rest}",
+        "force_introspection": "yes",
+        "username_attribute": "email",
+        "active_attribute": "active",
+        "active_value": "true",
+    }
+
+
+def _settings(settings: dict[str, str]) -> str:
+    return "".join(f"{key} = {value}\n" for key, value in settings.items())
+
+
+def _secret_file(path: Path, text: str) -> None:
+    path.write_text(text)
+    path.chmod(0o600)
 
 
 def _wait_ready(process: subprocess.Popen[bytes], port: int, folder: Path) -> None:
