@@ -47,7 +47,7 @@ from outbound.mail.hosts import (
     log_failure,
     unreachable,
 )
-from outbound.mail.oauth_sasl import BearerSource
+from outbound.mail.oauth_sasl import BearerSource, imap_oauth_login
 from outbound.oauth.errors import TokenRefused, TokenUnavailable
 
 RESYNC_DAYS = 7
@@ -336,11 +336,7 @@ async def _log_in(client: aioimaplib.IMAP4, account: ImapAccount) -> aioimaplib.
     with a fresh token when the server refuses a cached one)."""
     if account.bearer is None:
         return await client.login(_quoted(account.username), account.password)
-    token = await account.bearer(None)
-    answer = await client.xoauth2(account.username, token)
-    if answer.result != "OK":
-        answer = await client.xoauth2(account.username, await account.bearer(token))
-    return answer
+    return await imap_oauth_login(client, account.username, account.bearer)
 
 
 async def _close(client: aioimaplib.IMAP4) -> None:

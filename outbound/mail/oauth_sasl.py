@@ -1,4 +1,5 @@
-"""Signing in to SMTP with an OAuth 2.0 access token: OAUTHBEARER (RFC 7628) or XOAUTH2.
+"""Signing in with an OAuth 2.0 access token: SMTP by OAUTHBEARER (RFC 7628) or XOAUTH2,
+IMAP by XOAUTH2.
 
 XOAUTH2 (Google's and Microsoft's) comes with aiosmtplib; OAUTHBEARER, the
 standard one, is a few lines and is preferred where the server offers it. A
@@ -9,13 +10,19 @@ The token is fetched through ``bearer``, which is given the token the server
 just refused: a cached token that expired early or was revoked is replaced
 once, and only a refused fresh token (or a refresh the provider refuses) fails
 the sign-in.
+
+IMAP: aioimaplib's own ``xoauth2()`` leaves the error challenge unanswered, so
+a refused token would wait for the timeout instead of reading NO (found against
+dovecot, which answers like Gmail): :class:`_Xoauth2Command` answers it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections.abc import Awaitable, Callable
 
+import aioimaplib
 import aiosmtplib
 
 BearerSource = Callable[[str | None], Awaitable[str]]
@@ -61,3 +68,47 @@ async def _authenticate(
         answer = await client.execute_command(base64.b64encode(b"\x01"))
     if answer.code != _AUTH_SUCCESSFUL:
         raise aiosmtplib.SMTPAuthenticationError(answer.code, answer.message)
+
+
+def xoauth2_initial_response(username: str, token: str) -> str:
+    """XOAUTH2's one client message, base64 (Google's and Microsoft's documentation)."""
+    return base64.b64encode(f"user={username}\x01auth=Bearer {token}\x01\x01".encode()).decode()
+
+
+class _Xoauth2Command(aioimaplib.Command):  # type: ignore[misc]
+    """``AUTHENTICATE XOAUTH2`` that answers a refusal's challenge with an empty line."""
+
+    def __init__(self, client: aioimaplib.IMAP4, blob: str) -> None:
+        protocol = client.protocol
+        super().__init__("AUTHENTICATE", protocol.new_tag(), "XOAUTH2", blob, loop=protocol.loop)
+        self._protocol = protocol
+
+    def append_to_resp(self, line: bytes, result: str = "Pending") -> None:
+        super().append_to_resp(line, result)
+        if result == "Pending":  # "+ <base64 JSON>": the error; NO follows our answer
+            self._protocol.send("")
+
+
+async def imap_oauth_login(
+    client: aioimaplib.IMAP4, username: str, bearer: BearerSource
+) -> aioimaplib.Response:
+    """AUTHENTICATE with an access token; one retry with a fresh one. The answer says
+    whether the server took it (``result == "OK"``)."""
+    token = await bearer(None)
+    answer = await _imap_xoauth2(client, username, token)
+    if answer.result != "OK":
+        answer = await _imap_xoauth2(client, username, await bearer(token))
+    return answer
+
+
+async def _imap_xoauth2(client: aioimaplib.IMAP4, username: str, token: str) -> aioimaplib.Response:
+    blob = xoauth2_initial_response(username, token)
+    command = _Xoauth2Command(client, blob)
+    answer: aioimaplib.Response = await asyncio.wait_for(
+        client.protocol.execute(command, scrub=blob), client.timeout
+    )
+    if answer.result == "OK":  # what aioimaplib's own login methods do on OK
+        async with client.protocol.state_condition:
+            client.protocol.state = aioimaplib.AUTH
+            client.protocol.state_condition.notify_all()
+    return answer

@@ -95,7 +95,8 @@ async def exchange_code(
             token = await client.fetch_token(
                 config.token_url, code=code, code_verifier=code_verifier
             )
-            keys = await client.get(config.jwks_url, withhold_token=True)
+        async with httpx.AsyncClient(timeout=TIMEOUT_SECONDS) as plain:
+            keys = await plain.get(config.jwks_url)
             keys.raise_for_status()
             key_set = keys.json()
     except OAuthError as error:

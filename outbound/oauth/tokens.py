@@ -101,11 +101,7 @@ class AccessTokens:
         lock = self._locks.setdefault(login.mailbox_id, asyncio.Lock())
         async with lock:
             cached = self._cache.get(key)
-            if (
-                cached is not None
-                and cached.token != refused
-                and cached.refresh_at > self._clock()
-            ):
+            if cached is not None and cached.token != refused and cached.refresh_at > self._clock():
                 return cached.token
             fresh = await self._refresh(login)
             self._cache = {k: v for k, v in self._cache.items() if k[0] != login.mailbox_id}

@@ -31,7 +31,7 @@ from tests.support.oauth_smtp import OAuthAttempt, OAuthSinkController, start_oa
 oauth_provider = provider_module.oauth_provider
 oauth_imap_server = imap_module.oauth_imap_server
 
-ADA = "ada@gmail.test"
+ADA = "ada@mail.example.com"
 REDIRECT_URI = "http://127.0.0.1:9/oauth/callback"  # never contacted: the test reads the 302
 SCOPE = "openid email https://mail.google.com/"
 
@@ -346,8 +346,8 @@ async def test_smtp_xoauth2_accepts_a_live_token_and_delivers(
 async def test_smtp_refuses_revoked_and_foreign_tokens_with_535(
     provider: OAuthTestProvider, smtp: OAuthSinkController
 ) -> None:
-    provider.add_account("grace@gmail.test")
-    grace = (await _sign_in(provider, "grace@gmail.test"))["access_token"]
+    provider.add_account("grace@mail.example.com")
+    grace = (await _sign_in(provider, "grace@mail.example.com"))["access_token"]
     ada = (await _sign_in(provider))["access_token"]
     provider.revoke_consent(ADA)
 

@@ -66,8 +66,8 @@ if TYPE_CHECKING:  # the provider's Flask and Authlib load only for the tests th
 
 USER = "outbound-test"
 MASTER_USER = "outbound-test-master"
-MASTER_SEPARATOR = "*"  # dovecot logs "ada@gmail.test*outbound-test-master" in as Ada
-OAUTH_ACCOUNTS = ("ada@gmail.test", "grace@gmail.test")
+MASTER_SEPARATOR = "*"  # dovecot logs "ada@mail.example.com*outbound-test-master" in as Ada
+OAUTH_ACCOUNTS = ("ada@mail.example.com", "grace@mail.example.com")
 REQUIRE_ENV = "OUTBOUND_REQUIRE_IMAP"
 
 

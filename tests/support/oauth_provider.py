@@ -177,10 +177,10 @@ class OAuthTestProvider:
     Example::
 
         with running_oauth_provider() as provider:
-            provider.add_account("ada@gmail.test")
+            provider.add_account("ada@mail.example.com")
             provider.redirect_uris.append("http://127.0.0.1:8000/oauth/callback")
-            ...  # the code flow with login_hint=ada@gmail.test
-            provider.revoke_consent("ada@gmail.test")  # every token of Ada's stops working
+            ...  # the code flow with login_hint=ada@mail.example.com
+            provider.revoke_consent("ada@mail.example.com")  # every token of Ada's stops working
 
     Only access tokens introspect as active (like Google's tokeninfo): a refresh token used as
     a bearer token is refused by the mail servers.

@@ -208,7 +208,7 @@ def _bearer(auth: str) -> str:
 
 
 def _gs2_authzid(header: str) -> str:
-    """The ``a=`` user of a GS2 header such as ``n,a=ada@gmail.test,`` (RFC 5801)."""
+    """The ``a=`` user of a GS2 header such as ``n,a=ada@mail.example.com,`` (RFC 5801)."""
     for part in header.split(","):
         if part.startswith("a="):
             return part[2:].replace("=2C", ",").replace("=3D", "=")
