@@ -10,33 +10,22 @@ address.
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from aiosmtpd.controller import Controller
 from sqlmodel import Session, select
-from temporalio import activity
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
 
-from outbound.api.in_process import in_process_clients
 from outbound.devstack.fault_sink import FaultSinkHandler, Slow
-from outbound.settings import Settings
-from outbound.store.engine import make_engine
-from outbound.store.migrate import upgrade_schema
 from outbound.store.tables import Suppression
-from outbound.worker import build_worker
 from outbound.workflows.enrollment import LATE_BOUNCE_WINDOW
 from tests.support.factories import CONSENT
 from tests.support.inbound_mail import bounce_of, new_message_from, out_of_office, reply_to
 from tests.support.polling import eventually
-from tests.support.temporal import binary, register_search_attributes
+from tests.support.skipping_stack import SkippingStack, skipping_stack
 
 STEPS = [
     {"subject": "A role at {{ company }}", "body": "Hi {{ first_name }}"},
@@ -55,64 +44,12 @@ PEOPLE = [
 ]  # fmt: skip
 
 
-@dataclass
-class SkippingStack:
-    api: httpx.AsyncClient
-    public: httpx.AsyncClient
-    env: WorkflowEnvironment
-    sink: FaultSinkHandler
-    settings: Settings
-    engine: Any
-
-    def received(self, address: str) -> list[str]:
-        """Subjects the sink received for ``address``, in order."""
-        return [str(r.message["Subject"]) for r in self.sink.received if r.envelope_to == [address]]
-
-    def message_id_to(self, address: str) -> str:
-        (first, *_) = [r.message for r in self.sink.received if r.envelope_to == [address]]
-        return str(first["Message-ID"])
-
-
-def virtual_clock() -> datetime:
-    """The server's (skipped) time when this send attempt was scheduled: the moment a slot's
-    timer fired, where the wall clock would be days behind."""
-    return activity.info().current_attempt_scheduled_time
-
-
 @pytest.fixture
-async def skipping_stack(
+async def stack(
     sink: tuple[FaultSinkHandler, Controller], tmp_path: Path
 ) -> AsyncIterator[SkippingStack]:
-    """A time-skipping server of its own: workflow ids derive from this test's database ids."""
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=binary("temporal-test-server"),
-        data_converter=pydantic_data_converter,
-    )
-    await register_search_attributes(env.client)
-    settings = Settings(
-        database_url=f"sqlite:///{tmp_path}/outbound.db",
-        task_queue=f"inbound-days-{uuid.uuid4()}",
-        public_base_url="http://outbound.test",
-        check_address_dns=False,
-    )
-    engine = make_engine(settings.database_url)
-    upgrade_schema(engine)
-    worker = build_worker(
-        env.client,
-        engine,
-        settings,
-        send_clock=virtual_clock,
-        workflow_failure_exception_types=[Exception],
-    )
-    try:
-        async with (
-            worker,
-            in_process_clients(settings, engine, env.client) as clients,
-        ):
-            yield SkippingStack(clients.api, clients.public, env, sink[0], settings, engine)
-    finally:
-        engine.dispose()
-        await env.shutdown()
+    async with skipping_stack(sink[0], tmp_path) as running:
+        yield running
 
 
 async def started(stack: SkippingStack, sink_port: int) -> tuple[int, int, str]:
@@ -175,9 +112,8 @@ async def statuses(stack: SkippingStack, campaign_id: int) -> dict[str, str]:
 
 
 async def test_replies_stop_out_of_office_continues_and_a_bounce_moves_to_work_over_days(
-    skipping_stack: SkippingStack, sink: tuple[FaultSinkHandler, Controller]
+    stack: SkippingStack, sink: tuple[FaultSinkHandler, Controller]
 ) -> None:
-    stack = skipping_stack
     campaign_id, mailbox_id, secret = await started(stack, sink[1].port)
 
     # Day 0, after step 1: Ann answers in the thread under a subject of her own; Gia writes a

@@ -1,0 +1,92 @@
+"""The real API, store, worker and SMTP sends with Temporal's time-skipping test server.
+
+Tests that follow a sequence over days use it: everything is real but the clock,
+so a user's view days later is one ``env.sleep`` away. Sends compare slots with
+the server's (skipped) time (:func:`virtual_clock`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from temporalio import activity
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from outbound.api.in_process import in_process_clients
+from outbound.devstack.fault_sink import FaultSinkHandler
+from outbound.settings import Settings
+from outbound.store.engine import make_engine
+from outbound.store.migrate import upgrade_schema
+from outbound.worker import build_worker
+from tests.support.temporal import binary, register_search_attributes
+
+
+@dataclass
+class SkippingStack:
+    api: httpx.AsyncClient
+    public: httpx.AsyncClient
+    env: WorkflowEnvironment
+    sink: FaultSinkHandler
+    settings: Settings
+    engine: Any
+    worker: Worker
+
+    def received(self, address: str) -> list[str]:
+        """Subjects the sink received for ``address``, in order."""
+        return [str(r.message["Subject"]) for r in self.sink.received if r.envelope_to == [address]]
+
+    def message_id_to(self, address: str) -> str:
+        (first, *_) = [r.message for r in self.sink.received if r.envelope_to == [address]]
+        return str(first["Message-ID"])
+
+
+def virtual_clock() -> datetime:
+    """The server's (skipped) time when this send attempt was scheduled: the moment a slot's
+    timer fired, where the wall clock would be days behind."""
+    return activity.info().current_attempt_scheduled_time
+
+
+@asynccontextmanager
+async def skipping_stack(
+    sink: FaultSinkHandler, tmp_path: Path, **extra_settings: Any
+) -> AsyncIterator[SkippingStack]:
+    """A time-skipping server of its own: workflow ids derive from this test's database ids."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=binary("temporal-test-server"),
+        data_converter=pydantic_data_converter,
+    )
+    await register_search_attributes(env.client)
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path}/outbound.db",
+        task_queue=f"skipping-{uuid.uuid4()}",
+        public_base_url="http://outbound.test",
+        check_address_dns=False,
+        **extra_settings,
+    )
+    engine = make_engine(settings.database_url)
+    upgrade_schema(engine)
+    worker = build_worker(
+        env.client,
+        engine,
+        settings,
+        send_clock=virtual_clock,
+        workflow_failure_exception_types=[Exception],
+    )
+    try:
+        async with (
+            worker,
+            in_process_clients(settings, engine, env.client) as clients,
+        ):
+            yield SkippingStack(clients.api, clients.public, env, sink, settings, engine, worker)
+    finally:
+        engine.dispose()
+        await env.shutdown()
