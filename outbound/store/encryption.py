@@ -29,7 +29,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, SQLModel, select
 
 from outbound.settings import Settings
-from outbound.store.tables import Mailbox, SmsSender
+from outbound.store.tables import Mailbox, OAuthConnect, SmsSender
 
 
 class SecretUnreadable(RuntimeError):
@@ -112,8 +112,12 @@ class Keyring:
 
 # Every encrypted column, by table: the start check and the rotation cover them all.
 ENCRYPTED_COLUMNS: tuple[tuple[type[SQLModel], tuple[str, ...]], ...] = (
-    (Mailbox, ("smtp_password_encrypted", "imap_password_encrypted")),
+    (
+        Mailbox,
+        ("smtp_password_encrypted", "imap_password_encrypted", "oauth_refresh_token_encrypted"),
+    ),
     (SmsSender, ("auth_token_encrypted",)),
+    (OAuthConnect, ("code_verifier_encrypted",)),
 )
 
 

@@ -99,6 +99,11 @@ async def test_tokens_expire_consent_is_revoked_mid_campaign_and_signing_in_agai
     assert (mailbox["auth_method"], mailbox["oauth_provider"]) == ("oauth2", "google")
     assert (mailbox["from_address"], mailbox["smtp_port"]) == (ADA, oauth_smtp.port)
     assert mailbox["has_password"] is False
+    with_password = await stack.api.post(
+        f"/mailboxes/{mailbox['id']}/reconnect", json={"password": "an-app-password"}
+    )
+    assert with_password.status_code == 422
+    assert "/mailboxes/oauth/google/start" in with_password.json()["detail"][0]["reason"]
     campaign = await stack.api.post(
         "/campaigns",
         json={"name": "OAuth", "mailbox_id": mailbox["id"], "grace_seconds": 1, "steps": STEPS},

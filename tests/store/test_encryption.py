@@ -69,6 +69,17 @@ def test_no_key_or_a_malformed_one_is_refused_with_what_to_do() -> None:
         Keyring.from_keys([new_key(), "not-a-key"])
 
 
+def test_every_encrypted_column_is_checked_at_start_and_rotated() -> None:
+    listed = {(t.__tablename__, n) for t, names in ENCRYPTED_COLUMNS for n in names}  # type: ignore[attr-defined]
+    found = {
+        (table.name, column.name)
+        for table in SQLModel.metadata.tables.values()
+        for column in table.columns
+        if column.name.endswith("_encrypted")
+    }
+    assert listed == found
+
+
 def test_every_table_belongs_to_a_workspace_in_the_one_scoping_place() -> None:
     scoped = {table.__tablename__ for table in TABLE_CRITERIA}  # type: ignore[attr-defined]
     assert set(SQLModel.metadata.tables) == scoped
