@@ -170,6 +170,37 @@ async def test_tokens_expire_consent_is_revoked_mid_campaign_and_signing_in_agai
     for text in (connected.text, again.text, ours):
         assert not [s for s in secrets if s in text], text[:2000]
     assert not [t for t in tokens_used if t in ours]
+    histories = 0
+    async for workflow in stack.api_temporal.list_workflows():
+        history = await stack.api_temporal.get_workflow_handle(workflow.id).fetch_history()
+        assert not [t for t in secrets + list(tokens_used) if t in history.to_json()]
+        histories += 1
+    assert histories >= PROSPECTS + 2  # the sequences, the fan-out, the inbox sync
+
+
+async def test_start_signs_in_with_a_token_and_refuses_when_consent_is_gone(
+    stack: Stack, oauth_provider: OAuthTestProvider, oauth_smtp: OAuthSinkController
+) -> None:
+    connected = await sign_in(stack.api, login_hint=ADA, **ALWAYS_OPEN)
+    mailbox_id = connected.json()["mailbox"]["id"]
+    campaign = await stack.api.post(
+        "/campaigns",
+        json={"name": "Gone", "mailbox_id": mailbox_id, "grace_seconds": 1, "steps": STEPS},
+    )
+    campaign_id = campaign.json()["id"]
+    people = [{"first_name": "Pat", "addresses": [{"address": "pat@corp.example.com"}]}]
+    assert (await stack.api.post(f"/campaigns/{campaign_id}/prospects", json=people)).is_success
+    oauth_provider.revoke_consent(ADA)
+
+    answer = await stack.api.post(f"/campaigns/{campaign_id}/start", json=CONSENT)
+
+    assert answer.status_code == 409, answer.text
+    reason = answer.json()["detail"][0]["reason"]
+    assert "invalid_grant" in reason and "/mailboxes/oauth/google/start" in reason
+    shown = (await stack.api.get(f"/mailboxes/{mailbox_id}")).json()
+    assert shown["connection_state"] == "needs_reauth"
+    assert (await campaign_view(stack, campaign_id))["campaign"]["status"] != "InProgress"
+    assert oauth_smtp.handler.received == []
 
 
 def _the_providers(logger: str) -> bool:

@@ -10,10 +10,13 @@ follow its redirect to the callback, without an API key.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
+from outbound.oauth.connect import Consented, consent_url, exchange_code, new_secrets
+from outbound.oauth.provider_settings import GoogleOAuthSettings
+from outbound.oauth.providers import Provider
 from tests.support.oauth_provider import OAuthTestProvider
 
 REDIRECT_URL = "http://api.local/mailboxes/oauth/callback"  # the in-process API's base URL
@@ -66,3 +69,17 @@ async def sign_in(api: httpx.AsyncClient, **body: Any) -> httpx.Response:
     back = await consent(await api.post("/mailboxes/oauth/google/start", json=body))
     async with httpx.AsyncClient(transport=api._transport, base_url=api.base_url) as browser:
         return await browser.get(back)
+
+
+async def granted(provider: OAuthTestProvider, email: str, smtp_port: int = 25) -> Consented:
+    """Tokens for ``email`` through Outbound's own client code (``outbound.oauth.connect``),
+    without the API: for tests of what is done with them."""
+    config = GoogleOAuthSettings.model_validate(
+        google_settings(provider, smtp_port)["oauth_google"]
+    )
+    verifier, nonce = new_secrets()
+    url = consent_url(Provider.GOOGLE, config, REDIRECT_URL, "state", verifier, nonce, email)
+    async with httpx.AsyncClient() as browser:
+        location = (await browser.get(url)).headers["location"]
+    (code,) = parse_qs(urlsplit(location).query)["code"]
+    return await exchange_code(Provider.GOOGLE, config, REDIRECT_URL, code, verifier, nonce)
