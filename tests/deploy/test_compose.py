@@ -62,6 +62,9 @@ def setting_env_names() -> set[str]:
     """The environment variable of every Settings field (``OUTBOUND_`` + field name)."""
     prefix = str(Settings.model_config.get("env_prefix") or "")
     names = {f"{prefix}{field}".upper() for field in Settings.model_fields}
+    for field, info in Settings.model_fields.items():  # nested: OUTBOUND_OAUTH_GOOGLE__CLIENT_ID
+        nested = getattr(info.annotation, "model_fields", {})
+        names |= {f"{prefix}{field}__{part}".upper() for part in nested}
     assert prefix == "OUTBOUND_" and "OUTBOUND_DATABASE_URL" in names
     return names
 
