@@ -15,6 +15,7 @@ import httpx
 from authlib.common.security import generate_token
 from authlib.integrations.base_client.errors import OAuthError
 from authlib.integrations.httpx_client import AsyncOAuth2Client
+from authlib.oauth2.client import OAuth2Client
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
@@ -58,7 +59,8 @@ def consent_url(
     nonce: str,
     login_hint: str | None,
 ) -> str:
-    client = AsyncOAuth2Client(
+    client = OAuth2Client(  # builds the URL only: no HTTP client behind it
+        None,
         client_id=config.client_id,
         redirect_uri=redirect_url,
         scope=" ".join(SCOPES[provider]),
