@@ -46,6 +46,7 @@ from outbound.api.routes import (
     mailbox_grants,
     mailbox_oauth,
     mailboxes,
+    metrics,
     previews,
     sink,
     sms_sender_grants,
@@ -121,6 +122,7 @@ def create_app(
     for module in MANAGEMENT_ROUTERS:
         app.include_router(module.router, dependencies=guard)
     app.include_router(health.router)  # without a key: it tells nothing
+    app.include_router(metrics.router)  # without a key: counts only, no ids or addresses
     # Without a key: the provider sends the admin's browser here; the signed, single-use
     # state is its proof and names the workspace (routes/mailbox_oauth.py).
     app.include_router(mailbox_oauth.callback_router)
