@@ -31,6 +31,7 @@ from outbound.activities.sms import SmsActivities
 from outbound.mail.address_check import AddressChecker
 from outbound.mail.hosts import HostPolicy
 from outbound.oauth.tokens import AccessTokens
+from outbound.observability.logs import configure_logging
 from outbound.observability.metrics import serve_worker_metrics
 from outbound.sandbox_runner import SnippetCachingSandboxedWorkflowRunner
 from outbound.settings import Settings, get_settings
@@ -182,9 +183,7 @@ async def run_worker(settings: Settings) -> None:
 def main() -> None:
     """Entry point of ``python -m outbound.worker``."""
     settings = get_settings()
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings.log_level, settings.log_format)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run_worker(settings))
 

@@ -59,6 +59,7 @@ from outbound.api.routes import (
     unsubscribe,
     workspace,
 )
+from outbound.observability.logs import configure_logging
 from outbound.settings import Settings, get_settings
 from outbound.store.encryption import Keyring, check_stored_secrets
 from outbound.store.engine import make_engine
@@ -173,6 +174,8 @@ def _application(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.log_format == "json":  # ours as JSON lines (uvicorn keeps its own)
+            configure_logging(settings.log_level, settings.log_format)
         if getattr(app.state, "engine", None) is None:
             app.state.engine = make_engine(settings.database_url)
             if prepare_database and settings.migrate_on_start:
