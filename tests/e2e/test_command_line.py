@@ -97,6 +97,11 @@ async def test_the_common_flows_through_the_command_line(
         imported = await outbound("prospects", "import", campaign_id, str(small), "--json")
         assert json.loads(imported.stdout)["enrolled"] == 3
 
+        for read in (("campaigns", "preview", campaign_id), ("campaigns", "show", campaign_id)):
+            assert "3" in (await outbound(*read)).stdout  # tables, as a person reads them
+        await outbound("mailboxes", "list")
+        await outbound("campaigns", "list")
+
         async with httpx.AsyncClient(base_url=server.url) as http:
             ready = await http.get("/readyz")
             assert ready.status_code == 200, ready.text
