@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import phonenumbers
 from pydantic import Field, SecretStr, field_validator
@@ -99,6 +99,33 @@ class Settings(BaseSettings):
     sink_port: int = 1025
     temporal_ui_port: int = 8233
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description=(
+            "json: one JSON object per log line (time, level, logger, message, and the "
+            "workspace, campaign, prospect and workflow ids where known); never secrets or "
+            "message bodies."
+        ),
+    )
+    worker_metrics_port: int = Field(
+        default=0,
+        ge=0,
+        le=65_535,
+        description="Port of a worker's Prometheus metrics (outbound_*); 0: not served.",
+    )
+    temporal_metrics_port: int = Field(
+        default=0,
+        ge=0,
+        le=65_535,
+        description=(
+            "Port of a worker's Temporal SDK metrics (Prometheus, named outbound_temporal_*: "
+            "task slots, polls, latencies); 0: not served."
+        ),
+    )
+    metrics_host: str = Field(
+        default="0.0.0.0",  # noqa: S104 - a scraper on the container network reaches it
+        description="Address the workers' metrics ports listen on.",
+    )
     worker_max_cached_workflows: int = Field(
         default=1_000,
         ge=0,

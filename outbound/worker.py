@@ -31,12 +31,14 @@ from outbound.activities.sms import SmsActivities
 from outbound.mail.address_check import AddressChecker
 from outbound.mail.hosts import HostPolicy
 from outbound.oauth.tokens import AccessTokens
+from outbound.observability.logs import configure_logging
+from outbound.observability.metrics import serve_worker_metrics
 from outbound.sandbox_runner import SnippetCachingSandboxedWorkflowRunner
 from outbound.settings import Settings, get_settings
 from outbound.store.encryption import Keyring, check_stored_secrets
 from outbound.store.engine import make_engine
 from outbound.store.migrate import require_current_schema
-from outbound.temporal_client import connect
+from outbound.temporal_client import connect, metrics_runtime
 from outbound.tracking.tokens import LinkSigner
 from outbound.workflows.campaign_signal import CampaignSignalWorkflow
 from outbound.workflows.enrollment import EnrollmentWorkflow, PatchedEnrollmentWorkflow
@@ -169,7 +171,9 @@ async def run_worker(settings: Settings) -> None:
     engine = make_engine(settings.database_url)
     require_current_schema(engine)  # `outbound db upgrade` (or the API) migrates, never a worker
     check_stored_secrets(engine, Keyring.from_settings(settings))
-    client = await connect(settings)
+    client = await connect(settings, metrics_runtime(settings))
+    if settings.worker_metrics_port:
+        serve_worker_metrics(settings.worker_metrics_port, settings.metrics_host)
     logging.getLogger(__name__).info(
         "worker polling task queue %r at %s", settings.task_queue, settings.temporal_address
     )
@@ -179,9 +183,7 @@ async def run_worker(settings: Settings) -> None:
 def main() -> None:
     """Entry point of ``python -m outbound.worker``."""
     settings = get_settings()
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings.log_level, settings.log_format)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run_worker(settings))
 

@@ -55,6 +55,7 @@ from outbound.mail.imap import ImapAccount, ImapError, find_sent_copy
 from outbound.mail.outcomes import Classified, Outcome
 from outbound.mail.smtp import SendFailed, SmtpAccount, send_message
 from outbound.oauth.tokens import AccessTokens
+from outbound.observability import metrics
 from outbound.scheduling.deferrals import rate_limit_lifts_at
 from outbound.scheduling.slots import MailboxLimits
 from outbound.scheduling.windows import local_date
@@ -180,15 +181,17 @@ class DeliveryActivities:
             recorded.append(await asyncio.to_thread(self.record_sent, prepared))
 
         try:
-            await send_message(
-                account,
-                prepared.email,
-                prepared.envelope_from,
-                before_data=handing_over,
-                accepted=accepted,
-            )
+            with metrics.send_seconds.time():
+                await send_message(
+                    account,
+                    prepared.email,
+                    prepared.envelope_from,
+                    before_data=handing_over,
+                    accepted=accepted,
+                )
         except SendFailed as failed:
             classified = failed.classified
+            metrics.sends.labels(outcome=classified.outcome.value).inc()
             if classified.outcome is Outcome.UNKNOWN:
                 confirmed = await self._confirmed_in_sent_folder(request, prepared.mailbox_id)
                 if confirmed is not None:
@@ -204,6 +207,7 @@ class DeliveryActivities:
                 type=classified.outcome.value,
                 non_retryable=classified.outcome is not Outcome.TRANSIENT,
             ) from None
+        metrics.sends.labels(outcome=Outcome.SENT.value).inc()
         return recorded[0] if recorded else await asyncio.to_thread(self.record_sent, prepared)
 
     def prepare(self, request: SendStepRequest) -> Prepared:

@@ -16,6 +16,7 @@ from temporalio import activity
 
 from outbound.domain.sequence import EnrollmentState
 from outbound.domain.statuses import CampaignStatus, ProspectStatus
+from outbound.observability import metrics
 from outbound.store.tables import Campaign, Enrollment, EnrollmentStep, utc_now
 
 _ENDED = [s.value for s in ProspectStatus if s.is_terminal]
@@ -67,6 +68,7 @@ class RecordActivities:
             ).scalar()
             if campaign_id is None:  # a newer copy is already there
                 return
+            metrics.sequence_states.labels(status=state.status.value).inc()
             _record_steps(connection, state, removed)
             if has_ended(state):
                 complete_campaign_if_done(connection, campaign_id)

@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 from temporalio import activity
 
 from outbound.domain.sequence import ReleaseSlotRequest, ReserveSlotRequest
+from outbound.observability import metrics
 from outbound.store import slots
 
 
@@ -21,7 +22,9 @@ class SlotActivities:
     @activity.defn(name="reserve_slot")
     async def reserve_slot(self, request: ReserveSlotRequest) -> datetime:
         """The slot for one send (the same one again for a retried request)."""
-        return await asyncio.to_thread(slots.reserve_slot, self._engine, request)
+        slot = await asyncio.to_thread(slots.reserve_slot, self._engine, request)
+        metrics.slots_reserved.labels(channel="email").inc()
+        return slot
 
     @activity.defn(name="release_slot")
     async def release_slot(self, request: ReleaseSlotRequest) -> None:

@@ -50,6 +50,7 @@ from outbound.domain.sms_sequence import (
     SettleSmsRequest,
 )
 from outbound.domain.statuses import MailboxConnection, MessageStatus, SuppressionSource
+from outbound.observability import metrics
 from outbound.scheduling.quiet_hours import NoCommonHours
 from outbound.settings import Settings
 from outbound.sms.lifecycle import from_provider
@@ -136,10 +137,12 @@ class SmsActivities:
                 status_callback=status_callback_url(self._public_base_url, claimed.message_id),
             )
         except SmsError as error:
+            metrics.sms_sends.labels(outcome="refused").inc()
             outcome = await asyncio.to_thread(self._after_error, request, claimed, error)
             if isinstance(outcome, SendSmsResult):
                 return outcome
             raise outcome from None
+        metrics.sms_sends.labels(outcome="sent").inc()
         status = from_provider(receipt.status) or MessageStatus.SENDING
         row = await asyncio.to_thread(
             apply_sms_status, self._engine, claimed.message_id, status, None, receipt.sid
@@ -167,13 +170,15 @@ class SmsActivities:
         are a permanent ``NoLegalHours`` refusal, not retried.
         """
         try:
-            return await asyncio.to_thread(slots.reserve_sms_slot, self._engine, request)
+            slot = await asyncio.to_thread(slots.reserve_sms_slot, self._engine, request)
         except NoCommonHours as error:
             raise ApplicationError(
                 f"the sender's hours never meet the recipient's legal hours ({error})",
                 type=FailureType.NO_LEGAL_HOURS,
                 non_retryable=True,
             ) from None
+        metrics.slots_reserved.labels(channel="sms").inc()
+        return slot
 
     @activity.defn(name="release_sms_slot")
     async def release_sms_slot(self, request: ReleaseSmsSlotRequest) -> None:

@@ -46,6 +46,7 @@ from outbound.api.routes import (
     mailbox_grants,
     mailbox_oauth,
     mailboxes,
+    metrics,
     previews,
     sink,
     sms_sender_grants,
@@ -58,6 +59,7 @@ from outbound.api.routes import (
     unsubscribe,
     workspace,
 )
+from outbound.observability.logs import configure_logging
 from outbound.settings import Settings, get_settings
 from outbound.store.encryption import Keyring, check_stored_secrets
 from outbound.store.engine import make_engine
@@ -121,6 +123,7 @@ def create_app(
     for module in MANAGEMENT_ROUTERS:
         app.include_router(module.router, dependencies=guard)
     app.include_router(health.router)  # without a key: it tells nothing
+    app.include_router(metrics.router)  # without a key: counts only, no ids or addresses
     # Without a key: the provider sends the admin's browser here; the signed, single-use
     # state is its proof and names the workspace (routes/mailbox_oauth.py).
     app.include_router(mailbox_oauth.callback_router)
@@ -171,6 +174,8 @@ def _application(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.log_format == "json":  # ours as JSON lines (uvicorn keeps its own)
+            configure_logging(settings.log_level, settings.log_format)
         if getattr(app.state, "engine", None) is None:
             app.state.engine = make_engine(settings.database_url)
             if prepare_database and settings.migrate_on_start:

@@ -11,6 +11,10 @@ from rich.console import Console
 from rich.table import Table
 
 from outbound.cli.admin import admin, db
+from outbound.cli.campaigns import campaigns
+from outbound.cli.login import login
+from outbound.cli.mailboxes import mailboxes
+from outbound.cli.prospects import prospects
 from outbound.devstack.run import DevStackConfig, run_dev_stack
 from outbound.devstack.sink import read_sink_folder
 from outbound.devstack.sms_sink import read_sms_sink, sms_sink_dir
@@ -18,6 +22,10 @@ from outbound.devstack.sms_sink import read_sms_sink, sms_sink_dir
 app = typer.Typer(help="Outbound: outreach sequences delivered on Temporal.", no_args_is_help=True)
 app.add_typer(db, name="db")
 app.add_typer(admin, name="admin")
+app.command()(login)
+app.add_typer(mailboxes, name="mailboxes")
+app.add_typer(campaigns, name="campaigns")
+app.add_typer(prospects, name="prospects")
 console = Console()
 SUBJECT_WIDTH = 20  # the subject may wrap, at this width or wider
 SMS_BODY_WIDTH = 40  # a text's body is shown up to this many characters

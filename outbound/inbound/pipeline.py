@@ -27,6 +27,7 @@ from outbound.inbound.actions import InboundOutcome, Plan, decide
 from outbound.inbound.classify import classify
 from outbound.inbound.match import match
 from outbound.inbound.mime_bounds import MAX_READ_BYTES
+from outbound.observability import metrics
 from outbound.store.tables import InboundEvent
 from outbound.tracking.message_links import UNSUBSCRIBE_SUBJECT
 from outbound.tracking.optout import opt_out
@@ -72,6 +73,7 @@ async def handle_inbound(
         message = message.model_copy(
             update={"kind": InboundKind.UNSUBSCRIBE, "why": "List-Unsubscribe mailto token"}
         )
+    metrics.inbound_messages.labels(kind=message.kind.value).inc()
     plan = await asyncio.to_thread(_record, engine, mailbox_id, message, raw, source)
     if opting_out is not None:
         await opt_out(engine, client, opting_out, "mailto")

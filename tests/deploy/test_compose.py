@@ -221,9 +221,10 @@ def test_only_the_public_app_is_published_to_the_network(services: dict[str, Any
     assert published == {"public"}
 
 
-def test_the_apps_answer_their_health_checks_on_healthz(services: dict[str, Any]) -> None:
+def test_the_apps_answer_their_health_checks_on_readyz(services: dict[str, Any]) -> None:
+    """Healthy means ready: the database and Temporal answer (routes/health.py)."""
     for name, port in (("api", 8000), ("public", 8001)):
-        assert f"127.0.0.1:{port}/healthz" in command_text(services[name]["healthcheck"], "test")
+        assert f"127.0.0.1:{port}/readyz" in command_text(services[name]["healthcheck"], "test")
 
 
 def test_the_ui_and_the_apps_reach_temporal_by_service_name(services: dict[str, Any]) -> None:

@@ -1,0 +1,1 @@
+"""Metrics (Prometheus), readiness and structured logs: how operators watch Outbound."""
