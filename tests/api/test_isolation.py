@@ -37,7 +37,7 @@ from outbound.store.migrate import upgrade_schema
 from outbound.store.tables import InboundEvent
 from tests.support.factories import CONSENT
 
-PUBLIC = {"/healthz"}  # says nothing about any workspace
+PUBLIC = {"/healthz", "/readyz", "/metrics"}  # say nothing about any workspace
 # Routes whose proof is not an API key but something of their own, tested with it:
 # the OAuth callback's signed, single-use state (tests/api/test_mailbox_oauth.py).
 OWN_PROOF = {"/mailboxes/oauth/callback"}
