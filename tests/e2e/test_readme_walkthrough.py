@@ -62,6 +62,14 @@ def texting_blocks() -> list[str]:
     return re.findall(r"^```sh\n(.*?)^```", section, re.MULTILINE | re.DOTALL)
 
 
+def command_line_blocks() -> list[str]:
+    """The ``sh`` blocks of the README's "Command line" section."""
+    text = README.read_text()
+    section = text[text.index("## Command line") :]
+    section = section[: section.index("\n## ", 1)]
+    return re.findall(r"^```sh\n(.*?)^```", section, re.MULTILINE | re.DOTALL)
+
+
 # Zones whose 09:00–19:00 together cover every hour of the day: the README's texts go to
 # a prospect in New York, and only between 08:00 and 21:00 there; the test puts them in
 # one of these where it is daytime now, so that they go at once whenever it runs.
@@ -105,9 +113,11 @@ class DevStack:
         script = script.replace('"smtp_port": 1025', f'"smtp_port": {self.smtp_port}')
         script = script.replace("localhost:8026", f"localhost:{self.sms_port}")
         script = script.replace('"America/New_York"', f'"{daytime_zone()}"')
+        config = self.folder / "config"  # `outbound login` keeps its key here, not in ~
         done = subprocess.run(
             ["/bin/bash", "-c", CURL + script],
             cwd=self.folder,
+            env={**os.environ, "XDG_CONFIG_HOME": str(config)},
             capture_output=True,
             text=True,
             timeout=60,
@@ -311,3 +321,13 @@ def test_the_walkthrough_as_written_delivers_what_the_readme_says(dev_stack: Dev
     sent = [m for m in sink if m.direction == "outbound-api"]
     assert sorted(m.to_number for m in sent) == ["+14155550142", "+14155550143", "+14155550143"]
     assert {m.status for m in sent} == {"delivered"}
+
+    # 10. The command line: a campaign from YAML, prospects from CSV, Start, watch, export.
+    [cli] = command_line_blocks()
+    _, printed = dev_stack.run(cli)
+    assert "Frontend engineers" in printed and "Completed" in printed, printed
+    final = dev_stack.get("/campaigns/3")
+    assert final["counts"] == {"Completed": 2}, final
+    exported = (dev_stack.folder / "campaign-3.csv").read_text().splitlines()
+    assert len(exported) == 3 and "dia@dyno.example.com" in exported[1] + exported[2]
+    assert (dev_stack.folder / "config" / "outbound" / "config.json").stat().st_mode & 0o077 == 0
