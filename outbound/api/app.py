@@ -56,6 +56,7 @@ from outbound.api.routes import (
     tasks,
     tracking,
     unsubscribe,
+    webhooks,
     workspace,
 )
 from outbound.settings import Settings, get_settings
@@ -64,6 +65,7 @@ from outbound.store.engine import make_engine
 from outbound.store.migrate import require_current_schema, upgrade_schema
 from outbound.temporal_client import connect
 from outbound.tracking.tokens import LinkSigner
+from outbound.webhooks.dispatch import Dispatcher
 
 MANAGEMENT_ROUTERS: tuple[ModuleType, ...] = (
     accounts,
@@ -82,6 +84,7 @@ MANAGEMENT_ROUTERS: tuple[ModuleType, ...] = (
     suppressions,
     sink,
     workspace,
+    webhooks,
 )
 PUBLIC_ROUTERS: tuple[ModuleType, ...] = (
     unsubscribe,
@@ -196,5 +199,6 @@ def _application(
     app.state.signer = LinkSigner.from_settings(settings)  # fails at once without a secret
     app.state.keyring = keyring
     app.state.key_verifier = KeyVerifier()
+    app.state.webhooks = Dispatcher(settings)
     install_error_handlers(app)
     return app
