@@ -30,14 +30,13 @@ class WebhookDeliveryWorkflow:
     @workflow.init
     def __init__(self, start: WebhookDeliveryInput) -> None:
         self._queue: list[int] = sorted(set(start.delivery_ids))
-        self._seen: set[int] = set(self._queue)
 
     @workflow.signal
     def deliver(self, delivery_ids: list[int]) -> None:
-        """More deliveries (ids already queued or done are ignored)."""
+        """More deliveries (ids already queued are ignored; one already delivered is sent
+        again only if a redeliver made it pending: the activity checks)."""
         for delivery_id in delivery_ids:
-            if delivery_id not in self._seen:
-                self._seen.add(delivery_id)
+            if delivery_id not in self._queue:
                 insort(self._queue, delivery_id)
 
     @workflow.run
