@@ -70,6 +70,34 @@ class Settings(BaseSettings):
     )
     dns_port: int = 53
     dns_timeout_seconds: float = Field(default=3.0, gt=0)
+    webhook_allow_loopback: bool = Field(
+        default=False,
+        description="Let webhook URLs resolve to loopback addresses (the tests' receiver).",
+    )
+    webhook_allow_private: bool = Field(
+        default=False,
+        description=(
+            "Let webhook URLs resolve to private, link-local or other non-global addresses. "
+            "Off, such URLs are refused at create and at every delivery."
+        ),
+    )
+    webhook_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=60, description="A webhook receiver must answer within this."
+    )
+    webhook_retry_initial_seconds: float = Field(
+        default=10.0, gt=0, description="First wait before a failed delivery is tried again."
+    )
+    webhook_retry_max_interval_seconds: float = Field(
+        default=3600.0, gt=0, description="The waits double up to this."
+    )
+    webhook_give_up_hours: float = Field(
+        default=72.0,
+        gt=0,
+        description="A delivery failing this long disables its subscription (flagged).",
+    )
+    webhook_max_subscriptions: int = Field(
+        default=20, ge=1, le=1000, description="Webhook subscriptions per workspace."
+    )
     allow_private_mail_hosts: bool = Field(
         default=False,
         description=(

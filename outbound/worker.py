@@ -28,6 +28,7 @@ from outbound.activities.records import RecordActivities
 from outbound.activities.signal_all import SignalAllActivities
 from outbound.activities.slots import SlotActivities
 from outbound.activities.sms import SmsActivities
+from outbound.activities.webhooks import WebhookActivities
 from outbound.mail.address_check import AddressChecker
 from outbound.mail.hosts import HostPolicy
 from outbound.oauth.tokens import AccessTokens
@@ -40,10 +41,12 @@ from outbound.store.engine import make_engine
 from outbound.store.migrate import require_current_schema
 from outbound.temporal_client import connect, metrics_runtime
 from outbound.tracking.tokens import LinkSigner
+from outbound.webhooks.dispatch import Dispatcher
 from outbound.workflows.campaign_signal import CampaignSignalWorkflow
 from outbound.workflows.enrollment import EnrollmentWorkflow, PatchedEnrollmentWorkflow
 from outbound.workflows.inbox_sync import InboxSyncWorkflow
 from outbound.workflows.launcher import CampaignLaunchWorkflow
+from outbound.workflows.webhook_delivery import WebhookDeliveryWorkflow
 
 WORKFLOWS: Sequence[type] = (
     EnrollmentWorkflow,
@@ -51,6 +54,7 @@ WORKFLOWS: Sequence[type] = (
     CampaignLaunchWorkflow,
     CampaignSignalWorkflow,
     InboxSyncWorkflow,
+    WebhookDeliveryWorkflow,
 )
 
 
@@ -74,7 +78,8 @@ def activities_for(
     keyring = Keyring.from_settings(settings)
     tokens = AccessTokens(engine, settings, keyring, send_clock)  # one cache per process
     delivery = DeliveryActivities(engine, settings, send_clock, tokens)
-    records = RecordActivities(engine)
+    webhooks = WebhookActivities(engine, settings, keyring)
+    records = RecordActivities(engine, Dispatcher(settings))
     slots = SlotActivities(engine)
     sms = SmsActivities(engine, settings, clock=send_clock)
     addresses = AddressActivities(engine, address_checker(settings))
@@ -101,6 +106,8 @@ def activities_for(
         sms.settle_sms,
         sms.reserve_sms_slot,
         sms.release_sms_slot,
+        webhooks.deliver_webhook,
+        webhooks.disable_webhook_subscription,
     ]
 
 

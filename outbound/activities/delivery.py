@@ -66,6 +66,7 @@ from outbound.store.send_turns import claim_send_turn
 from outbound.store.slots import mailbox_limits
 from outbound.store.suppressions import find_suppression, suppress
 from outbound.store.tables import Campaign, Enrollment, Mailbox, Message, Prospect, Step
+from outbound.store.webhooks import emit
 from outbound.templating.budget import Budget, TemplateTooExpensive
 from outbound.templating.context import UNSUBSCRIBE_VARIABLE, prospect_context
 from outbound.templating.render import UnsafeTemplate, render_message
@@ -76,6 +77,8 @@ from outbound.tracking.message_links import (
     tracked_body,
 )
 from outbound.tracking.tokens import LinkSigner
+from outbound.webhooks.dispatch import Dispatcher
+from outbound.webhooks.events import needs_reauth
 
 LATE_TOLERANCE = timedelta(minutes=2)
 SENT_COPY_LOOKS = (timedelta(seconds=0), timedelta(seconds=5), timedelta(seconds=20))
@@ -147,6 +150,7 @@ class DeliveryActivities:
         self._keyring = Keyring.from_settings(settings)  # passwords are loaded by mailbox id
         self._hosts = HostPolicy.from_settings(settings)
         self._clock = clock
+        self._dispatcher = Dispatcher(settings)
         # OAuth mailboxes' access tokens, shared with the process's other activities
         self._tokens = tokens or AccessTokens(engine, settings, self._keyring, clock)
 
@@ -199,6 +203,8 @@ class DeliveryActivities:
             details = await asyncio.to_thread(
                 self._record_failure, request, prepared, classified, version
             )
+            if classified.outcome in _PARKING:  # mailbox.needs_reauth, if subscribed
+                await self._dispatcher.dispatch(self._engine, activity.client())
             # Only a transient failure is retried here. An unknown outcome (maybe
             # delivered) must never be resent blindly; the rest need a decision.
             raise ApplicationError(
@@ -576,6 +582,11 @@ class DeliveryActivities:
                 mailbox.connection_state = MailboxConnection.NEEDS_REAUTH.value
                 mailbox.connection_problem = classified.reason
                 session.add(mailbox)
+                emit(
+                    session.connection(),
+                    prepared.workspace_id,
+                    [needs_reauth(prepared.mailbox_id, version, classified.reason)],
+                )
             if classified.outcome is Outcome.RATE_LIMITED:
                 lifts_at = rate_limit_lifts_at(
                     self._clock(), daily=classified.is_daily_quota, zone_name=mailbox.time_zone

@@ -18,24 +18,32 @@ from outbound.domain.sequence import EnrollmentState
 from outbound.domain.statuses import CampaignStatus, ProspectStatus
 from outbound.observability import metrics
 from outbound.store.tables import Campaign, Enrollment, EnrollmentStep, utc_now
+from outbound.store.webhooks import emit
+from outbound.webhooks.dispatch import Dispatcher
+from outbound.webhooks.events import campaign_completed, enrollment_events
 
 _ENDED = [s.value for s in ProspectStatus if s.is_terminal]
 
 
 class RecordActivities:
-    """Database writes on behalf of workflows."""
+    """Database writes on behalf of workflows; with a ``dispatcher``, the webhook events
+    the new state tells of are stored in the same transaction and then dispatched."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, dispatcher: Dispatcher | None = None) -> None:
         self._engine = engine
+        self._dispatcher = dispatcher
 
     @activity.defn(name="record_state")
     async def record_state(self, state: EnrollmentState) -> None:
         """Copy ``state`` into the enrollment's rows unless a newer copy is already there."""
-        await asyncio.to_thread(self.record, state)
+        emitted = await asyncio.to_thread(self.record, state)
+        if emitted and self._dispatcher is not None:
+            await self._dispatcher.dispatch(self._engine, activity.client())
 
-    def record(self, state: EnrollmentState) -> None:
+    def record(self, state: EnrollmentState) -> int:
         """One conditional UPDATE of the enrollment (the version check and the write in
-        one statement, so concurrent copies cannot interleave), then its steps."""
+        one statement, so concurrent copies cannot interleave), then its steps and the
+        webhook events; returns how many webhook deliveries were stored."""
         removed = state.status is ProspectStatus.REMOVED
         not_older = (
             true()
@@ -60,20 +68,28 @@ class RecordActivities:
         if state.reply_snippet:
             values["reply_snippet"] = state.reply_snippet
         with self._engine.begin() as connection:
-            campaign_id = connection.execute(
+            row = connection.execute(
                 update(Enrollment)
                 .where(col(Enrollment.id) == state.enrollment_id, not_older)
                 .values(**values)
-                .returning(col(Enrollment.campaign_id))
-            ).scalar()
-            if campaign_id is None:  # a newer copy is already there
-                return
+                .returning(
+                    col(Enrollment.campaign_id),
+                    col(Enrollment.workspace_id),
+                    col(Enrollment.prospect_id),
+                )
+            ).first()
+            if row is None:  # a newer copy is already there
+                return 0
+            campaign_id, workspace_id, prospect_id = row
             metrics.sequence_states.labels(status=state.status.value).inc()
             _record_steps(connection, state, removed)
+            events = enrollment_events(state, campaign_id, prospect_id)
             if has_ended(state):
-                complete_campaign_if_done(connection, campaign_id)
+                if complete_campaign_if_done(connection, campaign_id):
+                    events.append(campaign_completed(state, campaign_id))
             else:
                 _reopen_campaign(connection, campaign_id)
+            return emit(connection, workspace_id, events)
 
 
 def _record_steps(connection: Connection, state: EnrollmentState, removed: bool) -> None:
@@ -126,8 +142,9 @@ def has_ended(state: EnrollmentState) -> bool:
     return state.status.is_terminal
 
 
-def complete_campaign_if_done(connection: Connection, campaign_id: int) -> None:
-    """A running campaign is Completed once every prospect's sequence has ended.
+def complete_campaign_if_done(connection: Connection, campaign_id: int) -> bool:
+    """A running campaign is Completed once every prospect's sequence has ended (True:
+    this call completed it).
 
     A prospect Failed and waiting for a manual Retry keeps it InProgress (its
     summary counts them as needing attention); one whose Retry window closed
@@ -152,7 +169,7 @@ def complete_campaign_if_done(connection: Connection, campaign_id: int) -> None:
         )
         .exists()
     )
-    connection.execute(
+    completed = connection.execute(
         update(Campaign)
         .where(
             col(Campaign.id) == campaign_id,
@@ -161,6 +178,7 @@ def complete_campaign_if_done(connection: Connection, campaign_id: int) -> None:
         )
         .values(status=CampaignStatus.COMPLETED.value)
     )
+    return bool(completed.rowcount)
 
 
 def _reopen_campaign(connection: Connection, campaign_id: int) -> None:

@@ -57,6 +57,7 @@ from outbound.api.routes import (
     tasks,
     tracking,
     unsubscribe,
+    webhooks,
     workspace,
 )
 from outbound.observability.logs import configure_logging
@@ -66,6 +67,7 @@ from outbound.store.engine import make_engine
 from outbound.store.migrate import require_current_schema, upgrade_schema
 from outbound.temporal_client import connect
 from outbound.tracking.tokens import LinkSigner
+from outbound.webhooks.dispatch import Dispatcher
 
 MANAGEMENT_ROUTERS: tuple[ModuleType, ...] = (
     accounts,
@@ -84,6 +86,7 @@ MANAGEMENT_ROUTERS: tuple[ModuleType, ...] = (
     suppressions,
     sink,
     workspace,
+    webhooks,
 )
 PUBLIC_ROUTERS: tuple[ModuleType, ...] = (
     unsubscribe,
@@ -201,5 +204,6 @@ def _application(
     app.state.signer = LinkSigner.from_settings(settings)  # fails at once without a secret
     app.state.keyring = keyring
     app.state.key_verifier = KeyVerifier()
+    app.state.webhooks = Dispatcher(settings)
     install_error_handlers(app)
     return app

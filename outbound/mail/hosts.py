@@ -126,9 +126,13 @@ class HostPolicy:
     def _address_problem(
         self, address: ipaddress.IPv4Address | ipaddress.IPv6Address
     ) -> str | None:
-        if self.allow_private or _is_public(address):
+        if self.allow_private or is_public(address):
             return None
         return "the host resolves to a loopback, private, link-local or reserved address"
+
+    async def resolve(self, host: str, port: int) -> list[str]:
+        """Every address ``host`` resolves to (an IP address: itself), unchecked."""
+        return await self._resolve(host, port)
 
     async def _resolve(self, host: str, port: int) -> list[str]:
         try:
@@ -157,13 +161,13 @@ class HostPolicy:
         return found
 
 
-def _is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+def is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     if isinstance(address, ipaddress.IPv6Address):
         embedded = address.ipv4_mapped or address.sixtofour
         if embedded is None and address in _NAT64:
             embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
         if embedded is not None:
-            return _is_public(embedded)
+            return is_public(embedded)
     return address.is_global and not address.is_multicast
 
 

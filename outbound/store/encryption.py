@@ -29,7 +29,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, SQLModel, select
 
 from outbound.settings import Settings
-from outbound.store.tables import Mailbox, OAuthConnect, SmsSender
+from outbound.store.tables import Mailbox, OAuthConnect, SmsSender, WebhookSubscription
 
 
 class SecretUnreadable(RuntimeError):
@@ -118,6 +118,7 @@ ENCRYPTED_COLUMNS: tuple[tuple[type[SQLModel], tuple[str, ...]], ...] = (
     ),
     (SmsSender, ("auth_token_encrypted",)),
     (OAuthConnect, ("code_verifier_encrypted",)),
+    (WebhookSubscription, ("secret_encrypted",)),
 )
 
 

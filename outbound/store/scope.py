@@ -60,6 +60,9 @@ from outbound.store.tables import (
     TrackedLink,
     TrackingEvent,
     User,
+    WebhookDelivery,
+    WebhookEvent,
+    WebhookSubscription,
     Workspace,
 )
 
@@ -157,6 +160,9 @@ TABLE_CRITERIA: dict[type[SQLModel], Callable[[int], ColumnElement[bool]]] = {
     SmsSender: _in_workspace(SmsSender),
     SmsSenderGrant: _in_workspace(SmsSenderGrant),
     SmsSlotReservation: lambda w: col(SmsSlotReservation.sender_id).in_(_sms_senders(w)),
+    WebhookSubscription: _in_workspace(WebhookSubscription),
+    WebhookEvent: _in_workspace(WebhookEvent),
+    WebhookDelivery: _in_workspace(WebhookDelivery),
 }
 
 

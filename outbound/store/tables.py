@@ -620,3 +620,64 @@ class SmsSlotReservation(SQLModel, table=True):
     slot_day: date = Field(description="Sender-local calendar day of the slot (daily limit).")
     reserved_at: datetime = _when(default_factory=utc_now)
     released_at: datetime | None = _when(default=None)
+
+
+class WebhookSubscription(SQLModel, table=True):
+    """A URL of a workspace's own systems that is sent the events it subscribed to."""
+
+    __tablename__ = "webhook_subscription"
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspace.id", index=True)
+    url: str
+    description: str = ""
+    events: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    secret_encrypted: str = Field(repr=False, description="Signing secret, encrypted.")
+    enabled: bool = True
+    disabled_reason: str | None = Field(
+        default=None, description="Why deliveries stopped (kept failing); None while enabled."
+    )
+    disabled_at: datetime | None = _when(default=None)
+    created_at: datetime = _when(default_factory=utc_now)
+
+
+class WebhookEvent(SQLModel, table=True):
+    """One event, stored once (``dedup_key``: a retried activity emits the same row)."""
+
+    __tablename__ = "webhook_event"
+    __table_args__ = (UniqueConstraint("workspace_id", "dedup_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspace.id", index=True)
+    event_id: str = Field(unique=True, description="The stable id receivers see (webhook-id).")
+    dedup_key: str
+    type: str
+    ordering_key: str = Field(description="Events of one key are delivered in order.")
+    payload: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = _when(default_factory=utc_now)
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """One event for one subscription: the delivery log's row."""
+
+    __tablename__ = "webhook_delivery"
+    __table_args__ = (
+        UniqueConstraint("subscription_id", "event_row_id"),
+        Index("ix_webhook_delivery_undispatched", "dispatched_at", "status"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspace.id", index=True)
+    subscription_id: int = Field(foreign_key="webhook_subscription.id", index=True)
+    event_row_id: int = Field(foreign_key="webhook_event.id")
+    ordering_key: str
+    status: str = Field(default="pending", description="pending / delivered / failed")
+    attempts: int = 0
+    status_code: int | None = Field(default=None, description="The last attempt's HTTP status.")
+    error: str | None = Field(default=None, description="The last attempt's failure, if any.")
+    last_attempt_at: datetime | None = _when(default=None)
+    delivered_at: datetime | None = _when(default=None)
+    dispatched_at: datetime | None = _when(
+        default=None, description="Handed to its delivery workflow (None: not yet)."
+    )
+    created_at: datetime = _when(default_factory=utc_now)

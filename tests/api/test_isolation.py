@@ -34,7 +34,7 @@ from outbound.api.app import create_app
 from outbound.settings import Settings
 from outbound.store.engine import make_engine
 from outbound.store.migrate import upgrade_schema
-from outbound.store.tables import InboundEvent
+from outbound.store.tables import InboundEvent, WebhookDelivery, WebhookEvent
 from tests.support.factories import CONSENT
 
 PUBLIC = {"/healthz", "/readyz", "/metrics"}  # say nothing about any workspace
@@ -60,6 +60,7 @@ A_MARKERS = (
     "member@a-corp.example",
     "+12125550147",
     "A-secret-sender",
+    "a-secret-hooks",
 )
 A_SENDER = {
     "name": "A-secret-sender",
@@ -82,6 +83,8 @@ class Ids:
     member_key: int
     event: int
     sender: int
+    webhook: int = 0
+    delivery: int = 0
 
 
 @dataclass
@@ -109,6 +112,10 @@ def sample_bodies(a: Ids) -> dict[tuple[str, str], dict[str, Any]]:
         ("POST", "/users"): {"json": {"email": "new@b-corp.example"}},
         ("PATCH", "/users/{user_id}"): {"json": {"role": "member"}},
         ("POST", "/keys"): {"json": {"name": "x", "user_id": a.admin}},
+        ("POST", "/webhooks"): {
+            "json": {"url": "http://93.184.215.14/h", "events": ["message.sent"]}
+        },
+        ("PATCH", "/webhooks/{webhook_id}"): {"json": {"description": "b's"}},
         ("POST", "/mailboxes"): {"json": mailbox},
         ("POST", "/mailboxes/{mailbox_id}/reconnect"): {"json": {}},
         ("POST", "/mailboxes/oauth/{provider}/start"): {"json": {"mailbox_id": a.mailbox}},
@@ -174,6 +181,8 @@ def path_values(a: Ids) -> dict[str, int | str]:
         "key_id": a.member_key,
         "event_id": a.event,
         "sms_sender_id": a.sender,
+        "webhook_id": a.webhook,
+        "delivery_id": a.delivery,
         "position": 1,
         "name": "a.eml",
         "provider": "google",
@@ -307,6 +316,11 @@ async def seed_a(api: httpx.AsyncClient, engine: Engine) -> Ids:
     assert sender.status_code == 201, sender.text
     member = await api.post("/users", json={"email": "member@a-corp.example", "role": "member"})
     me = (await api.get("/me")).json()
+    hook = await api.post(
+        "/webhooks", json={"url": "http://93.184.215.14/a-secret-hooks", "events": ["message.sent"]}
+    )
+    assert hook.status_code == 201, hook.text
+    webhook_id = hook.json()["id"]
     with Session(engine) as session:
         event = InboundEvent(
             mailbox_id=mailbox_id,
@@ -316,8 +330,26 @@ async def seed_a(api: httpx.AsyncClient, engine: Engine) -> Ids:
             raw=b"From: prospect@a-only.example\r\n\r\nsecret",
         )
         session.add(event)
+        hook_event = WebhookEvent(
+            workspace_id=me["workspace_id"],
+            event_id="evt_a",
+            dedup_key="a",
+            type="message.sent",
+            ordering_key="enrollment-1",
+            payload="{}",
+        )
+        session.add(hook_event)
+        session.flush()
+        delivery = WebhookDelivery(
+            workspace_id=me["workspace_id"],
+            subscription_id=webhook_id,
+            event_row_id=hook_event.id or 0,
+            ordering_key="enrollment-1",
+        )
+        session.add(delivery)
         session.commit()
         event_id = event.id or 0
+        delivery_id = delivery.id or 0
     return Ids(
         mailbox=mailbox_id,
         campaign=campaigns[0],
@@ -328,6 +360,8 @@ async def seed_a(api: httpx.AsyncClient, engine: Engine) -> Ids:
         member_key=0,
         event=event_id,
         sender=sender.json()["id"],
+        webhook=webhook_id,
+        delivery=delivery_id,
     )
 
 

@@ -18,9 +18,12 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from outbound.domain.problems import Problem, ProblemError
-from outbound.store.tables import TrackedLink, TrackingEvent
+from outbound.store.tables import Enrollment, Message, TrackedLink, TrackingEvent
+from outbound.store.webhooks import emit
 from outbound.tracking.message_links import message_row_of
 from outbound.tracking.tokens import LinkSigner, LinkTarget, Purpose
+from outbound.webhooks.dispatch import Dispatcher
+from outbound.webhooks.events import tracked
 
 router = APIRouter(prefix="/track", tags=["recipients"])
 
@@ -35,6 +38,7 @@ async def open_pixel(token: str, request: Request) -> Response:
     target = signer.read(Purpose.OPEN, token)
     if target is not None:
         await asyncio.to_thread(_record, request.app.state.engine, target, Purpose.OPEN)
+        await _dispatch(request)
     return Response(_PIXEL, media_type="image/gif", headers=_NO_STORE)
 
 
@@ -46,6 +50,7 @@ async def click(token: str, request: Request) -> RedirectResponse:
     url = None
     if target is not None and target.link_position is not None:
         url = await asyncio.to_thread(_record, request.app.state.engine, target, Purpose.CLICK)
+        await _dispatch(request)
     if url is None:
         raise ProblemError(404, [Problem(field="token", reason="unknown or altered link")])
     return RedirectResponse(url, status_code=302, headers=_NO_STORE)
@@ -68,12 +73,26 @@ def _record(engine: Engine, target: LinkTarget, purpose: Purpose) -> str | None:
             ).first()
             if url is None:
                 return None
-        session.add(
-            TrackingEvent(
-                message_row_id=message_row_id,
-                kind="open" if link_position is None else "click",
-                link_position=link_position,
-            )
+        hit = TrackingEvent(
+            message_row_id=message_row_id,
+            kind="open" if link_position is None else "click",
+            link_position=link_position,
+        )
+        session.add(hit)
+        session.flush()
+        assert hit.id is not None
+        message = session.get_one(Message, message_row_id)
+        enrollment = session.get_one(Enrollment, message.enrollment_id)
+        emit(
+            session.connection(),
+            enrollment.workspace_id,
+            [tracked(hit.kind, hit.id, message, enrollment, link_position)],
         )
         session.commit()
         return url
+
+
+async def _dispatch(request: Request) -> None:
+    """Start the webhook deliveries of what was just stored (if anyone subscribed)."""
+    dispatcher: Dispatcher = request.app.state.webhooks
+    await dispatcher.dispatch(request.app.state.engine, request.app.state.temporal)

@@ -1,0 +1,1 @@
+"""Outgoing webhooks (docs/webhooks.md): events, signing, delivery, the URL policy."""
