@@ -17,6 +17,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from outbound.domain.webhooks import DeliveryStatus, DisableRequest
+from outbound.observability import metrics
 from outbound.settings import Settings
 from outbound.store.encryption import Keyring
 from outbound.store.tables import WebhookDelivery, WebhookEvent, WebhookSubscription, utc_now
@@ -60,6 +61,7 @@ class WebhookActivities:
             headers = signed_headers(job.secret, job.event_id, utc_now(), job.body)
             answer = await post(target, headers, job.body, self._settings.webhook_timeout_seconds)
         await asyncio.to_thread(self._record, delivery_id, answer)
+        metrics.webhook_deliveries.labels(result="delivered" if answer.ok else "failed").inc()
         if not answer.ok:
             raise ApplicationError(answer.error or "failed", type="WebhookNotDelivered")
         return "delivered"
@@ -110,6 +112,7 @@ class WebhookActivities:
         """The delivery failed for good: mark it failed, disable and flag the subscription;
         its other events stay pending until it is enabled again."""
         await asyncio.to_thread(self._disable, request)
+        metrics.webhook_deliveries.labels(result="gave_up").inc()
 
     def _disable(self, request: DisableRequest) -> None:
         with self._engine.begin() as connection:
