@@ -184,7 +184,12 @@ async def run_worker(settings: Settings) -> None:
     logging.getLogger(__name__).info(
         "worker polling task queue %r at %s", settings.task_queue, settings.temporal_address
     )
-    await build_worker(client, engine, settings).run()
+    # Webhook events a process stored but could not hand over (it died) go out anyway.
+    sweeper = asyncio.create_task(Dispatcher(settings).sweep(engine, client))
+    try:
+        await build_worker(client, engine, settings).run()
+    finally:
+        sweeper.cancel()
 
 
 def main() -> None:

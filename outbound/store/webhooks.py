@@ -18,9 +18,10 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, update
+from sqlalchemy import Connection, Engine, insert, or_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
@@ -131,9 +132,19 @@ class Claimed:
     ordering_key: str
 
 
+REDISPATCH_AFTER = timedelta(minutes=10)
+"""A pending delivery handed to a workflow this long ago is handed again: the process
+may have died between marking it and starting the workflow. Handing twice is harmless
+(the workflow ignores an id it holds; the activity skips a delivered one)."""
+
+
 def claim_undispatched(engine: Engine, limit: int = 500) -> list[Claimed]:
-    """Pending deliveries of enabled subscriptions not yet handed to a workflow, oldest
-    first, marked as handed."""
+    """Pending deliveries of enabled subscriptions not handed to a workflow (or handed
+    :data:`REDISPATCH_AFTER` ago), oldest first, marked as handed now."""
+    due = or_(
+        col(WebhookDelivery.dispatched_at).is_(None),
+        col(WebhookDelivery.dispatched_at) < utc_now() - REDISPATCH_AFTER,
+    )
     with engine.begin() as connection:
         rows = connection.execute(
             select(
@@ -144,7 +155,7 @@ def claim_undispatched(engine: Engine, limit: int = 500) -> list[Claimed]:
                 col(WebhookSubscription.id) == col(WebhookDelivery.subscription_id),
             )
             .where(
-                col(WebhookDelivery.dispatched_at).is_(None),
+                due,
                 WebhookDelivery.status == DeliveryStatus.PENDING.value,
                 col(WebhookSubscription.enabled),
             )
@@ -156,7 +167,7 @@ def claim_undispatched(engine: Engine, limit: int = 500) -> list[Claimed]:
         ids = [row[0] for row in rows]
         connection.execute(
             update(WebhookDelivery)
-            .where(col(WebhookDelivery.id).in_(ids), col(WebhookDelivery.dispatched_at).is_(None))
+            .where(col(WebhookDelivery.id).in_(ids), due)
             .values(dispatched_at=utc_now())
         )
     return [Claimed(*row) for row in rows]

@@ -14,6 +14,7 @@ import asyncio
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import Engine
 from temporalio.client import Client
@@ -23,6 +24,7 @@ from outbound.settings import Settings
 from outbound.store.webhooks import claim_undispatched, unclaim
 
 WORKFLOW_NAME = "WebhookDelivery"
+SWEEP_EVERY = timedelta(minutes=1)
 _log = logging.getLogger(__name__)
 
 
@@ -56,6 +58,17 @@ class Dispatcher:
                 _log.exception("webhook deliveries %s not dispatched", ids)
                 await asyncio.to_thread(unclaim, engine, ids)
         return len(claimed)
+
+    async def sweep(self, engine: Engine, client: Client) -> None:
+        """Dispatch every :data:`SWEEP_EVERY`, for ever: events stored by a process that
+        died before dispatching them, and deliveries handed to a workflow that never
+        started, go out within minutes without waiting for another event."""
+        while True:
+            await asyncio.sleep(SWEEP_EVERY.total_seconds())
+            try:
+                await self.dispatch(engine, client)
+            except Exception:  # the next sweep tries again
+                _log.exception("webhook sweep failed")
 
     def input(self, subscription_id: int, ordering_key: str) -> WebhookDeliveryInput:
         settings = self.settings
