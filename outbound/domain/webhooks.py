@@ -36,8 +36,9 @@ class DeliveryStatus(StrEnum):
     FAILED = "failed"  # gave up: the subscription was disabled; redeliver or re-enable
 
 
-def _unique(events: list[EventType]) -> list[EventType]:
-    if len(set(events)) != len(events):
+def _unique(events: list[EventType] | None) -> list[EventType] | None:
+    """Each event type at most once (None: a PATCH that leaves the events as they are)."""
+    if events is not None and len(set(events)) != len(events):
         raise ValueError("each event type at most once")
     return events
 
