@@ -49,6 +49,8 @@ def event_id_for(workspace_id: int, dedup_key: str) -> str:
 def emit(connection: Connection, workspace_id: int, events: list[NewEvent]) -> int:
     """Store ``events`` (in order) and a delivery per subscribed URL; returns how many
     new delivery rows were made (0: nothing to start)."""
+    if not events:  # most state records tell of no event: no query on the send path
+        return 0
     subscriptions = connection.execute(
         select(WebhookSubscription.id, WebhookSubscription.events).where(
             WebhookSubscription.workspace_id == workspace_id

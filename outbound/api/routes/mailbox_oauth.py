@@ -19,7 +19,7 @@ from fastapi import APIRouter, Query, Request
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from outbound.api.auth import ADMIN_ONLY, CallerDep
+from outbound.api.auth import ADMIN_ONLY, CallerDep, usable_mailbox
 from outbound.api.deps import (
     AccessTokensDep,
     ConnectionChecksDep,
@@ -27,10 +27,11 @@ from outbound.api.deps import (
     SettingsDep,
     TemporalDep,
 )
-from outbound.api.routes.mailboxes import mailbox_public, tell_reconnected
+from outbound.api.routes.mailboxes import mailbox_public
 from outbound.domain.mailbox_oauth import OAuthConnected, OAuthStart, OAuthStartAnswer
 from outbound.domain.problems import Problem, ProblemError
 from outbound.inbound.inbox_sync_start import start_inbox_sync
+from outbound.inbound.signals import signal_each
 from outbound.mail.check_rate import ConnectionChecks, rate_key
 from outbound.mail.hosts import HostRefused
 from outbound.mail.smtp import SendFailed, SmtpAccount, check_login
@@ -97,10 +98,8 @@ async def start_oauth(
         with Session(engine) as session:
             hint = body.login_hint
             if body.mailbox_id is not None:
-                mailbox = session.get(Mailbox, body.mailbox_id)
-                if mailbox is None:
-                    raise _problem(422, "mailbox_id", f"mailbox {body.mailbox_id} not found")
-                hint = hint or mailbox.from_address
+                usable_mailbox(session, caller, body.mailbox_id)
+                hint = hint or session.get_one(Mailbox, body.mailbox_id).from_address
             row = begin(
                 session,
                 caller.workspace_id,
@@ -172,7 +171,9 @@ async def oauth_callback(
     mailbox, created, workflow_ids = await asyncio.to_thread(store)
     assert mailbox.id is not None
     tokens.forget(mailbox.id)
-    resumed = await tell_reconnected(temporal, workflow_ids, mailbox.connection_version)
+    resumed = await signal_each(
+        temporal, workflow_ids, "mailbox_reconnected", mailbox.connection_version
+    )
     sync = await start_inbox_sync(temporal, settings, row.workspace_id, mailbox.id)
     return OAuthConnected(
         mailbox=mailbox_public(mailbox),

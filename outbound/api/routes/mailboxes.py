@@ -12,8 +12,6 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
-from temporalio.client import Client
-from temporalio.service import RPCError, RPCStatusCode
 
 from outbound.api.auth import ADMIN_ONLY, CallerDep
 from outbound.api.deps import (
@@ -32,6 +30,7 @@ from outbound.domain.mailboxes import (
 from outbound.domain.problems import Problem, ProblemError, not_found
 from outbound.domain.schedule import Weekday
 from outbound.domain.statuses import AuthMethod, MailboxConnection
+from outbound.inbound.signals import signal_each
 from outbound.mail.check_rate import rate_key
 from outbound.mail.hosts import HostRefused
 from outbound.mail.outcomes import Outcome
@@ -43,8 +42,6 @@ from outbound.store.mailboxes import (
     smtp_account,
 )
 from outbound.store.tables import Mailbox, MailboxGrant
-
-_SIGNAL_CONCURRENCY = 32
 
 router = APIRouter(prefix="/mailboxes", tags=["mailboxes"])
 
@@ -201,24 +198,5 @@ async def reconnect_mailbox(
             return mailbox_public(row), version, running_workflow_ids(session, mailbox_id)
 
     public, version, workflow_ids = await asyncio.to_thread(store)
-    resumed = await tell_reconnected(temporal, workflow_ids, version)
+    resumed = await signal_each(temporal, workflow_ids, "mailbox_reconnected", version)
     return ReconnectResult(mailbox=public, sequences_resumed=resumed)
-
-
-async def tell_reconnected(temporal: Client, workflow_ids: list[str], version: int) -> int:
-    """Signal each running sequence of the mailbox; ones that ended meanwhile are skipped."""
-    semaphore = asyncio.Semaphore(_SIGNAL_CONCURRENCY)
-
-    async def tell(workflow_id: str) -> bool:
-        async with semaphore:
-            try:
-                await temporal.get_workflow_handle(workflow_id).signal(
-                    "mailbox_reconnected", version
-                )
-            except RPCError as error:
-                if error.status is RPCStatusCode.NOT_FOUND:
-                    return False
-                raise
-            return True
-
-    return sum(await asyncio.gather(*(tell(w) for w in workflow_ids)))

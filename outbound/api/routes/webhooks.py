@@ -208,17 +208,7 @@ def _found(session: Session, webhook_id: int) -> WebhookSubscription:
 
 
 def _view(row: WebhookSubscription) -> WebhookView:
-    assert row.id is not None
-    return WebhookView(
-        id=row.id,
-        url=row.url,
-        description=row.description,
-        events=list(row.events),
-        enabled=row.enabled,
-        disabled_reason=row.disabled_reason,
-        disabled_at=row.disabled_at,
-        created_at=row.created_at,
-    )
+    return WebhookView.model_validate(row, from_attributes=True)
 
 
 def _delivery_view(delivery: WebhookDelivery, event: WebhookEvent) -> DeliveryView:
