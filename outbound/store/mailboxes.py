@@ -42,16 +42,15 @@ def smtp_account(
         port=mailbox.smtp_port,
         tls_mode=TlsMode(mailbox.tls_mode),
         username=username if username is not None else mailbox.username,
-        password=(
-            None
-            if bearer is not None
-            else password
-            if password is not None
-            else keyring.decrypt_optional(mailbox.smtp_password_encrypted)
-        ),
+        password=None if bearer is not None else _password(password, mailbox, keyring),
         bearer=bearer,
         hosts=hosts,
     )
+
+
+def _password(given: str | None, mailbox: Mailbox, keyring: Keyring) -> str | None:
+    """A password to try, else the stored one (decrypted)."""
+    return given if given is not None else keyring.decrypt_optional(mailbox.smtp_password_encrypted)
 
 
 def imap_account(
@@ -66,10 +65,9 @@ def imap_account(
         port=mailbox.imap_port,
         tls=mailbox.imap_tls,
         username=mailbox.imap_username,
-        password=(
-            "" if bearer is not None else keyring.decrypt_optional(mailbox.imap_password_encrypted)
-        )
-        or "",
+        password=""
+        if bearer is not None
+        else keyring.decrypt_optional(mailbox.imap_password_encrypted) or "",
         bearer=bearer,
         folder=mailbox.imap_folder,
         hosts=hosts,
