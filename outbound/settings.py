@@ -15,6 +15,7 @@ import phonenumbers
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from outbound.domain.sending_rules import BIG_MAILBOX_PROVIDERS, DomainCap
 from outbound.oauth.provider_settings import GoogleOAuthSettings, MicrosoftOAuthSettings
 
 
@@ -70,6 +71,20 @@ class Settings(BaseSettings):
     )
     dns_port: int = 53
     dns_timeout_seconds: float = Field(default=3.0, gt=0)
+    domain_hourly_cap: int = Field(
+        default=20,
+        ge=1,
+        description="Sending rules' default: most messages one mailbox sends to one recipient "
+        "domain per clock hour (a workspace may set its own: PUT /workspace/sending-rules).",
+    )
+    domain_daily_cap: int = Field(default=100, ge=1, description="…and per mailbox-local day.")
+    domain_caps: dict[str, DomainCap] = Field(
+        default_factory=lambda: {
+            domain: DomainCap(hourly=10, daily=60) for domain in BIG_MAILBOX_PROVIDERS
+        },
+        description="Default caps of named domains (JSON), tighter for the big mailbox "
+        "providers, whose filters watch one sender's volume most closely.",
+    )
     webhook_allow_loopback: bool = Field(
         default=False,
         description="Let webhook URLs resolve to loopback addresses (the tests' receiver).",

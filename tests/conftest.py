@@ -21,6 +21,12 @@ os.environ.setdefault("OUTBOUND_WORKFLOW_MODULE_ISOLATION", "true")
 # tests of the host checks build their settings with these off.
 os.environ.setdefault("OUTBOUND_ALLOW_PRIVATE_MAIL_HOSTS", "true")
 os.environ.setdefault("OUTBOUND_ALLOW_ANY_MAIL_PORT", "true")
+# Most tests send hundreds of messages to one made-up domain (example.com) from one mailbox:
+# the per-domain caps' defaults are lifted for them. The tests of the caps set a workspace's
+# own rules (PUT /workspace/sending-rules), which override these.
+os.environ.setdefault("OUTBOUND_DOMAIN_HOURLY_CAP", "1000000")
+os.environ.setdefault("OUTBOUND_DOMAIN_DAILY_CAP", "1000000")
+os.environ.setdefault("OUTBOUND_DOMAIN_CAPS", "{}")
 
 from aiosmtpd.controller import Controller
 from sqlalchemy import Engine

@@ -63,6 +63,7 @@ from outbound.settings import Settings
 from outbound.store.encryption import Keyring
 from outbound.store.mailboxes import imap_account, smtp_account
 from outbound.store.send_turns import claim_send_turn
+from outbound.store.sending_mailbox import SENDING_MAILBOX_ID
 from outbound.store.slots import mailbox_limits
 from outbound.store.suppressions import find_suppression, suppress
 from outbound.store.tables import Campaign, Enrollment, Mailbox, Message, Prospect, Step
@@ -244,7 +245,7 @@ class DeliveryActivities:
                 select(Campaign, Mailbox, Prospect)
                 .select_from(Enrollment)
                 .join(Campaign, col(Campaign.id) == Enrollment.campaign_id)
-                .join(Mailbox, col(Mailbox.id) == Campaign.mailbox_id)
+                .join(Mailbox, col(Mailbox.id) == SENDING_MAILBOX_ID)
                 .join(Prospect, col(Prospect.id) == Enrollment.prospect_id)
                 .where(Enrollment.id == request.enrollment_id)
             ).one()

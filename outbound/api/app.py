@@ -48,6 +48,7 @@ from outbound.api.routes import (
     mailboxes,
     metrics,
     previews,
+    sending_rules,
     sink,
     sms_sender_grants,
     sms_senders,
@@ -86,6 +87,7 @@ MANAGEMENT_ROUTERS: tuple[ModuleType, ...] = (
     suppressions,
     sink,
     workspace,
+    sending_rules,
     webhooks,
 )
 PUBLIC_ROUTERS: tuple[ModuleType, ...] = (

@@ -93,6 +93,8 @@ class MailboxConnection(StrEnum):
 
     CONNECTED = "connected"
     NEEDS_REAUTH = "needs_reauth"
+    PAUSED_REPUTATION = "paused_reputation"
+    """The reputation guard paused it (bounce or complaint rate too high): a user resumes it."""
 
 
 class AuthMethod(StrEnum):

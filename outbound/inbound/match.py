@@ -21,6 +21,7 @@ from sqlmodel import Session, col, select
 from outbound.domain.addresses import GMAIL_DOMAINS, normalise
 from outbound.domain.inbound import InboundKind, InboundMessage
 from outbound.domain.statuses import ProspectStatus
+from outbound.store.sending_mailbox import SENDING_MAILBOX_ID
 from outbound.store.tables import Campaign, Enrollment, Message
 
 _ENDED = [s.value for s in ProspectStatus if s.is_terminal]
@@ -70,7 +71,7 @@ def _by_message_ids(session: Session, mailbox_id: int, ids: list[str]) -> Match 
         select(Message, Enrollment)
         .join(Enrollment, col(Enrollment.id) == Message.enrollment_id)
         .join(Campaign, col(Campaign.id) == Enrollment.campaign_id)
-        .where(col(Message.message_id).in_(ids), Campaign.mailbox_id == mailbox_id)
+        .where(col(Message.message_id).in_(ids), mailbox_id == SENDING_MAILBOX_ID)
     ).all()
     found = {sent.message_id: (sent, enrollment) for sent, enrollment in rows}
     for message_id in ids:
@@ -88,7 +89,7 @@ def _by_envelope(session: Session, mailbox_id: int, recipients: list[str]) -> Ma
         select(Message, Enrollment)
         .join(Enrollment, col(Enrollment.id) == Message.enrollment_id)
         .join(Campaign, col(Campaign.id) == Enrollment.campaign_id)
-        .where(col(Message.envelope_from).in_(tokens), Campaign.mailbox_id == mailbox_id)
+        .where(col(Message.envelope_from).in_(tokens), mailbox_id == SENDING_MAILBOX_ID)
     ).first()
     return Match(row[1], row[0], "verp") if row is not None else None
 
@@ -115,7 +116,7 @@ def _latest_to(
     domain = wanted.rpartition("@")[2]
     domains = GMAIL_DOMAINS if domain == "gmail.com" else {domain}
     conditions: list[ColumnElement[bool]] = [
-        col(Campaign.mailbox_id) == mailbox_id,
+        mailbox_id == SENDING_MAILBOX_ID,
         col(Message.sent_at).is_not(None),
         or_(*(func.lower(Message.to_address).like(f"%@{d}") for d in domains)),
     ]

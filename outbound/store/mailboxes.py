@@ -19,6 +19,7 @@ from outbound.mail.smtp import SmtpAccount
 from outbound.oauth.providers import Provider
 from outbound.oauth.tokens import AccessTokens, OAuthLogin
 from outbound.store.encryption import Keyring
+from outbound.store.sending_mailbox import SENDING_MAILBOX_ID
 from outbound.store.tables import Campaign, Enrollment, Mailbox
 
 _ENDED = [s.value for s in ProspectStatus if s.is_terminal]
@@ -134,7 +135,7 @@ def running_workflow_ids(session: Session, mailbox_id: int) -> list[str]:
         select(col(Enrollment.workflow_id))
         .join(Campaign, col(Campaign.id) == Enrollment.campaign_id)
         .where(
-            Campaign.mailbox_id == mailbox_id,
+            mailbox_id == SENDING_MAILBOX_ID,
             col(Enrollment.workflow_id).is_not(None),
             col(Enrollment.status).not_in(_ENDED),
         )

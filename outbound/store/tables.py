@@ -17,6 +17,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.engine import Dialect
@@ -70,6 +71,24 @@ class Workspace(SQLModel, table=True):
         default="21:00",
         sa_column_kwargs={"server_default": "21:00"},
         description="…until this one (never after 21:00).",
+    )
+    domain_hourly_cap: int | None = Field(
+        default=None,
+        description="Most messages per mailbox per clock hour to one recipient domain "
+        "(None: the deployment's default).",
+    )
+    domain_daily_cap: int | None = Field(
+        default=None, description="…per mailbox-local day (None: the deployment's default)."
+    )
+    domain_caps: dict[str, Any] = Field(
+        default_factory=dict,
+        sa_column=Column(JSON, nullable=False, server_default="{}"),
+        description='Caps of named domains: {"gmail.com": {"hourly": 5, "daily": 40}}.',
+    )
+    recontact_cooldown_days: int = Field(
+        default=0,
+        sa_column_kwargs={"server_default": "0"},
+        description="A prospect whose sequence ended fewer days ago is refused at enrollment.",
     )
 
 
@@ -200,6 +219,28 @@ class Mailbox(SQLModel, table=True):
     oauth_refresh_token_encrypted: str | None = Field(
         default=None, repr=False, description="Encrypted (outbound.store.encryption)."
     )
+    warmup_start: int | None = Field(
+        default=None, description="Warm-up: the daily limit on its first day (None: no ramp)."
+    )
+    warmup_increment: int = Field(
+        default=0, sa_column_kwargs={"server_default": "0"}, description="Added each day."
+    )
+    warmup_started_on: date | None = Field(
+        default=None, description="The ramp's first day (mailbox-local)."
+    )
+    holiday_calendar: str | None = Field(
+        default=None, description='No slot on its holidays: "US", "DE-BY" (holidays library).'
+    )
+    blackout_dates: list[str] = Field(
+        default_factory=list,
+        sa_column=Column(JSON, nullable=False, server_default="[]"),
+        description="Extra days without sends (ISO dates, mailbox-local).",
+    )
+    paused_reason: str | None = Field(
+        default=None,
+        description="Why the reputation guard paused it, with its figures "
+        "(connection_state paused_reputation).",
+    )
     created_at: datetime = _when(default_factory=utc_now)
 
 
@@ -256,6 +297,30 @@ class Campaign(SQLModel, table=True):
     consent_accepted_at: datetime | None = _when(default=None)
     track_opens: bool = False
     track_clicks: bool = False
+    mailbox_pool: list[int] = Field(
+        default_factory=list,
+        sa_column=Column(JSON, nullable=False, server_default="[]"),
+        description="Rotation: the mailboxes the email steps go from (empty: mailbox_id alone). "
+        "Each prospect is given one of them at their first slot and keeps it.",
+    )
+    company_rule: str | None = Field(
+        default=None,
+        description="When a prospect replies, bounces or opts out, colleagues in this "
+        "campaign are: stop / pause (None: nothing happens to them).",
+    )
+    one_per_company: bool = Field(
+        default=False,
+        sa_column_kwargs={"server_default": false()},
+        description="At most one active prospect per company at a time.",
+    )
+    holiday_calendar: str | None = Field(
+        default=None, description='No slot on its holidays: "US", "DE-BY" (holidays library).'
+    )
+    blackout_dates: list[str] = Field(
+        default_factory=list,
+        sa_column=Column(JSON, nullable=False, server_default="[]"),
+        description="Extra days without sends (ISO dates, in the campaign window's zone).",
+    )
 
 
 class Step(SQLModel, table=True):
@@ -335,6 +400,16 @@ class Enrollment(SQLModel, table=True):
     state_version: datetime | None = _when(
         default=None, description="updated_at of the workflow state last mirrored here."
     )
+    mailbox_id: int | None = Field(
+        default=None,
+        foreign_key="mailbox.id",
+        index=True,
+        description="The mailbox this prospect's email goes from, set at their first slot "
+        "(a pool campaign's choice; None before: the campaign's mailbox_id).",
+    )
+    ended_at: datetime | None = _when(
+        default=None, description="When the sequence reached a terminal status (cooldown)."
+    )
     updated_at: datetime = _when(default_factory=utc_now)
 
 
@@ -402,6 +477,14 @@ class SlotReservation(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("key"),
         Index("ix_slot_mailbox_time", "mailbox_id", "slot_at"),
+        Index(
+            "ix_slot_active_domain",
+            "mailbox_id",
+            "to_domain",
+            "slot_day",
+            sqlite_where=text("released_at IS NULL"),
+            postgresql_where=text("released_at IS NULL"),
+        ),
         # Only held and used slots count: a partial index keeps the per-day count cheap.
         Index(
             "ix_slot_active_day",
@@ -419,6 +502,9 @@ class SlotReservation(SQLModel, table=True):
     position: int
     slot_at: datetime = _when()
     slot_day: date = Field(description="Mailbox-local calendar day of the slot (daily limit).")
+    to_domain: str | None = Field(
+        default=None, description="The recipient's domain, lower-cased (per-domain caps)."
+    )
     reserved_at: datetime = _when(default_factory=utc_now)
     released_at: datetime | None = _when(default=None)
 

@@ -48,6 +48,7 @@ from outbound.domain.metrics import (
 )
 from outbound.domain.statuses import InboundKind, MessageStatus, ProspectStatus, StepKind
 from outbound.mail.reasons import Party, Reason
+from outbound.store.sending_mailbox import SENDING_MAILBOX_ID
 from outbound.store.tables import (
     Campaign,
     Enrollment,
@@ -215,13 +216,13 @@ def engagement_of(session: Session, enrollment: Enrollment) -> Engagement:
 
 def mailbox_inbound_metrics(session: Session, mailbox_id: int) -> MailboxInboundMetrics:
     """Complaints and sender-side bounces of one mailbox, over what it sent."""
-    campaign_ids = list(session.exec(select(Campaign.id).where(Campaign.mailbox_id == mailbox_id)))
     sent = session.exec(
         select(func.count())
         .select_from(Message)
         .join(Enrollment, col(Enrollment.id) == Message.enrollment_id)
+        .join(Campaign, col(Campaign.id) == Enrollment.campaign_id)
         .where(
-            col(Enrollment.campaign_id).in_(campaign_ids),
+            mailbox_id == SENDING_MAILBOX_ID,
             col(Message.sent_at).is_not(None),
             Message.channel == "email",
         )
@@ -230,7 +231,8 @@ def mailbox_inbound_metrics(session: Session, mailbox_id: int) -> MailboxInbound
         select(func.count(func.distinct(TrackingEvent.message_row_id)))
         .join(Message, col(Message.id) == TrackingEvent.message_row_id)
         .join(Enrollment, col(Enrollment.id) == Message.enrollment_id)
-        .where(col(Enrollment.campaign_id).in_(campaign_ids), TrackingEvent.kind == "complaint")
+        .join(Campaign, col(Campaign.id) == Enrollment.campaign_id)
+        .where(mailbox_id == SENDING_MAILBOX_ID, TrackingEvent.kind == "complaint")
     ).one()
     sender_side = session.exec(
         select(func.count())
