@@ -80,7 +80,7 @@ def activities_for(
     delivery = DeliveryActivities(engine, settings, send_clock, tokens)
     webhooks = WebhookActivities(engine, settings, keyring)
     records = RecordActivities(engine, Dispatcher(settings))
-    slots = SlotActivities(engine)
+    slots = SlotActivities(engine, settings)
     sms = SmsActivities(engine, settings, clock=send_clock)
     addresses = AddressActivities(engine, address_checker(settings))
     launcher = LaunchActivities(engine, client, settings)

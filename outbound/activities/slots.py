@@ -10,19 +10,24 @@ from temporalio import activity
 
 from outbound.domain.sequence import ReleaseSlotRequest, ReserveSlotRequest
 from outbound.observability import metrics
-from outbound.store import slots
+from outbound.settings import Settings, get_settings
+from outbound.store import mailbox_slots, slots
+from outbound.store.sending_rules import default_caps
 
 
 class SlotActivities:
     """Reserve and release mailbox send slots."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, settings: Settings | None = None) -> None:
         self._engine = engine
+        self._default_caps = default_caps(settings or get_settings())
 
     @activity.defn(name="reserve_slot")
     async def reserve_slot(self, request: ReserveSlotRequest) -> datetime:
         """The slot for one send (the same one again for a retried request)."""
-        slot = await asyncio.to_thread(slots.reserve_slot, self._engine, request)
+        slot = await asyncio.to_thread(
+            mailbox_slots.reserve_slot, self._engine, request, self._default_caps
+        )
         metrics.slots_reserved.labels(channel="email").inc()
         return slot
 

@@ -27,6 +27,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
+from outbound.scheduling.domain_caps import DomainLoad
+from outbound.scheduling.warmup import WarmUp
 from outbound.scheduling.windows import SendWindow, Window, local_date, local_datetime
 
 _MAX_STEPS = 100_000
@@ -44,12 +46,20 @@ class MailboxLimits:
     """Stretch the gap so a full day's limit fills the window (mailboxes: mail that
     bunches up looks like bulk mail). An SMS sender goes at its rate instead: carriers
     limit a number's messages per second, and a campaign's texts go out in batches."""
+    warmup: WarmUp | None = None
+    """A new mailbox's ramp: each day's limit grows from a small start to ``daily_limit``."""
 
     def __post_init__(self) -> None:
         if self.daily_limit < 1:
             raise ValueError("daily_limit must be at least 1")
         if self.min_gap < timedelta(0):
             raise ValueError("min_gap cannot be negative")
+
+    def limit_on(self, day: date) -> int:
+        """The limit of mailbox-local ``day``: the ramp's figure while warming up."""
+        if self.warmup is None:
+            return self.daily_limit
+        return self.warmup.limit_on(day, self.daily_limit)
 
     @property
     def spacing(self) -> timedelta:
@@ -98,22 +108,35 @@ class MailboxCalendar:
         """Slots taken on mailbox-local ``day``."""
         return self._per_day[day]
 
-    def earliest_slot(self, not_before: datetime, window: Window | None = None) -> datetime:
-        """The slot a request due at ``not_before`` gets (without taking it)."""
+    def earliest_slot(
+        self,
+        not_before: datetime,
+        window: Window | None = None,
+        domain: DomainLoad | None = None,
+    ) -> datetime:
+        """The slot a request due at ``not_before`` gets (without taking it).
+
+        ``domain``: the mailbox's slots to the recipient's domain and its cap
+        (``outbound.scheduling.domain_caps``); None means no cap.
+        """
         window = window or self.limits.window
         candidate = window.next_opening(not_before)
         for _ in range(_MAX_STEPS):
             day = local_date(candidate, self.limits.zone_name)
-            if self._per_day[day] >= self.limits.daily_limit:
+            if self._per_day[day] >= self.limits.limit_on(day):
                 room = self._first_usable_day(day + timedelta(days=1), window)
                 candidate = window.next_opening(self._start_of(room))
                 continue
             # Past the taken slots around the candidate (one bisect) …
             free = self._blocked.free_from(candidate)
-            if free == candidate:
+            if free != candidate:
+                # … then re-check the window and the day at the new place.
+                candidate = window.next_opening(free)
+                continue
+            room_at = candidate if domain is None else domain.next_room(candidate)
+            if room_at == candidate:
                 return candidate
-            # … then re-check the window and the day at the new place.
-            candidate = window.next_opening(free)
+            candidate = window.next_opening(room_at)  # the domain's hour or day is full
         raise RuntimeError("no slot found; the mailbox calendar is inconsistent")
 
     def take(self, slot: datetime) -> None:
@@ -128,10 +151,17 @@ class MailboxCalendar:
             insort(self.taken, slot)
             self._blocked.add(slot)
 
-    def reserve(self, not_before: datetime, window: Window | None = None) -> datetime:
-        """Find and take the earliest slot."""
-        slot = self.earliest_slot(not_before, window)
+    def reserve(
+        self,
+        not_before: datetime,
+        window: Window | None = None,
+        domain: DomainLoad | None = None,
+    ) -> datetime:
+        """Find and take the earliest slot (counting it for ``domain`` too)."""
+        slot = self.earliest_slot(not_before, window, domain)
         self.take(slot)
+        if domain is not None:
+            domain.take(slot)
         return slot
 
     def _first_usable_day(self, day: date, window: Window) -> date:
@@ -146,7 +176,7 @@ class MailboxCalendar:
         while True:
             later = skips.get(day)
             if later is None:
-                if self._per_day[day] < self.limits.daily_limit and self._opens_on(day, window):
+                if self._per_day[day] < self.limits.limit_on(day) and self._opens_on(day, window):
                     break
                 later = day + timedelta(days=1)
             passed.append(day)

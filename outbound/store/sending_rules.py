@@ -9,13 +9,18 @@ from outbound.settings import Settings
 from outbound.store.tables import Workspace
 
 
-def domain_caps(workspace: Workspace, settings: Settings) -> DomainCaps:
-    """The per-domain caps of a workspace: its own if it set them, else the defaults."""
+def default_caps(settings: Settings) -> DomainCaps:
+    """The deployment's per-domain caps (``OUTBOUND_DOMAIN_*``)."""
+    return DomainCaps(
+        default=DomainCap(hourly=settings.domain_hourly_cap, daily=settings.domain_daily_cap),
+        named=dict(settings.domain_caps),
+    )
+
+
+def workspace_caps(workspace: Workspace, defaults: DomainCaps | None) -> DomainCaps | None:
+    """The per-domain caps of a workspace: its own if it set them, else ``defaults``."""
     if workspace.domain_hourly_cap is None or workspace.domain_daily_cap is None:
-        return DomainCaps(
-            default=DomainCap(hourly=settings.domain_hourly_cap, daily=settings.domain_daily_cap),
-            named=dict(settings.domain_caps),
-        )
+        return defaults
     return DomainCaps(
         default=DomainCap(hourly=workspace.domain_hourly_cap, daily=workspace.domain_daily_cap),
         named={
@@ -27,7 +32,8 @@ def domain_caps(workspace: Workspace, settings: Settings) -> DomainCaps:
 def sending_rules(session: Session, workspace_id: int, settings: Settings) -> SendingRules:
     """The rules in force for a workspace."""
     workspace = session.get_one(Workspace, workspace_id)
-    caps = domain_caps(workspace, settings)
+    caps = workspace_caps(workspace, default_caps(settings))
+    assert caps is not None
     return SendingRules(
         domain_cap=caps.default,
         domain_caps=caps.named,

@@ -25,17 +25,18 @@ from sqlalchemy import ColumnElement, Engine, func, insert, update
 from sqlmodel import Session, col, select
 
 from outbound.domain.schedule import window_from
-from outbound.domain.sequence import ReleaseSlotRequest, ReserveSlotRequest
+from outbound.domain.sequence import ReleaseSlotRequest
 from outbound.domain.sms_sequence import ReleaseSmsSlotRequest, ReserveSmsSlotRequest
 from outbound.domain.statuses import MessageStatus
-from outbound.mail.compose import make_message_id
+from outbound.scheduling.domain_caps import DomainLoad
 from outbound.scheduling.quiet_hours import IntersectedWindow
 from outbound.scheduling.slots import MailboxCalendar, MailboxLimits
+from outbound.scheduling.warmup import WarmUp
 from outbound.scheduling.windows import Window, local_date, local_datetime
 from outbound.store.sms_senders import sms_sender_limits
 from outbound.store.tables import Mailbox, Message, SlotReservation, SmsSender, SmsSlotReservation
 
-_UNSENT = (MessageStatus.WAITING.value, MessageStatus.CANCELED.value, MessageStatus.RETRYING.value)
+UNSENT = (MessageStatus.WAITING.value, MessageStatus.CANCELED.value, MessageStatus.RETRYING.value)
 _SMS_UNSENT = (
     MessageStatus.QUEUED.value,
     MessageStatus.CANCELED.value,
@@ -44,13 +45,17 @@ _SMS_UNSENT = (
 
 
 def mailbox_limits(mailbox: Mailbox) -> MailboxLimits:
-    """The pure-code limits of a stored mailbox."""
+    """The pure-code limits of a stored mailbox (with its warm-up ramp, if any)."""
     window = window_from(mailbox.send_days, mailbox.send_start, mailbox.send_end, mailbox.time_zone)
+    warmup = None
+    if mailbox.warmup_start is not None and mailbox.warmup_started_on is not None:
+        warmup = WarmUp(mailbox.warmup_start, mailbox.warmup_increment, mailbox.warmup_started_on)
     return MailboxLimits(
         zone_name=mailbox.time_zone,
         daily_limit=mailbox.daily_limit,
         min_gap=timedelta(seconds=mailbox.min_gap_seconds),
         window=window.to_window(),
+        warmup=warmup,
     )
 
 
@@ -96,38 +101,6 @@ def taken_slots(
     )
 
 
-def reserve_slot(engine: Engine, request: ReserveSlotRequest) -> datetime:
-    """Reserve (or find again, by key) the slot for one send; logs the message as Waiting."""
-
-    def log(session: Session, mailbox: Mailbox, slot: datetime) -> None:
-        _log_unsent(
-            session,
-            request.enrollment_id,
-            request.position,
-            request.to_address,
-            slot,
-            MessageStatus.WAITING,
-            _UNSENT,
-            lambda: {
-                "message_id": make_message_id(
-                    request.enrollment_id,
-                    request.position,
-                    mailbox.from_address,
-                    request.to_address,
-                )
-            },
-        )
-
-    return _reserve(
-        engine,
-        MAILBOX_BOOK,
-        request.mailbox_id,
-        _Attempt(request.key, request.enrollment_id, request.position, request.not_before),
-        lambda _limits: request.window.to_window(),
-        log,
-    )
-
-
 def reserve_sms_slot(engine: Engine, request: ReserveSmsSlotRequest) -> datetime:
     """Reserve (or find again, by key) the SMS sender's slot for one message; logs the
     message as Queued (channel ``sms``, the number as its address).
@@ -137,7 +110,7 @@ def reserve_sms_slot(engine: Engine, request: ReserveSmsSlotRequest) -> datetime
     """
 
     def log(session: Session, _sender: SmsSender, slot: datetime) -> None:
-        _log_unsent(
+        log_unsent(
             session,
             request.enrollment_id,
             request.position,
@@ -193,7 +166,7 @@ def release_slot(engine: Engine, request: ReleaseSlotRequest) -> None:
         request.key,
         (request.enrollment_id, request.position, request.to_address),
         request.message_status,
-        _UNSENT,
+        UNSENT,
     )
 
 
@@ -245,7 +218,7 @@ def _reserve(
         earliest = attempt.not_before
         if owner.throttled_until is not None and owner.throttled_until > earliest:
             earliest = owner.throttled_until  # the provider's rate limit holds until then
-        slot = _allocate(session, book, owner_id, limits, earliest, window_for(limits))
+        slot = allocate(session, book, owner_id, limits, earliest, window_for(limits))
         session.exec(  # type: ignore[call-overload]
             insert(slots).values(
                 {
@@ -295,15 +268,19 @@ def _release(
         session.commit()
 
 
-def _allocate(
+def allocate(
     session: Session,
     book: SlotBook,
     owner_id: int,
     limits: MailboxLimits,
     earliest: datetime,
     window: Window,
+    domain: DomainLoad | None = None,
 ) -> datetime:
-    """Per-day counts from one GROUP BY; slot times only for the days that still have room."""
+    """The owner's earliest slot at or after ``earliest`` inside ``window`` (not taken yet),
+    within ``domain``'s cap if given.
+
+    Per-day counts from one GROUP BY; slot times only for the days that still have room."""
     slots = book.slots
     first_day = local_date(earliest, limits.zone_name)
     counts: dict[date, int] = dict(
@@ -321,14 +298,14 @@ def _allocate(
     # (A window in the owner's own zone also rules out its closed weekdays.)
     same_zone = window.zone_name == limits.zone_name
     day = first_day
-    while counts.get(day, 0) >= limits.daily_limit or (
+    while counts.get(day, 0) >= limits.limit_on(day) or (
         same_zone and day.weekday() not in window.weekdays
     ):
         day += timedelta(days=1)
     not_before = max(earliest, local_datetime(day, time(0), limits.zone_name))
     # The slot found is at or after not_before, so a slot more than the spacing before it
     # can never be too close: such slots (a busy day's earlier sends) are not loaded.
-    open_days = [d for d, count in counts.items() if count < limits.daily_limit]
+    open_days = [d for d, count in counts.items() if count < limits.limit_on(d)]
     calendar = MailboxCalendar.of(
         limits,
         _slots_on(session, book, owner_id, open_days, since=not_before - limits.spacing),
@@ -339,7 +316,7 @@ def _allocate(
     all_near_loaded = len(open_days) == len(counts)
     horizon = local_datetime(first_day - timedelta(days=1), time(0), limits.zone_name)
     while True:
-        slot = calendar.earliest_slot(not_before, window)
+        slot = calendar.earliest_slot(not_before, window, domain)
         if all_near_loaded and slot - limits.spacing >= horizon:
             return slot
         near = taken_slots(session, owner_id, slot - limits.spacing, slot + limits.spacing, book)
@@ -367,7 +344,7 @@ def _slots_on(
     )
 
 
-def _log_unsent(
+def log_unsent(
     session: Session,
     enrollment_id: int,
     position: int,

@@ -15,8 +15,9 @@ from outbound.domain.schedule import WindowSpec, window_from
 from outbound.domain.sequence import ReleaseSlotRequest, ReserveSlotRequest
 from outbound.domain.statuses import MessageStatus
 from outbound.scheduling.windows import local_date
+from outbound.store.mailbox_slots import reserve_slot
 from outbound.store.prospects import upsert_prospects
-from outbound.store.slots import release_slot, reserve_slot
+from outbound.store.slots import release_slot
 from outbound.store.tables import Campaign, Enrollment, Mailbox, Message, SlotReservation
 from tests.support.accounts import a_workspace
 

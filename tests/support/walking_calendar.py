@@ -12,8 +12,9 @@ from __future__ import annotations
 from bisect import bisect_left, insort
 from datetime import datetime, time, timedelta
 
+from outbound.scheduling.domain_caps import DomainLoad
 from outbound.scheduling.slots import MailboxCalendar
-from outbound.scheduling.windows import SendWindow, local_date, local_datetime
+from outbound.scheduling.windows import Window, local_date, local_datetime
 
 _MAX_STEPS = 100_000
 
@@ -21,19 +22,26 @@ _MAX_STEPS = 100_000
 class WalkingCalendar(MailboxCalendar):
     """``MailboxCalendar`` with its former ``earliest_slot``."""
 
-    def earliest_slot(self, not_before: datetime, window: SendWindow | None = None) -> datetime:
+    def earliest_slot(
+        self,
+        not_before: datetime,
+        window: Window | None = None,
+        domain: DomainLoad | None = None,
+    ) -> datetime:
         window = window or self.limits.window
         spacing = self.limits.spacing
         candidate = window.next_opening(not_before)
         for _ in range(_MAX_STEPS):
             day = local_date(candidate, self.limits.zone_name)
-            if self.count_on(day) >= self.limits.daily_limit:
+            if self.count_on(day) >= self.limits.limit_on(day):
                 midnight = local_datetime(day + timedelta(days=1), time(0), self.limits.zone_name)
                 candidate = window.next_opening(midnight)
                 continue
             moved = False
             while (clash := self._clash(candidate, spacing)) is not None:
                 candidate, moved = clash + spacing, True
+            if not moved and domain is not None and domain.next_room(candidate) != candidate:
+                candidate, moved = domain.next_room(candidate), True
             if not moved:
                 return candidate
             candidate = window.next_opening(candidate)
