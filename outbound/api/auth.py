@@ -161,13 +161,13 @@ def mailbox_allowed(session: Session, caller: Caller, mailbox_id: int) -> bool:
     )
 
 
-def usable_mailbox(session: Session, caller: Caller, mailbox_id: int) -> None:
-    """422 naming ``mailbox_id`` unless the caller may send through that mailbox (an id in a
+def usable_mailbox(
+    session: Session, caller: Caller, mailbox_id: int, field: str = "mailbox_id"
+) -> None:
+    """422 naming ``field`` unless the caller may send through that mailbox (an id in a
     request body: one of another workspace or not shared reads as not found)."""
     if not mailbox_allowed(session, caller, mailbox_id):
-        raise ProblemError(
-            422, [Problem(field="mailbox_id", reason=f"mailbox {mailbox_id} not found")]
-        )
+        raise ProblemError(422, [Problem(field=field, reason=f"mailbox {mailbox_id} not found")])
 
 
 def sms_sender_allowed(session: Session, caller: Caller, sender_id: int) -> bool:

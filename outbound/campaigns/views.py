@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import date
 
 from sqlalchemy import func
 from sqlalchemy.orm import defer
@@ -63,6 +64,7 @@ def campaign_public(session: Session, campaign: Campaign) -> CampaignPublic:
         owner_user_id=campaign.owner_user_id,
         owner=user_label(session.get(User, campaign.owner_user_id)),
         mailbox_id=campaign.mailbox_id,
+        mailbox_pool=campaign.mailbox_pool,
         sms_sender_id=campaign.sms_sender_id,
         sms_sender=_sender_label(session.get(SmsSender, campaign.sms_sender_id))
         if campaign.sms_sender_id is not None
@@ -86,6 +88,8 @@ def campaign_public(session: Session, campaign: Campaign) -> CampaignPublic:
         specific_time=campaign.specific_time,
         track_opens=campaign.track_opens,
         track_clicks=campaign.track_clicks,
+        holiday_calendar=campaign.holiday_calendar,
+        blackout_dates=[date.fromisoformat(d) for d in campaign.blackout_dates],
         steps=[step_public(s) for s in steps],
         needs_attention=needs_attention(session, campaign.id),
     )

@@ -8,11 +8,14 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, Field, field_validator, model_validator
 
+from outbound.domain.days_off import DaysOffFields
 from outbound.domain.problems import FieldProblem
 from outbound.domain.schedule import ClockTime, SendDays, TimeZoneSource, check_window
 from outbound.domain.statuses import AddressType, CampaignStatus, StepKind, ThreadMode
 from outbound.domain.validators import single_line
 from outbound.scheduling.when_to_send import WhenToSend
+
+MAX_POOL = 20
 
 SubjectTemplate = Annotated[str, Field(min_length=1, max_length=998), AfterValidator(single_line)]
 
@@ -131,8 +134,33 @@ class CampaignSenders(BaseModel):
     """What a campaign sends through: a mailbox for its email steps, an SMS sender for its
     sms steps (an all-SMS campaign needs no mailbox; an email-only one no sender)."""
 
-    mailbox_id: int | None = Field(default=None, description="Required for email steps.")
+    mailbox_id: int | None = Field(
+        default=None, description="Required for email steps (unless mailbox_pool is given)."
+    )
+    mailbox_pool: Annotated[list[int], Field(max_length=MAX_POOL)] = Field(
+        default_factory=list,
+        description=f"Rotation: 2 to {MAX_POOL} mailboxes the email steps go from. Each "
+        "prospect is given the one with the earliest free slot at their first message and "
+        "keeps it (one thread, one mailbox). mailbox_id, if given, must be one of them.",
+    )
     sms_sender_id: int | None = Field(default=None, description="Required for sms steps.")
+
+    @model_validator(mode="after")
+    def _pool_holds_the_mailbox(self) -> CampaignSenders:
+        pool = self.mailbox_pool
+        if not pool:
+            return self
+        if len(pool) < 2:
+            raise FieldProblem(
+                "mailbox_pool", "a pool has 2 mailboxes or more; else use mailbox_id"
+            )
+        if len(set(pool)) != len(pool):
+            raise FieldProblem("mailbox_pool", "each mailbox may appear once")
+        if self.mailbox_id is None:
+            self.mailbox_id = pool[0]
+        elif self.mailbox_id not in pool:
+            raise FieldProblem("mailbox_id", "must be one of mailbox_pool (or left out)")
+        return self
 
 
 def senders_problem(
@@ -147,7 +175,7 @@ def senders_problem(
     return None
 
 
-class CampaignCreate(CampaignSchedule, CampaignTracking, CampaignSenders):
+class CampaignCreate(CampaignSchedule, CampaignTracking, CampaignSenders, DaysOffFields):
     """A new campaign with its ordered steps."""
 
     name: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(single_line)]
@@ -205,7 +233,7 @@ class StepPublic(BaseModel):
     skipped: bool = Field(description="Skipped for everyone: nobody gets it any more.")
 
 
-class CampaignPublic(CampaignSchedule, CampaignTracking):
+class CampaignPublic(CampaignSchedule, CampaignTracking, DaysOffFields):
     """A campaign as the API shows it."""
 
     id: int
@@ -213,6 +241,9 @@ class CampaignPublic(CampaignSchedule, CampaignTracking):
     owner_user_id: int = Field(description="The user who created it (whose to-do list it feeds).")
     owner: str = Field(description="That user's email, or name.")
     mailbox_id: int | None = Field(description="The mailbox of its email steps, if any.")
+    mailbox_pool: list[int] = Field(
+        default_factory=list, description="Rotation: the mailboxes its email steps go from."
+    )
     sms_sender_id: int | None = Field(default=None, description="The SMS sender of its texts.")
     sms_sender: str | None = Field(
         default=None, description="That sender's name and number (or messaging service)."

@@ -40,8 +40,8 @@ class DomainCap(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    hourly: int = Field(ge=1, le=10_000, description="Per clock hour (UTC).")
-    daily: int = Field(ge=1, le=100_000, description="Per mailbox-local day.")
+    hourly: int = Field(ge=1, le=1_000_000, description="Per clock hour (UTC).")
+    daily: int = Field(ge=1, le=1_000_000, description="Per mailbox-local day.")
 
     @model_validator(mode="after")
     def _hour_within_day(self) -> DomainCap:

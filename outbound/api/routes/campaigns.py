@@ -66,8 +66,14 @@ def create_campaign(
     """Create a campaign (Draft until it has prospects) with its ordered steps; its owner is
     the caller, and a member may only send through a mailbox (and an SMS sender) shared with
     them. Email steps need ``mailbox_id``, sms steps ``sms_sender_id``."""
-    if body.mailbox_id is not None:
-        usable_mailbox(session, caller, body.mailbox_id)
+    for mailbox_id in dict.fromkeys([*body.mailbox_pool, body.mailbox_id]):
+        if mailbox_id is not None:
+            usable_mailbox(
+                session,
+                caller,
+                mailbox_id,
+                field="mailbox_pool" if body.mailbox_pool else "mailbox_id",
+            )
     if body.sms_sender_id is not None:
         usable_sms_sender(session, caller, body.sms_sender_id)
     problems = template_problems(list(enumerate(body.steps)))
@@ -92,6 +98,9 @@ def create_campaign(
         specific_time=body.specific_time,
         track_opens=body.track_opens,
         track_clicks=body.track_clicks,
+        mailbox_pool=body.mailbox_pool,
+        holiday_calendar=body.holiday_calendar,
+        blackout_dates=[d.isoformat() for d in body.blackout_dates],
     )
     session.add(campaign)
     session.flush()
