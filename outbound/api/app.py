@@ -38,6 +38,7 @@ from outbound.api.middleware import (
 from outbound.api.routes import (
     accounts,
     bulk,
+    campaign_days_off,
     campaigns,
     enrollments,
     health,
@@ -81,6 +82,7 @@ MANAGEMENT_ROUTERS: tuple[ModuleType, ...] = (
     sms_sender_grants,
     inbound,
     campaigns,
+    campaign_days_off,
     previews,
     steps,
     enrollments,

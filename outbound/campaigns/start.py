@@ -71,6 +71,7 @@ class LaunchPlan:
     already_started: int = 0
     sms_sender_id: int | None = None
     has_sms: bool = False
+    mailbox_pool: tuple[int, ...] = ()
 
 
 def schedule_for(
@@ -176,6 +177,27 @@ async def check_mailbox(
         ) from None
 
 
+async def check_pool(
+    engine: Engine,
+    keyring: Keyring,
+    pool: tuple[int, ...],
+    checks: ConnectionChecks,
+    tokens: AccessTokens,
+) -> None:
+    """A pool starts if one of its mailboxes logs in: the others get no prospects until
+    they are reconnected (or resumed). When none can, the first mailbox's refusal."""
+    refusals: list[ProblemError] = []
+    for mailbox_id in pool:
+        try:
+            await check_mailbox(engine, keyring, mailbox_id, checks, tokens)
+        except ProblemError as refused:
+            if refused.status == 429:
+                raise
+            refusals.append(refused)
+    if len(refusals) == len(pool):
+        raise refusals[0]
+
+
 def mark_started(engine: Engine, plan: LaunchPlan, consent: ConsentAttestation) -> None:
     """The campaign is InProgress, with who accepted the consent attestation and when."""
     with Session(engine) as session:
@@ -274,6 +296,7 @@ def enrollment_plan(
         started_at,
         sms_sender_id=campaign.sms_sender_id,
         has_sms=any(s.kind == StepKind.SMS for s in steps),
+        mailbox_pool=tuple(campaign.mailbox_pool),
     )
 
 

@@ -166,6 +166,16 @@ def sample_bodies(a: Ids) -> dict[tuple[str, str], dict[str, Any]]:
         ("PUT", "/workspace/sms-quiet-hours"): {  # B's own hours, as they are
             "json": {"sms_quiet_start": "08:00", "sms_quiet_end": "21:00"}
         },
+        ("PUT", "/workspace/sending-rules"): {  # B's own rules, as they are
+            "json": {
+                "domain_cap": {"hourly": 1_000_000, "daily": 1_000_000},
+                "domain_caps": {},
+                "recontact_cooldown_days": 0,
+            }
+        },
+        ("PUT", "/mailboxes/{mailbox_id}/warmup"): {"json": {"start": 10, "increment": 5}},
+        ("PUT", "/mailboxes/{mailbox_id}/days-off"): {"json": {"blackout_dates": ["2030-01-02"]}},
+        ("PUT", "/campaigns/{campaign_id}/days-off"): {"json": {"holiday_calendar": "US"}},
         ("POST", "/suppressions/remove"): {
             "json": {"address": "gone@a-only.example", "reason": "x"}
         },
@@ -264,6 +274,8 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
     member = (await a_admin.post("/keys", json={"user_id": ids.member, "name": "m"})).json()
     ids.member_key = member["id"]
     b_admin = client(b_key)
+    rules = sample_bodies(ids)[("PUT", "/workspace/sending-rules")]["json"]
+    assert (await b_admin.put("/workspace/sending-rules", json=rules)).status_code == 200
     spare = (await b_admin.post("/keys", json={"name": "to revoke"})).json()
     assert (await b_admin.post(f"/keys/{spare['id']}/revoke")).status_code == 200
     clients = [client(member["key"]), b_admin, client(None), client(spare["key"])]

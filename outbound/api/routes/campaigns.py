@@ -316,7 +316,9 @@ async def start_campaign(
         check_sms_consent(body.consent)
     if plan.sms_sender_id is not None:
         await asyncio.to_thread(_check_sender, engine, plan.sms_sender_id)
-    if plan.mailbox_id is not None:
+    if plan.mailbox_pool:
+        await campaign_start.check_pool(engine, keyring, plan.mailbox_pool, checks, tokens)
+    elif plan.mailbox_id is not None:
         await campaign_start.check_mailbox(engine, keyring, plan.mailbox_id, checks, tokens)
     await asyncio.to_thread(campaign_start.mark_started, engine, plan, body.consent)
     workflow_id = await campaign_start.start_fan_out(temporal, settings, plan)
