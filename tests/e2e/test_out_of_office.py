@@ -70,6 +70,7 @@ async def test_an_ooo_with_a_return_date_pauses_the_prospect_and_resume_sends_at
     await eventually(paused)
     zoe = await prospect(stack, campaign_id, "Zoe")
     assert zoe["reason"] == f"OutOfOffice until {resume_on}"
+    assert [e["action"] for e in zoe["inbound"]] == [answer.json()["action"]]
     assert [(s["status"], s["scheduled_at"]) for s in zoe["steps"]] == [
         ("Sent", zoe["steps"][0]["scheduled_at"]),
         ("Pending", None),
