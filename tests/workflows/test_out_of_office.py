@@ -165,3 +165,28 @@ async def test_an_sms_step_and_a_manual_task_wait_too(texts: SmsHarness) -> None
     assert off_list.steps[1].status is StepStatus.PENDING
     assert back_on_list.status is ProspectStatus.MANUAL_TASK and back_on_list.reason is None
     assert await texts.harness.env.get_current_time() >= start_of(notice.resume_on)
+
+
+async def test_a_campaign_paused_and_resumed_during_the_wait_keeps_waiting(
+    harness: Harness,
+) -> None:
+    handle = await harness.start(timedelta(0), 2 * DAY)
+    await until(harness, handle, lambda s: s.steps[1].status is StepStatus.SCHEDULED)
+    notice = await back_in(harness, 10)
+    await handle.signal(EnrollmentWorkflow.out_of_office, notice)
+    await until(harness, handle, lambda s: s.status is ProspectStatus.PAUSED)
+
+    # A campaign's Pause and Resume reach every prospect: the user's pause, then its end.
+    await handle.signal(EnrollmentWorkflow.pause)
+    user_paused = await until(harness, handle, lambda s: s.reason is None)
+    await handle.signal(EnrollmentWorkflow.resume)
+    waiting = await until(harness, handle, lambda s: s.reason is not None)
+    final = await handle.result()
+
+    assert user_paused.status is ProspectStatus.PAUSED
+    assert (waiting.status, waiting.reason) == (
+        ProspectStatus.PAUSED,
+        f"OutOfOffice until {notice.resume_on.isoformat()}",
+    )
+    assert harness.fakes.sends[1][1] >= start_of(notice.resume_on)
+    assert final.status is ProspectStatus.COMPLETED
