@@ -172,7 +172,7 @@ class EnrollmentWorkflow(SmsSteps, OutOfOfficeSteps):
         if not self._state.status.is_settled:
             self._paused = True
             self._state.status = ProspectStatus.PAUSED
-            self._pause_over_away()
+            self._pause_over_out_of_office()
             self._touch()
 
     @workflow.signal
@@ -184,7 +184,7 @@ class EnrollmentWorkflow(SmsSteps, OutOfOfficeSteps):
             self._state.status = self._running_status()
             self._touch()
         else:
-            self._resume_from_away()
+            self._resume_out_of_office()
 
     @workflow.signal
     def stop(self) -> None:
@@ -438,7 +438,9 @@ class EnrollmentWorkflow(SmsSteps, OutOfOfficeSteps):
                 await self._publish()
                 await workflow.wait_condition(lambda: self._changed)
                 continue
-            if await self._waits_away(step, lambda: self._release(step, MessageStatus.WAITING)):
+            if await self._waits_out_of_office(
+                step, lambda: self._release(step, MessageStatus.WAITING)
+            ):
                 continue
             if not await self._address_ready(step):
                 continue
@@ -504,7 +506,7 @@ class EnrollmentWorkflow(SmsSteps, OutOfOfficeSteps):
                 self._state.status = self._running_status()
                 await self._publish()
                 await workflow.wait_condition(lambda: self._changed)
-            elif await self._waits_away(step, None):
+            elif await self._waits_out_of_office(step, None):
                 opens_at = max(opens_at, window.next_opening(workflow.now()))
             elif step.status is not StepStatus.MANUAL_TASK:
                 step.scheduled_at = opens_at

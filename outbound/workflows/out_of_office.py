@@ -44,11 +44,7 @@ class OutOfOfficeSteps:
     if TYPE_CHECKING:  # what the workflow class provides
         _request: EnrollmentInput
         _state: EnrollmentState
-        _changed: bool
-        _paused: bool
 
-        @property
-        def _is_terminal(self) -> bool: ...
         def _touch(self) -> None: ...
         def _first_time(self, key: str) -> bool: ...
         def _running_status(self) -> ProspectStatus: ...
@@ -71,20 +67,20 @@ class OutOfOfficeSteps:
     def _paused_by_user(self) -> bool:
         """At start (or after continue-as-new): whether a Paused status is the user's, not
         the out-of-office wait's."""
-        return self._state.status is ProspectStatus.PAUSED and not self._shows_away()
+        return self._state.status is ProspectStatus.PAUSED and not self._shows_out_of_office()
 
-    def _pause_over_away(self) -> None:
+    def _pause_over_out_of_office(self) -> None:
         """The user pauses during the wait: the status is the user's now."""
-        if self._shows_away():
+        if self._shows_out_of_office():
             self._state.reason = None
 
-    def _resume_from_away(self) -> None:
+    def _resume_out_of_office(self) -> None:
         """The user resumes a prospect held only by the wait: it ends at once."""
         if self._state.out_of_office_until is not None and not self._state.status.is_settled:
-            self._back_from_away()
+            self._end_out_of_office()
             self._touch()
 
-    async def _waits_away(
+    async def _waits_out_of_office(
         self, step: StepState, release: Callable[[], Awaitable[None]] | None
     ) -> bool:
         """While the wait holds: give the slot back (``release``), show Paused, sleep until
@@ -93,32 +89,32 @@ class OutOfOfficeSteps:
         if until is None:
             return False
         if until <= workflow.now():
-            self._back_from_away()
+            self._end_out_of_office()
             self._touch()
             return False
         if release is not None:
             await release()
         step.status = StepStatus.PENDING
-        self._state.status, self._state.reason = ProspectStatus.PAUSED, self._away_reason()
+        self._state.status, self._state.reason = ProspectStatus.PAUSED, self._out_of_office_reason()
         await self._publish()
         await self._sleep_until(until)
         return True
 
     # -- state ---------------------------------------------------------------------------------
 
-    def _away_reason(self) -> str | None:
+    def _out_of_office_reason(self) -> str | None:
         until = self._state.out_of_office_until
         if until is None:
             return None
         day = local_date(until, self._request.schedule.window.zone_name)
         return f"{OUT_OF_OFFICE} until {day.isoformat()}"
 
-    def _shows_away(self) -> bool:
-        reason = self._away_reason()
+    def _shows_out_of_office(self) -> bool:
+        reason = self._out_of_office_reason()
         return reason is not None and self._state.reason == reason
 
-    def _back_from_away(self) -> None:
-        if self._shows_away():
+    def _end_out_of_office(self) -> None:
+        if self._shows_out_of_office():
             self._state.reason = None
         self._state.out_of_office_until = None
         if not self._state.status.is_settled:

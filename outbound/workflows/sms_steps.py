@@ -77,7 +77,7 @@ class SmsSteps:
         async def _skip(self, step: StepState) -> None: ...
         async def _sleep_until(self, moment: datetime) -> bool: ...
         async def _continue_as_new(self) -> None: ...
-        async def _waits_away(
+        async def _waits_out_of_office(
             self, step: StepState, release: Callable[[], Awaitable[None]] | None
         ) -> bool: ...
 
@@ -154,7 +154,9 @@ class SmsSteps:
                 await self._publish()
                 await workflow.wait_condition(lambda: self._changed)
                 continue
-            if await self._waits_away(step, lambda: self._release_sms(step, MessageStatus.QUEUED)):
+            if await self._waits_out_of_office(
+                step, lambda: self._release_sms(step, MessageStatus.QUEUED)
+            ):
                 continue
             if step.sms_slot_key is None:
                 assert step.due_at is not None
