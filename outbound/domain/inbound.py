@@ -81,6 +81,11 @@ class InboundMessage(BaseModel):
     bounces: list[BouncedRecipient] = Field(default_factory=list)
     complaint: Complaint | None = None
     snippet: str = Field(default="", description="The start of the new text (quotes removed).")
+    text: str = Field(
+        default="",
+        description="An auto-reply's new text (quotes removed; its first 4 KB), where a return "
+        "date is read (``inbound.return_date``); empty for other kinds.",
+    )
 
 
 class InboxSyncInput(BaseModel):

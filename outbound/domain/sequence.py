@@ -7,7 +7,7 @@ since operators read them in the Temporal UI.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from pydantic import BaseModel, Field
 
@@ -135,6 +135,11 @@ class EnrollmentState(BaseModel):
     sms_keys: list[str] = Field(
         default_factory=list, description="Recent SMS status and opt-out signals (de-duplication)."
     )
+    out_of_office_until: datetime | None = Field(
+        default=None,
+        description="An auto-reply's return date holds the sequence until this instant "
+        "(``workflows.out_of_office``); None when no out-of-office is pending.",
+    )
     updated_at: datetime | None = None
     first_sent_at: datetime | None = None
     jitter_seed: float | None = None
@@ -245,6 +250,16 @@ class LateBounce(BaseModel):
     message_id: str = Field(description="Message-ID of the bounced message (ours).")
     address: str = Field(description="The address it was sent to.")
     reason: str = Field(description="Status code and diagnostic, for the step's reason.")
+
+
+class OutOfOffice(BaseModel):
+    """Signal payload: an auto-reply states a return date; nothing goes before ``resume_on``."""
+
+    key: str = Field(description="De-duplication key of the inbound message.")
+    resume_on: date = Field(
+        description="The day the sequence resumes, in the campaign window's zone: the day "
+        "after the stated return date."
+    )
 
 
 class ManualReply(BaseModel):

@@ -12,20 +12,23 @@
 * a success report marks the message Delivered;
 * a complaint, and Apple Mail's unsubscribe, opt the address out (after the
   commit, through ``outbound.tracking.optout``);
+* an auto-reply that states a return date (``return_date``) pauses the
+  sequence until the day after it (the ``out_of_office`` signal);
 * a notice the classifier could not read is recorded with its bytes for a
-  person; the sequence goes on, as it does after an auto-reply or a delay.
+  person; the sequence goes on, as it does after an auto-reply without a
+  return date or a delay.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel
 from sqlmodel import Session
 
 from outbound.domain.inbound import BouncedRecipient, InboundKind, InboundMessage
-from outbound.domain.sequence import InboundReply, LateBounce
+from outbound.domain.sequence import InboundReply, LateBounce, OutOfOffice
 from outbound.domain.statuses import (
     MailboxConnection,
     MessageStatus,
@@ -33,6 +36,7 @@ from outbound.domain.statuses import (
     SuppressionSource,
 )
 from outbound.inbound.match import Match
+from outbound.inbound.return_date import return_date
 from outbound.mail.outcomes import Outcome, reported_outcome
 from outbound.mail.reasons import Reason
 from outbound.scheduling.deferrals import rate_limit_lifts_at
@@ -89,6 +93,8 @@ def decide(
     )
     if message.kind is InboundKind.REPLY:
         return _reply(session, message, key, enrollment, outcome)
+    if message.kind is InboundKind.AUTO_REPLY and not ProspectStatus(enrollment.status).is_terminal:
+        return _auto_reply(message, key, enrollment, outcome)
     if sent is not None and message.kind is InboundKind.BOUNCE:
         return _bounce(session, mailbox_id, message, key, enrollment, sent, outcome)
     if sent is not None and message.kind is InboundKind.DELIVERED:
@@ -129,6 +135,30 @@ def _reply(
         enrollment.workflow_id,
         "reply_received",
         InboundReply(key=key, received_at=message.sent_at, snippet=message.snippet),
+    )
+
+
+def _auto_reply(
+    message: InboundMessage, key: str, enrollment: Enrollment, outcome: InboundOutcome
+) -> Plan:
+    """Out of office until a date: the sequence waits until the day after it (the first
+    day back is left to the inbox), then takes a new slot. No date (or one already past,
+    in an old message read late): recorded, and the sequence goes on."""
+    now = datetime.now(UTC)
+    back = return_date(f"{message.text}\n\n{message.subject}", message.sent_at or now)
+    resume_on = back + timedelta(days=1) if back else None
+    if back is None or resume_on is None or resume_on <= now.date():
+        return Plan(outcome.model_copy(update={"action": _RECORDED[InboundKind.AUTO_REPLY]}))
+    return Plan(
+        outcome.model_copy(
+            update={
+                "action": f"out of office, back on {back.isoformat()}: "
+                f"paused until {resume_on.isoformat()}"
+            }
+        ),
+        enrollment.workflow_id,
+        "out_of_office",
+        OutOfOffice(key=key, resume_on=resume_on),
     )
 
 

@@ -45,7 +45,7 @@ from outbound.inbound.auto_reply import auto_reply_header, vacation_subject
 from outbound.inbound.classify_dsn import delivery_status, returned_message_ids
 from outbound.inbound.classify_notice import nonstandard_bounce
 from outbound.inbound.classify_report import feedback_report, provider_notification
-from outbound.inbound.classify_text import body_text, snippet
+from outbound.inbound.classify_text import body_text, new_text, snippet
 from outbound.inbound.headers import addresses, all_headers, header, message_ids
 from outbound.inbound.mime_bounds import (
     MAX_READ_BYTES,
@@ -64,6 +64,7 @@ _OWN_MESSAGE_ID = re.compile(r"^<outbound\.\d+\.\d+\.[0-9a-f]{16}@", re.IGNORECA
 _ORIGINAL_ID_LINE = re.compile(r"^Original-Message-ID:[ \t]*(<[^<>\s]+>)", re.M | re.I)
 _RECIPIENT_FIELDS = ("To", "Delivered-To", "X-Original-To", "Envelope-To")
 _LIST_HEADERS = ("List-Id", "List-Unsubscribe", "List-Post")
+AUTO_REPLY_TEXT = 4096  # characters of an auto-reply's text kept (its return date is early)
 
 
 def classify(raw: bytes) -> InboundMessage:
@@ -91,6 +92,8 @@ def classify(raw: bytes) -> InboundMessage:
         decided = _kind(
             InboundKind.UNRECOGNISED_NOTICE, f"internal error while reading it ({error!r})"[:200]
         )
+    if decided["kind"] is InboundKind.AUTO_REPLY:
+        decided["text"] = _auto_reply_text(message)
     return base.model_copy(update=decided)
 
 
@@ -261,6 +264,14 @@ def _sent_at(value: str) -> datetime | None:
         return parsed.astimezone(UTC)
     except (OverflowError, ValueError):
         return None
+
+
+def _auto_reply_text(message: Message) -> str:
+    """The first lines an auto-reply says (where a return date is read), at most 4 KB."""
+    try:
+        return new_text(body_text(message)[: AUTO_REPLY_TEXT * 4])[:AUTO_REPLY_TEXT]
+    except Exception:  # a nicety too: the auto-reply is recorded without it
+        return ""
 
 
 def _snippet(message: Message) -> str:

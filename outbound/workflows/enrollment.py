@@ -58,6 +58,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from outbound.scheduling.when_to_send import first_send, follow_up
 
+from outbound.workflows.out_of_office import OutOfOfficeSteps  # workflow code, like SmsSteps
 from outbound.workflows.sms_steps import SmsSteps  # workflow code: checked in the sandbox
 from outbound.workflows.store_calls import STORE_RETRY, STORE_TIMEOUT
 
@@ -106,8 +107,9 @@ MARKED_FINISHED = "MarkedFinished"
 
 
 @workflow.defn(name=ENROLLMENT_WORKFLOW)
-class EnrollmentWorkflow(SmsSteps):
-    """Deliver a campaign's steps to one prospect, exactly once each (SMS steps: ``SmsSteps``).
+class EnrollmentWorkflow(SmsSteps, OutOfOfficeSteps):
+    """Deliver a campaign's steps to one prospect, exactly once each (SMS steps: ``SmsSteps``;
+    the wait for an out-of-office prospect's return: ``OutOfOfficeSteps``).
 
     Every change made with ``workflow.patched`` up to this workflow type is
     built in: its runs record no patch markers, and Temporal's core writes no
@@ -130,7 +132,7 @@ class EnrollmentWorkflow(SmsSteps):
             to_address=request.to_address,
             steps=[StepState(position=step.position) for step in request.steps],
         )
-        self._paused = self._state.status is ProspectStatus.PAUSED
+        self._paused = self._paused_by_user()
         self._cancel_position: int | None = None
         self._skip_position: int | None = None
         self._task_done: int | None = None
@@ -170,15 +172,19 @@ class EnrollmentWorkflow(SmsSteps):
         if not self._state.status.is_settled:
             self._paused = True
             self._state.status = ProspectStatus.PAUSED
+            self._pause_over_out_of_office()
             self._touch()
 
     @workflow.signal
     def resume(self) -> None:
-        """Continue a paused sequence; a step that came due meanwhile gets a new slot."""
+        """Continue a paused sequence (or one out of office); a step that came due meanwhile
+        gets a new slot."""
         if self._paused and not self._state.status.is_settled:
             self._paused = False
             self._state.status = self._running_status()
             self._touch()
+        else:
+            self._resume_out_of_office()
 
     @workflow.signal
     def stop(self) -> None:
@@ -432,6 +438,10 @@ class EnrollmentWorkflow(SmsSteps):
                 await self._publish()
                 await workflow.wait_condition(lambda: self._changed)
                 continue
+            if await self._waits_out_of_office(
+                step, lambda: self._release(step, MessageStatus.WAITING)
+            ):
+                continue
             if not await self._address_ready(step):
                 continue
             if step.slot_key is not None and step.slot_address != self._state.to_address:
@@ -465,7 +475,8 @@ class EnrollmentWorkflow(SmsSteps):
         """
         step = self._state.steps[index]
         assert step.due_at is not None
-        opens_at = self._request.schedule.window.to_window().next_opening(step.due_at)
+        window = self._request.schedule.window.to_window()
+        opens_at = window.next_opening(step.due_at)
         while True:
             self._changed = False
             if self._is_terminal:
@@ -495,6 +506,8 @@ class EnrollmentWorkflow(SmsSteps):
                 self._state.status = self._running_status()
                 await self._publish()
                 await workflow.wait_condition(lambda: self._changed)
+            elif await self._waits_out_of_office(step, None):
+                opens_at = max(opens_at, window.next_opening(workflow.now()))
             elif step.status is not StepStatus.MANUAL_TASK:
                 step.scheduled_at = opens_at
                 self._show_scheduled(step)

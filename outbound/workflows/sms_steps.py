@@ -25,6 +25,7 @@ Replay safety: histories recorded before SMS steps existed never reach this code
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -76,6 +77,9 @@ class SmsSteps:
         async def _skip(self, step: StepState) -> None: ...
         async def _sleep_until(self, moment: datetime) -> bool: ...
         async def _continue_as_new(self) -> None: ...
+        async def _waits_out_of_office(
+            self, step: StepState, release: Callable[[], Awaitable[None]] | None
+        ) -> bool: ...
 
     # -- signals -------------------------------------------------------------------------------
 
@@ -149,6 +153,10 @@ class SmsSteps:
                 step.status = StepStatus.PENDING
                 await self._publish()
                 await workflow.wait_condition(lambda: self._changed)
+                continue
+            if await self._waits_out_of_office(
+                step, lambda: self._release_sms(step, MessageStatus.QUEUED)
+            ):
                 continue
             if step.sms_slot_key is None:
                 assert step.due_at is not None

@@ -67,15 +67,21 @@ def bounce_of(
     ).encode()
 
 
-def out_of_office(message_id: str, sender: str) -> bytes:
-    """An Exchange automatic reply to our message (RFC 3834 Auto-Submitted)."""
+def out_of_office(
+    message_id: str,
+    sender: str,
+    text: str = "I am out of the office with limited access to email.",
+    date: str = "Mon, 23 Nov 2026 11:00:00 +0000",
+) -> bytes:
+    """An Exchange automatic reply to our message (RFC 3834 Auto-Submitted); by default it
+    states no return date."""
     return (
         f"From: {sender}\r\nTo: ada@hiring.example.com\r\nSubject: Automatic reply: A role\r\n"
-        "Date: Mon, 23 Nov 2026 11:00:00 +0000\r\n"
-        f"Message-ID: <ooo-{abs(hash(sender))}@mail.example.com>\r\n"
+        f"Date: {date}\r\n"
+        f"Message-ID: <ooo-{abs(hash((sender, text)))}@mail.example.com>\r\n"
         f"In-Reply-To: {message_id}\r\nAuto-Submitted: auto-replied\r\n"
         f"X-MS-Exchange-Inbox-Rules-Loop: {sender}\r\n"
-        "Content-Type: text/plain\r\n\r\nI am away until Monday.\r\n"
+        f"Content-Type: text/plain; charset=utf-8\r\n\r\n{text}\r\n"
     ).encode()
 
 
