@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -154,10 +154,29 @@ class StepForecast(BaseModel):
 
 
 class ProspectForecast(BaseModel):
-    """When each step would go out for one prospect."""
+    """When each step would go out for one prospect, and from which mailbox."""
 
     prospect_id: int
     sends: list[datetime]
+    mailbox_id: int | None = Field(
+        default=None, description="The mailbox of the campaign (or of its pool) they send from."
+    )
+
+
+class MailboxForecast(BaseModel):
+    """One of the campaign's mailboxes in the forecast: its share of the prospects, its
+    warm-up ramp and days off over the next 60 days."""
+
+    mailbox_id: int
+    prospects: int = Field(description="Prospects the forecast gives this mailbox.")
+    daily_limit: int
+    limits_by_day: dict[date, int] = Field(
+        description="Days whose limit the warm-up ramp keeps below the daily limit."
+    )
+    days_off: list[date] = Field(description="The mailbox's holidays and blackout dates.")
+    can_send: bool = Field(
+        description="False: parked for re-authentication or paused; it gets no new prospects."
+    )
 
 
 class SchedulePreview(BaseModel):
@@ -169,6 +188,11 @@ class SchedulePreview(BaseModel):
     steps: list[StepForecast]
     total_prospects: int
     prospects: list[ProspectForecast]
+    mailboxes: list[MailboxForecast] = Field(default_factory=list)
+    days_off: list[date] = Field(
+        default_factory=list,
+        description="The campaign's holidays and blackout dates over the next 60 days.",
+    )
 
 
 class StopResult(BaseModel):

@@ -15,19 +15,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from outbound.scheduling.slots import MailboxCalendar
+from outbound.scheduling.senders import Senders
 from outbound.scheduling.when_to_send import WhenToSend, first_send, follow_up
-from outbound.scheduling.windows import SendWindow, local_date, zone
+from outbound.scheduling.windows import Window, local_date, zone
 
 MIDPOINT_JITTER = 0.5
 
 
 @dataclass(frozen=True)
 class ProspectPlan:
-    """One prospect to forecast, with the window its workflow will use."""
+    """One prospect to forecast, with the window its workflow will use (the campaign's
+    days off taken out) and their address's domain (for the per-domain caps)."""
 
     prospect_id: int
-    window: SendWindow
+    window: Window
+    domain: str | None = None
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,7 @@ class StepSummary:
 
 
 def forecast(
-    calendar: MailboxCalendar,
+    senders: Senders,
     prospects: Sequence[ProspectPlan],
     delays: Sequence[timedelta],
     started_at: datetime,
@@ -54,10 +56,12 @@ def forecast(
 
     Steps whose index is in ``manual_tasks`` take no mailbox slot: they come due
     in the send window and are assumed done at once (the soonest the next step
-    can go).
+    can go). A pool campaign's prospect is given a mailbox at their first slot, as the
+    reservation activity gives it (``Senders``).
     """
     plan: dict[int, list[datetime]] = {p.prospect_id: [] for p in prospects}
     windows = {p.prospect_id: p.window for p in prospects}
+    domains = {p.prospect_id: p.domain for p in prospects}
     ready = [(started_at, order, p.prospect_id) for order, p in enumerate(prospects)]
     heapq.heapify(ready)
     while ready:
@@ -80,7 +84,7 @@ def forecast(
         if len(sent) in manual_tasks:
             slot = window.next_opening(max(due, ready_at))
         else:
-            slot = calendar.reserve(max(due, ready_at), window)
+            slot = senders.reserve(prospect_id, max(due, ready_at), window, domains[prospect_id])
         sent.append(slot)
         if len(sent) < len(delays):
             heapq.heappush(ready, (slot, order, prospect_id))

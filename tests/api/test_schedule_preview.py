@@ -175,3 +175,85 @@ async def test_each_prospect_is_forecast_in_its_own_time_zone_when_the_campaign_
     assert sends[ids[1]][0].astimezone(
         zone("Asia/Tokyo")
     ).date() == monday_noon_berlin.date() + timedelta(days=1)
+
+
+async def test_a_pool_s_forecast_keeps_every_rule_and_each_prospect_on_one_mailbox(
+    api: httpx.AsyncClient,
+) -> None:
+    """Three mailboxes, one warming up and one with a blackout date, a campaign with
+    Germany's holidays, and a tight cap for gmail.com: the preview shows each rule kept."""
+    made = [
+        await api.post("/mailboxes", json=office_hours_mailbox(ZONE, from_address=f"m{i}@ex.com"))
+        for i in range(3)
+    ]
+    pool = [m.json()["id"] for m in made]
+    monday = datetime(2026, 12, 21, 7, 0, tzinfo=UTC)  # Christmas week: 25 and 26 Dec off
+    warm = await api.put(
+        f"/mailboxes/{pool[0]}/warmup",
+        json={"start": 5, "increment": 5, "started_on": "2026-12-21"},
+    )
+    assert warm.status_code == 200, warm.text
+    blackout = await api.put(
+        f"/mailboxes/{pool[1]}/days-off", json={"blackout_dates": ["2026-12-22"]}
+    )
+    assert blackout.status_code == 200, blackout.text
+    rules = {
+        "domain_cap": {"hourly": 1000, "daily": 1000},
+        "domain_caps": {"gmail.com": {"hourly": 2, "daily": 6}},
+        "recontact_cooldown_days": 0,
+    }
+    assert (await api.put("/workspace/sending-rules", json=rules)).status_code == 200
+    created = await api.post(
+        "/campaigns",
+        json={
+            "name": "Pool",
+            "mailbox_id": pool[0],
+            "mailbox_pool": pool,
+            "holiday_calendar": "DE",
+            "steps": TWO_EMAILS,
+        },
+    )
+    assert created.status_code == 201, created.text
+    campaign_id = created.json()["id"]
+    emails = [f"p{i}@{'gmail.com' if i % 3 == 0 else f'corp{i % 7}.example'}" for i in range(240)]
+    added = await api.post(
+        f"/campaigns/{campaign_id}/prospects",
+        json=[{"addresses": [{"address": email}]} for email in emails],
+    )
+    assert added.status_code == 201, added.text
+
+    answer = await api.get(
+        f"/campaigns/{campaign_id}/schedule-preview",
+        params={"start_at": monday.isoformat(), "prospects": 1000},
+    )
+
+    assert answer.status_code == 200, answer.text
+    preview = answer.json()
+    local = zone(ZONE)
+    by_mailbox: dict[int, list[datetime]] = {m: [] for m in pool}
+    to_gmail: dict[int, list[datetime]] = {m: [] for m in pool}
+    for prospect, email in zip(preview["prospects"], emails, strict=True):
+        assert prospect["mailbox_id"] in pool  # every step from the one mailbox
+        sends = [datetime.fromisoformat(t) for t in prospect["sends"]]
+        by_mailbox[prospect["mailbox_id"]] += sends
+        to_gmail[prospect["mailbox_id"]] += sends if email.endswith("@gmail.com") else []
+    shown = {m["mailbox_id"]: m for m in preview["mailboxes"]}
+    assert sum(m["prospects"] for m in shown.values()) == 240
+    assert all(m["prospects"] >= 40 for m in shown.values())  # the pool is used evenly
+    ramp = {datetime.fromisoformat(d).date(): n for d, n in shown[pool[0]]["limits_by_day"].items()}
+    assert list(ramp.values())[:3] == [5, 10, 15]
+    assert preview["days_off"][:2] == ["2026-12-25", "2026-12-26"]
+    assert shown[pool[1]]["days_off"] == ["2026-12-22"]
+    for mailbox_id, sends in by_mailbox.items():
+        per_day = Counter(t.astimezone(local).date() for t in sends)
+        for day, count in per_day.items():
+            assert count <= ramp.get(day, 50) if mailbox_id == pool[0] else count <= 50
+            assert day.isoformat() not in preview["days_off"]
+            assert day.isoformat() not in shown[mailbox_id]["days_off"]
+        assert all(9 <= t.astimezone(local).hour < 17 for t in sends)
+        assert min(b - a for a, b in pairwise(sorted(sends))) >= timedelta(minutes=5)
+    # gmail.com: at most 2 an hour and 6 a day from each mailbox.
+    for mailbox_id, mine in to_gmail.items():
+        hours = Counter(t.replace(minute=0, second=0, microsecond=0) for t in mine)
+        days = Counter(t.astimezone(local).date() for t in mine)
+        assert max(hours.values()) <= 2 and max(days.values()) <= 6, mailbox_id

@@ -51,6 +51,7 @@ from outbound.domain.views import (
     StartResult,
     StopResult,
 )
+from outbound.store.sending_rules import default_caps
 from outbound.store.tables import Campaign, Enrollment
 from outbound.tracking.metrics import campaign_metrics
 
@@ -211,6 +212,7 @@ def export(campaign_id: int, request: Request) -> StreamingResponse:
 async def preview_schedule(
     campaign_id: int,
     request: Request,
+    settings: SettingsDep,
     start_at: AwareDatetime | None = None,
     prospects: Annotated[
         int, Query(ge=0, le=10_000, description="How many prospects to list.")
@@ -220,7 +222,12 @@ async def preview_schedule(
     under its current settings and the mailbox's existing reservations."""
     when = (start_at or datetime.now(UTC)).astimezone(UTC)
     return await asyncio.to_thread(
-        schedule_preview, request.app.state.engine, campaign_id, when, prospects
+        schedule_preview,
+        request.app.state.engine,
+        campaign_id,
+        when,
+        prospects,
+        default_caps(settings),
     )
 
 
