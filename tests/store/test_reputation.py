@@ -6,10 +6,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
-from sqlmodel import Session
+from sqlmodel import Session, func, select
 
 from outbound.domain.prospects import ProspectCreate
-from outbound.domain.statuses import MailboxConnection, MessageStatus
+from outbound.domain.statuses import MailboxConnection, MessageStatus, SuppressionSource
 from outbound.store.encryption import Keyring, new_key
 from outbound.store.mailboxes import reconnect
 from outbound.store.prospects import upsert_prospects
@@ -22,6 +22,7 @@ from outbound.store.reputation import (
     verdict,
 )
 from outbound.store.tables import Campaign, Enrollment, Mailbox, Message, TrackingEvent
+from outbound.tracking.optout import record_opt_out
 from tests.support.accounts import a_workspace
 
 LIMITS = ReputationLimits()  # the defaults: 200 sends, at least 100, 5%, 0.3%
@@ -202,3 +203,22 @@ def test_a_mailbox_parked_before_its_pause_waits_for_new_credentials_after_a_res
         resume(session, mailbox)
         assert mailbox.connection_state == MailboxConnection.NEEDS_REAUTH
         assert mailbox.connection_problem == "535 authentication failed"
+
+
+def test_a_complaint_recorded_as_an_opt_out_is_judged_in_the_same_transaction(
+    engine: Engine,
+) -> None:
+    log = Log(engine)
+    log.add("sent", 100)
+    with Session(engine) as session:
+        last = session.exec(select(func.max(Message.id))).one()
+
+    recorded = record_opt_out(
+        engine, last or 0, "complaint by mail", SuppressionSource.COMPLAINT, reputation=LIMITS
+    )
+
+    assert recorded is not None
+    with Session(engine) as session:
+        mailbox = log.mailbox(session)
+        assert mailbox.connection_state == MailboxConnection.PAUSED_REPUTATION
+        assert mailbox.paused_reason == "complaints: 1 of the last 100 sends (1%, over 0.3%)"
