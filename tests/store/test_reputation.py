@@ -9,8 +9,11 @@ from sqlalchemy import Engine
 from sqlmodel import Session, func, select
 
 from outbound.domain.prospects import ProspectCreate
+from outbound.domain.schedule import window_from
+from outbound.domain.sequence import ReserveSlotRequest
 from outbound.domain.statuses import MailboxConnection, MessageStatus, SuppressionSource
 from outbound.store.encryption import Keyring, new_key
+from outbound.store.mailbox_slots import reserve_slot
 from outbound.store.mailboxes import reconnect
 from outbound.store.prospects import upsert_prospects
 from outbound.store.reputation import (
@@ -222,3 +225,42 @@ def test_a_complaint_recorded_as_an_opt_out_is_judged_in_the_same_transaction(
         mailbox = log.mailbox(session)
         assert mailbox.connection_state == MailboxConnection.PAUSED_REPUTATION
         assert mailbox.paused_reason == "complaints: 1 of the last 100 sends (1%, over 0.3%)"
+
+
+def test_a_pool_gives_no_new_prospect_to_a_paused_mailbox(engine: Engine) -> None:
+    log = Log(engine)
+    log.add("hard", 6)
+    assert log.check() is not None
+    with Session(engine) as session:
+        paused = log.mailbox(session)
+        other = Mailbox(
+            workspace_id=paused.workspace_id,
+            smtp_host="h",
+            smtp_port=25,
+            tls_mode="none",
+            from_address="bea@example.com",
+        )
+        session.add(other)
+        session.flush()
+        enrollment = session.get_one(Enrollment, log.enrollment_id)
+        campaign = session.get_one(Campaign, enrollment.campaign_id)
+        campaign.mailbox_pool = [paused.id, other.id]
+        session.add(campaign)
+        session.commit()
+        other_id = other.id
+
+    reserve_slot(
+        engine,
+        ReserveSlotRequest(
+            key=f"{log.enrollment_id}:99:1",
+            enrollment_id=log.enrollment_id,
+            position=99,
+            mailbox_id=log.mailbox_id,
+            to_address="new@example.com",
+            not_before=START,
+            window=window_from(list(range(7)), "00:00", "24:00", "UTC"),
+        ),
+    )
+
+    with Session(engine) as session:
+        assert session.get_one(Enrollment, log.enrollment_id).mailbox_id == other_id
