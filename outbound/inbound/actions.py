@@ -41,7 +41,7 @@ from outbound.inbound.return_date import return_date
 from outbound.mail.outcomes import Outcome, reported_outcome
 from outbound.mail.reasons import Reason
 from outbound.scheduling.deferrals import rate_limit_lifts_at
-from outbound.store.reputation import HARD_BOUNCE_REASON, ReputationLimits
+from outbound.store.reputation import HARD_BOUNCE_REASON, ReputationLimits, sending_mailbox_of
 from outbound.store.reputation import check as check_reputation
 from outbound.store.suppressions import stage_suppression
 from outbound.store.tables import Enrollment, Mailbox, Message
@@ -193,7 +193,9 @@ def _bounce(
         stage_suppression(
             session, enrollment.workspace_id, sent.to_address, SuppressionSource.HARD_BOUNCE, reason
         )
-        paused = check_reputation(session, mailbox_id, reputation)
+        # Judged on the mailbox that sent it (a pool's, where the report reaches another).
+        sender = sending_mailbox_of(session, enrollment.id or 0) or mailbox_id
+        paused = check_reputation(session, sender, reputation)
         action = f"hard bounce ({reason}): address suppressed"
         if paused is not None:
             action += f"; the mailbox is paused for its reputation ({paused})"

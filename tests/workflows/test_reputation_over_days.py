@@ -4,7 +4,8 @@ The real API, store, worker and SMTP sends (to aiosmtpd, answering 550 "user unk
 seven of twenty addresses); only the clock is Temporal's time-skipping server. A send a
 minute, one step each: the sixth hard bounce (6% of at least 100 sends, over the default
 5%) pauses the mailbox before the next send goes out, and a day later nothing more has
-gone. A reconnect does not lift the pause; a resume does, and the rest go, each once.
+gone, and no other campaign starts on the mailbox. A reconnect does not lift the pause;
+a resume does, and the rest go, each once.
 """
 
 from __future__ import annotations
@@ -110,6 +111,19 @@ async def test_six_hard_bounces_pause_the_mailbox_before_the_next_send_until_a_r
     waiting = [p for p in view["prospects"] if p["email"] not in tried]
     assert len(waiting) == len(PEOPLE) - sends
     assert all("paused for its sending reputation" in (p["reason"] or "") for p in waiting)
+
+    # No campaign starts on it meanwhile.
+    other = await stack.api.post(
+        "/campaigns",
+        json={"name": "Later", "mailbox_id": mailbox_id, "steps": [{"subject": "s", "body": "b"}]},
+    )
+    later = other.json()["id"]
+    one = [{"first_name": "Z", "addresses": [{"address": "z@zeta.example.com"}]}]
+    assert (await stack.api.post(f"/campaigns/{later}/prospects", json=one)).is_success
+    refused = await stack.api.post(f"/campaigns/{later}/start", json=CONSENT)
+    assert refused.status_code == 409
+    assert refused.json()["detail"][0]["field"] == "mailbox_id"
+    assert "paused for its sending reputation" in refused.json()["detail"][0]["reason"]
 
     # New credentials do not lift the pause; a resume does.
     reconnected = await stack.api.post(f"/mailboxes/{mailbox_id}/reconnect", json={})
