@@ -16,8 +16,10 @@ sends are 6%.
 commits with the record that caused it. The sequences of a paused mailbox wait without
 any change to their workflows: the send's last look refuses a mailbox that is not
 connected (``FailureType.MAILBOX_PARKED``, with the connection version), and the
-workflow waits for a newer version. ``resume`` bumps it; the route signals the
-sequences (``mailbox_reconnected``), as a reconnect does.
+workflow waits for a newer version. ``resume`` bumps it; the route
+(``api/routes/mailbox_reputation.py``) signals the sequences (``mailbox_reconnected``),
+as a reconnect does. A reconnect alone leaves the pause (``store/mailboxes.reconnect``),
+and a pool gives a paused mailbox no new prospects (``store/mailbox_slots.py``).
 """
 
 from __future__ import annotations
