@@ -85,6 +85,31 @@ class Settings(BaseSettings):
         description="Default caps of named domains (JSON), tighter for the big mailbox "
         "providers, whose filters watch one sender's volume most closely.",
     )
+    reputation_window_sends: int = Field(
+        default=200,
+        ge=1,
+        le=100_000,
+        description="The reputation guard judges a mailbox over its last this many sends.",
+    )
+    reputation_min_sends: int = Field(
+        default=100,
+        ge=1,
+        le=100_000,
+        description="Rates are counted over at least this many sends: a young mailbox is not "
+        "paused by its first bounce, yet 6 hard bounces in its first 100 sends are 6%.",
+    )
+    reputation_max_hard_bounce_rate: float = Field(
+        default=0.05,
+        gt=0,
+        le=1,
+        description="A hard-bounce rate above this pauses the mailbox (paused_reputation).",
+    )
+    reputation_max_complaint_rate: float = Field(
+        default=0.003,
+        gt=0,
+        le=1,
+        description="A complaint rate above this pauses the mailbox (paused_reputation).",
+    )
     webhook_allow_loopback: bool = Field(
         default=False,
         description="Let webhook URLs resolve to loopback addresses (the tests' receiver).",

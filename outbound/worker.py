@@ -39,6 +39,7 @@ from outbound.settings import Settings, get_settings
 from outbound.store.encryption import Keyring, check_stored_secrets
 from outbound.store.engine import make_engine
 from outbound.store.migrate import require_current_schema
+from outbound.store.reputation import ReputationLimits
 from outbound.temporal_client import connect, metrics_runtime
 from outbound.tracking.tokens import LinkSigner
 from outbound.webhooks.dispatch import Dispatcher
@@ -92,6 +93,7 @@ def activities_for(
         tokens,
         LinkSigner.from_settings(settings),
         HostPolicy.from_settings(settings),
+        ReputationLimits.from_settings(settings),
     )
     return [
         launcher.start_enrollment_batch,

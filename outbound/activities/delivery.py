@@ -22,8 +22,9 @@ Last look: right before MAIL FROM one transaction re-reads what may have
 changed since the workflow decided to send (a stop or reply the API recorded,
 the suppression list, the mailbox's connection and rate-limit state) and only
 then marks the message Sending. What a failure means for the mailbox (parked
-for re-authentication, rate-limited until a time) or the address (suppressed
-after a hard bounce) is recorded here, where the SMTP answer is known.
+for re-authentication, rate-limited until a time, paused by the reputation guard
+after one hard bounce too many: ``store/reputation.py``) or the address
+(suppressed after a hard bounce) is recorded here, where the SMTP answer is known.
 """
 
 from __future__ import annotations
@@ -62,6 +63,8 @@ from outbound.scheduling.windows import local_date
 from outbound.settings import Settings
 from outbound.store.encryption import Keyring
 from outbound.store.mailboxes import imap_account, smtp_account
+from outbound.store.reputation import ReputationLimits, paused_refusal
+from outbound.store.reputation import check as check_reputation
 from outbound.store.send_turns import claim_send_turn
 from outbound.store.sending_mailbox import SENDING_MAILBOX_ID
 from outbound.store.slots import mailbox_limits
@@ -152,6 +155,7 @@ class DeliveryActivities:
         self._hosts = HostPolicy.from_settings(settings)
         self._clock = clock
         self._dispatcher = Dispatcher(settings)
+        self._reputation = ReputationLimits.from_settings(settings)
         # OAuth mailboxes' access tokens, shared with the process's other activities
         self._tokens = tokens or AccessTokens(engine, settings, self._keyring, clock)
 
@@ -403,7 +407,9 @@ class DeliveryActivities:
             if mailbox.connection_state != MailboxConnection.CONNECTED:
                 raise refusal(
                     FailureType.MAILBOX_PARKED,
-                    mailbox.connection_problem or "the mailbox needs re-authentication",
+                    paused_refusal(mailbox)
+                    if mailbox.connection_state == MailboxConnection.PAUSED_REPUTATION
+                    else mailbox.connection_problem or "the mailbox needs re-authentication",
                     SendFailure(mailbox_version=mailbox.connection_version),
                 )
             now = self._clock()
@@ -567,7 +573,10 @@ class DeliveryActivities:
         classified: Classified,
         version: int,
     ) -> SendFailure:
-        """Log the failure; park, throttle or suppress as the answer calls for."""
+        """Log the failure; park, throttle or suppress as the answer calls for.
+
+        A hard bounce is judged by the reputation guard in the same transaction: the
+        mailbox is paused with the bounce that took it over its limit."""
         details = SendFailure(mailbox_version=version)
         with Session(self._engine) as session:
             logged = _logged_message(session, request)
@@ -577,10 +586,14 @@ class DeliveryActivities:
                 ).value
                 logged.failure_reason = f"{classified.outcome.value}: {classified.reason}"[:500]
                 session.add(logged)
+            if classified.outcome is Outcome.HARD_BOUNCE:
+                check_reputation(session, prepared.mailbox_id, self._reputation)
             mailbox = session.get_one(Mailbox, prepared.mailbox_id)
             if classified.outcome in _PARKING and mailbox.connection_version == version:
                 # Only the credentials that failed are parked: a reconnect since then stands.
-                mailbox.connection_state = MailboxConnection.NEEDS_REAUTH.value
+                # A mailbox the reputation guard paused stays paused, showing the problem.
+                if mailbox.connection_state != MailboxConnection.PAUSED_REPUTATION:
+                    mailbox.connection_state = MailboxConnection.NEEDS_REAUTH.value
                 mailbox.connection_problem = classified.reason
                 session.add(mailbox)
                 emit(

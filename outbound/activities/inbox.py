@@ -26,6 +26,7 @@ from outbound.mail.imap import ImapAccount, ImapLoginFailed, InboxPosition, fetc
 from outbound.oauth.tokens import AccessTokens
 from outbound.store.encryption import Keyring
 from outbound.store.mailboxes import imap_account
+from outbound.store.reputation import ReputationLimits
 from outbound.store.tables import Mailbox
 from outbound.tracking.tokens import LinkSigner
 
@@ -41,6 +42,7 @@ class InboxActivities:
         tokens: AccessTokens,
         signer: LinkSigner | None = None,
         hosts: HostPolicy | None = None,
+        reputation: ReputationLimits | None = None,
     ) -> None:
         self._engine = engine
         self._client = client
@@ -48,6 +50,8 @@ class InboxActivities:
         self._tokens = tokens  # OAuth mailboxes' access tokens
         self._signer = signer  # reads the tokens of unsubscribe mail (List-Unsubscribe mailto)
         self._hosts = hosts or HostPolicy()  # which IMAP servers may be connected to
+        # the reputation guard's limits, which bounces and complaints are judged by
+        self._reputation = reputation or ReputationLimits()
 
     @activity.defn(name="poll_inbox")
     async def poll_inbox(self, poll: InboxPoll) -> InboxPollResult:
@@ -76,6 +80,7 @@ class InboxActivities:
                         fetched.raw,
                         "imap",
                         self._signer,
+                        reputation=self._reputation,
                     )
                 except MalformedMessage as malformed:
                     log.warning("mailbox %s uid %s: %s", poll.mailbox_id, fetched.uid, malformed)

@@ -49,6 +49,7 @@ from outbound.settings import Settings
 from outbound.store.encryption import Keyring
 from outbound.store.mailboxes import park, reconnect_hint, smtp_account
 from outbound.store.prospects import addresses_of, campaign_addresses
+from outbound.store.reputation import paused_refusal
 from outbound.store.tables import Campaign, Enrollment, Mailbox, Prospect, SmsSender, Step
 from outbound.templating.context import UNSUBSCRIBE_VARIABLE, prospect_context
 from outbound.templating.render import find_missing_fields
@@ -146,6 +147,8 @@ async def check_mailbox(
             return session.get_one(Mailbox, mailbox_id)
 
     mailbox = await asyncio.to_thread(load)
+    if mailbox.connection_state == MailboxConnection.PAUSED_REPUTATION:
+        raise conflict("mailbox_id", paused_refusal(mailbox))
     if mailbox.connection_state != MailboxConnection.CONNECTED:
         raise conflict(
             "mailbox_id",

@@ -68,6 +68,27 @@ class MailboxCreate(MailboxBase):
     password: SecretStr | None = None
 
 
+class MailboxReputation(BaseModel):
+    """What the reputation guard sees of a mailbox: its last sends and how they fared.
+
+    The rates are counted over at least ``min_sends`` sends (``OUTBOUND_REPUTATION_MIN_SENDS``),
+    as the guard counts them; a rate above its maximum pauses the mailbox.
+    """
+
+    window_sends: int = Field(description="The guard looks at this many last sends at most.")
+    min_sends: int = Field(description="Rates are counted over at least this many sends.")
+    sends: int = Field(description="Sends in the window: accepted by the server or bounced.")
+    hard_bounces: int = Field(description="Of those, how many bounced for good.")
+    complaints: int = Field(description="Of those, how many the recipient reported as spam.")
+    hard_bounce_rate: float
+    complaint_rate: float
+    max_hard_bounce_rate: float = Field(description="Above this the mailbox is paused.")
+    max_complaint_rate: float = Field(description="Above this the mailbox is paused.")
+    counted_since: datetime | None = Field(
+        default=None, description="Sends before this (the last resume) no longer count."
+    )
+
+
 class MailboxPublic(MailboxBase):
     """A mailbox as the API shows it: whether a password is set, never the password."""
 
@@ -85,6 +106,16 @@ class MailboxPublic(MailboxBase):
     throttled_until: datetime | None = Field(
         default=None, description="The provider rate-limited it: no send before this time."
     )
+    paused_reason: str | None = Field(
+        default=None,
+        description="Why the reputation guard paused it (paused_reputation), with the figures; "
+        "POST /mailboxes/{id}/resume lets it send again.",
+    )
+    reputation: MailboxReputation | None = Field(
+        default=None,
+        description="The reputation guard's figures: on GET /mailboxes/{id} and a resume "
+        "(the list leaves them out: each costs a query over the mailbox's last sends).",
+    )
     created_at: datetime
 
 
@@ -97,6 +128,14 @@ class MailboxReconnect(BaseModel):
 
 class ReconnectResult(BaseModel):
     """The reconnected mailbox and how many waiting sequences were told to go on."""
+
+    mailbox: MailboxPublic
+    sequences_resumed: int
+
+
+class ResumeResult(BaseModel):
+    """The mailbox the reputation guard had paused, sending again, and how many waiting
+    sequences were told to go on."""
 
     mailbox: MailboxPublic
     sequences_resumed: int

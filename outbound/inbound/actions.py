@@ -5,7 +5,8 @@
 * a bounce marks our message Bounced with its reason; what else happens is
   read from the reasons table shared with SMTP answers
   (``outbound.mail.outcomes.reported_outcome``): a dead address is suppressed
-  and the step goes to the next address; our authentication, sender address
+  and the step goes to the next address (and the mailbox's reputation is judged:
+  ``outbound.store.reputation``); our authentication, sender address
   or relaying park the mailbox (its sequences wait for the user, as after the
   same SMTP answer); a rate limit throttles the mailbox; anything else is
   recorded and never condemns the address;
@@ -40,6 +41,8 @@ from outbound.inbound.return_date import return_date
 from outbound.mail.outcomes import Outcome, reported_outcome
 from outbound.mail.reasons import Reason
 from outbound.scheduling.deferrals import rate_limit_lifts_at
+from outbound.store.reputation import HARD_BOUNCE_REASON, ReputationLimits, sending_mailbox_of
+from outbound.store.reputation import check as check_reputation
 from outbound.store.suppressions import stage_suppression
 from outbound.store.tables import Enrollment, Mailbox, Message
 
@@ -78,9 +81,15 @@ _RECORDED = {
 
 
 def decide(
-    session: Session, mailbox_id: int, message: InboundMessage, key: str, found: Match | None
+    session: Session,
+    mailbox_id: int,
+    message: InboundMessage,
+    key: str,
+    found: Match | None,
+    reputation: ReputationLimits,
 ) -> Plan:
-    """Stage the database changes for ``message`` and say what to do next (not committed)."""
+    """Stage the database changes for ``message`` and say what to do next (not committed);
+    ``reputation``: the guard's limits, which a hard bounce is judged by."""
     if found is None:
         return Plan(InboundOutcome(kind=message.kind, action="no matching sequence; ignored"))
     enrollment, sent = found.enrollment, found.message
@@ -96,7 +105,7 @@ def decide(
     if message.kind is InboundKind.AUTO_REPLY and not ProspectStatus(enrollment.status).is_terminal:
         return _auto_reply(message, key, enrollment, outcome)
     if sent is not None and message.kind is InboundKind.BOUNCE:
-        return _bounce(session, mailbox_id, message, key, enrollment, sent, outcome)
+        return _bounce(session, mailbox_id, message, key, enrollment, sent, outcome, reputation)
     if sent is not None and message.kind is InboundKind.DELIVERED:
         if sent.status == MessageStatus.SENT:
             sent.status = MessageStatus.DELIVERED.value
@@ -170,6 +179,7 @@ def _bounce(
     enrollment: Enrollment,
     sent: Message,
     outcome: InboundOutcome,
+    reputation: ReputationLimits,
 ) -> Plan:
     failed = failure_for(message, sent.to_address)
     said = " ".join(p for p in (failed.status, failed.diagnostic) if p) or message.why
@@ -178,18 +188,27 @@ def _bounce(
     session.add(sent)
     judged = reported_outcome(_reason(failed.reason), failed.hard)
     if judged is Outcome.HARD_BOUNCE:
+        # Logged as the send activity logs a hard bounce, which the reputation guard counts.
+        sent.failure_reason = (HARD_BOUNCE_REASON + reason)[:500]
         stage_suppression(
             session, enrollment.workspace_id, sent.to_address, SuppressionSource.HARD_BOUNCE, reason
         )
+        # Judged on the mailbox that sent it (a pool's, where the report reaches another).
+        sender = sending_mailbox_of(session, enrollment.id or 0) or mailbox_id
+        paused = check_reputation(session, sender, reputation)
+        action = f"hard bounce ({reason}): address suppressed"
+        if paused is not None:
+            action += f"; the mailbox is paused for its reputation ({paused})"
         return Plan(
-            outcome.model_copy(update={"action": f"hard bounce ({reason}): address suppressed"}),
+            outcome.model_copy(update={"action": action[:500]}),
             enrollment.workflow_id,
             "late_bounce",
             LateBounce(key=key, message_id=sent.message_id, address=sent.to_address, reason=reason),
         )
     mailbox = session.get(Mailbox, mailbox_id)
     if judged is Outcome.SENDER_POLICY and mailbox is not None:
-        mailbox.connection_state = MailboxConnection.NEEDS_REAUTH.value
+        if mailbox.connection_state != MailboxConnection.PAUSED_REPUTATION:
+            mailbox.connection_state = MailboxConnection.NEEDS_REAUTH.value
         mailbox.connection_problem = f"a bounce report about our sending: {said}"[:500]
         session.add(mailbox)
         action = (

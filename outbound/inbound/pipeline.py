@@ -28,6 +28,7 @@ from outbound.inbound.classify import classify
 from outbound.inbound.match import match
 from outbound.inbound.mime_bounds import MAX_READ_BYTES
 from outbound.observability import metrics
+from outbound.store.reputation import ReputationLimits
 from outbound.store.tables import InboundEvent
 from outbound.tracking.message_links import UNSUBSCRIBE_SUBJECT
 from outbound.tracking.optout import opt_out
@@ -60,8 +61,13 @@ async def handle_inbound(
     raw: bytes,
     source: str,
     signer: LinkSigner | None = None,
+    *,
+    reputation: ReputationLimits,
 ) -> InboundOutcome:
     """Classify, record, match and act on one message. Raises ``MalformedMessage``.
+
+    ``reputation``: the reputation guard's limits, which a hard bounce or a complaint is
+    judged by (``outbound.store.reputation``).
 
     A message whose subject carries one of our unsubscribe tokens (the
     List-Unsubscribe mailto) is an opt-out, whoever sends it: the token, not
@@ -74,13 +80,15 @@ async def handle_inbound(
             update={"kind": InboundKind.UNSUBSCRIBE, "why": "List-Unsubscribe mailto token"}
         )
     metrics.inbound_messages.labels(kind=message.kind.value).inc()
-    plan = await asyncio.to_thread(_record, engine, mailbox_id, message, raw, source)
+    plan = await asyncio.to_thread(_record, engine, mailbox_id, message, raw, source, reputation)
     if opting_out is not None:
         await opt_out(engine, client, opting_out, "mailto")
         return plan.outcome
     if plan.opt_out_row is not None:
         via = f"{message.kind.value} by mail ({message.why})"[:200]
-        await opt_out(engine, client, plan.opt_out_row, via, plan.opt_out_source)
+        await opt_out(
+            engine, client, plan.opt_out_row, via, plan.opt_out_source, reputation=reputation
+        )
     if plan.workflow_id is not None and plan.signal is not None and plan.payload is not None:
         try:
             await client.get_workflow_handle(plan.workflow_id).signal(plan.signal, plan.payload)
@@ -115,7 +123,12 @@ def record_unreadable(engine: Engine, mailbox_id: int, raw: bytes, source: str, 
 
 
 def _record(
-    engine: Engine, mailbox_id: int, message: InboundMessage, raw: bytes, source: str
+    engine: Engine,
+    mailbox_id: int,
+    message: InboundMessage,
+    raw: bytes,
+    source: str,
+    reputation: ReputationLimits,
 ) -> Plan:
     key = dedup_key(message, raw)
     with Session(engine) as session:
@@ -137,9 +150,9 @@ def _record(
             session.flush()  # claims the key first: a second copy changes nothing here
         except IntegrityError:
             session.rollback()
-            return _again(session, mailbox_id, message, key)
+            return _again(session, mailbox_id, message, key, reputation)
         found = match(session, mailbox_id, message)
-        plan = decide(session, mailbox_id, message, key, found)
+        plan = decide(session, mailbox_id, message, key, found, reputation)
         event.enrollment_id = found.enrollment.id if found else None
         event.matched_by = found.matched_by if found else None
         event.action = plan.outcome.action
@@ -154,12 +167,18 @@ def _reason_of(message: InboundMessage) -> str | None:
     return message.bounces[0].reason if message.bounces else None
 
 
-def _again(session: Session, mailbox_id: int, message: InboundMessage, key: str) -> Plan:
+def _again(
+    session: Session,
+    mailbox_id: int,
+    message: InboundMessage,
+    key: str,
+    reputation: ReputationLimits,
+) -> Plan:
     """A message already processed: change nothing, but signal again. The workflow drops a
     repeated key, and a signal lost the first time (a crash after the commit) arrives now.
     An opt-out is done again too: doing it twice changes nothing."""
     found = match(session, mailbox_id, message)
-    plan = decide(session, mailbox_id, message, key, found)
+    plan = decide(session, mailbox_id, message, key, found, reputation)
     session.rollback()
     duplicate = plan.outcome.model_copy(update={"duplicate": True, "action": "already processed"})
     return Plan(

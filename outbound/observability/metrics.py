@@ -3,9 +3,9 @@
 Counted where things happen, with cheap in-memory calls and no database work: sends in
 ``activities/delivery.py`` and ``activities/sms.py``, slots in ``activities/slots.py`` and
 ``activities/sms.py``, sequence states in ``activities/records.py``, inbound mail in
-``inbound/pipeline.py``. Labels are small fixed sets (outcome classes, statuses, kinds):
-never a workspace, campaign or prospect id, an address or a host, so a scrape shows counts
-and nothing of anyone's data.
+``inbound/pipeline.py``, reputation pauses in ``store/reputation.py``. Labels are small
+fixed sets (outcome classes, statuses, kinds): never a workspace, campaign or prospect id,
+an address or a host, so a scrape shows counts and nothing of anyone's data.
 
 A worker serves them on ``OUTBOUND_WORKER_METRICS_PORT`` (``serve_worker_metrics``); the
 management API at ``GET /metrics`` (``routes/metrics.py``), adding the sequences per
@@ -48,6 +48,10 @@ sequence_states = Counter(
 )
 inbound_messages = Counter(
     "outbound_inbound_messages", "Inbound messages classified, by kind.", ["kind"]
+)
+reputation_pauses = Counter(
+    "outbound_reputation_pauses",
+    "Mailboxes paused by the reputation guard (hard-bounce or complaint rate over its limit).",
 )
 webhook_deliveries = Counter(
     "outbound_webhook_deliveries",

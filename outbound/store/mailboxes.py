@@ -116,17 +116,30 @@ def reconnect(
     password: str | None,
 ) -> int:
     """Store working credentials (the password encrypted) and clear the parking; returns
-    the new connection version."""
+    the new connection version.
+
+    A mailbox the reputation guard paused stays paused: new credentials do not mend a
+    sender's reputation; only a resume does (``outbound.store.reputation.resume``)."""
     if username is not None:
         mailbox.username = username
     if password is not None:
         mailbox.smtp_password_encrypted = keyring.encrypt(password)
-    mailbox.connection_state = MailboxConnection.CONNECTED.value
+    if mailbox.connection_state != MailboxConnection.PAUSED_REPUTATION:
+        mailbox.connection_state = MailboxConnection.CONNECTED.value
     mailbox.connection_problem = None
     mailbox.connection_version += 1
     session.add(mailbox)
     session.commit()
     return mailbox.connection_version
+
+
+def sequences_to_resume(session: Session, mailbox: Mailbox) -> list[str]:
+    """After a reconnect: the sequences to signal, none while the reputation guard keeps the
+    mailbox paused (they would only be refused again)."""
+    assert mailbox.id is not None
+    if mailbox.connection_state != MailboxConnection.CONNECTED:
+        return []
+    return running_workflow_ids(session, mailbox.id)
 
 
 def running_workflow_ids(session: Session, mailbox_id: int) -> list[str]:

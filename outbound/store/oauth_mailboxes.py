@@ -103,7 +103,7 @@ def connect_mailbox(
     mailbox.imap_password_encrypted = None
     session.add(mailbox)
     session.flush()
-    reconnect(session, mailbox, keyring, None, None)  # connected, version + 1, commits
+    reconnect(session, mailbox, keyring, None, None)  # connected (unless paused), version + 1
     session.refresh(mailbox)
     return mailbox, created
 

@@ -241,6 +241,11 @@ class Mailbox(SQLModel, table=True):
         description="Why the reputation guard paused it, with its figures "
         "(connection_state paused_reputation).",
     )
+    reputation_since: datetime | None = _when(
+        default=None,
+        description="The reputation guard counts sends from this moment on (its last resume): "
+        "a resumed mailbox starts a fresh window.",
+    )
     created_at: datetime = _when(default_factory=utc_now)
 
 

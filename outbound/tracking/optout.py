@@ -21,6 +21,8 @@ from temporalio.client import Client
 from outbound.domain.addresses import GMAIL_DOMAINS, normalise
 from outbound.domain.statuses import ProspectStatus, SuppressionSource
 from outbound.inbound.signals import signal_each
+from outbound.store.reputation import ReputationLimits, sending_mailbox_of
+from outbound.store.reputation import check as check_reputation
 from outbound.store.suppressions import stage_suppression
 from outbound.store.tables import Enrollment, Message, TrackingEvent
 from outbound.tracking.message_links import message_row_of
@@ -47,24 +49,32 @@ def record_opt_out(
     message_row_id: int | LinkTarget,
     via: str,
     source: SuppressionSource = SuppressionSource.UNSUBSCRIBE,
+    *,
+    reputation: ReputationLimits | None = None,
 ) -> OptOutResult | None:
     """Suppress the recipient of message ``message_row_id`` (or the one a signed link names)
     and halt their sequences.
 
     ``source`` says why: an unsubscribe, or a complaint (an abuse report acts the same
-    way, recorded as such on the list and as a ``complaint`` event of the message).
+    way, recorded as such on the list and as a ``complaint`` event of the message; with
+    ``reputation``, the guard's limits, a complaint is judged in the same transaction and
+    may pause the mailbox: ``outbound.store.reputation``).
     None when the message does not exist (a token of another database). Two
     requests at once (mail providers do post twice) meet at the suppression
     list's unique key; the second then finds the first one's work and is a no-op.
     """
     try:
-        return _record_opt_out(engine, message_row_id, via, source)
+        return _record_opt_out(engine, message_row_id, via, source, reputation)
     except IntegrityError:
-        return _record_opt_out(engine, message_row_id, via, source)
+        return _record_opt_out(engine, message_row_id, via, source, reputation)
 
 
 def _record_opt_out(
-    engine: Engine, named: int | LinkTarget, via: str, source: SuppressionSource
+    engine: Engine,
+    named: int | LinkTarget,
+    via: str,
+    source: SuppressionSource,
+    reputation: ReputationLimits | None,
 ) -> OptOutResult | None:
     with Session(engine) as session:
         message_row_id = (
@@ -89,6 +99,10 @@ def _record_opt_out(
         ).first()
         if already is None:
             session.add(TrackingEvent(message_row_id=message_row_id, kind=source.value))
+            if source is SuppressionSource.COMPLAINT and reputation is not None:
+                mailbox_id = sending_mailbox_of(session, enrollment.id or 0)
+                if mailbox_id is not None:
+                    check_reputation(session, mailbox_id, reputation)
         stopped: list[int] = []
         workflows: list[str] = []
         for target in _sequences_to(session, workspace_id, message.to_address):
@@ -134,9 +148,13 @@ async def opt_out(
     message_row_id: int | LinkTarget,
     via: str,
     source: SuppressionSource = SuppressionSource.UNSUBSCRIBE,
+    *,
+    reputation: ReputationLimits | None = None,
 ) -> OptOutResult | None:
     """Record the opt-out, then tell each stopped sequence's workflow."""
-    result = await asyncio.to_thread(record_opt_out, engine, message_row_id, via, source)
+    result = await asyncio.to_thread(
+        record_opt_out, engine, message_row_id, via, source, reputation=reputation
+    )
     if result is None:
         return None
     # The halt is recorded: a signal that fails leaves the send's last look to refuse, and

@@ -221,6 +221,8 @@ async def test_malformed_json_is_a_422(api: httpx.AsyncClient) -> None:
     ("method", "path", "body", "status", "field"),
     [
         ("POST", "/mailboxes/999/reconnect", {"username": "a", "password": "p"}, 404, "mailbox_id"),
+        ("POST", "/mailboxes/999/resume", None, 404, "mailbox_id"),
+        ("POST", "/mailboxes/x/resume", None, 422, "mailbox_id"),
         ("POST", "/campaigns/999/prospects/5/retry", {}, 404, "prospect_id"),
         ("PUT", "/campaigns/999/prospects/5/address", {"address": "a@example.com"}, 404, ""),
         ("POST", "/campaigns/999/retry", {}, 404, "campaign_id"),

@@ -30,6 +30,7 @@ from outbound.api.deps import TemporalDep
 from outbound.domain.problems import Problem, ProblemError
 from outbound.inbound.classify import MalformedMessage, MessageTooComplex
 from outbound.inbound.pipeline import InboundOutcome, handle_inbound
+from outbound.store.reputation import ReputationLimits
 from outbound.store.tables import Mailbox
 
 router = APIRouter(tags=["inbound mail"])
@@ -51,7 +52,13 @@ async def receive_message(
     raw = await _message(request)
     try:
         return await handle_inbound(
-            engine, temporal, mailbox_id, raw, "webhook", request.app.state.signer
+            engine,
+            temporal,
+            mailbox_id,
+            raw,
+            "webhook",
+            request.app.state.signer,
+            reputation=ReputationLimits.from_settings(request.app.state.settings),
         )
     except MessageTooComplex as refused:
         raise ProblemError(

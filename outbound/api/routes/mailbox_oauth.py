@@ -47,7 +47,7 @@ from outbound.oauth.errors import TokenRefused
 from outbound.oauth.provider_settings import OAuthProviderSettings
 from outbound.oauth.providers import Provider, provider_settings
 from outbound.oauth.state import StateSigner, claim
-from outbound.store.mailboxes import running_workflow_ids
+from outbound.store.mailboxes import sequences_to_resume
 from outbound.store.oauth_mailboxes import WrongAccount, begin, connect_mailbox, still_admin
 from outbound.store.scope import current_scope
 from outbound.store.tables import Mailbox, OAuthConnect
@@ -166,7 +166,7 @@ async def oauth_callback(
             except WrongAccount as wrong:
                 raise _problem(422, "account", str(wrong)) from None
             assert mailbox.id is not None
-            return mailbox, created, running_workflow_ids(session, mailbox.id)
+            return mailbox, created, sequences_to_resume(session, mailbox)
 
     mailbox, created, workflow_ids = await asyncio.to_thread(store)
     assert mailbox.id is not None

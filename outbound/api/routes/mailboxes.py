@@ -1,5 +1,7 @@
 """Sending mailboxes: create, list, show, reconnect. The password is write-only.
 
+The list leaves out the reputation guard's figures (a query each); one mailbox shows them.
+
 Connecting and reconnecting a mailbox is an admin's job; a member sees (and
 sends through) the mailboxes shared with them (``routes/mailbox_grants.py``).
 """
@@ -19,12 +21,14 @@ from outbound.api.deps import (
     ConnectionChecksDep,
     KeyringDep,
     SessionDep,
+    SettingsDep,
     TemporalDep,
 )
 from outbound.domain.mailboxes import (
     MailboxCreate,
     MailboxPublic,
     MailboxReconnect,
+    MailboxReputation,
     ReconnectResult,
 )
 from outbound.domain.problems import Problem, ProblemError, not_found
@@ -38,9 +42,10 @@ from outbound.mail.smtp import SendFailed, check_login
 from outbound.store.mailboxes import (
     reconnect,
     reconnect_hint,
-    running_workflow_ids,
+    sequences_to_resume,
     smtp_account,
 )
+from outbound.store.reputation import ReputationLimits, figures
 from outbound.store.tables import Mailbox, MailboxGrant
 
 router = APIRouter(prefix="/mailboxes", tags=["mailboxes"])
@@ -48,8 +53,9 @@ router = APIRouter(prefix="/mailboxes", tags=["mailboxes"])
 _DAY_NAMES = [day.value for day in Weekday]
 
 
-def mailbox_public(mailbox: Mailbox) -> MailboxPublic:
-    """The API shape: ``has_password`` instead of the password."""
+def mailbox_public(mailbox: Mailbox, reputation: MailboxReputation | None = None) -> MailboxPublic:
+    """The API shape: ``has_password`` instead of the password; ``reputation``: the guard's
+    figures, where the route read them."""
     assert mailbox.id is not None
     return MailboxPublic(
         id=mailbox.id,
@@ -72,6 +78,8 @@ def mailbox_public(mailbox: Mailbox) -> MailboxPublic:
         connection_state=MailboxConnection(mailbox.connection_state),
         connection_problem=mailbox.connection_problem,
         throttled_until=mailbox.throttled_until,
+        paused_reason=mailbox.paused_reason,
+        reputation=reputation,
         created_at=mailbox.created_at,
     )
 
@@ -111,7 +119,8 @@ def list_mailboxes(
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[MailboxPublic]:
-    """The workspace's mailboxes (a member: those shared with them), oldest first."""
+    """The workspace's mailboxes (a member: those shared with them), oldest first; the
+    reputation guard's figures are on each mailbox's own page (GET /mailboxes/{id})."""
     query = select(Mailbox)
     if not caller.is_admin:
         query = query.where(
@@ -124,12 +133,14 @@ def list_mailboxes(
 
 
 @router.get("/{mailbox_id}")
-def get_mailbox(mailbox_id: int, session: SessionDep) -> MailboxPublic:
-    """One mailbox."""
+def get_mailbox(mailbox_id: int, session: SessionDep, settings: SettingsDep) -> MailboxPublic:
+    """One mailbox, with the reputation guard's figures over its last sends."""
     mailbox = session.get(Mailbox, mailbox_id)
     if mailbox is None:
         raise not_found("mailbox", mailbox_id)
-    return mailbox_public(mailbox)
+    return mailbox_public(
+        mailbox, figures(session, mailbox, ReputationLimits.from_settings(settings))
+    )
 
 
 @router.post("/{mailbox_id}/reconnect", dependencies=[ADMIN_ONLY])
@@ -143,7 +154,9 @@ async def reconnect_mailbox(
     tokens: AccessTokensDep,
 ) -> ReconnectResult:
     """Log in with the given (or stored) credentials; if the server accepts, store them,
-    mark the mailbox connected, and let every sequence waiting on it go on.
+    mark the mailbox connected, and let every sequence waiting on it go on. A mailbox the
+    reputation guard paused stays paused (its new credentials are kept): resume it with
+    POST /mailboxes/{id}/resume.
 
     A refused login is a 422 with a fixed reason ("login refused", "could not
     connect", "TLS failed", "timed out"; details in the server's log), and nothing is
@@ -195,7 +208,7 @@ async def reconnect_mailbox(
         with Session(engine) as session:
             row = session.get_one(Mailbox, mailbox_id)
             version = reconnect(session, row, keyring, body.username, password)
-            return mailbox_public(row), version, running_workflow_ids(session, mailbox_id)
+            return mailbox_public(row), version, sequences_to_resume(session, row)
 
     public, version, workflow_ids = await asyncio.to_thread(store)
     resumed = await signal_each(temporal, workflow_ids, "mailbox_reconnected", version)

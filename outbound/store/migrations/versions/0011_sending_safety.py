@@ -38,6 +38,7 @@ def upgrade() -> None:
             sa.Column("blackout_dates", sa.JSON(), nullable=False, server_default="[]")
         )
         table.add_column(sa.Column("paused_reason", sa.String(), nullable=True))
+        table.add_column(sa.Column("reputation_since", _WHEN, nullable=True))
     with op.batch_alter_table("campaign") as table:
         table.add_column(sa.Column("mailbox_pool", sa.JSON(), nullable=False, server_default="[]"))
         table.add_column(sa.Column("company_rule", sa.String(), nullable=True))
@@ -84,6 +85,7 @@ def downgrade() -> None:
             table.drop_column(column)
     with op.batch_alter_table("mailbox") as table:
         for column in (
+            "reputation_since",
             "paused_reason",
             "blackout_dates",
             "holiday_calendar",
