@@ -10,15 +10,32 @@ ended sequences are set in the database as the workflow's mirror leaves them
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import pytest
 from sqlalchemy import insert, update
 from sqlmodel import col
 
+from outbound.api.in_process import in_process_clients
+from outbound.settings import Settings
+from outbound.store.engine import make_engine
+from outbound.store.migrate import upgrade_schema
 from outbound.store.tables import Enrollment, Message
-from tests.api.test_recontact import Api, api  # noqa: F401 (the fixture)
+from tests.api.test_recontact import Api
 
 RULES = {"domain_cap": {"hourly": 100, "daily": 1000}, "recontact_cooldown_days": 14}
+
+
+@pytest.fixture
+async def api(tmp_path: Path) -> AsyncIterator[Api]:
+    settings = Settings(database_url=f"sqlite:///{tmp_path}/api.db")
+    engine = make_engine(settings.database_url)
+    upgrade_schema(engine)
+    async with in_process_clients(settings, engine, None) as clients:
+        yield Api(clients.api, engine)
+    engine.dispose()
 
 
 async def cooldown(api: Api, days: int) -> None:
