@@ -21,6 +21,7 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from outbound.activities.addresses import AddressActivities
+from outbound.activities.colleagues import ColleagueActivities
 from outbound.activities.delivery import DeliveryActivities, wall_clock
 from outbound.activities.inbox import InboxActivities
 from outbound.activities.launch import LaunchActivities
@@ -86,6 +87,7 @@ def activities_for(
     addresses = AddressActivities(engine, address_checker(settings))
     launcher = LaunchActivities(engine, client, settings)
     signaller = SignalAllActivities(engine, client)
+    colleagues = ColleagueActivities(engine)
     inbox = InboxActivities(
         engine,
         client,
@@ -103,6 +105,7 @@ def activities_for(
         slots.reserve_slot,
         slots.release_slot,
         addresses.check_address,
+        colleagues.company_turn,
         inbox.poll_inbox,
         sms.send_sms,
         sms.settle_sms,

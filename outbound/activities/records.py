@@ -10,13 +10,16 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, insert, or_, true, update
+from sqlalchemy import Connection, Engine, case, delete, insert, or_, true, update
 from sqlmodel import col, select
 from temporalio import activity
 
+from outbound.domain.company_rules import COLLEAGUE_ENDED_SIGNAL
 from outbound.domain.sequence import EnrollmentState
 from outbound.domain.statuses import CampaignStatus, ProspectStatus
+from outbound.inbound.signals import signal_each
 from outbound.observability import metrics
+from outbound.store.colleagues import ColleagueNews, news_of_ending
 from outbound.store.tables import Campaign, Enrollment, EnrollmentStep, utc_now
 from outbound.store.webhooks import emit
 from outbound.webhooks.dispatch import Dispatcher
@@ -36,14 +39,22 @@ class RecordActivities:
     @activity.defn(name="record_state")
     async def record_state(self, state: EnrollmentState) -> None:
         """Copy ``state`` into the enrollment's rows unless a newer copy is already there."""
-        emitted = await asyncio.to_thread(self.record, state)
+        emitted, colleagues = await asyncio.to_thread(self.record, state)
         if emitted and self._dispatcher is not None:
             await self._dispatcher.dispatch(self._engine, activity.client())
+        if colleagues is not None:  # after the commit: the halts are recorded first
+            await signal_each(
+                activity.client(),
+                colleagues.workflow_ids,
+                COLLEAGUE_ENDED_SIGNAL,
+                colleagues.signal,
+            )
 
-    def record(self, state: EnrollmentState) -> int:
+    def record(self, state: EnrollmentState) -> tuple[int, ColleagueNews | None]:
         """One conditional UPDATE of the enrollment (the version check and the write in
         one statement, so concurrent copies cannot interleave), then its steps and the
-        webhook events; returns how many webhook deliveries were stored."""
+        webhook events; returns how many webhook deliveries were stored, and the
+        colleagues to tell of an ending (company rules, ``store.colleagues``)."""
         removed = state.status is ProspectStatus.REMOVED
         not_older = (
             true()
@@ -53,6 +64,8 @@ class RecordActivities:
                 col(Enrollment.state_version) <= state.updated_at,
             )
         )
+        ended = has_ended(state)
+        now = utc_now()
         values: dict[str, Any] = {
             "status": state.status.value,
             "reason": state.reason,
@@ -60,7 +73,14 @@ class RecordActivities:
             "to_address": state.to_address,
             "awaiting_retry": state.awaiting_retry,
             "state_version": state.updated_at,
-            "updated_at": utc_now(),
+            "updated_at": now,
+            # When the sequence ended (the re-contact cooldown counts from it); a late
+            # bounce that reopens it clears it.
+            "ended_at": case(
+                (col(Enrollment.ended_at).is_(None), now), else_=col(Enrollment.ended_at)
+            )
+            if ended
+            else None,
         }
         # A reply read from the inbox is stored by the pipeline before the workflow hears it.
         if state.replied_at is not None:
@@ -79,17 +99,19 @@ class RecordActivities:
                 )
             ).first()
             if row is None:  # a newer copy is already there
-                return 0
+                return 0, None
             campaign_id, workspace_id, prospect_id = row
             metrics.sequence_states.labels(status=state.status.value).inc()
             _record_steps(connection, state, removed)
             events = enrollment_events(state, campaign_id, prospect_id)
-            if has_ended(state):
+            colleagues = None
+            if ended:
+                colleagues = news_of_ending(connection, state, campaign_id, prospect_id)
                 if complete_campaign_if_done(connection, campaign_id):
                     events.append(campaign_completed(state, campaign_id))
             else:
                 _reopen_campaign(connection, campaign_id)
-            return emit(connection, workspace_id, events)
+            return emit(connection, workspace_id, events), colleagues
 
 
 def _record_steps(connection: Connection, state: EnrollmentState, removed: bool) -> None:

@@ -38,6 +38,7 @@ from outbound.api.middleware import (
 from outbound.api.routes import (
     accounts,
     bulk,
+    campaign_company_rules,
     campaign_days_off,
     campaigns,
     enrollments,
@@ -85,6 +86,7 @@ MANAGEMENT_ROUTERS: tuple[ModuleType, ...] = (
     inbound,
     campaigns,
     campaign_days_off,
+    campaign_company_rules,
     previews,
     steps,
     enrollments,

@@ -7,6 +7,9 @@ to one person at once is what the user almost never wants (Outreach's rule).
 So is, by default, one whose last sequence ended with their answer (Replied,
 Bounced, OptedOut): writing again to someone who replied or asked to stop is
 a decision the user makes on purpose (``allow_recontact``), never by accident.
+A prospect whose sequence ended less than the workspace's re-contact cooldown
+ago is refused with the day they become eligible (``store.cooldown``), unless
+the caller sets ``ignore_cooldown``.
 Joining a running campaign starts the prospect's workflow at once, with its
 own grace delay.
 """
@@ -31,6 +34,7 @@ from outbound.domain.prospects import ProspectCreate
 from outbound.domain.statuses import CampaignStatus, ProspectStatus
 from outbound.domain.views import AddProspectsResult
 from outbound.settings import Settings
+from outbound.store.cooldown import cooldown_problems
 from outbound.store.prospects import addresses_of, phones_of, upsert_prospects
 from outbound.store.suppressions import suppressed_among
 from outbound.store.tables import Campaign, Enrollment, Prospect
@@ -53,6 +57,7 @@ async def enroll(
     *,
     allow_other_active: bool = False,
     allow_recontact: bool = False,
+    ignore_cooldown: bool = False,
     leaving_campaign: int | None = None,
 ) -> AddProspectsResult:
     """Store new prospects (or take existing ids) and enroll them; all or none.
@@ -62,7 +67,7 @@ async def enroll(
     """
     if not prospects:
         raise ProblemError(422, [Problem(field="body", reason="no prospects given")])
-    overrides = _Overrides(allow_other_active, allow_recontact, leaving_campaign)
+    overrides = _Overrides(allow_other_active, allow_recontact, leaving_campaign, ignore_cooldown)
     result, plan = await asyncio.to_thread(_store, engine, campaign_id, prospects, overrides)
     if plan is not None and plan.inputs:
         await campaign_start.launch(temporal, settings, plan)
@@ -158,6 +163,7 @@ class _Overrides:
     allow_other_active: bool
     allow_recontact: bool
     leaving_campaign: int | None
+    ignore_cooldown: bool = False
 
 
 def _store(
@@ -203,7 +209,7 @@ def _store(
                     )
                 ],
             )
-        problems = _refusals(session, campaign_id, joining, overrides)
+        problems = _refusals(session, campaign, joining, overrides)
         if problems:
             session.rollback()
             raise ProblemError(409, problems)
@@ -232,11 +238,12 @@ def _store(
 
 
 def _refusals(
-    session: Session, campaign_id: int, joining: list[int], overrides: _Overrides
+    session: Session, campaign: Campaign, joining: list[int], overrides: _Overrides
 ) -> list[Problem]:
     """Why some joining prospects should not be enrolled, unless the caller says so."""
     if not joining:
         return []
+    campaign_id = campaign.id or 0
     problems = []
     if not overrides.allow_other_active:
         problems += active_elsewhere(
@@ -244,6 +251,8 @@ def _refusals(
         )
     if not overrides.allow_recontact:
         problems += ended_with_answer(session, campaign_id, joining)
+    if not overrides.ignore_cooldown:
+        problems += cooldown_problems(session, campaign.workspace_id, joining, datetime.now(UTC))
     return problems
 
 
@@ -313,6 +322,7 @@ async def add_to_other_campaign(
         [enrollment.prospect_id],
         allow_other_active=target.allow_other_active,
         allow_recontact=target.allow_recontact,
+        ignore_cooldown=target.ignore_cooldown,
         leaving_campaign=enrollment.campaign_id if target.move else None,
     )
     if target.move and not ended:

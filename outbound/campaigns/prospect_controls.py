@@ -11,7 +11,7 @@ start fan-out) is settled in the database alone, and the fan-out skips it.
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -164,6 +164,7 @@ def _settle_unstarted(engine: Engine, enrollment_id: int, status: ProspectStatus
         if row.workflow_id is not None or ProspectStatus(row.status).is_terminal:
             raise conflict("status", "the prospect changed meanwhile; try again")
         row.status, row.halt_status = status.value, status.value
+        row.ended_at = datetime.now(UTC)
         row.reason = MARKED_FINISHED if status is ProspectStatus.COMPLETED else None
         session.add(row)
         session.commit()

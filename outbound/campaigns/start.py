@@ -287,6 +287,7 @@ def enrollment_plan(
             fallback_addresses=candidates[p.id or 0][1:],
             schedule=schedule_for(campaign, sender, p),
             sms=recipients.get(p.id or 0),
+            one_per_company=campaign.one_per_company,
         )
         for e, p in rows
     ]

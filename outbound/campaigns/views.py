@@ -11,6 +11,7 @@ from sqlmodel import Session, col, select
 
 from outbound.campaigns.steps import step_public
 from outbound.domain.campaigns import CampaignPublic
+from outbound.domain.company_rules import CompanyRule
 from outbound.domain.schedule import TimeZoneSource, Weekday
 from outbound.domain.statuses import (
     AddressType,
@@ -90,6 +91,8 @@ def campaign_public(session: Session, campaign: Campaign) -> CampaignPublic:
         track_clicks=campaign.track_clicks,
         holiday_calendar=campaign.holiday_calendar,
         blackout_dates=[date.fromisoformat(d) for d in campaign.blackout_dates],
+        company_rule=CompanyRule(campaign.company_rule or CompanyRule.OFF),
+        one_per_company=campaign.one_per_company,
         steps=[step_public(s) for s in steps],
         needs_attention=needs_attention(session, campaign.id),
     )

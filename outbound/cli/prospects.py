@@ -67,6 +67,10 @@ def import_csv(
     allow_recontact: Annotated[
         bool, typer.Option(help="Enroll prospects who ended a sequence recently too.")
     ] = False,
+    ignore_cooldown: Annotated[
+        bool,
+        typer.Option(help="Enroll prospects within the workspace's re-contact cooldown too."),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Add the file's prospects to a campaign; a bad row rejects the file, naming the row."""
@@ -88,7 +92,11 @@ def import_csv(
         errors.print(f"{file}: no prospect rows")
         raise typer.Exit(USAGE)
     api = client()
-    params = {"allow_other_active": allow_other_active, "allow_recontact": allow_recontact}
+    params = {
+        "allow_other_active": allow_other_active,
+        "allow_recontact": allow_recontact,
+        "ignore_cooldown": ignore_cooldown,
+    }
     results: list[dict[str, Any]] = []
     stored = 0
     with Progress(console=errors, transient=False) as progress:

@@ -39,6 +39,11 @@ class AddToCampaign(BaseModel):
             "Add even if the prospect's last sequence ended Replied, Bounced or OptedOut."
         ),
     )
+    ignore_cooldown: bool = Field(
+        default=False,
+        description="Add even if a sequence to the prospect ended within the workspace's "
+        "re-contact cooldown.",
+    )
 
 
 class BulkRetry(BaseModel):

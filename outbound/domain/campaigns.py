@@ -8,6 +8,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, Field, field_validator, model_validator
 
+from outbound.domain.company_rules import CompanyRuleFields
 from outbound.domain.days_off import DaysOffFields
 from outbound.domain.problems import FieldProblem
 from outbound.domain.schedule import ClockTime, SendDays, TimeZoneSource, check_window
@@ -175,7 +176,9 @@ def senders_problem(
     return None
 
 
-class CampaignCreate(CampaignSchedule, CampaignTracking, CampaignSenders, DaysOffFields):
+class CampaignCreate(
+    CampaignSchedule, CampaignTracking, CampaignSenders, DaysOffFields, CompanyRuleFields
+):
     """A new campaign with its ordered steps."""
 
     name: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(single_line)]
@@ -233,7 +236,7 @@ class StepPublic(BaseModel):
     skipped: bool = Field(description="Skipped for everyone: nobody gets it any more.")
 
 
-class CampaignPublic(CampaignSchedule, CampaignTracking, DaysOffFields):
+class CampaignPublic(CampaignSchedule, CampaignTracking, DaysOffFields, CompanyRuleFields):
     """A campaign as the API shows it."""
 
     id: int

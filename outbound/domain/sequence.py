@@ -62,6 +62,11 @@ class EnrollmentInput(BaseModel):
     sms: SmsRecipient | None = Field(
         default=None, description="Sender and number of the SMS steps; None without SMS steps."
     )
+    one_per_company: bool = Field(
+        default=False,
+        description="Wait for the company's turn before the first step: no colleague "
+        "enrolled earlier is still under way (``workflows.colleagues``).",
+    )
 
 
 class StepState(BaseModel):
@@ -139,6 +144,10 @@ class EnrollmentState(BaseModel):
         default=None,
         description="An auto-reply's return date holds the sequence until this instant "
         "(``workflows.out_of_office``); None when no out-of-office is pending.",
+    )
+    colleague_keys: list[str] = Field(
+        default_factory=list,
+        description="Colleagues' endings a company rule acted on (de-duplication).",
     )
     updated_at: datetime | None = None
     first_sent_at: datetime | None = None

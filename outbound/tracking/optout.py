@@ -24,7 +24,7 @@ from outbound.inbound.signals import signal_each
 from outbound.store.reputation import ReputationLimits, sending_mailbox_of
 from outbound.store.reputation import check as check_reputation
 from outbound.store.suppressions import stage_suppression
-from outbound.store.tables import Enrollment, Message, TrackingEvent
+from outbound.store.tables import Enrollment, Message, TrackingEvent, utc_now
 from outbound.tracking.message_links import message_row_of
 from outbound.tracking.tokens import LinkTarget, Purpose
 
@@ -115,6 +115,7 @@ def _record_opt_out(
                 continue
             if target.workflow_id is None:  # not started yet: settled here, never launched
                 target.status = ProspectStatus.OPTED_OUT.value
+                target.ended_at = utc_now()
             else:
                 workflows.append(target.workflow_id)
             target.halt_status = target.halt_status or ProspectStatus.OPTED_OUT.value

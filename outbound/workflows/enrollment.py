@@ -58,6 +58,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from outbound.scheduling.when_to_send import first_send, follow_up
 
+from outbound.workflows.colleagues import ColleagueRules  # workflow code, like SmsSteps
 from outbound.workflows.out_of_office import OutOfOfficeSteps  # workflow code, like SmsSteps
 from outbound.workflows.sms_steps import SmsSteps  # workflow code: checked in the sandbox
 from outbound.workflows.store_calls import STORE_RETRY, STORE_TIMEOUT
@@ -107,9 +108,10 @@ MARKED_FINISHED = "MarkedFinished"
 
 
 @workflow.defn(name=ENROLLMENT_WORKFLOW)
-class EnrollmentWorkflow(SmsSteps, OutOfOfficeSteps):
+class EnrollmentWorkflow(SmsSteps, OutOfOfficeSteps, ColleagueRules):
     """Deliver a campaign's steps to one prospect, exactly once each (SMS steps: ``SmsSteps``;
-    the wait for an out-of-office prospect's return: ``OutOfOfficeSteps``).
+    the wait for an out-of-office prospect's return: ``OutOfOfficeSteps``; company rules:
+    ``ColleagueRules``).
 
     Every change made with ``workflow.patched`` up to this workflow type is
     built in: its runs record no patch markers, and Temporal's core writes no
@@ -146,6 +148,7 @@ class EnrollmentWorkflow(SmsSteps, OutOfOfficeSteps):
     @workflow.run
     async def run(self, request: EnrollmentInput) -> EnrollmentState:
         """Walk the steps; return the final state."""
+        await self._await_company_turn()
         index = 0
         while True:
             while index < len(self._request.steps):  # steps appended while running count too
@@ -182,6 +185,7 @@ class EnrollmentWorkflow(SmsSteps, OutOfOfficeSteps):
         if self._paused and not self._state.status.is_settled:
             self._paused = False
             self._state.status = self._running_status()
+            self._end_colleague_pause()
             self._touch()
         else:
             self._resume_out_of_office()

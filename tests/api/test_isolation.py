@@ -176,6 +176,7 @@ def sample_bodies(a: Ids) -> dict[tuple[str, str], dict[str, Any]]:
         ("PUT", "/mailboxes/{mailbox_id}/warmup"): {"json": {"start": 10, "increment": 5}},
         ("PUT", "/mailboxes/{mailbox_id}/days-off"): {"json": {"blackout_dates": ["2030-01-02"]}},
         ("PUT", "/campaigns/{campaign_id}/days-off"): {"json": {"holiday_calendar": "US"}},
+        ("PUT", "/campaigns/{campaign_id}/company-rules"): {"json": {"company_rule": "stop"}},
         ("POST", "/suppressions/remove"): {
             "json": {"address": "gone@a-only.example", "reason": "x"}
         },

@@ -38,6 +38,7 @@ from outbound.domain.campaigns import (
     CampaignTracking,
     StartCampaign,
 )
+from outbound.domain.company_rules import stored_rule
 from outbound.domain.metrics import CampaignMetrics
 from outbound.domain.problems import Problem, ProblemError, not_found
 from outbound.domain.prospect_csv import parse_prospects_csv
@@ -102,6 +103,8 @@ def create_campaign(
         mailbox_pool=body.mailbox_pool,
         holiday_calendar=body.holiday_calendar,
         blackout_dates=[d.isoformat() for d in body.blackout_dates],
+        company_rule=stored_rule(body.company_rule),
+        one_per_company=body.one_per_company,
     )
     session.add(campaign)
     session.flush()
@@ -240,13 +243,16 @@ async def add_prospects(
     settings: SettingsDep,
     allow_other_active: bool = False,
     allow_recontact: bool = False,
+    ignore_cooldown: bool = False,
 ) -> AddProspectsResult:
     """Add prospects to the campaign (at most 10,000 per request); those already in it
     are left as they are.
 
     A prospect still active in another campaign is refused (409 naming it)
     unless ``allow_other_active`` is true; one whose last sequence ended Replied,
-    Bounced or OptedOut unless ``allow_recontact`` is true.
+    Bounced or OptedOut unless ``allow_recontact`` is true; one whose sequence ended within
+    the workspace's re-contact cooldown (409 naming the day they become eligible) unless
+    ``ignore_cooldown`` is true.
     """
     return await enroll(
         request.app.state.engine,
@@ -256,6 +262,7 @@ async def add_prospects(
         body,
         allow_other_active=allow_other_active,
         allow_recontact=allow_recontact,
+        ignore_cooldown=ignore_cooldown,
     )
 
 
@@ -268,6 +275,7 @@ async def import_prospects_csv(
     settings: SettingsDep,
     allow_other_active: bool = False,
     allow_recontact: bool = False,
+    ignore_cooldown: bool = False,
 ) -> AddProspectsResult:
     """Add prospects from a CSV file (see the README for its columns); all rows or none."""
     raw = await file.read(MAX_CSV_BYTES + 1)
@@ -296,6 +304,7 @@ async def import_prospects_csv(
         prospects,
         allow_other_active=allow_other_active,
         allow_recontact=allow_recontact,
+        ignore_cooldown=ignore_cooldown,
     )
 
 
