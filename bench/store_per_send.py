@@ -56,8 +56,8 @@ from outbound.mail.address_check import AddressChecker
 from outbound.settings import Settings
 from outbound.store.encryption import new_key
 from outbound.store.engine import make_engine
+from outbound.store.mailbox_slots import reserve_slot
 from outbound.store.migrate import upgrade_schema
-from outbound.store.slots import reserve_slot
 from outbound.store.tables import Campaign, Enrollment, Mailbox, Prospect, Step
 
 T = TypeVar("T")

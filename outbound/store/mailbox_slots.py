@@ -25,7 +25,6 @@ from outbound.mail.compose import make_message_id
 from outbound.scheduling.blackouts import days_off, without_days
 from outbound.scheduling.domain_caps import Cap, DomainLoad
 from outbound.scheduling.pool import Offer, choose
-from outbound.scheduling.slots import MailboxLimits
 from outbound.scheduling.windows import Window, local_date
 from outbound.store.sending_rules import workspace_caps
 from outbound.store.slots import MAILBOX_BOOK, UNSENT, allocate, log_unsent, mailbox_limits
@@ -126,7 +125,10 @@ def _offer(
     if caps is not None:
         cap = caps.for_domain(domain)
         capped = Cap(cap.hourly, cap.daily)
-        load = _domain_load(session, mailbox_id, domain, capped, limits, earliest)
+
+        def load(first_day: date) -> DomainLoad:
+            return _domain_load(session, mailbox_id, domain, capped, limits.zone_name, first_day)
+
     slot = allocate(session, MAILBOX_BOOK, mailbox_id, limits, earliest, window, load)
     offer = Offer(
         mailbox_id,
@@ -142,11 +144,12 @@ def _domain_load(
     mailbox_id: int,
     domain: str,
     cap: Cap,
-    limits: MailboxLimits,
-    earliest: datetime,
+    zone_name: str,
+    first_day: date,
 ) -> DomainLoad:
-    """The mailbox's held and used slots to ``domain`` from the day before ``earliest`` on."""
-    since = local_date(earliest, limits.zone_name) - timedelta(days=1)
+    """The mailbox's held and used slots to ``domain`` from the day before ``first_day``
+    on (a UTC hour may reach back into it)."""
+    since = first_day - timedelta(days=1)
     taken = session.exec(
         select(SlotReservation.slot_at).where(
             SlotReservation.mailbox_id == mailbox_id,
@@ -155,7 +158,7 @@ def _domain_load(
             SlotReservation.slot_day >= since,
         )
     )
-    return DomainLoad.of(cap, limits.zone_name, taken)
+    return DomainLoad.of(cap, zone_name, taken)
 
 
 def _count_on(session: Session, mailbox_id: int, day: date) -> int:

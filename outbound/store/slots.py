@@ -275,10 +275,11 @@ def allocate(
     limits: MailboxLimits,
     earliest: datetime,
     window: Window,
-    domain: DomainLoad | None = None,
+    domain_load: Callable[[date], DomainLoad] | None = None,
 ) -> datetime:
     """The owner's earliest slot at or after ``earliest`` inside ``window`` (not taken yet),
-    within ``domain``'s cap if given.
+    within a recipient domain's cap if ``domain_load`` is given: it loads the domain's
+    slots from a day on (the first day with room: earlier days are full anyway).
 
     Per-day counts from one GROUP BY; slot times only for the days that still have room."""
     slots = book.slots
@@ -303,6 +304,7 @@ def allocate(
     ):
         day += timedelta(days=1)
     not_before = max(earliest, local_datetime(day, time(0), limits.zone_name))
+    domain = None if domain_load is None else domain_load(local_date(not_before, limits.zone_name))
     # The slot found is at or after not_before, so a slot more than the spacing before it
     # can never be too close: such slots (a busy day's earlier sends) are not loaded.
     open_days = [d for d, count in counts.items() if count < limits.limit_on(d)]
