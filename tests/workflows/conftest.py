@@ -39,4 +39,8 @@ async def harness(time_skipping: WorkflowEnvironment) -> AsyncIterator[Harness]:
         activities=fakes.all,
         workflow_failure_exception_types=[Exception],
     ):
-        yield Harness(time_skipping, fakes, task_queue)
+        harness = Harness(time_skipping, fakes, task_queue)
+        try:
+            yield harness
+        finally:
+            await harness.close()

@@ -7,6 +7,7 @@ asked and answer as scripted, so a test can check what a user would see.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from temporalio import activity
 from temporalio.client import WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from outbound.domain import search_attributes
@@ -127,6 +129,17 @@ class Harness:
     fakes: FakeActivities
     task_queue: str
     started_at: datetime = datetime.min
+    started: list[WorkflowHandle[EnrollmentWorkflow, EnrollmentState]] = field(
+        default_factory=list
+    )
+
+    async def close(self) -> None:
+        """End what this test left running (a sequence still watching for a late bounce):
+        once its worker is gone, a timer of such a run that fires would hold the shared
+        server's time skipping for every later test."""
+        for handle in self.started:
+            with contextlib.suppress(RPCError):
+                await handle.terminate("the test is over")
 
     async def start(
         self,
@@ -152,7 +165,7 @@ class Harness:
             to_address=to_address,
             schedule=ScheduleSpec(window=ALWAYS_OPEN),
         ).model_copy(update=overrides)
-        return await self.env.client.start_workflow(
+        handle = await self.env.client.start_workflow(
             workflow_type,
             request,
             result_type=EnrollmentState,
@@ -166,6 +179,8 @@ class Harness:
                 ]
             ),
         )
+        self.started.append(handle)
+        return handle
 
 
 def plans(*delays: timedelta, manual_tasks: tuple[int, ...] = ()) -> list[StepPlan]:

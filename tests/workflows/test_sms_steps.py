@@ -150,7 +150,11 @@ async def sms_worker(env: WorkflowEnvironment, sms: SmsFakes) -> AsyncIterator[S
         activities=[*fakes.all, *sms.all],
         workflow_failure_exception_types=[Exception],
     ):
-        yield SmsHarness(Harness(env, fakes, task_queue), sms)
+        harness = Harness(env, fakes, task_queue)
+        try:
+            yield SmsHarness(harness, sms)
+        finally:
+            await harness.close()
 
 
 @pytest.fixture
