@@ -7,11 +7,12 @@ the server's (skipped) time (:func:`virtual_clock`).
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -49,10 +50,18 @@ class SkippingStack:
         return str(first["Message-ID"])
 
 
+_ATTEMPT_BEGAN: dict[bytes, float] = {}  # an attempt's task token: its first look at the clock
+
+
 def virtual_clock() -> datetime:
-    """The server's (skipped) time when this send attempt was scheduled: the moment a slot's
-    timer fired, where the wall clock would be days behind."""
-    return activity.info().current_attempt_scheduled_time
+    """The server's (skipped) time in this send attempt: when the attempt was scheduled (the
+    moment a slot's timer fired, where the wall clock would be days behind), plus the real
+    time the attempt has taken since. The server skips no time while an activity runs, so an
+    attempt that waits out a mailbox's gap sees its clock move, as it would in production;
+    a clock standing still would wait for the gap forever."""
+    info = activity.info()
+    began = _ATTEMPT_BEGAN.setdefault(info.task_token, time.monotonic())
+    return info.current_attempt_scheduled_time + timedelta(seconds=time.monotonic() - began)
 
 
 @asynccontextmanager
