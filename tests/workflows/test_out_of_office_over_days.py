@@ -3,7 +3,8 @@
 The real API, inbound pipeline, store, worker and SMTP sends (to aiosmtpd); only the
 clock is Temporal's time-skipping server. Oz's auto-reply says he is back in ten days:
 he shows Paused with the reason, step 2 does not go before the day after his return,
-then it goes and step 3 follows two days later. Cem's auto-reply states no date: his
+then it goes and step 3 follows two days later (at step 1's time of day, as every
+follow-up does). Cem's auto-reply states no date: his
 sequence goes on as if nothing came.
 """
 
@@ -20,12 +21,15 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from outbound.devstack.fault_sink import FaultSinkHandler
+from outbound.scheduling.when_to_send import FollowUpRule, follow_up
 from tests.support.factories import CONSENT
 from tests.support.inbound_mail import out_of_office
 from tests.support.polling import eventually
 from tests.support.skipping_stack import SkippingStack, skipping_stack
 
 BERLIN = ZoneInfo("Europe/Berlin")
+DAY, SECOND = timedelta(days=1), timedelta(seconds=1)
+SAME_TIME = FollowUpRule.SAME_TIME_OF_DAY
 STEPS = [
     {"subject": "A role at {{ company }}", "body": "Hi {{ first_name }}"},
     {"subject": "Following up", "body": "Two", "delay_days": 2},
@@ -154,7 +158,15 @@ async def test_an_ooo_with_a_return_date_pauses_until_the_day_after_and_one_with
 
     await eventually(oz_step_three, seconds=60)
     oz = await prospect(stack, campaign_id, "Oz")
-    step_three_at = datetime.fromisoformat(oz["steps"][2]["sent_at"])
-    assert step_three_at.astimezone(BERLIN).date() == back + timedelta(days=3)
+    step_one_at, step_three_at = (datetime.fromisoformat(oz["steps"][i]["sent_at"]) for i in (0, 2))
+    # Two days after step 2, at step 1's time of day ±20 minutes (the follow-up rule), or
+    # at the window's opening when that lands in the night.
+    earliest, latest = (
+        follow_up(step_two_at, step_one_at, 2 * DAY, SAME_TIME, "Europe/Berlin", jitter)
+        for jitter in (0.0, 1.0)
+    )
+    opening = datetime.combine(latest.astimezone(BERLIN).date(), time(8), tzinfo=BERLIN)
+    assert earliest - SECOND <= step_three_at <= max(latest, opening) + SECOND
+    assert step_three_at - step_two_at > DAY  # two days on, counted as the rule counts
     assert stack.received(OZ) == ["A role at Acme", "Following up", "Last note"]
     assert (await prospect(stack, campaign_id, "Cem"))["status"] == "Completed"
