@@ -129,9 +129,7 @@ class Harness:
     fakes: FakeActivities
     task_queue: str
     started_at: datetime = datetime.min
-    started: list[WorkflowHandle[EnrollmentWorkflow, EnrollmentState]] = field(
-        default_factory=list
-    )
+    started: list[WorkflowHandle[EnrollmentWorkflow, EnrollmentState]] = field(default_factory=list)
 
     async def close(self) -> None:
         """End what this test left running (a sequence still watching for a late bounce):
