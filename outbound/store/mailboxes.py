@@ -143,9 +143,13 @@ def sequences_to_resume(session: Session, mailbox: Mailbox) -> list[str]:
 
 
 def running_workflow_ids(session: Session, mailbox_id: int) -> list[str]:
-    """Workflows of sequences that send through the mailbox and have not ended."""
+    """Workflows of sequences that send through the mailbox and have not ended.
+
+    A prospect of a pool campaign who has no mailbox yet is not one of them: the
+    workflow keeps one connection version, so hearing this mailbox's version would let
+    it pass a later wait on another mailbox of the pool whose version is lower."""
     found = session.exec(
-        select(col(Enrollment.workflow_id))
+        select(col(Enrollment.workflow_id), Enrollment.mailbox_id, Campaign.mailbox_pool)
         .join(Campaign, col(Campaign.id) == Enrollment.campaign_id)
         .where(
             mailbox_id == SENDING_MAILBOX_ID,
@@ -153,4 +157,8 @@ def running_workflow_ids(session: Session, mailbox_id: int) -> list[str]:
             col(Enrollment.status).not_in(_ENDED),
         )
     )
-    return [workflow_id for workflow_id in found if workflow_id is not None]
+    return [
+        workflow_id
+        for workflow_id, assigned, pool in found
+        if workflow_id is not None and (assigned is not None or not pool)
+    ]
