@@ -228,6 +228,7 @@ def _summary(
         reason=enrollment.reason,
         current_step=enrollment.current_step,
         workflow_id=enrollment.workflow_id,
+        mailbox_id=enrollment.mailbox_id,
         steps=[
             StepProgress(
                 position=position,

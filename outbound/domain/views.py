@@ -39,6 +39,11 @@ class EnrollmentSummary(BaseModel):
     reason: str | None
     current_step: int
     workflow_id: str | None
+    mailbox_id: int | None = Field(
+        default=None,
+        description="The mailbox their email goes from, given at their first slot (a pool "
+        "campaign's choice) and kept for the whole sequence; None before it.",
+    )
     steps: list[StepProgress]
 
 

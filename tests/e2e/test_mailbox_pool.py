@@ -296,6 +296,8 @@ async def test_a_pool_of_three_mailboxes_survives_a_changed_password_mid_run(
     assert not mismatched, (
         f"{len(mismatched)} prospects' mailbox is not the one that sent to them: {mismatched[:5]}"
     )
+    shown = (await stack.api.get(f"/campaigns/{campaign_id}?limit=500")).json()["prospects"]
+    assert {p["email"]: p["mailbox_id"] for p in shown} == assigned, "the API shows another mailbox"
 
     # The parked mailbox kept its prospects and got no new one; the pool spread the load.
     by_user = Counter(next(iter(users)) for users in sender_of.values())
