@@ -43,6 +43,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from bench.stack import (
     CACHE_MARGIN,
+    UNCAPPED,
     code_label_and_versions,
     deadline_for,
     poll_until,
@@ -134,6 +135,7 @@ async def run(n: int) -> Figures:
                 worker_max_cached_workflows=n + CACHE_MARGIN,
                 allow_private_mail_hosts=True,  # the sink is on loopback, on its own port
                 allow_any_mail_port=True,
+                **UNCAPPED,
             )
             engine = make_engine(settings.database_url)
             upgrade_schema(engine)

@@ -59,6 +59,13 @@ from outbound.store.tables import SlotReservation
 ROOT = Path(__file__).resolve().parents[1]
 POLL_SECONDS = 0.5
 CACHE_MARGIN = 100  # workflow cache places beyond the sequences: fan-outs, stop signals
+UNCAPPED: dict[str, Any] = {
+    "domain_hourly_cap": 1_000_000,
+    "domain_daily_cap": 1_000_000,
+    "domain_caps": {},
+}
+"""Settings without per-recipient-domain caps, for benchmarks and drills that send to
+one test domain."""
 
 T = TypeVar("T")
 
@@ -501,13 +508,19 @@ async def embedded_stack(
     start_worker: bool = True,
     prefix: str = "drill",
     open_sequences: int | None = None,
+    settings_update: dict[str, object] | None = None,
 ) -> AsyncIterator[EmbeddedStack]:
     """Dev server (database file), SQLite, the given sink, loopback DNS, a worker, the API
     (the management and the public app).
 
     ``open_sequences`` sizes the worker's workflow cache as the setting advises
     (one place per sequence held open, and some for the campaigns' fan-outs);
-    without it the worker has the default, as a user's would.
+    without it the worker has the default, as a user's would. ``settings_update``: settings
+    a drill needs otherwise.
+
+    Every message goes to one or two test domains, so the per-recipient-domain caps
+    are lifted (``UNCAPPED``): the benchmarks measure the engine, and
+    ``bench.slot_reservations`` measures the caps.
     """
     with (
         tempfile.TemporaryDirectory(prefix=f"{prefix}-") as name,
@@ -531,7 +544,9 @@ async def embedded_stack(
                 encryption_keys=[SecretStr(new_key())],
                 allow_private_mail_hosts=True,  # the sink is on loopback, on its own port
                 allow_any_mail_port=True,
+                **UNCAPPED,
             )
+            settings = settings.model_copy(update=settings_update or {})
             if open_sequences is not None:
                 cache = max(settings.worker_max_cached_workflows, open_sequences + CACHE_MARGIN)
                 settings = settings.model_copy(update={"worker_max_cached_workflows": cache})

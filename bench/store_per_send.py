@@ -32,6 +32,7 @@ from sqlalchemy import Engine, event
 from sqlmodel import Session
 
 from bench.stack import (
+    UNCAPPED,
     code_label_and_versions,
     durable_insert,
     each_database,
@@ -158,6 +159,7 @@ def measure(engine: Engine, url: str, sends: int) -> tuple[Tally, float]:
         check_address_dns=False,
         signing_secret=SecretStr(secrets.token_urlsafe(32)),
         encryption_keys=[SecretStr(new_key())],
+        **UNCAPPED,
     )
     delivery = DeliveryActivities(engine, settings)
     records = RecordActivities(engine)
