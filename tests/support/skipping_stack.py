@@ -28,6 +28,7 @@ from outbound.settings import Settings
 from outbound.store.engine import make_engine
 from outbound.store.migrate import upgrade_schema
 from outbound.worker import build_worker
+from tests.support.factories import CONSENT
 from tests.support.temporal import binary, register_search_attributes
 
 
@@ -48,6 +49,61 @@ class SkippingStack:
     def message_id_to(self, address: str) -> str:
         (first, *_) = [r.message for r in self.sink.received if r.envelope_to == [address]]
         return str(first["Message-ID"])
+
+    async def new_mailbox(self, port: int, **fields: Any) -> int:
+        """A mailbox on the sink at ``port``, open around the clock every day, no gap,
+        1,000 a day (``fields`` change any of it)."""
+        body = {
+            "smtp_host": "127.0.0.1",
+            "smtp_port": port,
+            "tls_mode": "none",
+            "from_name": "Ada Recruiter",
+            "from_address": "ada@hiring.example.com",
+            "send_days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
+            "send_start": "00:00",
+            "send_end": "24:00",
+            "min_gap_seconds": 0,
+            "daily_limit": 1000,
+            **fields,
+        }
+        answer = await self.api.post("/mailboxes", json=body)
+        assert answer.status_code == 201, answer.text
+        return int(answer.json()["id"])
+
+    async def inbound_secret(self, mailbox_id: int) -> str:
+        """The mailbox's inbound webhook secret, made now."""
+        answer = await self.api.post(f"/mailboxes/{mailbox_id}/inbound-secret")
+        assert answer.status_code == 201, answer.text
+        return str(answer.json()["secret"])
+
+    async def started_campaign(
+        self, steps: list[dict[str, Any]], people: list[dict[str, Any]], **fields: Any
+    ) -> int:
+        """A campaign of ``steps`` (grace 1 s) to ``people``, started."""
+        body = {"name": "Over days", "grace_seconds": 1, "steps": steps, **fields}
+        answer = await self.api.post("/campaigns", json=body)
+        assert answer.status_code == 201, answer.text
+        campaign_id = int(answer.json()["id"])
+        added = await self.api.post(f"/campaigns/{campaign_id}/prospects", json=people)
+        assert added.is_success, added.text
+        started = await self.api.post(f"/campaigns/{campaign_id}/start", json=CONSENT)
+        assert started.is_success, started.text
+        return campaign_id
+
+    async def prospect(self, campaign_id: int, name: str) -> dict[str, Any]:
+        """The prospect named ``name`` in the campaign, as their own page shows them."""
+        view = (await self.api.get(f"/campaigns/{campaign_id}")).json()
+        (row,) = [p for p in view["prospects"] if p["name"] == name]
+        answer = await self.api.get(f"/campaigns/{campaign_id}/prospects/{row['prospect_id']}")
+        return dict(answer.json())
+
+    async def post_inbound(self, mailbox_id: int, secret: str, raw: bytes) -> dict[str, Any]:
+        """One raw message to the mailbox's inbound webhook; the answer (202)."""
+        answer = await self.public.post(
+            f"/inbound/{mailbox_id}", content=raw, headers={"Authorization": f"Bearer {secret}"}
+        )
+        assert answer.status_code == 202, answer.text
+        return dict(answer.json())
 
 
 _ATTEMPT_BEGAN: dict[bytes, float] = {}  # an attempt's task token: its first look at the clock

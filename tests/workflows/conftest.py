@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
+from aiosmtpd.controller import Controller
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from outbound.devstack.fault_sink import FaultSinkHandler
 from outbound.workflows.enrollment import EnrollmentWorkflow, PatchedEnrollmentWorkflow
+from tests.support.skipping_stack import SkippingStack, skipping_stack
 from tests.support.temporal import binary, register_search_attributes
 from tests.workflows.harness import FakeActivities, Harness
 
@@ -26,6 +30,16 @@ async def time_skipping() -> AsyncIterator[WorkflowEnvironment]:
         yield env
     finally:
         await env.shutdown()
+
+
+@pytest.fixture
+async def stack(
+    sink: tuple[FaultSinkHandler, Controller], tmp_path: Path
+) -> AsyncIterator[SkippingStack]:
+    """The real API, store, worker and sink on a time-skipping server of its own (the tests
+    that follow sequences over days)."""
+    async with skipping_stack(sink[0], tmp_path) as running:
+        yield running
 
 
 @pytest.fixture

@@ -10,22 +10,17 @@ address.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
-from pathlib import Path
-from typing import Any
 
-import pytest
 from aiosmtpd.controller import Controller
 from sqlmodel import Session, select
 
 from outbound.devstack.fault_sink import FaultSinkHandler, Slow
 from outbound.store.tables import Suppression
 from outbound.workflows.enrollment import LATE_BOUNCE_WINDOW
-from tests.support.factories import CONSENT
 from tests.support.inbound_mail import bounce_of, new_message_from, out_of_office, reply_to
 from tests.support.polling import eventually
-from tests.support.skipping_stack import SkippingStack, skipping_stack
+from tests.support.skipping_stack import SkippingStack
 
 STEPS = [
     {"subject": "A role at {{ company }}", "body": "Hi {{ first_name }}"},
@@ -44,43 +39,12 @@ PEOPLE = [
 ]  # fmt: skip
 
 
-@pytest.fixture
-async def stack(
-    sink: tuple[FaultSinkHandler, Controller], tmp_path: Path
-) -> AsyncIterator[SkippingStack]:
-    async with skipping_stack(sink[0], tmp_path) as running:
-        yield running
-
-
 async def started(stack: SkippingStack, sink_port: int) -> tuple[int, int, str]:
     """STEPS to PEOPLE, step 1 delivered to all five: (campaign, mailbox, webhook secret)."""
-    mailbox = await stack.api.post(
-        "/mailboxes",
-        json={
-            "smtp_host": "127.0.0.1",
-            "smtp_port": sink_port,
-            "tls_mode": "none",
-            "from_name": "Ada Recruiter",
-            "from_address": "ada@hiring.example.com",
-            "time_zone": "Europe/Berlin",
-            "send_days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
-            "send_start": "00:00",
-            "send_end": "24:00",
-            "min_gap_seconds": 0,
-            "daily_limit": 1000,
-        },
-    )
-    assert mailbox.status_code == 201, mailbox.text
-    mailbox_id = int(mailbox.json()["id"])
-    secret = (await stack.api.post(f"/mailboxes/{mailbox_id}/inbound-secret")).json()["secret"]
-    campaign = await stack.api.post(
-        "/campaigns",
-        json={"name": "Inbound", "mailbox_id": mailbox_id, "grace_seconds": 1, "steps": STEPS},
-    )
-    campaign_id = int(campaign.json()["id"])
+    mailbox_id = await stack.new_mailbox(sink_port, time_zone="Europe/Berlin")
+    secret = await stack.inbound_secret(mailbox_id)
     people = [{"first_name": n, "company": "Acme", "addresses": a} for n, a in PEOPLE]
-    assert (await stack.api.post(f"/campaigns/{campaign_id}/prospects", json=people)).is_success
-    assert (await stack.api.post(f"/campaigns/{campaign_id}/start", json=CONSENT)).is_success
+    campaign_id = await stack.started_campaign(STEPS, people, mailbox_id=mailbox_id)
 
     async def step_one_delivered() -> bool:
         await stack.env.sleep(timedelta(seconds=30))
@@ -92,18 +56,8 @@ async def started(stack: SkippingStack, sink_port: int) -> tuple[int, int, str]:
 
 async def post_inbound(stack: SkippingStack, mailbox_id: int, secret: str, raw: bytes) -> str:
     """Post one raw message to the webhook; the pipeline's action, as the answer states it."""
-    answer = await stack.public.post(
-        f"/inbound/{mailbox_id}", content=raw, headers={"Authorization": f"Bearer {secret}"}
-    )
-    assert answer.status_code == 202, answer.text
-    return f"{answer.json()['kind']}: {answer.json()['action']}"
-
-
-async def prospect(stack: SkippingStack, campaign_id: int, name: str) -> dict[str, Any]:
-    view = (await stack.api.get(f"/campaigns/{campaign_id}")).json()
-    (row,) = [p for p in view["prospects"] if p["name"] == name]
-    answer = await stack.api.get(f"/campaigns/{campaign_id}/prospects/{row['prospect_id']}")
-    return dict(answer.json())
+    answer = await stack.post_inbound(mailbox_id, secret, raw)
+    return f"{answer['kind']}: {answer['action']}"
 
 
 async def statuses(stack: SkippingStack, campaign_id: int) -> dict[str, str]:
@@ -138,7 +92,7 @@ async def test_replies_stop_out_of_office_continues_and_a_bounce_moves_to_work_o
     # never does. Time moves to his slot exactly, so the send runs while no time is skipped.
     stack.sink.at_data("dan@dyno.example.com", Slow(3))
     dans_slot = datetime.fromisoformat(
-        (await prospect(stack, campaign_id, "Dan"))["steps"][1]["scheduled_at"]
+        (await stack.prospect(campaign_id, "Dan"))["steps"][1]["scheduled_at"]
     )
     await stack.env.sleep(dans_slot - await stack.env.get_current_time() + timedelta(seconds=1))
 

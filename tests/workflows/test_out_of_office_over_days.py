@@ -10,22 +10,17 @@ sequence goes on as if nothing came.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import datetime, time, timedelta
 from email.utils import format_datetime
-from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
-import pytest
 from aiosmtpd.controller import Controller
 
 from outbound.devstack.fault_sink import FaultSinkHandler
 from outbound.scheduling.when_to_send import FollowUpRule, follow_up
-from tests.support.factories import CONSENT
 from tests.support.inbound_mail import out_of_office
 from tests.support.polling import eventually
-from tests.support.skipping_stack import SkippingStack, skipping_stack
+from tests.support.skipping_stack import SkippingStack
 
 BERLIN = ZoneInfo("Europe/Berlin")
 DAY, SECOND = timedelta(days=1), timedelta(seconds=1)
@@ -38,46 +33,17 @@ STEPS = [
 OZ, CEM = "oz@orbit.example.com", "cem@cogs.example.org"
 
 
-@pytest.fixture
-async def stack(
-    sink: tuple[FaultSinkHandler, Controller], tmp_path: Path
-) -> AsyncIterator[SkippingStack]:
-    async with skipping_stack(sink[0], tmp_path) as running:
-        yield running
-
-
 async def started(stack: SkippingStack, sink_port: int) -> tuple[int, int, str]:
     """STEPS to Oz and Cem, step 1 delivered to both: (campaign, mailbox, webhook secret)."""
-    mailbox = await stack.api.post(
-        "/mailboxes",
-        json={
-            "smtp_host": "127.0.0.1",
-            "smtp_port": sink_port,
-            "tls_mode": "none",
-            "from_name": "Ada Recruiter",
-            "from_address": "ada@hiring.example.com",
-            "time_zone": "Europe/Berlin",
-            "send_days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
-            "send_start": "08:00",
-            "send_end": "24:00",
-            "min_gap_seconds": 0,
-            "daily_limit": 1000,
-        },
+    mailbox_id = await stack.new_mailbox(
+        sink_port, time_zone="Europe/Berlin", send_start="08:00", send_end="24:00"
     )
-    assert mailbox.status_code == 201, mailbox.text
-    mailbox_id = int(mailbox.json()["id"])
-    secret = (await stack.api.post(f"/mailboxes/{mailbox_id}/inbound-secret")).json()["secret"]
-    campaign = await stack.api.post(
-        "/campaigns",
-        json={"name": "Away", "mailbox_id": mailbox_id, "grace_seconds": 1, "steps": STEPS},
-    )
-    campaign_id = int(campaign.json()["id"])
+    secret = await stack.inbound_secret(mailbox_id)
     people = [
         {"first_name": name, "company": "Acme", "addresses": [{"address": address}]}
         for name, address in (("Oz", OZ), ("Cem", CEM))
     ]
-    assert (await stack.api.post(f"/campaigns/{campaign_id}/prospects", json=people)).is_success
-    assert (await stack.api.post(f"/campaigns/{campaign_id}/start", json=CONSENT)).is_success
+    campaign_id = await stack.started_campaign(STEPS, people, mailbox_id=mailbox_id)
 
     async def step_one_delivered() -> bool:
         await stack.env.sleep(timedelta(seconds=30))
@@ -85,21 +51,6 @@ async def started(stack: SkippingStack, sink_port: int) -> tuple[int, int, str]:
 
     await eventually(step_one_delivered)
     return campaign_id, mailbox_id, secret
-
-
-async def post_inbound(stack: SkippingStack, mailbox_id: int, secret: str, raw: bytes) -> str:
-    answer = await stack.public.post(
-        f"/inbound/{mailbox_id}", content=raw, headers={"Authorization": f"Bearer {secret}"}
-    )
-    assert answer.status_code == 202, answer.text
-    return str(answer.json()["action"])
-
-
-async def prospect(stack: SkippingStack, campaign_id: int, name: str) -> dict[str, Any]:
-    view = (await stack.api.get(f"/campaigns/{campaign_id}")).json()
-    (row,) = [p for p in view["prospects"] if p["name"] == name]
-    answer = await stack.api.get(f"/campaigns/{campaign_id}/prospects/{row['prospect_id']}")
-    return dict(answer.json())
 
 
 async def test_an_ooo_with_a_return_date_pauses_until_the_day_after_and_one_without_does_not(
@@ -112,22 +63,20 @@ async def test_an_ooo_with_a_return_date_pauses_until_the_day_after_and_one_with
     written = format_datetime(now)
     says = f"I am out of the office until {back:%A} {back.day} {back:%B} with no email."
 
-    away = await post_inbound(
-        stack, mailbox_id, secret, out_of_office(stack.message_id_to(OZ), OZ, says, written)
-    )
-    plain = await post_inbound(
-        stack, mailbox_id, secret, out_of_office(stack.message_id_to(CEM), CEM, date=written)
-    )
+    oz_away = out_of_office(stack.message_id_to(OZ), OZ, says, written)
+    cem_away = out_of_office(stack.message_id_to(CEM), CEM, date=written)
+    away = (await stack.post_inbound(mailbox_id, secret, oz_away))["action"]
+    plain = (await stack.post_inbound(mailbox_id, secret, cem_away))["action"]
 
     resume_on = (back + timedelta(days=1)).isoformat()
     assert away == f"out of office, back on {back.isoformat()}: paused until {resume_on}"
     assert plain == "auto-reply recorded; the sequence goes on"
 
     async def oz_paused() -> bool:
-        return (await prospect(stack, campaign_id, "Oz"))["status"] == "Paused"
+        return (await stack.prospect(campaign_id, "Oz"))["status"] == "Paused"
 
     await eventually(oz_paused)
-    oz = await prospect(stack, campaign_id, "Oz")
+    oz = await stack.prospect(campaign_id, "Oz")
     assert oz["reason"] == f"OutOfOffice until {resume_on}"
     assert [s["status"] for s in oz["steps"]] == ["Sent", "Pending", "Pending"]
 
@@ -140,14 +89,14 @@ async def test_an_ooo_with_a_return_date_pauses_until_the_day_after_and_one_with
     before = resumes_at - timedelta(hours=9) - await stack.env.get_current_time()
     await stack.env.sleep(before)
     assert stack.received(OZ) == ["A role at Acme"]
-    assert (await prospect(stack, campaign_id, "Oz"))["status"] == "Paused"
+    assert (await stack.prospect(campaign_id, "Oz"))["status"] == "Paused"
 
     async def oz_step_two() -> bool:
         await stack.env.sleep(timedelta(hours=1))
         return len(stack.received(OZ)) == 2
 
     await eventually(oz_step_two, seconds=60)
-    oz = await prospect(stack, campaign_id, "Oz")
+    oz = await stack.prospect(campaign_id, "Oz")
     step_two_at = datetime.fromisoformat(oz["steps"][1]["sent_at"])
     assert resumes_at <= step_two_at < resumes_at + timedelta(hours=1)  # the window's opening
     assert (oz["status"], oz["reason"]) == ("Active", None)
@@ -157,7 +106,7 @@ async def test_an_ooo_with_a_return_date_pauses_until_the_day_after_and_one_with
         return len(stack.received(OZ)) == 3
 
     await eventually(oz_step_three, seconds=60)
-    oz = await prospect(stack, campaign_id, "Oz")
+    oz = await stack.prospect(campaign_id, "Oz")
     step_one_at, step_three_at = (datetime.fromisoformat(oz["steps"][i]["sent_at"]) for i in (0, 2))
     # Two days after step 2, at step 1's time of day ±20 minutes (the follow-up rule), or
     # at the window's opening when that lands in the night.
@@ -169,4 +118,4 @@ async def test_an_ooo_with_a_return_date_pauses_until_the_day_after_and_one_with
     assert earliest - SECOND <= step_three_at <= max(latest, opening) + SECOND
     assert step_three_at - step_two_at > DAY  # two days on, counted as the rule counts
     assert stack.received(OZ) == ["A role at Acme", "Following up", "Last note"]
-    assert (await prospect(stack, campaign_id, "Cem"))["status"] == "Completed"
+    assert (await stack.prospect(campaign_id, "Cem"))["status"] == "Completed"

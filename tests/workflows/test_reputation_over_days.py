@@ -11,18 +11,15 @@ a resume does, and the rest go, each once.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
-import pytest
 from aiosmtpd.controller import Controller
 
 from outbound.devstack.fault_sink import Answer, FaultSinkHandler
 from tests.support.factories import CONSENT
 from tests.support.polling import eventually
-from tests.support.skipping_stack import SkippingStack, skipping_stack
+from tests.support.skipping_stack import SkippingStack
 
 # Every other one of the first fourteen bounces: the guard must stop at the sixth.
 PEOPLE = [f"{'bad' if n % 2 and n < 14 else 'good'}{n}@corp{n}.example.com" for n in range(20)]
@@ -30,45 +27,12 @@ BAD = [p for p in PEOPLE if p.startswith("bad")]
 GOOD = [p for p in PEOPLE if p.startswith("good")]
 
 
-@pytest.fixture
-async def stack(
-    sink: tuple[FaultSinkHandler, Controller], tmp_path: Path
-) -> AsyncIterator[SkippingStack]:
-    async with skipping_stack(sink[0], tmp_path) as running:
-        yield running
-
-
 async def started(stack: SkippingStack, sink_port: int) -> tuple[int, int]:
     """One step to each of PEOPLE, a send a minute: (campaign, mailbox)."""
-    mailbox = await stack.api.post(
-        "/mailboxes",
-        json={
-            "smtp_host": "127.0.0.1",
-            "smtp_port": sink_port,
-            "tls_mode": "none",
-            "from_address": "ada@hiring.example.com",
-            "send_days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
-            "send_start": "00:00",
-            "send_end": "24:00",
-            "min_gap_seconds": 60,
-            "daily_limit": 1000,
-        },
-    )
-    assert mailbox.status_code == 201, mailbox.text
-    mailbox_id = int(mailbox.json()["id"])
-    campaign = await stack.api.post(
-        "/campaigns",
-        json={
-            "name": "Guarded",
-            "mailbox_id": mailbox_id,
-            "grace_seconds": 1,
-            "steps": [{"subject": "A role", "body": "Hi {{ first_name }}"}],
-        },
-    )
-    campaign_id = int(campaign.json()["id"])
+    mailbox_id = await stack.new_mailbox(sink_port, min_gap_seconds=60)
+    steps = [{"subject": "A role", "body": "Hi {{ first_name }}"}]
     people = [{"first_name": "P", "addresses": [{"address": p}]} for p in PEOPLE]
-    assert (await stack.api.post(f"/campaigns/{campaign_id}/prospects", json=people)).is_success
-    assert (await stack.api.post(f"/campaigns/{campaign_id}/start", json=CONSENT)).is_success
+    campaign_id = await stack.started_campaign(steps, people, mailbox_id=mailbox_id)
     return campaign_id, mailbox_id
 
 

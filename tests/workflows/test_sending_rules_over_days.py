@@ -16,9 +16,9 @@ time-skipping server.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
-from pathlib import Path
+from email.utils import parseaddr
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -32,7 +32,7 @@ from outbound.devstack.sink import ReceivedMessage, start_sink
 from outbound.store.tables import Enrollment
 from tests.support.factories import CONSENT
 from tests.support.polling import eventually
-from tests.support.skipping_stack import SkippingStack, skipping_stack
+from tests.support.skipping_stack import SkippingStack
 
 BERLIN = ZoneInfo("Europe/Berlin")
 EVERY_DAY = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -47,14 +47,6 @@ LATER = [f"q{n}@shop{n}.example.org" for n in range(4)]
 
 
 @pytest.fixture
-async def stack(
-    sink: tuple[FaultSinkHandler, Controller], tmp_path: Path
-) -> AsyncIterator[SkippingStack]:
-    async with skipping_stack(sink[0], tmp_path) as running:
-        yield running
-
-
-@pytest.fixture
 def cyd_sink() -> Iterator[tuple[FaultSinkHandler, Controller]]:
     """Cyd's own SMTP server, so that her login alone can be refused."""
     handler = FaultSinkHandler()
@@ -66,23 +58,9 @@ def cyd_sink() -> Iterator[tuple[FaultSinkHandler, Controller]]:
 
 
 async def new_mailbox(stack: SkippingStack, port: int, address: str, **fields: Any) -> int:
-    body = {
-        "smtp_host": "127.0.0.1",
-        "smtp_port": port,
-        "tls_mode": "none",
-        "username": address,
-        "password": "secret",
-        "from_address": address,
-        "send_days": EVERY_DAY,
-        "send_start": "00:00",
-        "send_end": "24:00",
-        "min_gap_seconds": 600,
-        "daily_limit": 1000,
-        **fields,
-    }
-    answer = await stack.api.post("/mailboxes", json=body)
-    assert answer.status_code == 201, answer.text
-    return int(answer.json()["id"])
+    """A mailbox that logs in as ``address``, 10 minutes between sends."""
+    login = {"username": address, "password": "secret", "from_address": address}
+    return await stack.new_mailbox(port, **{"min_gap_seconds": 600, **login, **fields})
 
 
 async def new_campaign(stack: SkippingStack, steps: list[dict[str, Any]], **fields: Any) -> int:
@@ -118,7 +96,8 @@ async def connection_state(stack: SkippingStack, mailbox_id: int) -> str:
 
 
 def sender(received: ReceivedMessage) -> str:
-    return str(received.message["From"])
+    """The address the message came from (its From header's address)."""
+    return parseaddr(str(received.message["From"]))[1]
 
 
 def to(messages: list[ReceivedMessage], address: str) -> list[ReceivedMessage]:
