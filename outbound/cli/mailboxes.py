@@ -1,9 +1,9 @@
-"""``outbound mailboxes list|add``."""
+"""``outbound mailboxes list|add|show|resume``."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -46,3 +46,56 @@ def add_mailbox(
         print_json(made)
         return
     console.print(f"mailbox {made['id']} ({made.get('from_address')}) added")
+
+
+@mailboxes.command("show")
+def show_mailbox(mailbox_id: int, as_json: JsonOption = False) -> None:
+    """One mailbox: its connection and the reputation guard's figures."""
+    found = call(lambda api: api.get(f"/mailboxes/{mailbox_id}"))
+    if as_json:
+        print_json(found)
+        return
+    print_mailbox(found)
+
+
+@mailboxes.command("resume")
+def resume_mailbox(mailbox_id: int, as_json: JsonOption = False) -> None:
+    """Let a mailbox the reputation guard paused send again (admins), once the cause is
+    fixed: its figures start afresh and its waiting sequences go on."""
+    resumed = call(lambda api: api.post(f"/mailboxes/{mailbox_id}/resume"))
+    if as_json:
+        print_json(resumed)
+        return
+    print_mailbox(resumed["mailbox"])
+    console.print(f"resumed: {resumed['sequences_resumed']} waiting sequences go on")
+
+
+def print_mailbox(mailbox: dict[str, Any]) -> None:
+    """A mailbox's connection, and its figures where the answer has them."""
+    console.print(
+        f"mailbox {mailbox.get('id')} ({mailbox.get('from_address')}): "
+        f"{mailbox.get('connection_state')}",
+        markup=False,
+        highlight=False,
+    )
+    if mailbox.get("paused_reason"):
+        console.print(f"  paused: {mailbox['paused_reason']}", markup=False, highlight=False)
+    figures = mailbox.get("reputation")
+    if not figures:
+        return
+    rows = [
+        (
+            "hard bounces",
+            figures["hard_bounces"],
+            f"{figures['hard_bounce_rate']:.2%}",
+            f"{figures['max_hard_bounce_rate']:.2%}",
+        ),
+        (
+            "complaints",
+            figures["complaints"],
+            f"{figures['complaint_rate']:.2%}",
+            f"{figures['max_complaint_rate']:.2%}",
+        ),
+    ]
+    title = f"last {figures['sends']} sends (of at most {figures['window_sends']})"
+    console.print(table(title, ("", "count", "rate", "pauses above"), rows))

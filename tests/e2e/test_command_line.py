@@ -11,11 +11,14 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlmodel import Session
 from typer.testing import CliRunner, Result
 
 from outbound.api.app import create_app
 from outbound.cli.main import app
 from outbound.devstack.loopback import LoopbackServer
+from outbound.domain.statuses import MailboxConnection
+from outbound.store.tables import Mailbox
 from tests.e2e.conftest import Stack
 
 pytestmark = pytest.mark.e2e
@@ -135,5 +138,23 @@ async def test_the_common_flows_through_the_command_line(
         listing = json.loads((await outbound("campaigns", "list", "--json")).stdout)
         assert [c["status"] for c in listing] == ["Stopped", "Completed"]
         assert len(stack.sink.received) == 3
+
+        # The mailbox's figures; a resume refused while the guard has not paused it, and
+        # done once it has (the pause itself: tests/e2e/test_reputation_guard.py).
+        shown = (await outbound("mailboxes", "show", str(made["id"]))).output
+        assert "connected" in shown and "hard bounces" in shown
+        assert "last 3 sends" in shown, shown
+        refused = await outbound("mailboxes", "resume", str(made["id"]), code=1)
+        assert "nothing to resume" in refused.output
+        with Session(stack.engine) as session:
+            row = session.get_one(Mailbox, made["id"])
+            row.connection_state = MailboxConnection.PAUSED_REPUTATION
+            row.paused_reason = "hard bounces: 6 of the last 100 sends (6%, over 5%)"
+            session.add(row)
+            session.commit()
+        paused = (await outbound("mailboxes", "show", str(made["id"]))).output
+        assert "paused_reputation" in paused and "6 of the last 100" in paused
+        resumed = (await outbound("mailboxes", "resume", str(made["id"]))).output
+        assert "connected" in resumed and "waiting sequences go on" in resumed
     finally:
         await server.stop()
