@@ -9,6 +9,9 @@ megabytes, tens of thousands of addresses.
 
 from __future__ import annotations
 
+import email
+import email.policy
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -148,5 +151,10 @@ def test_a_report_of_thousands_of_recipients_is_read_from_its_first_ones() -> No
         ).encode()
     )
     found, spent = timed(data)
-    assert found is not None and found.kind is InboundKind.BOUNCE and spent < 0.1
+    # A megabyte: merely parsing it is most of 0.1 s here, so the bound is the standard
+    # library's own parse of the same bytes, measured now: reading the report costs about
+    # one parse, not a piece of work per recipient.
+    _, one_parse = cpu_seconds(lambda: email.message_from_bytes(data, policy=email.policy.default))
+    assert found is not None and found.kind is InboundKind.BOUNCE
+    assert spent < 2 * one_parse, f"{spent:.3f} s against {one_parse:.3f} s for one parse"
     assert 0 < len(found.bounces) <= 20

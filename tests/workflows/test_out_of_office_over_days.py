@@ -39,6 +39,9 @@ async def started(stack: SkippingStack, sink_port: int) -> tuple[int, int, str]:
         sink_port, time_zone="Europe/Berlin", send_start="08:00", send_end="24:00"
     )
     secret = await stack.inbound_secret(mailbox_id)
+    now = await stack.env.get_current_time()
+    if now.astimezone(BERLIN).hour < 8:  # the window opens at 08:00: start then
+        await stack.env.sleep(datetime.combine(now.astimezone(BERLIN), time(8), BERLIN) - now)
     people = [
         {"first_name": name, "company": "Acme", "addresses": [{"address": address}]}
         for name, address in (("Oz", OZ), ("Cem", CEM))
