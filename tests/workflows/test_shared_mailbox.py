@@ -1,4 +1,5 @@
-"""Two campaigns of 300 prospects share one mailbox (50/day, 5-minute gap, Mon–Fri 9–17).
+"""Two campaigns of 300 prospects share one mailbox (50/day, 5-minute gap, Mon–Fri 9–17);
+CI runs them at 150 each (``OUTBOUND_SHARED_MAILBOX_PROSPECTS``): 12 working days of sends.
 
 A month of sending under time skipping, through the real API, workflows,
 slot reservations and store; only the SMTP send is a stand-in that records
@@ -7,6 +8,7 @@ when (in server time) each message went out.
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -48,7 +50,7 @@ WINDOW = SendWindow(
     datetime.min.time().replace(hour=9),
     datetime.min.time().replace(hour=17),
 )
-PER_CAMPAIGN = 300
+PER_CAMPAIGN = int(os.environ.get("OUTBOUND_SHARED_MAILBOX_PROSPECTS", "300"))
 
 
 @dataclass
