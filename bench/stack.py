@@ -544,9 +544,8 @@ async def embedded_stack(
                 encryption_keys=[SecretStr(new_key())],
                 allow_private_mail_hosts=True,  # the sink is on loopback, on its own port
                 allow_any_mail_port=True,
-                **UNCAPPED,
+                **{**UNCAPPED, **(settings_update or {})},
             )
-            settings = settings.model_copy(update=settings_update or {})
             if open_sequences is not None:
                 cache = max(settings.worker_max_cached_workflows, open_sequences + CACHE_MARGIN)
                 settings = settings.model_copy(update={"worker_max_cached_workflows": cache})

@@ -33,12 +33,12 @@ from sqlalchemy import Engine
 
 from outbound.devstack.dns import Zone, dns_server
 from outbound.devstack.fault_sink import FaultSinkHandler
-from outbound.devstack.sink import start_sink
 from outbound.store.engine import make_engine
 from outbound.store.migrate import upgrade_schema
 from tests.support.imap_server import imap_server as imap_server
 from tests.support.imap_server import refusing_imap_server as refusing_imap_server
 from tests.support.postgres import create_database, drop_database, find_pg_bin, running_postgres
+from tests.support.sinks import running_sink
 
 
 @pytest.fixture(scope="session")
@@ -84,12 +84,8 @@ def engine(database_url: str) -> Iterator[Engine]:
 @pytest.fixture
 def sink() -> Iterator[tuple[FaultSinkHandler, Controller]]:
     """A real SMTP server; it behaves like the plain sink until a test scripts faults."""
-    handler = FaultSinkHandler()
-    controller = start_sink(handler, authenticator=handler.authenticate)
-    try:
-        yield handler, controller
-    finally:
-        controller.stop()
+    with running_sink(FaultSinkHandler()) as running:
+        yield running
 
 
 @pytest.fixture

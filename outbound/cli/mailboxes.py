@@ -85,17 +85,15 @@ def print_mailbox(mailbox: dict[str, Any]) -> None:
         return
     rows = [
         (
-            "hard bounces",
-            figures["hard_bounces"],
-            f"{figures['hard_bounce_rate']:.2%}",
-            f"{figures['max_hard_bounce_rate']:.2%}",
-        ),
-        (
-            "complaints",
-            figures["complaints"],
-            f"{figures['complaint_rate']:.2%}",
-            f"{figures['max_complaint_rate']:.2%}",
-        ),
+            label,
+            figures[count],
+            f"{figures[f'{rate}_rate']:.2%}",
+            f"{figures[f'max_{rate}_rate']:.2%}",
+        )
+        for label, count, rate in (
+            ("hard bounces", "hard_bounces", "hard_bounce"),
+            ("complaints", "complaints", "complaint"),
+        )
     ]
     title = f"last {figures['sends']} sends (of at most {figures['window_sends']})"
     console.print(table(title, ("", "count", "rate", "pauses above"), rows))

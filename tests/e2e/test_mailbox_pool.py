@@ -28,12 +28,13 @@ from sqlmodel import Session as DbSession
 from sqlmodel import col, select
 
 from outbound.devstack.fault_sink import FaultSinkHandler
-from outbound.devstack.sink import ReceivedMessage, start_sink
+from outbound.devstack.sink import ReceivedMessage
 from outbound.scheduling.windows import local_date
 from outbound.store.tables import Enrollment, Message
 from tests.e2e.conftest import Stack
 from tests.support.factories import CONSENT
 from tests.support.polling import eventually
+from tests.support.sinks import running_sink
 
 pytestmark = pytest.mark.e2e
 
@@ -119,12 +120,8 @@ class AccountsSink(FaultSinkHandler):
 
 @pytest.fixture
 def sink() -> Iterator[tuple[AccountsSink, Controller]]:
-    handler = AccountsSink()
-    controller = start_sink(handler, authenticator=handler.authenticate)
-    try:
-        yield handler, controller
-    finally:
-        controller.stop()
+    with running_sink(AccountsSink()) as running:
+        yield running
 
 
 async def create_pool(stack: Stack) -> dict[str, int]:

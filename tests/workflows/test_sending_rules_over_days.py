@@ -28,10 +28,11 @@ from aiosmtpd.controller import Controller
 from sqlmodel import Session, select
 
 from outbound.devstack.fault_sink import FaultSinkHandler
-from outbound.devstack.sink import ReceivedMessage, start_sink
+from outbound.devstack.sink import ReceivedMessage
 from outbound.store.tables import Enrollment
 from tests.support.factories import CONSENT
 from tests.support.polling import eventually
+from tests.support.sinks import running_sink
 from tests.support.skipping_stack import SkippingStack
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -44,17 +45,19 @@ THREAD: list[dict[str, Any]] = [
 ]
 FIRST = [f"p{n}@firm{n}.example.com" for n in range(6)]
 LATER = [f"q{n}@shop{n}.example.org" for n in range(4)]
+BERLIN_DAYTIME = {
+    "time_zone": "Europe/Berlin",
+    "send_start": "08:00",
+    "send_end": "20:00",
+    "min_gap_seconds": 60,
+}
 
 
 @pytest.fixture
 def cyd_sink() -> Iterator[tuple[FaultSinkHandler, Controller]]:
     """Cyd's own SMTP server, so that her login alone can be refused."""
-    handler = FaultSinkHandler()
-    controller = start_sink(handler, authenticator=handler.authenticate)
-    try:
-        yield handler, controller
-    finally:
-        controller.stop()
+    with running_sink(FaultSinkHandler()) as running:
+        yield running
 
 
 async def new_mailbox(stack: SkippingStack, port: int, address: str, **fields: Any) -> int:
@@ -235,15 +238,7 @@ async def test_a_blackout_date_and_a_holiday_move_a_step_to_the_next_open_day_at
     )
     await skip_to(stack, at(start_day, time(12)))
 
-    mailbox_id = await new_mailbox(
-        stack,
-        sink[1].port,
-        ADA,
-        time_zone="Europe/Berlin",
-        send_start="08:00",
-        send_end="20:00",
-        min_gap_seconds=60,
-    )
+    mailbox_id = await new_mailbox(stack, sink[1].port, ADA, **BERLIN_DAYTIME)
     plan = await stack.api.put(f"/mailboxes/{mailbox_id}/days-off", json={"holiday_calendar": "DE"})
     assert plan.status_code == 200, plan.text
     steps: list[dict[str, Any]] = [
@@ -312,16 +307,7 @@ async def test_a_warm_up_ramp_sends_two_on_its_first_day_then_three(
 ) -> None:
     first_day = (await stack.env.get_current_time()).astimezone(BERLIN).date() + timedelta(days=1)
     await skip_to(stack, at(first_day, time(12)))
-    mailbox_id = await new_mailbox(
-        stack,
-        sink[1].port,
-        ADA,
-        time_zone="Europe/Berlin",
-        send_start="08:00",
-        send_end="20:00",
-        min_gap_seconds=60,
-        daily_limit=50,
-    )
+    mailbox_id = await new_mailbox(stack, sink[1].port, ADA, **BERLIN_DAYTIME, daily_limit=50)
     ramp = {"start": 2, "increment": 1, "started_on": first_day.isoformat()}
     plan = await stack.api.put(f"/mailboxes/{mailbox_id}/warmup", json=ramp)
     assert plan.status_code == 200, plan.text
